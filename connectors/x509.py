@@ -1,0 +1,244 @@
+"""X.509 files: certificates, CAs and private keys found in PEM / DER / PKCS#12 files.
+
+Configuration (`revoke.yaml`)::
+
+    - type: x509
+      paths: [./pki, /etc/ssl/private/server.key]   # files or directories, scanned recursively
+      holder: host:ci-runner-7                       # holds everything under `paths` ...
+      holders: {./pki/devices: host:gateway-1}       # ... unless a more specific entry says otherwise
+
+Relative paths are resolved by the caller against the config file's directory; absolute
+ones are used as given. The most specific `holders` entry (longest matching directory or
+the exact file) decides a file's holder; `holder` applies to files no entry covers.
+
+Graph:
+- `x509:cert:<sha256 of DER>` (certificate) and `x509:ca:<sha256 of DER>` (ca, when
+  basicConstraints CA=true), with serial, subject, issuer, SAN, key usage, key type/size,
+  signature hash; `created`/`expires` from the validity period; status `expired` once past.
+- `x509:private_key:<sha256 of the SubjectPublicKeyInfo DER>` (private_key); `fingerprint`
+  is `revoke.model.fingerprint` of the stored material (the PEM block text, or the DER bytes).
+- `issued` CA -> certificate, decided by verifying the certificate's signature with each
+  candidate's public key. The issuer-name match only narrows the candidates: two CAs may
+  share a subject name and only the real signer gets the edge. No self-loop for roots.
+- `authenticates_as` key -> certificate / CA with the same public key.
+- `stores` holder -> every key and certificate found under that holder's paths.
+
+Ids match `revoke.recognize.pem_ref`, so a PEM found in a Vault secret or a Secrets Manager
+value links to the same node.
+
+A file-based PKI has no revocation authority: this connector declares no actions, so a
+reachable file certificate, CA or key becomes a manual task in the plan unless an alias edge
+(`x509:... -[derives]-> provider id`, attrs alias=true) links it to a provider that can act
+on it (a CA registered in AWS IoT, a Vault PKI issuer). `probe` reports expiry as the only
+signal it can observe.
+
+Encrypted keys, corrupt and unreadable files become findings, never a crash, and nothing in
+a finding quotes file contents.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from connectors.base import BaseConnector, Collected, ConnectorError, Finding, ProbeResult, register
+from revoke.model import Edge, Node, NodeKind, Relation
+
+log = structlog.get_logger()
+
+DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules"})
+
+
+@register("x509")
+class X509Connector(BaseConnector):
+    actions = {}
+    permissions = {"collect": ["read access to the configured files and directories"]}
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        paths = config.get("paths") or ([config["path"]] if config.get("path") else [])
+        if isinstance(paths, str):
+            paths = [paths]
+        if not paths:
+            raise ConnectorError("x509", "configure", "no `paths` given")
+        self.paths = [Path(p) for p in paths]
+        self.holder: str | None = config.get("holder")
+        self.holders = {Path(k).resolve(): str(v) for k, v in (config.get("holders") or {}).items()}
+        self.max_file_bytes = int(config.get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+
+    # -- get ------------------------------------------------------------------------------
+
+    def collect(self) -> Collected:
+        from connectors.x509_parse import parse_file
+
+        files = []
+        findings: list[Finding] = []
+        skipped = 0
+        for root in self.paths:
+            if not root.exists():
+                raise ConnectorError("x509", "scan", f"path not found: {root}")
+            found_any = False
+            for path in iter_files(root):
+                data, finding = read_file(path, self.max_file_bytes)
+                if finding is not None:
+                    findings.append(finding)
+                    found_any = True
+                    continue
+                contents = parse_file(str(path), data or b"", path.suffix.lower())
+                if contents.empty:
+                    skipped += 1
+                    continue
+                found_any = True
+                files.append(contents)
+            if not found_any:
+                # fail loud on empty: a path that used to hold PKI material and now yields nothing
+                findings.append(
+                    Finding("x509.empty", f"{root}: no certificate or key found", source=str(root))
+                )
+        collected = transform(files, self.holder_of, now=datetime.now(UTC))
+        collected.findings[:0] = findings
+        collected.meta.update({"paths": [str(p) for p in self.paths], "files_skipped": skipped})
+        log.info("x509.collected", nodes=len(collected.nodes), edges=len(collected.edges),
+                 findings=len(collected.findings))
+        return collected
+
+    def holder_of(self, path: str) -> str | None:
+        resolved = Path(path).resolve()
+        best: tuple[int, str] | None = None
+        for prefix, holder in self.holders.items():
+            if (resolved == prefix or prefix in resolved.parents) and (
+                best is None or len(prefix.parts) > best[0]
+            ):
+                best = (len(prefix.parts), holder)
+        return best[1] if best else self.holder
+
+    # -- probe ----------------------------------------------------------------------------
+
+    def probe(self, node: Node) -> ProbeResult:
+        now = datetime.now(UTC)
+        if node.kind in (NodeKind.CERTIFICATE, NodeKind.CA):
+            if node.expires is not None and node.expires <= now:
+                return ProbeResult(node.id, False, f"not_after {node.expires.isoformat()}: expired")
+            return ProbeResult(
+                node.id, None, "no revocation authority configured for file-based PKI",
+                detail="link this certificate to a provider (alias edge) or attest the manual task",
+            )
+        if node.kind is NodeKind.PRIVATE_KEY:
+            return ProbeResult(
+                node.id, None, "a private key file cannot be revoked",
+                detail="revoke or let expire every certificate it authenticates as",
+            )
+        return super().probe(node)
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    """Regular files under root (or root itself), in a stable order; symlinked dirs not followed."""
+    if root.is_file():
+        yield root
+        return
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_file():
+                yield path
+
+
+def read_file(path: Path, max_bytes: int) -> tuple[bytes | None, Finding | None]:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            message = f"{path}: {size} bytes, over the {max_bytes} limit: skipped"
+            return None, Finding("x509.too_large", message, source=str(path))
+        return path.read_bytes(), None
+    except OSError as exc:
+        # strerror only ("Permission denied"): never the file contents
+        return None, Finding("x509.unreadable", f"{path}: {exc.strerror or type(exc).__name__}",
+                             severity="error", source=str(path))
+
+
+# -- transform (pure) ---------------------------------------------------------------------
+
+
+def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
+    """Parsed files -> nodes, edges, findings. `holder_of(path) -> holder id | None`."""
+    from connectors import x509_parse as xp
+
+    out = Collected()
+    certs: dict[str, Any] = {}  # node id -> certificate
+    keys: dict[str, Any] = {}  # node id -> LoadedKey (first seen)
+    paths: dict[str, set[str]] = {}
+    stores: set[tuple[str, str]] = set()
+    csrs = skipped_blocks = 0
+    for contents in files:
+        out.findings.extend(contents.findings)
+        csrs += contents.csrs
+        skipped_blocks += contents.skipped_blocks
+        holder = holder_of(contents.path)
+        ids = []
+        for cert in contents.certs:
+            node_id = xp.cert_id(cert)
+            certs.setdefault(node_id, cert)
+            ids.append(node_id)
+        for key in contents.keys:
+            node_id = xp.key_id(key.public_key)
+            keys.setdefault(node_id, key)
+            ids.append(node_id)
+        for node_id in ids:
+            paths.setdefault(node_id, set()).add(contents.path)
+            if holder:
+                stores.add((holder, node_id))
+
+    by_subject: dict[bytes, list[str]] = {}
+    by_spki: dict[str, list[str]] = {}
+    for node_id, cert in certs.items():
+        out.nodes.append(_cert_node(node_id, cert, sorted(paths[node_id]), now))
+        by_subject.setdefault(cert.subject.public_bytes(), []).append(node_id)
+        by_spki.setdefault(xp.spki_sha256(cert.public_key()), []).append(node_id)
+    for node_id, key in keys.items():
+        found_in = sorted(paths[node_id])
+        out.nodes.append(Node(
+            id=node_id, kind=NodeKind.PRIVATE_KEY, provider="x509", name=os.path.basename(found_in[0]),
+            fingerprint=key.fingerprint,
+            attrs={**xp.key_params(key.public_key), "format": key.format, "path": found_in[0],
+                   "paths": found_in},
+        ))
+
+    edges: set[tuple[str, Relation, str]] = set()
+    for node_id, cert in certs.items():
+        # the name match only narrows the candidates; the signature decides
+        for ca_id in by_subject.get(cert.issuer.public_bytes(), []):
+            if ca_id != node_id and xp.signed_by(cert, certs[ca_id].public_key()):
+                edges.add((ca_id, Relation.ISSUED, node_id))
+    for node_id in keys:
+        for cert_node in by_spki.get(node_id.rsplit(":", 1)[1], []):
+            edges.add((node_id, Relation.AUTHENTICATES_AS, cert_node))
+    for holder, node_id in stores:
+        edges.add((holder, Relation.STORES, node_id))
+    out.edges = [Edge(src, dst, rel) for src, rel, dst in sorted(edges)]
+    out.meta = {"certificates": len(certs), "private_keys": len(keys), "files": len(files),
+                "csrs": csrs, "pem_blocks_skipped": skipped_blocks}
+    return out
+
+
+def _cert_node(node_id: str, cert: Any, found_in: list[str], now: datetime) -> Node:
+    from connectors import x509_parse as xp
+
+    expires = cert.not_valid_after_utc
+    return Node(
+        id=node_id,
+        kind=NodeKind.CA if node_id.startswith("x509:ca:") else NodeKind.CERTIFICATE,
+        provider="x509",
+        name=xp.common_name(cert),
+        created=cert.not_valid_before_utc,
+        expires=expires,
+        status="expired" if expires <= now else "active",
+        fingerprint="sha256:" + node_id.rsplit(":", 1)[1],
+        attrs={**xp.cert_attrs(cert), "path": found_in[0], "paths": found_in},
+    )
