@@ -233,3 +233,44 @@ def provider_of(node_id: str) -> str:
     if len(parts) == 3 and parts[0] not in {k.value for k in HOLDER_KINDS}:
         return parts[0]
     return ""
+
+
+# The type segment of a provider id -> node kind, for nodes known only by reference
+# (a Vault secret naming `aws:access_key:AKIA...` when the AWS connector did not run).
+_TYPE_KINDS: dict[str, NodeKind] = {
+    "access_key": NodeKind.ACCESS_KEY,
+    "token": NodeKind.TOKEN,
+    "secret_id": NodeKind.TOKEN,
+    "lease": NodeKind.TOKEN,
+    "cert": NodeKind.CERTIFICATE,
+    "certificate": NodeKind.CERTIFICATE,
+    "iot_certificate": NodeKind.CERTIFICATE,
+    "pki_cert": NodeKind.CERTIFICATE,
+    "ca": NodeKind.CA,
+    "iot_ca": NodeKind.CA,
+    "pki_issuer": NodeKind.CA,
+    "private_key": NodeKind.PRIVATE_KEY,
+    "ssh_key": NodeKind.SSH_KEY,
+    "service_account_key": NodeKind.SERVICE_ACCOUNT_KEY,
+    "secret": NodeKind.SECRET,
+    "password": NodeKind.PASSWORD,
+    "api_key": NodeKind.API_KEY,
+    "user": NodeKind.USER,
+    "account": NodeKind.USER,
+    "role": NodeKind.ROLE,
+    "approle": NodeKind.ROLE,
+    "service_account": NodeKind.SERVICE_ACCOUNT,
+    "policy": NodeKind.POLICY,
+    "iot_policy": NodeKind.POLICY,
+    "iot_thing": NodeKind.WORKLOAD,
+    "workload": NodeKind.WORKLOAD,
+}
+
+
+def infer_kind(node_id: str, default: NodeKind = NodeKind.SECRET) -> NodeKind:
+    parts = node_id.split(":")
+    if len(parts) >= 3 and parts[1] in _TYPE_KINDS:
+        return _TYPE_KINDS[parts[1]]
+    if parts[0] in NodeKind.__members__.values():
+        return NodeKind(parts[0])
+    return default

@@ -1,0 +1,78 @@
+"""The inventory: a YAML or JSON file of nodes and edges for what no connector sees
+(hosts, CI runners, repos, packages, and which credentials they hold)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base import BaseConnector, Collected, register
+from revoke.errors import InputError
+from revoke.model import Edge, Node
+from revoke.yamlio import line_of, load_file
+
+NODE_FIELDS = {"id", "kind", "provider", "name", "created", "expires", "last_used", "status", "owner",
+               "labels", "fingerprint", "attrs"}
+EDGE_FIELDS = {"from", "to", "rel", "since", "until", "attrs"}
+
+
+def parse_inventory(data: Any, source: str) -> Collected:
+    """Pure transform of a parsed inventory document; every error names the file and line."""
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping with `nodes:` and `edges:` lists", source=source)
+    unknown = set(data) - {"nodes", "edges"}
+    if unknown:
+        raise InputError(f"unknown key(s) {sorted(unknown)}; expected nodes, edges", source=source, line=line_of(data))
+    raw_nodes = data.get("nodes") or []
+    raw_edges = data.get("edges") or []
+    if not isinstance(raw_nodes, list) or not isinstance(raw_edges, list):
+        raise InputError("`nodes` and `edges` must be lists", source=source, line=line_of(data))
+    nodes: dict[str, Node] = {}
+    for i, item in enumerate(raw_nodes):
+        where = f"nodes[{i}]"
+        line = line_of(item)
+        if not isinstance(item, dict):
+            raise InputError(f"{where}: expected a mapping", source=source, line=line)
+        extra = set(item) - NODE_FIELDS
+        if extra:
+            raise InputError(f"{where}: unknown field(s) {sorted(extra)}", source=source, line=line)
+        try:
+            node = Node.from_dict(item)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}", source=source, line=line) from None
+        if node.id in nodes:
+            raise InputError(f"{where}: duplicate node id {node.id!r}", source=source, line=line)
+        nodes[node.id] = node
+    edges: list[Edge] = []
+    for i, item in enumerate(raw_edges):
+        where = f"edges[{i}]"
+        line = line_of(item)
+        if not isinstance(item, dict):
+            raise InputError(f"{where}: expected a mapping", source=source, line=line)
+        extra = set(item) - EDGE_FIELDS
+        if extra:
+            raise InputError(f"{where}: unknown field(s) {sorted(extra)}", source=source, line=line)
+        try:
+            edge = Edge.from_dict(item)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}", source=source, line=line) from None
+        for end in (edge.src, edge.dst):
+            if end not in nodes:
+                import difflib
+
+                close = difflib.get_close_matches(end, list(nodes), n=3)
+                hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+                raise InputError(f"{where}: edge names unknown node {end!r}{hint}", source=source, line=line)
+        edges.append(edge)
+    return Collected(nodes=list(nodes.values()), edges=edges, meta={"source": source})
+
+
+@register("inventory")
+class InventoryConnector(BaseConnector):
+    def collect(self) -> Collected:
+        path = self.config.get("path")
+        if not path:
+            raise InputError("inventory connector needs `path`")
+        return parse_inventory(load_file(path, what="inventory"), str(path))
+
+    def owns(self, node: Node) -> bool:
+        return False

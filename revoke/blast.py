@@ -1,0 +1,250 @@
+"""Blast radius: everything reachable from compromised nodes, with depth and one shortest path.
+
+Three walks over the compiled graph:
+- plain reachability: scipy csgraph BFS from one virtual super-source (one call for any number
+  of sources);
+- residual reachability (verify): the same BFS over a graph whose dead credentials keep their
+  in-edges but lose their out-edges, so a revoked key blocks every path through it;
+- an exposure window: an earliest-exposure walk (a first hop counts only if its edge existed during
+  the window; later hops count if the edge still existed when their source was exposed, because
+  the attacker keeps what it took).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from revoke.errors import InputError
+from revoke.graph import CREDENTIAL_MASK, KINDS, RELS, CompiledGraph
+from revoke.model import parse_time
+
+UNREACHED = -9999
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        if "/" not in text:
+            raise InputError(f"invalid window {text!r}; expected START/END, e.g. 2026-03-31T10:00Z/2026-03-31T13:00Z")
+        a, _, b = text.partition("/")
+        start = parse_time(a, field_name="window start")
+        end = parse_time(b, field_name="window end")
+        if start is None or end is None:
+            raise InputError(f"invalid window {text!r}; both START and END are required")
+        if end < start:
+            raise InputError(f"invalid window {text!r}: END is before START")
+        return cls(start, end)
+
+
+class BlastRadius:
+    """The result of one walk. `pred[i]` is i's predecessor on a shortest path (-1 for a source)."""
+
+    def __init__(self, graph: CompiledGraph, sources: list[int], reached: np.ndarray, pred: np.ndarray) -> None:
+        self.graph = graph
+        self.sources = sources
+        self.reached = reached  # node indices in discovery order, sources first
+        self.pred = pred
+        self.depth = _depths(pred, reached)
+
+    def __contains__(self, node_id: str) -> bool:
+        i = self.graph.lookup(node_id)
+        return i is not None and (i in self.sources or self.pred[i] != UNREACHED)
+
+    def path(self, i: int) -> list[int]:
+        out = [i]
+        while self.pred[out[-1]] >= 0:
+            out.append(int(self.pred[out[-1]]))
+        out.reverse()
+        return out
+
+    def path_ids(self, node_id: str) -> list[str] | None:
+        i = self.graph.lookup(node_id)
+        if i is None or node_id not in self:
+            return None
+        return [self.graph.ids[j] for j in self.path(i)]
+
+    def hops(self, node_id: str) -> list[tuple[str, str, str]] | None:
+        """(from, rel, to) for each hop of the explanation path."""
+        i = self.graph.lookup(node_id)
+        if i is None or node_id not in self:
+            return None
+        p = self.path(i)
+        out = []
+        for a, b in zip(p, p[1:], strict=False):
+            e = self.graph.edge_between(a, b)
+            rel = RELS[self.graph.rel[e]].value if e is not None else "?"
+            out.append((self.graph.ids[a], rel, self.graph.ids[b]))
+        return out
+
+    def credential_indices(self) -> np.ndarray:
+        r = self.reached
+        return r[CREDENTIAL_MASK[self.graph.kind[r]]]
+
+    def holder_indices(self) -> np.ndarray:
+        r = self.reached
+        return r[~CREDENTIAL_MASK[self.graph.kind[r]]]
+
+    def entry(self, i: int, *, with_path: bool = True) -> dict[str, Any]:
+        g = self.graph
+        out: dict[str, Any] = {
+            "id": g.ids[i],
+            "kind": KINDS[g.kind[i]].value,
+            "provider": g.providers[g.provider[i]],
+            "depth": int(self.depth[i]),
+        }
+        if with_path:
+            out["path"] = [g.ids[j] for j in self.path(int(i))]
+        return out
+
+    def _sorted(self, idx: np.ndarray) -> list[int]:
+        ids = self.graph.ids
+        return sorted((int(i) for i in idx), key=lambda i: (int(self.depth[i]), ids[i]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sources": [self.graph.ids[s] for s in self.sources],
+            "credentials": [self.entry(i) for i in self._sorted(self.credential_indices())],
+            "holders": [self.entry(i) for i in self._sorted(self.holder_indices())],
+        }
+
+
+def _depths(pred: np.ndarray, reached: np.ndarray) -> np.ndarray:
+    """Depth of every reached node by pointer doubling over the predecessor array: log(depth)
+    vectorised rounds instead of a Python loop over hundreds of thousands of nodes."""
+    n = pred.shape[0]
+    depth = np.zeros(n, dtype=np.int32)
+    anc = np.full(n, -1, dtype=np.int64)
+    active = reached[pred[reached] >= 0]
+    anc[active] = pred[active]
+    depth[active] = 1
+    while active.size:
+        nxt = anc[active]
+        depth[active] += depth[nxt]
+        anc[active] = anc[nxt]
+        active = active[anc[active] >= 0]
+    return depth
+
+
+def resolve_sources(graph: CompiledGraph, node_ids: list[str]) -> list[int]:
+    from revoke.errors import UnknownNodeError
+
+    out: list[int] = []
+    for nid in node_ids:
+        i = graph.lookup(nid)
+        if i is None:
+            import difflib
+
+            raise UnknownNodeError(nid, difflib.get_close_matches(nid, _candidates(graph, nid), n=3))
+        if i not in out:
+            out.append(i)
+    return out
+
+
+def _candidates(graph: CompiledGraph, nid: str) -> list[str]:
+    """Ids sharing the prefix up to the last ':' (a bounded candidate set on huge graphs)."""
+    import bisect
+
+    prefix = nid.rsplit(":", 1)[0] if ":" in nid else nid[:1]
+    lo = bisect.bisect_left(graph.ids, prefix)
+    cands = graph.ids[lo : lo + 5000]
+    cands = [c for c in cands if c.startswith(prefix)]
+    return cands or graph.ids[:5000]
+
+
+def blast_radius(
+    graph: CompiledGraph,
+    sources: list[int],
+    *,
+    window: Window | None = None,
+    blocked: np.ndarray | None = None,
+) -> BlastRadius:
+    """Reachability from `sources`. `blocked[i]` (e.g. a dead credential) keeps i reachable but
+    stops every path through it."""
+    if window is not None:
+        return _windowed(graph, sources, window, blocked)
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
+    n = graph.n_nodes
+    indptr, indices = graph.indptr, graph.indices
+    if blocked is not None and blocked.any():
+        counts = np.diff(indptr)
+        keep = np.repeat(~blocked, counts)
+        indices = indices[keep]
+        new_counts = np.where(blocked, 0, counts)
+        indptr = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(new_counts, out=indptr[1:])
+    if len(sources) == 1 and blocked is None:
+        order, pred = breadth_first_order(graph.csr(), sources[0], directed=True, return_predecessors=True)
+        pred = pred.astype(np.int64)
+        pred[sources[0]] = -1
+        return BlastRadius(graph, sources, order.astype(np.int64), pred)
+    # one virtual super-source row n pointing at every source: one BFS for any number of sources
+    src = np.asarray(sources, dtype=np.int32)
+    ext_indptr = np.concatenate([indptr, np.asarray([indptr[-1] + len(src)], dtype=np.int32)])
+    ext_indices = np.concatenate([indices, src])
+    data = np.ones(ext_indices.shape[0], dtype=np.float64)
+    mat = csr_matrix((data, ext_indices, ext_indptr), shape=(n + 1, n + 1))
+    order, pred = breadth_first_order(mat, n, directed=True, return_predecessors=True)
+    pred = pred[:n].astype(np.int64)
+    pred[pred == n] = -1
+    order = order[1:].astype(np.int64)
+    return BlastRadius(graph, sources, order, pred)
+
+
+def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked: np.ndarray | None) -> BlastRadius:
+    """Earliest-exposure walk. A node's exposure time t is when the attacker could first hold it:
+    sources at the window start; a first hop needs since <= window end and until >= window start
+    (an edge with no `since` dates from its target's creation); a later hop from a node exposed
+    at t needs until >= t, and exposes its target at max(t, since)."""
+    ws, we = window.start.timestamp(), window.end.timestamp()
+    n = graph.n_nodes
+    pred = np.full(n, UNREACHED, dtype=np.int64)
+    best = np.full(n, math.inf)
+    depth_of: dict[int, int] = {}
+    heap: list[tuple[float, int, int, int]] = []
+    for s in sources:
+        best[s] = ws
+        pred[s] = -1
+        depth_of[s] = 0
+        heapq.heappush(heap, (ws, 0, s, -1))
+    order: list[int] = []
+    done = np.zeros(n, dtype=bool)
+    source_set = set(sources)
+    while heap:
+        t, d, i, _ = heapq.heappop(heap)
+        if done[i]:
+            continue
+        done[i] = True
+        order.append(i)
+        if blocked is not None and blocked[i] and i not in source_set:
+            continue
+        first = i in source_set
+        for e in graph.out_edges(i):
+            j = int(graph.indices[e])
+            since = graph.since[e]
+            if math.isnan(since) and first:
+                since = graph.created[j]
+            until = graph.until[e]
+            if first:
+                if (not math.isnan(since) and since > we) or (not math.isnan(until) and until < ws):
+                    continue
+            elif not math.isnan(until) and until < t:
+                continue
+            tj = t if math.isnan(since) else max(t, since)
+            if tj < best[j] or (tj == best[j] and d + 1 < depth_of.get(j, 1 << 30)):
+                best[j] = tj
+                pred[j] = i
+                depth_of[j] = d + 1
+                heapq.heappush(heap, (tj, d + 1, j, i))
+    return BlastRadius(graph, sources, np.asarray(order, dtype=np.int64), pred)

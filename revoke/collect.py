@@ -1,0 +1,89 @@
+"""Run the configured connectors and swap their snapshots into the store."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import structlog
+
+from connectors.base import Collected, ConnectorError, connector_class
+from revoke.config import Config, ConnectorConfig
+from revoke.errors import InputError, RevokeError
+from revoke.store import Store
+
+log = structlog.get_logger()
+
+
+@dataclass
+class CollectReport:
+    collected: dict[str, tuple[int, int]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    nodes: int = 0
+    edges: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def instantiate(cfg: ConnectorConfig) -> Any:
+    cls = connector_class(cfg.type)
+    return cls(cfg.options)
+
+
+def _run_one(cfg: ConnectorConfig) -> Collected:
+    connector = instantiate(cfg)
+    try:
+        return connector.collect()
+    finally:
+        connector.close()
+
+
+def collect(config: Config, store: Store, *, only: list[str] | None = None, allow_empty: bool = False) -> CollectReport:
+    """Collect every connector first, in parallel and in memory. Any input error aborts before the
+    store is touched; a provider failure keeps that connector's previous snapshot."""
+    chosen = [c for c in config.connectors if not only or c.name in only]
+    report = CollectReport()
+    results: dict[str, Collected | BaseException] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:
+        futures = {c.name: pool.submit(_run_one, c) for c in chosen}
+        for name, fut in futures.items():
+            try:
+                results[name] = fut.result()
+            except BaseException as exc:  # kept and classified below: nothing is swallowed
+                results[name] = exc
+    for cfg in chosen:
+        outcome = results[cfg.name]
+        if isinstance(outcome, InputError):
+            raise InputError(f"connector {cfg.name!r}: {outcome}") from outcome
+    previous = {s.name: s for s in store.snapshots()}
+    for cfg in chosen:
+        outcome = results[cfg.name]
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, RevokeError | ConnectorError):
+                msg = f"{type(outcome).__name__}: {outcome}"
+            else:
+                msg = outcome.diagnostic()
+            store.record_failure(cfg.name, cfg.type, msg)
+            report.failed[cfg.name] = msg
+            log.error("collect.failed", connector=cfg.name, error=msg, kept_previous=cfg.name in previous)
+            continue
+        prev = previous.get(cfg.name)
+        if not outcome.nodes and prev is not None and prev.nodes > 0 and not allow_empty:
+            msg = f"returned 0 nodes where the previous snapshot had {prev.nodes}; kept the previous one (--allow-empty to accept)"
+            store.record_failure(cfg.name, cfg.type, msg)
+            report.failed[cfg.name] = msg
+            log.error("collect.empty", connector=cfg.name, previous_nodes=prev.nodes)
+            continue
+        findings = [asdict(f) for f in outcome.findings]
+        store.replace_snapshot(cfg.name, cfg.type, outcome.nodes, outcome.edges, outcome.meta, findings)
+        report.collected[cfg.name] = (len(outcome.nodes), len(outcome.edges))
+        report.findings.extend({"connector": cfg.name, **f} for f in findings)
+        log.info("collect.snapshot", connector=cfg.name, nodes=len(outcome.nodes), edges=len(outcome.edges),
+                 findings=len(findings))
+    graph = store.compile()
+    report.nodes, report.edges = graph.n_nodes, graph.n_edges
+    return report

@@ -1,0 +1,82 @@
+"""`revoke.yaml`: which connectors to run and how. Credentials only by reference (env vars)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from revoke.errors import InputError
+from revoke.yamlio import line_of, load_file
+
+# keys whose values are paths, resolved against the config file's directory
+PATH_KEYS = ("path", "paths", "audit_log", "ca_cert")
+# inline secrets are refused: they would end up in shell history, backups and the store
+FORBIDDEN_KEYS = ("token", "secret_key", "secret_access_key", "password", "private_key", "credentials")
+
+
+@dataclass
+class ConnectorConfig:
+    name: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass
+class Config:
+    source: str
+    connectors: list[ConnectorConfig]
+
+
+def _resolve_paths(options: dict[str, Any], base: Path) -> None:
+    for key in PATH_KEYS:
+        value = options.get(key)
+        if isinstance(value, str):
+            options[key] = str((base / value).resolve()) if not Path(value).is_absolute() else value
+        elif isinstance(value, list):
+            options[key] = [str((base / v).resolve()) if not Path(str(v)).is_absolute() else v for v in value]
+    holders = options.get("holders")
+    if isinstance(holders, dict):
+        options["holders"] = {
+            (str((base / k).resolve()) if not Path(k).is_absolute() else k): v for k, v in holders.items()
+        }
+
+
+def load_config(path: str | Path) -> Config:
+    from connectors.base import known_connectors
+
+    path = Path(path)
+    src = str(path)
+    data = load_file(path, what="config")
+    if not isinstance(data, dict) or not isinstance(data.get("connectors"), list):
+        raise InputError("expected a mapping with a `connectors:` list", source=src, line=line_of(data))
+    unknown_top = set(data) - {"connectors", "store"}
+    if unknown_top:
+        raise InputError(f"unknown key(s) {sorted(unknown_top)}", source=src, line=line_of(data))
+    known = set(known_connectors())
+    out: list[ConnectorConfig] = []
+    names: set[str] = set()
+    counts: dict[str, int] = {}
+    for entry in data["connectors"]:
+        line = line_of(entry)
+        if not isinstance(entry, dict) or "type" not in entry:
+            raise InputError("each connector needs a `type`", source=src, line=line or line_of(data))
+        ctype = str(entry["type"])
+        if ctype not in known:
+            raise InputError(f"unknown connector type {ctype!r}; known: {', '.join(sorted(known))}", source=src, line=line)
+        for key in entry:
+            if key in FORBIDDEN_KEYS:
+                raise InputError(
+                    f"field {key!r}: credentials are taken by reference only (e.g. token_env: VAULT_TOKEN)",
+                    source=src, line=line,
+                )
+        counts[ctype] = counts.get(ctype, 0) + 1
+        name = str(entry.get("name") or (ctype if counts[ctype] == 1 else f"{ctype}-{counts[ctype]}"))
+        if name in names:
+            raise InputError(f"duplicate connector name {name!r}", source=src, line=line)
+        names.add(name)
+        options = {k: v for k, v in entry.items() if k not in ("type", "name")}
+        _resolve_paths(options, path.parent.resolve())
+        out.append(ConnectorConfig(name, ctype, options, line))
+    return Config(src, out)

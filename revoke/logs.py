@@ -1,0 +1,58 @@
+"""structlog set-up: events with keys, to stderr; JSON for machines, console for people.
+
+A last-line redaction processor masks anything shaped like secret material (PEM blocks, Vault
+tokens, AWS secret keys) in case a value ever slips into an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from typing import Any
+
+import structlog
+
+_SECRETISH = [
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"\b(?:hvs|s|hvb|b)\.[A-Za-z0-9_-]{20,}\b"),
+    re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRETISH:
+        text = pattern.sub("<redacted>", text)
+    return text
+
+
+def _redactor(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in list(event.items()):
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
+
+def configure(fmt: str = "console", level: str = "info") -> None:
+    # the Google SDK logs full responses (private keys included) under this variable
+    os.environ.pop("GOOGLE_SDK_PYTHON_LOGGING_SCOPE", None)
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redactor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # provider SDKs and servers log through stdlib logging: keep them quiet unless debugging
+    for name in ("botocore", "boto3", "urllib3", "werkzeug", "google", "grpc", "hvac"):
+        logging.getLogger(name).setLevel(logging.WARNING if numeric > logging.DEBUG else logging.INFO)

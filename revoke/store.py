@@ -1,0 +1,225 @@
+"""Persistence: connector snapshots, the compiled graph (as BLOBs) and, via journal.py, incidents.
+
+SQLite by default (`sqlite:///path`). One connector snapshot is replaced in one transaction, so
+a failed collection leaves the previous snapshot intact. The store file is created 0600: it holds
+no secret values, but it maps where every credential lives.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from revoke.errors import StoreError
+from revoke.graph import CompiledGraph, resolve
+from revoke.model import Edge, Node
+
+DEFAULT_URL = "sqlite:///./.revoke/revoke.db"
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+  name TEXT PRIMARY KEY, type TEXT NOT NULL, taken_at TEXT NOT NULL,
+  nodes INTEGER NOT NULL, edges INTEGER NOT NULL, meta TEXT NOT NULL, findings TEXT NOT NULL,
+  last_error TEXT, last_error_at TEXT);
+CREATE TABLE IF NOT EXISTS nodes (snapshot TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS nodes_id ON nodes (id);
+CREATE INDEX IF NOT EXISTS nodes_snapshot ON nodes (snapshot);
+CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
+CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+"""
+
+
+def parse_url(url: str) -> Path:
+    if not url.startswith("sqlite:///"):
+        raise StoreError(f"unsupported store URL {url!r}; expected sqlite:///PATH")
+    return Path(url[len("sqlite:///") :])
+
+
+@dataclass
+class SnapshotInfo:
+    name: str
+    type: str
+    taken_at: str
+    nodes: int
+    edges: int
+    meta: dict[str, Any]
+    findings: list[dict[str, Any]]
+    last_error: str | None
+
+
+class Store:
+    def __init__(self, url: str = DEFAULT_URL, *, create: bool = True) -> None:
+        self.url = url
+        self.path = parse_url(url)
+        if not self.path.exists():
+            if not create:
+                raise StoreError(f"no store at {self.path}; run `revoke collect` first (or pass --store)")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+                os.close(fd)
+            except OSError as exc:
+                raise StoreError(f"cannot create store {self.path}: {exc.strerror}") from exc
+        self._lock = threading.RLock()
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif row[0] != str(SCHEMA_VERSION):
+                raise StoreError(f"store {self.path} has schema {row[0]}, this revoke expects {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {self.path} is unreadable or corrupt ({exc}); it was not modified") from exc
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                os.chmod(p, 0o600)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"store {self.path}: {exc}") from exc
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def replace_snapshot(
+        self, name: str, type_: str, nodes: list[Node], edges: list[Edge], meta: dict[str, Any], findings: list[dict[str, Any]]
+    ) -> None:
+        """Swap one connector's snapshot in a single transaction."""
+        now = datetime.now(UTC).isoformat()
+        with self.transaction() as db:
+            db.execute("DELETE FROM nodes WHERE snapshot=?", (name,))
+            db.execute("DELETE FROM edges WHERE snapshot=?", (name,))
+            db.executemany(
+                "INSERT INTO nodes VALUES (?,?,?)",
+                ((name, n.id, json.dumps(n.to_dict(), default=str)) for n in nodes),
+            )
+            db.executemany(
+                "INSERT INTO edges VALUES (?,?)", ((name, json.dumps(e.to_dict(), default=str)) for e in edges)
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?,NULL,NULL)",
+                (name, type_, now, len(nodes), len(edges), json.dumps(meta, default=str), json.dumps(findings)),
+            )
+
+    def record_failure(self, name: str, type_: str, error: str) -> None:
+        now = datetime.now(UTC).isoformat()
+        with self.transaction() as db:
+            cur = db.execute("UPDATE snapshots SET last_error=?, last_error_at=? WHERE name=?", (error, now, name))
+            if cur.rowcount == 0:
+                db.execute(
+                    "INSERT INTO snapshots VALUES (?,?,?,0,0,'{}','[]',?,?)", (name, type_, "never", error, now)
+                )
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        rows = self.db.execute(
+            "SELECT name, type, taken_at, nodes, edges, meta, findings, last_error FROM snapshots ORDER BY name"
+        ).fetchall()
+        return [SnapshotInfo(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7]) for r in rows]
+
+    def load_nodes_edges(self) -> tuple[list[Node], list[Edge]]:
+        # inventory first, so provider connectors' richer records win on merge
+        order = "CASE WHEN s.type='inventory' THEN 0 ELSE 1 END, s.name"
+        nodes = [
+            Node.from_dict(json.loads(r[0]))
+            for r in self.db.execute(
+                f"SELECT n.data FROM nodes n JOIN snapshots s ON s.name=n.snapshot ORDER BY {order}, n.rowid"
+            )
+        ]
+        edges = [Edge.from_dict(json.loads(r[0])) for r in self.db.execute("SELECT data FROM edges ORDER BY rowid")]
+        return nodes, edges
+
+    def load_nodes(self, ids: list[str]) -> dict[str, Node]:
+        """Full records of a few nodes, merged across snapshots."""
+        from revoke.graph import merge_nodes, stub_node
+
+        out: dict[str, Node] = {}
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            q = ",".join("?" * len(chunk))
+            for (data,) in self.db.execute(
+                f"SELECT n.data FROM nodes n JOIN snapshots s ON s.name=n.snapshot WHERE n.id IN ({q}) "
+                "ORDER BY CASE WHEN s.type='inventory' THEN 0 ELSE 1 END, s.name",
+                chunk,
+            ):
+                node = Node.from_dict(json.loads(data))
+                out[node.id] = merge_nodes(out[node.id], node) if node.id in out else node
+        for nid in ids:
+            if nid not in out:
+                out[nid] = stub_node(nid)
+        return out
+
+    # -- compiled graph ------------------------------------------------------------------------------
+    def compile(self) -> CompiledGraph:
+        nodes, edges = self.load_nodes_edges()
+        resolved = resolve(nodes, edges)
+        graph = CompiledGraph.build(resolved.nodes, resolved.edges)
+        self.save_compiled(graph, unresolved=resolved.unresolved)
+        return graph
+
+    def save_compiled(self, graph: CompiledGraph, *, unresolved: list[str] | None = None) -> None:
+        arrays = {
+            "kind": graph.kind, "live": graph.live, "created": graph.created, "provider": graph.provider,
+            "indptr": graph.indptr, "indices": graph.indices, "rel": graph.rel,
+            "since": graph.since, "until": graph.until,
+        }
+        with self.transaction() as db:
+            db.execute("DELETE FROM compiled")
+            db.execute("INSERT INTO compiled VALUES ('ids', ?)", ("\n".join(graph.ids).encode(),))
+            db.execute("INSERT INTO compiled VALUES ('providers', ?)", (json.dumps(graph.providers).encode(),))
+            db.execute("INSERT INTO compiled VALUES ('unresolved', ?)", (json.dumps(unresolved or []).encode(),))
+            for key, arr in arrays.items():
+                buf = io.BytesIO()
+                np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                db.execute("INSERT INTO compiled VALUES (?, ?)", (key, buf.getvalue()))
+
+    def load_compiled(self) -> CompiledGraph:
+        try:
+            blobs = dict(self.db.execute("SELECT key, value FROM compiled").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {self.path} is unreadable or corrupt ({exc})") from exc
+        if "ids" not in blobs:
+            raise StoreError(f"store {self.path} holds no graph yet; run `revoke collect` first")
+        try:
+            arr = {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in blobs.items()
+                   if k not in ("ids", "providers", "unresolved")}
+            text = blobs["ids"].decode()
+            ids = text.split("\n") if text else []
+            graph = CompiledGraph(
+                ids, arr["kind"], arr["live"], arr["created"], arr["indptr"], arr["indices"], arr["rel"],
+                arr["since"], arr["until"], json.loads(blobs["providers"]), arr["provider"],
+            )
+        except (KeyError, ValueError, OSError) as exc:
+            raise StoreError(f"store {self.path}: compiled graph is corrupt ({exc}); re-run `revoke collect`") from exc
+        if graph.indptr.shape[0] != len(ids) + 1 or graph.kind.shape[0] != len(ids):
+            raise StoreError(f"store {self.path}: compiled graph is inconsistent; re-run `revoke collect`")
+        return graph
