@@ -13,6 +13,7 @@ Three walks over the compiled graph:
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,7 +81,7 @@ class BlastRadius:
             return None
         p = self.path(i)
         out = []
-        for a, b in zip(p, p[1:], strict=False):
+        for a, b in itertools.pairwise(p):
             e = self.graph.edge_between(a, b)
             rel = RELS[self.graph.rel[e]].value if e is not None else "?"
             out.append((self.graph.ids[a], rel, self.graph.ids[b]))
