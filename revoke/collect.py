@@ -73,7 +73,8 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
             continue
         prev = previous.get(cfg.name)
         if not outcome.nodes and prev is not None and prev.nodes > 0 and not allow_empty:
-            msg = f"returned 0 nodes where the previous snapshot had {prev.nodes}; kept the previous one (--allow-empty to accept)"
+            msg = (f"returned 0 nodes where the previous snapshot had {prev.nodes}; "
+                   "kept the previous one (--allow-empty to accept)")
             store.record_failure(cfg.name, cfg.type, msg)
             report.failed[cfg.name] = msg
             log.error("collect.empty", connector=cfg.name, previous_nodes=prev.nodes)
