@@ -80,11 +80,16 @@ class X509Connector(BaseConnector):
         files = []
         findings: list[Finding] = []
         skipped = 0
+        seen: set[Path] = set()  # overlapping configured paths must not scan a file twice
         for root in self.paths:
             if not root.exists():
                 raise ConnectorError("x509", "scan", f"path not found: {root}")
             found_any = False
             for path in iter_files(root):
+                if path.resolve() in seen:
+                    found_any = True
+                    continue
+                seen.add(path.resolve())
                 data, finding = read_file(path, self.max_file_bytes)
                 if finding is not None:
                     findings.append(finding)

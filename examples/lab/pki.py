@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-KeyType = Literal["ec", "rsa"]
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+KeyType = Literal["ec", "rsa", "ed25519"]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
 def new_key(key: KeyType = "ec") -> PrivateKey:
@@ -24,7 +24,14 @@ def new_key(key: KeyType = "ec") -> PrivateKey:
         return ec.generate_private_key(ec.SECP256R1())
     if key == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    raise ValueError(f"unknown key type {key!r}; expected 'ec' or 'rsa'")
+    if key == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"unknown key type {key!r}; expected 'ec', 'rsa' or 'ed25519'")
+
+
+def _digest(signer: PrivateKey) -> hashes.HashAlgorithm | None:
+    # Ed25519 signs the message itself: cryptography requires no separate hash
+    return None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
 
 
 def _name(common_name: str, organization: str | None) -> x509.Name:
@@ -86,7 +93,7 @@ def make_ca(
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()), critical=False
         )
-    return builder.sign(signer_key, hashes.SHA256()), ca_key
+    return builder.sign(signer_key, _digest(signer_key)), ca_key
 
 
 def make_leaf(
@@ -127,7 +134,7 @@ def make_leaf(
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(name) for name in san]), critical=False
         )
-    return builder.sign(ca_key, hashes.SHA256()), leaf_key
+    return builder.sign(ca_key, _digest(ca_key)), leaf_key
 
 
 def pem(cert: x509.Certificate) -> str:
