@@ -81,7 +81,9 @@ def pem_ref(label: str, block: str) -> Found | None:
         if label == "CERTIFICATE":
             cert = x509.load_pem_x509_certificate(data)
             fp = cert.fingerprint(_sha256()).hex()
-            return Found(NodeKind.CERTIFICATE, f"x509:{cert_type(cert)}:{fp}", fingerprint="sha256:" + fp)
+            ctype = cert_type(cert)
+            kind = NodeKind.CA if ctype == "ca" else NodeKind.CERTIFICATE
+            return Found(kind, f"x509:{ctype}:{fp}", fingerprint="sha256:" + fp)
         if label.endswith("PRIVATE KEY") and "ENCRYPTED" not in label:
             key = serialization.load_pem_private_key(data, password=None)
             spki = key.public_key().public_bytes(
