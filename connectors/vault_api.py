@@ -1,0 +1,167 @@
+"""The Vault HTTP boundary: one lazily created hvac client and the error mapping.
+
+Every hvac or requests exception becomes a `ConnectorError` naming the call (the API path,
+never a body) and the node; 429 and 5xx are retryable, except a sealed server, which no
+amount of backoff fixes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from connectors.base import ConnectorError
+
+PROVIDER = "vault"
+T = TypeVar("T")
+
+
+class VaultApi:
+    """Thin wrapper over `hvac.Client.adapter`: paths are relative to `/v1/`."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.url = str(config.get("url") or os.environ.get("VAULT_ADDR") or "")
+        if not self.url:
+            raise ConnectorError(PROVIDER, "configure", "no `url` in the vault connector block")
+        self.token_env = str(config.get("token_env") or "VAULT_TOKEN")
+        self.namespace = config.get("namespace") or None
+        verify = config.get("ca_cert") or config.get("verify", True)
+        self.verify: bool | str = verify if isinstance(verify, bool | str) else True
+        self.timeout = float(config.get("timeout", 30))
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # -- client ------------------------------------------------------------------------------
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                token = os.environ.get(self.token_env)
+                if not token:
+                    raise ConnectorError(
+                        PROVIDER, "configure", f"environment variable {self.token_env} (token_env) is empty or unset"
+                    )
+                import hvac
+
+                # token passed explicitly: hvac must never fall back to ~/.vault-token
+                self._client = hvac.Client(
+                    url=self.url, token=token, namespace=self.namespace, verify=self.verify, timeout=self.timeout
+                )
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.adapter.close()
+                self._client = None
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def call(self, call: str, fn: Callable[[], T], node: str | None = None) -> T:
+        try:
+            return fn()
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise wrap_error(call, exc, node) from exc
+
+    def get(self, path: str, node: str | None = None, **params: Any) -> dict[str, Any] | None:
+        return self._json(self.call(f"GET {path}", lambda: self.client().adapter.get(f"/v1/{path}", params=params),
+                                    node))
+
+    def list(self, path: str, node: str | None = None, **params: Any) -> dict[str, Any] | None:
+        return self._json(self.call(f"LIST {path}", lambda: self.client().adapter.list(f"/v1/{path}", params=params),
+                                    node))
+
+    def post(self, path: str, data: dict[str, Any] | None = None, node: str | None = None) -> dict[str, Any] | None:
+        return self._json(self.call(f"POST {path}", lambda: self.client().adapter.post(f"/v1/{path}", json=data or {}),
+                                    node))
+
+    def delete(self, path: str, node: str | None = None) -> dict[str, Any] | None:
+        return self._json(self.call(f"DELETE {path}", lambda: self.client().adapter.delete(f"/v1/{path}"), node))
+
+    def get_bytes(self, path: str, node: str | None = None) -> bytes:
+        """Unauthenticated-style raw GET (CRLs are DER); errors mapped like the rest."""
+
+        def fetch() -> bytes:
+            resp = self.client().adapter.request("GET", f"/v1/{path}", raise_exception=False)
+            if not hasattr(resp, "status_code"):
+                raise ConnectorError(PROVIDER, f"GET {path}", "expected a binary body, got JSON", node=node)
+            if resp.status_code >= 400:
+                from hvac import utils
+
+                utils.raise_for_error("GET", path, resp.status_code, text="")
+            return bytes(resp.content)
+
+        return self.call(f"GET {path}", fetch, node)
+
+    @staticmethod
+    def _json(resp: Any) -> dict[str, Any] | None:
+        # hvac's JSON adapter returns a dict for bodies and a Response for 204 No Content
+        return resp if isinstance(resp, dict) else None
+
+    def list_keys(self, path: str, node: str | None = None, page: int = 0) -> list[str]:
+        """All keys of a LIST, following `limit`/`after` pages when `page` > 0. Missing path: []."""
+        keys: list[str] = []
+        after = ""
+        while True:
+            params: dict[str, Any] = {}
+            if page:
+                params["limit"] = page
+                if after:
+                    params["after"] = after
+            try:
+                body = self.list(path, node, **params)
+            except ConnectorError as exc:
+                if status_of(exc) == 404:
+                    return keys
+                raise
+            batch = list(((body or {}).get("data") or {}).get("keys") or [])
+            keys.extend(batch)
+            if not page or len(batch) < page:
+                return keys
+            after = batch[-1]
+
+
+def status_of(exc: BaseException) -> int | None:
+    """HTTP status behind a wrapped error (the chained hvac exception), if any."""
+    cause = exc.__cause__ if isinstance(exc, ConnectorError) else exc
+    return _STATUS.get(type(cause).__name__) if cause is not None else None
+
+
+_STATUS = {
+    "InvalidRequest": 400,
+    "Unauthorized": 401,
+    "Forbidden": 403,
+    "InvalidPath": 404,
+    "UnsupportedOperation": 405,
+    "PreconditionFailed": 412,
+    "RateLimitExceeded": 429,
+    "InternalServerError": 500,
+    "VaultNotInitialized": 501,
+    "BadGateway": 502,
+    "VaultDown": 503,
+}
+
+
+def wrap_error(call: str, exc: BaseException, node: str | None = None) -> ConnectorError:
+    """Map an hvac/requests exception. Messages name the call and Vault's error text only."""
+    import hvac.exceptions as hx
+    import requests
+
+    if isinstance(exc, requests.exceptions.RequestException):
+        return ConnectorError(PROVIDER, call, f"cannot reach Vault: {type(exc).__name__}", node=node,
+                              retryable=True)
+    if isinstance(exc, hx.VaultError):
+        errors = "; ".join(str(e) for e in (exc.errors or []))[:300] or type(exc).__name__
+        status = _STATUS.get(type(exc).__name__)
+        if isinstance(exc, hx.VaultDown) and "sealed" in errors.lower():
+            return ConnectorError(PROVIDER, call, "Vault is sealed (503): unseal it, then re-run", node=node)
+        if isinstance(exc, hx.RateLimitExceeded):
+            return ConnectorError(PROVIDER, call, f"rate limited (429): {errors}", node=node, retryable=True)
+        retryable = (status is not None and status >= 500) or isinstance(exc, hx.UnexpectedError)
+        label = f"HTTP {status}" if status else "unexpected status"
+        return ConnectorError(PROVIDER, call, f"{label}: {errors}", node=node, retryable=retryable)
+    return ConnectorError(PROVIDER, call, f"{type(exc).__name__}", node=node)
