@@ -272,6 +272,37 @@ def value_refs(mount: str, path: str, data: dict[str, Any], token_fps: dict[str,
     return out
 
 
+def get_stored_token_fps(api: VaultApi, secrets: list[KvSecret], known: dict[str, str]) -> dict[str, str]:
+    """accessor -> fingerprint for live tokens found by value in KV secrets, looked up by value
+    (`auth/token/lookup` takes it in the body), so the secret links to the accessor node
+    whatever the parent source. Dead tokens (403/400) keep their `fp:` reference."""
+    seen = set(known.values())
+    out: dict[str, str] = {}
+    for s in secrets:
+        for item in recognize(s.data or {}):
+            if item.kind is not NodeKind.TOKEN or item.fingerprint in seen:
+                continue
+            seen.add(item.fingerprint)
+            value = _field(s.data or {}, item.fields[0])
+            try:
+                body = api.post("auth/token/lookup", {"token": value}, node=secret_id(s.mount, s.path)) or {}
+            except ConnectorError as exc:
+                if status_of(exc) in (400, 403):
+                    continue
+                raise
+            acc = (body.get("data") or {}).get("accessor")
+            if acc:
+                out[acc] = item.fingerprint
+    return out
+
+
+def _field(data: dict[str, Any], dotted: str) -> str:
+    cursor: Any = data
+    for part in dotted.split(".") if dotted else []:
+        cursor = cursor[part]
+    return str(cursor).strip()
+
+
 @dataclass
 class RefEdge:
     src: str

@@ -35,9 +35,6 @@ def run_collect(conn: VaultConnector) -> Collected:
                                      "least see itself: check its `sudo` on auth/token/accessors", "error"))
 
     pairs, fps, source = _parents(conn, lookups, out)
-    nodes, edges = vc.transform_tokens(lookups, fps, collector)
-    out.nodes += nodes
-    out.edges += edges + vc.transform_parents(pairs, lookups, source)
 
     try:
         out.nodes += vc.transform_policies(vc.get_policies(api))
@@ -58,6 +55,10 @@ def run_collect(conn: VaultConnector) -> Collected:
                 read_paths[f"{mount}/data/{path}"] = vc.secret_id(mount, path)
         except ConnectorError as exc:
             _denied_or_raise(exc, out, "kv_unreadable", f"KV mount {mount} not fully collected")
+    fps.update(vc.get_stored_token_fps(api, secrets, fps))
+    nodes, edges = vc.transform_tokens(lookups, fps, collector)
+    out.nodes += nodes
+    out.edges += edges + vc.transform_parents(pairs, lookups, source)
     kv_nodes, kv_edges = vc.transform_kv(secrets, fps)
     out.nodes += kv_nodes
     out.edges += kv_edges
