@@ -1,0 +1,270 @@
+"""Lab AWS: a moto server on loopback, and the demo's AWS part.
+
+`MotoServer` runs moto in this process (fast to start, for tests and the demo);
+`MotoProcess` runs `moto.server` in a child process, for benchmarks, since an in-process
+server shares the GIL with the client and threads barely help.
+
+Credentials for the lab are moto's `testing` pair. They are handed out in `server.env` (a
+mapping for a child process or `monkeypatch`) rather than written into `os.environ`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+LAB_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+IOT_POLICY = "device-telemetry"
+
+
+class LabError(RuntimeError):
+    """The lab server could not start or be seeded. Never carries secret values."""
+
+
+class MotoServer:
+    """`with MotoServer() as aws:` a moto server at `aws.endpoint_url` (127.0.0.1, free port)."""
+
+    def __init__(self) -> None:
+        self.endpoint_url = ""
+        self.env = dict(LAB_ENV)
+        self._server: Any = None
+
+    def __enter__(self) -> MotoServer:
+        from moto.server import ThreadedMotoServer
+
+        # one line per request otherwise, and a traceback for each call moto does not implement
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: start from an empty account
+        self.reset()
+        return self
+
+    def reset(self) -> None:
+        """Drop every resource (moto's own reset endpoint)."""
+        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoProcess:
+    """`with MotoProcess() as aws:` moto in a child process (`python -m moto.server`)."""
+
+    def __init__(self, start_timeout: float = 20.0) -> None:
+        self.endpoint_url = ""
+        self.env = dict(LAB_ENV)
+        self._timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> MotoProcess:
+        port = _free_port()
+        env = {**os.environ, **self.env}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise LabError(f"moto server exited with code {self._proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__(None, None, None)
+        raise LabError(f"moto server did not answer within {self._timeout:.0f}s")
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+
+def lab_client(service: str, endpoint_url: str, *, max_pool: int = 16) -> Any:
+    """A boto3 client for the lab server with the lab credentials passed explicitly."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=LAB_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LAB_ENV["AWS_SECRET_ACCESS_KEY"],
+        config=Config(max_pool_connections=max_pool, retries={"mode": "standard", "max_attempts": 3}),
+    )
+
+
+def parallel(fn: Callable[[Any], Any], items: Iterable[Any], workers: int = 8) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def _policy(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _key_pair(resp: dict[str, Any]) -> dict[str, str]:
+    key = resp["AccessKey"]
+    return {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+
+
+def seed_demo(
+    endpoint_url: str,
+    ca_cert_pem: bytes | str,
+    ca_key_pem: bytes | str,
+    devices: int = 200,
+) -> dict[str, Any]:
+    """Create the demo's AWS part on the lab server and return its identifiers.
+
+    IAM users ci-deployer (1 key), app-backend (1 key), data-pipeline (2 keys, the second
+    stored in the Secrets Manager secret `prod/pipeline` as JSON); role deploy-role trusted by
+    ci-deployer's ARN (and allowed by ci-deployer's identity policy); an app-backend policy
+    reading secrets under `prod/*`; an IoT CA registered from `ca_cert_pem` and `devices`
+    P-256 device certificates it signed, each with a thing and the policy `device-telemetry`.
+
+    Returns `{"account_id", "region", "endpoint_url", "users": {name: arn}, "role_arn",
+    "secret_arn", "keys": {"ci-deployer": {...}, "app-backend": {...}, "data-pipeline":
+    [{...}, {...}]}, "iot_ca_id", "iot_certificate_ids": [...], "things": [...],
+    "iot_policy", "seconds"}`; each key is `{"access_key_id", "secret_access_key"}` (lab
+    material, for planting into Vault and the runner environment).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from examples.lab.pki import make_leaf, pem, pem_key
+
+    started = time.perf_counter()
+    ca_pem = ca_cert_pem.decode() if isinstance(ca_cert_pem, bytes) else ca_cert_pem
+    key_pem = ca_key_pem.encode() if isinstance(ca_key_pem, str) else ca_key_pem
+    ca_cert = x509.load_pem_x509_certificate(ca_pem.encode())
+    ca_key = serialization.load_pem_private_key(key_pem, password=None)
+
+    iam = lab_client("iam", endpoint_url)
+    sm = lab_client("secretsmanager", endpoint_url)
+    iot = lab_client("iot", endpoint_url)
+
+    users = {}
+    for name in ("ci-deployer", "app-backend", "data-pipeline"):
+        users[name] = iam.create_user(UserName=name)["User"]["Arn"]
+    keys: dict[str, Any] = {
+        "ci-deployer": _key_pair(iam.create_access_key(UserName="ci-deployer")),
+        "app-backend": _key_pair(iam.create_access_key(UserName="app-backend")),
+        "data-pipeline": [_key_pair(iam.create_access_key(UserName="data-pipeline")) for _ in range(2)],
+    }
+    role_arn = iam.create_role(
+        RoleName="deploy-role",
+        AssumeRolePolicyDocument=_policy(
+            [{"Effect": "Allow", "Principal": {"AWS": users["ci-deployer"]}, "Action": "sts:AssumeRole"}]
+        ),
+    )["Role"]["Arn"]
+    iam.put_user_policy(
+        UserName="ci-deployer",
+        PolicyName="assume-deploy",
+        PolicyDocument=_policy([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]),
+    )
+    iam.put_user_policy(
+        UserName="app-backend",
+        PolicyName="read-prod-secrets",
+        PolicyDocument=_policy(
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:prod/*",
+                }
+            ]
+        ),
+    )
+    pipeline_key = keys["data-pipeline"][1]
+    secret_arn = sm.create_secret(
+        Name="prod/pipeline",
+        SecretString=json.dumps(
+            {
+                "aws_access_key_id": pipeline_key["access_key_id"],
+                "aws_secret_access_key": pipeline_key["secret_access_key"],
+                "bucket": "lab-pipeline-data",
+            }
+        ),
+    )["ARN"]
+
+    ca_id = iot.register_ca_certificate(
+        caCertificate=ca_pem, setAsActive=True, allowAutoRegistration=False
+    )["certificateId"]
+    iot.create_policy(
+        policyName=IOT_POLICY,
+        policyDocument=_policy([{"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}]),
+    )
+
+    def device(i: int) -> str:
+        cert, key = make_leaf(ca_cert, ca_key, f"device-{i:04d}")  # type: ignore[arg-type]
+        del key  # device keys stay on the devices; the lab has no use for them
+        cert_id = iot.register_certificate(
+            certificatePem=pem(cert), caCertificatePem=ca_pem, setAsActive=True
+        )["certificateId"]
+        arn = f"arn:aws:iot:{REGION}:{ACCOUNT_ID}:cert/{cert_id}"
+        thing = f"device-{i:04d}"
+        iot.create_thing(thingName=thing)
+        iot.attach_thing_principal(thingName=thing, principal=arn)
+        iot.attach_policy(policyName=IOT_POLICY, target=arn)
+        return cert_id
+
+    _ = pem_key  # keep the import group honest for readers: device keys are not exported
+    cert_ids = parallel(device, range(devices), workers=8)
+    return {
+        "account_id": ACCOUNT_ID,
+        "region": REGION,
+        "endpoint_url": endpoint_url,
+        "users": users,
+        "role_arn": role_arn,
+        "secret_arn": secret_arn,
+        "keys": keys,
+        "iot_ca_id": ca_id,
+        "iot_certificate_ids": cert_ids,
+        "things": [f"device-{i:04d}" for i in range(devices)],
+        "iot_policy": IOT_POLICY,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
