@@ -1,9 +1,247 @@
-"""Incident commands: plan, run, verify, attest, report, rollback."""
+"""Incident commands: plan, run, verify, attest, rollback."""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated, Any
+
 import typer
+
+from revoke.cli import G, check_format, console, open_store, out
+
+
+def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None:
+    from rich.table import Table
+
+    from revoke.render import short_path
+
+    table = Table(title=f"Plan: {plan.playbook_name} from {', '.join(plan.sources)}")
+    for col in ("#", "action", "node", "via", "after", "why"):
+        table.add_column(col, overflow="fold")
+    for n, s in enumerate(plan.steps, 1):
+        label = s.verb if status is None else f"{s.verb} [{status.get(s.id, '')}]"
+        extra = ""
+        if s.stores:
+            extra = "; stores: " + ", ".join(f"{t['store']} ({t['mode']})" for t in s.stores)
+        after = ", ".join(s.depends_on[:3]) + (" ..." if len(s.depends_on) > 3 else "")
+        table.add_row(str(n), label, s.node, s.connector or "-", after,
+                      (s.reason + extra).strip("; ") + ("\n" if s.reason or extra else "") + short_path(s.path))
+    c.print(table)
+    counts = plan.to_json()["summary"]
+    c.print("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+def plan_cmd(
+    ctx: typer.Context,
+    playbook: Annotated[str, typer.Argument(help="Playbook file (or a shipped playbook's name).")],
+    node: Annotated[list[str], typer.Option("--node", help="Compromised node id (repeatable).")],
+    window: Annotated[str | None, typer.Option("--window")] = None,
+    emergency: Annotated[bool, typer.Option(help="Revoke before reissuing.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """What would be done, in order, and why."""
+    from revoke.incident import optional_config
+    from revoke.plan import build_plan
+    from revoke.playbook import load_playbook
+
+    check_format(fmt, ("table", "json"))
+    g = G(ctx)
+    pb = load_playbook(playbook)
+    store = open_store(g)
+    plan = build_plan(pb, store, store.load_compiled(), optional_config(g.config), node, window=window, emergency=emergency)
+    if fmt == "json":
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(plan.to_json()) + b"\n")
+    else:
+        _plan_table(console(), plan)
+
+
+def _progress_cb(c: Any, plan: Any) -> tuple[Any, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=c, transient=False, disable=not c.is_terminal)
+    tasks: dict[str, Any] = {}
+    for s in plan.executable():
+        p = s.provider or "-"
+        if p not in tasks:
+            tasks[p] = progress.add_task(p, total=0)
+        progress.update(tasks[p], total=progress.tasks[tasks[p]].total + 1)
+
+    def cb(step: Any, outcome: str) -> None:
+        progress.update(tasks[step.provider or "-"], advance=1)
+
+    return progress, cb
+
+
+def run_cmd(
+    ctx: typer.Context,
+    playbook: Annotated[str, typer.Argument(help="Playbook file (or a shipped playbook's name).")],
+    incident: Annotated[str, typer.Option("--incident", help="Incident id; re-running the same id resumes.")],
+    node: Annotated[list[str] | None, typer.Option("--node", help="Compromised node id (repeatable).")] = None,
+    execute: Annotated[bool, typer.Option("--execute", help="Act for real. Without it: a dry run.")] = False,
+    approve: Annotated[bool, typer.Option(help="Approve a plan above the playbook's approval limit.")] = False,
+    emergency: Annotated[bool, typer.Option(help="Revoke before reissuing.")] = False,
+    finalize: Annotated[bool, typer.Option("--finalize", help="Irreversible clean-up after a clean verify + grace.")] = False,
+    from_sweep: Annotated[bool, typer.Option("--from-sweep", help="Take the nodes from `revoke sweep` findings.")] = False,
+    window: Annotated[str | None, typer.Option("--window")] = None,
+) -> None:
+    """Run a playbook for an incident: a dry run unless --execute; resumable by --incident."""
+    from revoke import incident as inc
+    from revoke.journal import Journal
+    from revoke.playbook import load_playbook
+
+    g = G(ctx)
+    pb = load_playbook(playbook)
+    store = open_store(g)
+    journal = Journal(store, incident)
+    c = console()
+    nodes = list(node or [])
+    if from_sweep:
+        nodes += _sweep_nodes(store)
+    if finalize:
+        config = inc.require_config(g.config)
+        journal.require()
+        if not execute:
+            out("dry run: finalize would delete what containment disabled; re-run with --execute")
+            return
+        res = inc.finalize(store, journal, pb, config)
+        out(f"finalized {len(res['done'])}, nothing to finalize for {len(res['not_supported'])}, failed {len(res['failed'])}")
+        for nid, err in res["failed"].items():
+            out(f"  failed {nid}: {err}")
+        raise typer.Exit(1 if res["failed"] else 0)
+    if not nodes and journal.info() is None:
+        raise typer.BadParameter("give at least one --node (or --from-sweep)", param_hint="--node")
+    config = inc.optional_config(g.config) if not execute else inc.require_config(g.config)
+    plan, fresh = inc.prepare(store, journal, pb, nodes, config, window=window, emergency=emergency)
+    if not execute:
+        status = None if fresh else inc.step_status(journal, plan)
+        _plan_table(c, plan, status)
+        out("dry run: nothing was changed. Re-run with --execute to act.")
+        return
+    assert config is not None
+    if fresh:
+        inc.check_approval(pb, plan, approve)
+        inc.declare(journal, pb, plan, nodes, emergency=emergency)
+    progress, cb = _progress_cb(c, plan)
+    with progress:
+        stats = inc.execute(store, journal, pb, plan, config, emergency=emergency, progress=cb)
+    out(f"incident {incident}: {stats.done} actions done, {stats.skipped_done} already done, "
+        f"{len(stats.failed)} failed, {len(stats.blocked)} blocked, {stats.retries} retries, {stats.seconds:.2f}s")
+    for sid, err in stats.failed.items():
+        out(f"  FAILED {sid}: {err}")
+    for sid, why in stats.blocked.items():
+        out(f"  BLOCKED {sid}: {why}")
+    manual = plan.manual()
+    if manual:
+        out(f"{len(manual)} manual task(s) to do and attest (`revoke attest --incident {incident} NODE --note ...`):")
+        for s in manual:
+            out(f"  {s.node}: {s.reason}")
+    if not stats.ok:
+        out("the incident stays open; fix the cause and re-run the same command to resume")
+        raise typer.Exit(1)
+
+
+def _sweep_nodes(store: Any) -> list[str]:
+    from revoke import sweep
+
+    findings = sweep.run_sweep(store)
+    return sweep.findings_to_nodes(findings, "high")
+
+
+def verify_cmd(
+    ctx: typer.Context,
+    incident: Annotated[str, typer.Option("--incident")],
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    no_collect: Annotated[bool, typer.Option("--no-collect", help="Skip re-collection (probes only).")] = False,
+) -> None:
+    """Probe every acted-on credential and walk the re-collected graph; exit 1 if anything is live."""
+    from revoke.incident import require_config
+    from revoke.journal import Journal
+    from revoke.verify import verify
+
+    check_format(fmt, ("table", "json"))
+    g = G(ctx)
+    store = open_store(g)
+    config = require_config(g.config)
+    result = verify(Journal(store, incident), store, config, recollect=not no_collect)
+    if fmt == "json":
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(result.to_json()) + b"\n")
+    else:
+        _verify_text(result)
+    if not result.clean:
+        raise typer.Exit(1)
+
+
+def _verify_text(r: Any) -> None:
+    from revoke.render import short_path
+
+    out(f"journal: {r.chain_message}" + ("" if r.chain_ok else "  <-- TAMPERED"))
+    dead = sum(1 for p in r.probes if p.live is False)
+    out(f"probes: {dead}/{len(r.probes)} dead")
+    for p in r.probes:
+        if p.problem:
+            out(f"  {p.node}: {p.problem}")
+    for sid in r.failed_steps:
+        out(f"  not done: {sid}")
+    for msg in r.problems:
+        out(f"  problem: {msg}")
+    for name, err in r.collect_failures.items():
+        out(f"  collection failed for {name}: {err}")
+    out(f"live credentials still reachable: {len(r.survivors)}")
+    for s in r.survivors:
+        out(f"  {s.node} ({s.kind}): {s.reason}\n    via {short_path(s.path)}")
+    for m in r.open_manual:
+        out(f"  open manual task: {m['node']}: {m['reason']}")
+    for a in r.attested:
+        out(f"  attested, not probed: {a['node']} by {a['by']} at {a['at']}: {a['note']}")
+    out("CLEAN" if r.clean else "NOT CLEAN")
+
+
+def attest_cmd(
+    ctx: typer.Context,
+    node: Annotated[str, typer.Argument(help="The manual task's node.")],
+    incident: Annotated[str, typer.Option("--incident")],
+    note: Annotated[str, typer.Option("--note", help="What was done.")],
+) -> None:
+    """Record that a manual task was done (who, when, note)."""
+    from revoke.incident import attest
+    from revoke.journal import Journal
+
+    rec = attest(Journal(open_store(G(ctx)), incident), node, note)
+    out(f"attested {rec['node']} by {rec['by']} at {rec['at']}")
+
+
+def rollback_cmd(
+    ctx: typer.Context,
+    incident: Annotated[str, typer.Option("--incident")],
+    execute: Annotated[bool, typer.Option("--execute")] = False,
+) -> None:
+    """Undo containment (re-enable what was disabled) for a false alarm, as far as providers allow."""
+    from revoke.incident import require_config, rollback
+    from revoke.journal import Journal
+
+    g = G(ctx)
+    store = open_store(g)
+    journal = Journal(store, incident)
+    journal.require()
+    res = rollback(store, journal, require_config(g.config), execute=execute)
+    if not execute:
+        out(f"dry run: would undo {len(res['planned'])} action(s): " + ", ".join(res["planned"]))
+        return
+    out(f"undone: {len(res['undone'])}")
+    for nid, err in res["cannot_undo"].items():
+        out(f"  cannot undo {nid}: {err}")
+    if res["cannot_undo"]:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("plan")(plan_cmd)
+    app.command("run")(run_cmd)
+    app.command("verify")(verify_cmd)
+    app.command("attest")(attest_cmd)
+    app.command("rollback")(rollback_cmd)

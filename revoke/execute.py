@@ -1,0 +1,298 @@
+"""The executor: runs a plan's DAG with bounded concurrency per provider, retries, and a journal.
+
+Every action is journaled as `intent` before and `outcome` after. A rotation also journals
+`progress` records (replacement created, each store written, old credential retired), holding
+ids and fingerprints only. On resume:
+- an action with an ok outcome is skipped;
+- an intent without outcome is re-probed first (a revoke that landed before the crash is not
+  repeated);
+- a rotation whose replacement was created but whose material died with the process deletes
+  that replacement (it never reached a store, or reached only some) and makes a new one, so
+  exactly one replacement survives; a replacement created just before the crash, before its
+  `progress` record, is found by comparing the principal's credentials with the list recorded
+  in the intent.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+
+from connectors.base import ActionContext, ActionResult, ConnectorError, Replacement
+from revoke.journal import Journal
+from revoke.model import Node, NodeKind
+from revoke.plan import GraphView, Plan, Step
+from revoke.playbook import Playbook
+from revoke.runtime import Runtime
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+
+@dataclass
+class StepState:
+    intent: bool = False
+    outcome: dict[str, Any] | None = None
+    progress: list[dict[str, Any]] = field(default_factory=list)
+    intent_data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.outcome and self.outcome.get("ok"))
+
+
+def journal_state(journal: Journal) -> dict[str, StepState]:
+    out: dict[str, StepState] = {}
+    for r in journal.records():
+        if r.action is None or r.type not in ("intent", "progress", "outcome"):
+            continue
+        st = out.setdefault(r.action, StepState())
+        if r.type == "intent":
+            st.intent, st.outcome = True, None
+            st.intent_data = r.data
+        elif r.type == "progress":
+            st.progress.append(r.data)
+        else:
+            st.outcome = r.data
+    return out
+
+
+@dataclass
+class RunStats:
+    done: int = 0
+    skipped_done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)
+    retries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.blocked
+
+
+class StepFailed(Exception):
+    pass
+
+
+class Executor:
+    def __init__(self, plan: Plan, playbook: Playbook, journal: Journal, runtime: Runtime, view: GraphView,
+                 *, emergency: bool = False, progress: Callable[[Step, str], None] | None = None) -> None:
+        self.plan, self.pb, self.journal, self.rt, self.view = plan, playbook, journal, runtime, view
+        self.emergency = emergency
+        self.progress = progress or (lambda _s, _o: None)
+        self.state = journal_state(journal)
+        self.replacements: dict[str, str] = {}
+        for st in self.state.values():
+            for p in st.progress:
+                if p.get("event") == "created" and p.get("old") and p.get("new"):
+                    self.replacements[p["old"]] = p["new"]
+        self.material: dict[str, Replacement] = {}
+        self.stats = RunStats()
+        self._stats_lock = threading.Lock()
+        self._sems: dict[str, threading.Semaphore] = {}
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def ctx(self) -> ActionContext:
+        return ActionContext(
+            incident=self.journal.incident, dry_run=False, emergency=self.emergency,
+            replacements=dict(self.replacements), get_node=self.rt.node,
+            predecessors=self.view.preds, successors=self.view.succs,
+        )
+
+    def sem(self, provider: str) -> threading.Semaphore:
+        if provider not in self._sems:
+            self._sems[provider] = threading.Semaphore(self.pb.concurrency(provider))
+        return self._sems[provider]
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Retry throttling, 429, 5xx and connection errors with exponential backoff and full jitter."""
+        r = self.pb.model.retries
+        for attempt in range(1, r.max_attempts + 1):
+            try:
+                return fn()
+            except ConnectorError as exc:
+                if not exc.retryable or attempt == r.max_attempts:
+                    raise
+                delay = random.uniform(0, min(r.max_delay, r.base_delay * 2 ** (attempt - 1)))
+                with self._stats_lock:
+                    self.stats.retries += 1
+                log.warning("action.retry", call=what, attempt=attempt, delay=round(delay, 3), error=str(exc))
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def record(self, type_: str, step: Step, **data: Any) -> None:
+        self.journal.append(type_, action=step.id, node=step.node, data=data)
+
+    # -- the DAG ---------------------------------------------------------------------------------------
+    def run(self) -> RunStats:
+        started = time.monotonic()
+        steps = self.plan.executable()
+        by_id = {s.id: s for s in steps}
+        pending = {s.id for s in steps}
+        finished_ok: set[str] = set()
+        for s in steps:
+            if self.state.get(s.id, StepState()).done:
+                pending.discard(s.id)
+                finished_ok.add(s.id)
+                self.stats.skipped_done += 1
+                self.progress(s, "skipped")
+        workers = max(1, sum(self.pb.concurrency(p) for p in {s.provider for s in steps}))
+        running: dict[Future[None], str] = {}
+        failed: set[str] = set()
+        with ThreadPoolExecutor(max_workers=min(workers, 64)) as pool:
+            while pending or running:
+                for sid in sorted(pending):
+                    deps = by_id[sid].depends_on
+                    if any(d in failed or d in self.stats.blocked for d in deps):
+                        pending.discard(sid)
+                        why = ", ".join(d for d in deps if d in failed or d in self.stats.blocked)
+                        self.stats.blocked[sid] = f"blocked by {why}"
+                        self.record("blocked", by_id[sid], reason=f"blocked by {why}")
+                        self.progress(by_id[sid], "blocked")
+                    elif all(d in finished_ok for d in deps):
+                        pending.discard(sid)
+                        running[pool.submit(self._guarded, by_id[sid])] = sid
+                if not running:
+                    break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    sid = running.pop(fut)
+                    try:
+                        fut.result()
+                    except StepFailed as exc:
+                        failed.add(sid)
+                        self.stats.failed[sid] = str(exc)
+                        self.progress(by_id[sid], "failed")
+                    else:
+                        finished_ok.add(sid)
+                        self.stats.done += 1
+                        self.progress(by_id[sid], "done")
+        self.stats.seconds = time.monotonic() - started
+        return self.stats
+
+    def _guarded(self, step: Step) -> None:
+        with self.sem(step.provider):
+            bound = log.bind(incident=self.journal.incident, action=step.id)
+            st = self.state.setdefault(step.id, StepState())
+            resumed = st.intent and st.outcome is None
+            intent: dict[str, Any] = {"verb": step.verb, "resumed": resumed}
+            conn = self.rt.connector(step.connector)
+            node = self.rt.node(step.node)
+            if step.verb in ("rotate", "reissue") and not any(p.get("event") == "created" for p in st.progress):
+                if resumed and "siblings" in st.intent_data:
+                    intent["siblings"] = st.intent_data["siblings"]
+                else:
+                    intent["siblings"] = sorted(self.call("siblings", lambda: conn.siblings(node)))
+            self.record("intent", step, **intent)
+            st.intent_data = intent
+            bound.info("action.intent", verb=step.verb, node=step.node, resumed=resumed)
+            try:
+                result = self._dispatch(step, conn, node, st, resumed)
+            except ConnectorError as exc:
+                self.record("outcome", step, ok=False, error=exc.diagnostic(), retryable=exc.retryable)
+                bound.error("action.outcome", ok=False, error=exc.diagnostic())
+                raise StepFailed(exc.diagnostic()) from exc
+            data = {"ok": True, "changed": result.changed, "detail": result.detail, **result.data}
+            self.record("outcome", step, **data)
+            st.outcome = data
+            bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail)
+
+    def _dispatch(self, step: Step, conn: Any, node: Node, st: StepState, resumed: bool) -> ActionResult:
+        if step.verb in ("rotate", "reissue"):
+            return self._rotate(step, conn, node, st, resumed)
+        if step.verb == "create_ca":
+            return self._create_ca(step, conn, node, st)
+        verb = "revoke" if step.verb == "retire_ca" else step.verb
+        if resumed and node.kind in _PROBED:
+            probe = self.call("probe", lambda: conn.probe(node))
+            if probe.live is False:
+                return ActionResult(node.id, verb, changed=False, detail=f"already done before the restart ({probe.signal})")
+        return self.call(verb, lambda: conn.act(verb, node, self.ctx()))
+
+    def _create_ca(self, step: Step, conn: Any, node: Node, st: StepState) -> ActionResult:
+        created = [p for p in st.progress if p.get("event") == "created"]
+        if created:
+            return ActionResult(node.id, "create_ca", changed=False, data={"new": created[-1]["new"]},
+                                detail="new CA already created")
+        rep: Replacement = self.call("create_replacement", lambda: conn.create_replacement(node, self.ctx()))
+        self.material[node.id] = rep
+        self.replacements[node.id] = rep.new_id
+        self.record("progress", step, event="created", old=node.id, new=rep.new_id, fingerprint=rep.fingerprint)
+        return ActionResult(node.id, "create_ca", data={"new": rep.new_id})
+
+    def _rotate(self, step: Step, conn: Any, node: Node, st: StepState, resumed: bool) -> ActionResult:
+        ctx = self.ctx()
+        live_new = _live_replacement(st.progress)
+        written = {p["store"] for p in st.progress if p.get("event") == "stored" and p.get("new") == live_new}
+        targets = [t for t in step.stores if t["mode"] == "write"]
+        retired = any(p.get("event") == "retired" for p in st.progress)
+        held_by: dict[str, str] = {}  # store -> the credential it holds now, when not the old one
+        if live_new and (node.id not in self.material or self.material[node.id].new_id != live_new):
+            # the material of `live_new` died with the previous process: stores not yet written
+            # cannot get it, so it is replaced, unless every store already holds it
+            missing = [t for t in targets if t["store"] not in written
+                       and live_new not in self.call("store_holds", lambda t=t: self.rt.connector(t["connector"])
+                                                     .store_holds(self.rt.node(t["store"])))]
+            if missing:
+                self.call("discard_replacement", lambda: conn.discard_replacement(live_new, ctx))
+                self.record("progress", step, event="discarded", new=live_new, reason="material lost in a restart")
+                held_by = {t["store"]: live_new for t in targets if t["store"] in written}
+                written, live_new = set(), None
+            else:
+                written = {t["store"] for t in targets}
+        if live_new is None and resumed:
+            before = set(st.intent_data.get("siblings") or [])
+            if before:
+                now = self.call("siblings", lambda: conn.siblings(node))
+                for orphan in sorted(now - before - {node.id}):
+                    self.call("discard_replacement", lambda o=orphan: conn.discard_replacement(o, ctx))
+                    self.record("progress", step, event="discarded", new=orphan, reason="created before a crash, never stored")
+        if live_new is None:
+            rep: Replacement = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
+            self.material[node.id] = rep
+            live_new = rep.new_id
+            self.replacements[node.id] = live_new
+            self.record("progress", step, event="created", old=node.id, new=live_new, fingerprint=rep.fingerprint,
+                        **{k: v for k, v in rep.attrs.items() if isinstance(v, str | int | bool)})
+        rep = self.material.get(node.id)
+        for t in targets:
+            if t["store"] in written:
+                continue
+            assert rep is not None, "a replacement without material cannot be stored"
+            store_conn = self.rt.connector(t["connector"])
+            store_node = self.rt.node(t["store"])
+            old = node
+            if t["store"] in held_by:
+                old = Node(id=held_by[t["store"]], kind=node.kind, provider=node.provider)
+            res = self.call("write_store", lambda sc=store_conn, sn=store_node, o=old:
+                            sc.write_store(sn, o, rep, self.ctx()))
+            self.record("progress", step, event="stored", store=t["store"], new=live_new, changed=res.changed,
+                        fingerprint=rep.fingerprint)
+        if not retired:
+            verb = step.retire or "disable"
+            self.call(verb, lambda: conn.act(verb, node, self.ctx()))
+            self.record("progress", step, event="retired", old=node.id, verb=verb)
+        return ActionResult(node.id, step.verb, data={"new": live_new, "stores": [t["store"] for t in targets]})
+
+
+def _live_replacement(progress: list[dict[str, Any]]) -> str | None:
+    live = None
+    for p in progress:
+        if p.get("event") == "created":
+            live = p.get("new")
+        elif p.get("event") == "discarded" and p.get("new") == live:
+            live = None
+    return live
+
+
+# kinds whose probe reflects the action's effect, so a resumed intent can be checked first
+_PROBED = frozenset({NodeKind.ACCESS_KEY, NodeKind.TOKEN, NodeKind.CERTIFICATE, NodeKind.CA,
+                     NodeKind.SERVICE_ACCOUNT_KEY})

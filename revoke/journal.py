@@ -1,0 +1,180 @@
+"""The incident journal: a durable, append-only, hash-chained record of every step.
+
+Each record's hash covers the previous record's hash and its own canonical content, so editing,
+deleting or reordering any record breaks the chain from that point on. Records hold ids and
+fingerprints only. Appends are single SQLite transactions with synchronous=FULL: a record that
+was written survives a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from revoke.errors import RevokeError, StoreError
+from revoke.store import Store
+
+GENESIS = "0" * 64
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+  id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
+  playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,
+  lock_owner TEXT, lock_at TEXT);
+CREATE TABLE IF NOT EXISTS journal (
+  incident TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
+  action TEXT, node TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (incident, seq));
+"""
+
+
+class IncidentError(RevokeError):
+    exit_code = 2
+
+
+@dataclass
+class Record:
+    seq: int
+    ts: str
+    type: str
+    action: str | None
+    node: str | None
+    data: dict[str, Any]
+    prev: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "ts": self.ts, "type": self.type, "action": self.action, "node": self.node,
+                "data": self.data, "prev": self.prev, "hash": self.hash}
+
+
+def _digest(incident: str, seq: int, ts: str, type_: str, action: str | None, node: str | None,
+            data: str, prev: str) -> str:
+    body = json.dumps([incident, seq, ts, type_, action, node, data, prev], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+class Journal:
+    def __init__(self, store: Store, incident: str) -> None:
+        self.store = store
+        self.incident = incident
+        self._lock = threading.Lock()
+        try:
+            store.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {store.path}: journal tables unreadable ({exc})") from exc
+
+    # -- incidents --------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any] | None:
+        row = self.store.db.execute(
+            "SELECT id, created_at, playbook, playbook_name, playbook_digest, sources, options, lock_owner, lock_at "
+            "FROM incidents WHERE id=?", (self.incident,)).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "created_at": row[1], "playbook": row[2], "playbook_name": row[3],
+                "playbook_digest": row[4], "sources": json.loads(row[5]), "options": json.loads(row[6]),
+                "lock_owner": row[7], "lock_at": row[8]}
+
+    def require(self) -> dict[str, Any]:
+        info = self.info()
+        if info is None:
+            known = [r[0] for r in self.store.db.execute("SELECT id FROM incidents ORDER BY created_at DESC LIMIT 5")]
+            hint = f"; known incidents: {', '.join(known)}" if known else ""
+            raise IncidentError(f"unknown incident {self.incident!r}{hint}")
+        return info
+
+    def declare(self, playbook: str, playbook_name: str, digest: str, sources: list[str], options: dict[str, Any]) -> None:
+        now = datetime.now(UTC).isoformat()
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?,NULL,NULL)",
+                       (self.incident, now, playbook, playbook_name, digest, json.dumps(sources), json.dumps(options)))
+
+    # -- the run lock: one executor per incident ------------------------------------------------------
+    def acquire(self) -> str:
+        token = f"{os.getpid()}@{socket.gethostname()}"
+        now = datetime.now(UTC).isoformat()
+        with self.store.transaction() as db:
+            row = db.execute("SELECT lock_owner, lock_at FROM incidents WHERE id=?", (self.incident,)).fetchone()
+            if row and row[0] and row[0] != token and _holder_alive(row[0]):
+                raise IncidentError(
+                    f"incident {self.incident!r} is being run by {row[0]} since {row[1]}; wait for it to finish "
+                    "(a lock held by a dead process is taken over automatically)")
+            db.execute("UPDATE incidents SET lock_owner=?, lock_at=? WHERE id=?", (token, now, self.incident))
+        return token
+
+    def release(self, token: str) -> None:
+        with self.store.transaction() as db:
+            db.execute("UPDATE incidents SET lock_owner=NULL, lock_at=NULL WHERE id=? AND lock_owner=?",
+                       (self.incident, token))
+
+    # -- records ------------------------------------------------------------------------------------
+    def append(self, type_: str, *, action: str | None = None, node: str | None = None,
+               data: dict[str, Any] | None = None) -> Record:
+        payload = json.dumps(data or {}, sort_keys=True, default=str)
+        with self._lock, self.store.transaction() as db:
+            last = db.execute("SELECT seq, hash FROM journal WHERE incident=? ORDER BY seq DESC LIMIT 1",
+                              (self.incident,)).fetchone()
+            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            ts = datetime.now(UTC).isoformat()
+            h = _digest(self.incident, seq, ts, type_, action, node, payload, prev)
+            db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?)",
+                       (self.incident, seq, ts, type_, action, node, payload, prev, h))
+        return Record(seq, ts, type_, action, node, json.loads(payload), prev, h)
+
+    def records(self) -> list[Record]:
+        rows = self.store.db.execute(
+            "SELECT seq, ts, type, action, node, data, prev, hash FROM journal WHERE incident=? ORDER BY seq",
+            (self.incident,)).fetchall()
+        out = []
+        for r in rows:
+            try:
+                data = json.loads(r[5])
+            except ValueError:
+                data = {"__corrupt__": True}
+            out.append(Record(r[0], r[1], r[2], r[3], r[4], data, r[6], r[7]))
+        return out
+
+    def check_chain(self) -> tuple[bool, str, str]:
+        """(intact, message, final hash). Recomputes every hash from the raw stored text."""
+        rows = self.store.db.execute(
+            "SELECT seq, ts, type, action, node, data, prev, hash FROM journal WHERE incident=? ORDER BY seq",
+            (self.incident,)).fetchall()
+        prev = GENESIS
+        for i, r in enumerate(rows, start=1):
+            if r[0] != i:
+                return False, f"record {i} is missing (found seq {r[0]})", prev
+            if r[6] != prev:
+                return False, f"record {r[0]} does not follow record {r[0] - 1} (chain broken)", prev
+            if _digest(self.incident, r[0], r[1], r[2], r[3], r[4], r[5], r[6]) != r[7]:
+                return False, f"record {r[0]} was modified after it was written", prev
+            prev = r[7]
+        return True, f"{len(rows)} records, chain intact", prev
+
+
+def _holder_alive(owner: str) -> bool:
+    pid_text, _, host = owner.partition("@")
+    if host != socket.gethostname():
+        return True  # cannot tell for another machine: assume it is alive
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True

@@ -1,0 +1,416 @@
+"""The plan: a blast radius turned into an ordered DAG of actions, each with the path that put it there.
+
+Ordering rules:
+- containment first: a credential that can read a store is revoked before any replacement is
+  written into that store, so the attacker never sees the new value;
+- a rotate creates the replacement, writes it to every store that held the old value (every
+  `stores` edge into it, except compromised sources), then retires the old credential;
+- a CA reissue creates the new CA and every new certificate before the old ones are revoked,
+  and retires the old CA last (`--emergency` revokes first);
+- a Vault token whose ancestor is revoked is covered by that revoke (the subtree goes with it);
+- a credential no connector can act on, or the playbook marks manual, becomes a manual task with
+  its path; a `skip` is listed with its reason. Nothing reachable is dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from revoke.blast import BlastRadius, Window, blast_radius, resolve_sources
+from revoke.config import Config
+from revoke.errors import InputError
+from revoke.graph import REL_CODE, CompiledGraph
+from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
+from revoke.playbook import Playbook
+from revoke.store import Store
+
+EXECUTABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "create_ca", "retire_ca")
+FALLBACKS = {
+    "rotate": ("rotate", "reissue", "revoke", "disable"),
+    "reissue": ("reissue", "rotate", "revoke"),
+    "revoke": ("revoke", "disable"),
+    "disable": ("disable", "revoke"),
+}
+PHASE = {"revoke": 0, "disable": 0, "revoke_sessions": 0, "create_ca": 1, "rotate": 2, "reissue": 2, "retire_ca": 3}
+
+
+@dataclass
+class Step:
+    id: str
+    verb: str
+    node: str
+    kind: str
+    provider: str
+    connector: str | None
+    path: list[str]
+    depends_on: list[str] = field(default_factory=list)
+    reason: str = ""
+    stores: list[dict[str, Any]] = field(default_factory=list)
+    retire: str = ""
+    depth: int = 0
+
+    @property
+    def executable(self) -> bool:
+        return self.verb in EXECUTABLE
+
+
+@dataclass
+class Plan:
+    playbook: str
+    playbook_name: str
+    sources: list[str]
+    window: str | None
+    emergency: bool
+    steps: list[Step]
+
+    def executable(self) -> list[Step]:
+        return [s for s in self.steps if s.executable]
+
+    def manual(self) -> list[Step]:
+        return [s for s in self.steps if s.verb == "manual"]
+
+    def by_id(self) -> dict[str, Step]:
+        return {s.id: s for s in self.steps}
+
+    def to_json(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for s in self.steps:
+            counts[s.verb] = counts.get(s.verb, 0) + 1
+        return {"playbook": self.playbook_name, "playbook_file": self.playbook, "sources": self.sources,
+                "window": self.window, "emergency": self.emergency, "summary": counts,
+                "steps": [asdict(s) for s in self.steps]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        return cls(data["playbook_file"], data["playbook"], data["sources"], data.get("window"),
+                   data.get("emergency", False), [Step(**s) for s in data["steps"]])
+
+
+class ConnectorIndex:
+    """Which configured connector owns which node, and what each can do (classes only: no clients)."""
+
+    def __init__(self, config: Config | None, store: Store) -> None:
+        from connectors.base import BaseConnector, connector_class
+
+        self.store = store
+        self.by_name: dict[str, Any] = {}
+        self.types: dict[str, str] = {}
+        for cfg in config.connectors if config else []:
+            self.by_name[cfg.name] = connector_class(cfg.type)
+            self.types[cfg.name] = cfg.type
+        self._base = BaseConnector
+
+    def owner(self, node: Node) -> str | None:
+        if not node.provider:
+            return None
+        rows = self.store.db.execute("SELECT DISTINCT snapshot FROM nodes WHERE id=?", (node.id,)).fetchall()
+        for (snap,) in rows:
+            if self.types.get(snap) == node.provider:
+                return str(snap)
+        for name, ctype in self.types.items():
+            if ctype == node.provider:
+                return name
+        return None
+
+    def supports(self, name: str, kind: NodeKind, verb: str) -> bool:
+        return verb in self.by_name[name].actions.get(kind, frozenset())
+
+    def can_write(self, name: str | None) -> bool:
+        return name is not None and self.by_name[name].write_store is not self._base.write_store
+
+
+def _reverse(graph: CompiledGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In-edges for every node: (indptr, source node, edge index), built once per plan."""
+    n = graph.n_nodes
+    src = np.repeat(np.arange(n, dtype=np.int32), np.diff(graph.indptr))
+    order = np.argsort(graph.indices, kind="stable")
+    counts = np.bincount(graph.indices, minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, src[order], order
+
+
+class GraphView:
+    """Neighbours by relation in both directions over the compiled graph."""
+
+    def __init__(self, graph: CompiledGraph) -> None:
+        self.g = graph
+        self.rev = _reverse(graph)
+
+    def preds(self, node_id: str, rel: Relation | str) -> list[str]:
+        i = self.g.lookup(node_id)
+        if i is None:
+            return []
+        indptr, src, eidx = self.rev
+        code = REL_CODE[Relation(rel)]
+        return [self.g.ids[int(src[k])] for k in range(int(indptr[i]), int(indptr[i + 1])) if self.g.rel[eidx[k]] == code]
+
+    def succs(self, node_id: str, rel: Relation | str) -> list[str]:
+        i = self.g.lookup(node_id)
+        if i is None:
+            return []
+        code = REL_CODE[Relation(rel)]
+        return [self.g.ids[int(self.g.indices[e])] for e in self.g.out_edges(i) if self.g.rel[e] == code]
+
+
+def _alias_edges(store: Store) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for (data,) in store.db.execute("SELECT data FROM edges WHERE data LIKE '%\"alias\"%'"):
+        e = json.loads(data)
+        if e.get("rel") == "derives" and (e.get("attrs") or {}).get("alias"):
+            out.setdefault(e["from"], []).append(e["to"])
+    return out
+
+
+def owned_sources(store: Store, owner: str) -> list[str]:
+    short = owner.split(":")[-1]
+    ids = [nid for nid, data in store.db.execute("SELECT id, data FROM nodes")
+           if json.loads(data).get("owner") in (owner, short)]
+    return sorted(set(ids))
+
+
+def build_plan(
+    playbook: Playbook, store: Store, graph: CompiledGraph, config: Config | None, node_ids: list[str],
+    *, window: str | None = None, emergency: bool = False,
+) -> Plan:
+    src_idx = resolve_sources(graph, node_ids)
+    _check_applies(playbook, graph, src_idx)
+    sources = list(node_ids)
+    if playbook.model.scope == "owned":
+        owned = [n for o in node_ids for n in owned_sources(store, o)]
+        if not owned:
+            raise InputError(f"no node in the graph is owned by {', '.join(node_ids)}")
+        sources = sorted(set(sources) | set(owned))
+        src_idx = resolve_sources(graph, sources)
+    win_text = window or playbook.model.window
+    radius = blast_radius(graph, src_idx, window=Window.parse(win_text) if win_text else None)
+    return _Planner(playbook, store, graph, config, radius, sources, win_text, emergency).run()
+
+
+def _check_applies(playbook: Playbook, graph: CompiledGraph, src_idx: list[int]) -> None:
+    from revoke.graph import KINDS
+
+    applies = playbook.model.applies_to
+    for i in src_idx:
+        kind = KINDS[graph.kind[i]].value
+        provider = graph.providers[graph.provider[i]]
+        if applies.kinds and kind not in applies.kinds:
+            raise InputError(f"playbook {playbook.name!r} applies to kinds {applies.kinds}; "
+                             f"{graph.ids[i]} is a {kind}")
+        if applies.providers and provider not in applies.providers:
+            raise InputError(f"playbook {playbook.name!r} applies to providers {applies.providers}; "
+                             f"{graph.ids[i]} is from {provider or 'no provider'}")
+
+
+class _Planner:
+    def __init__(self, playbook: Playbook, store: Store, graph: CompiledGraph, config: Config | None,
+                 radius: BlastRadius, sources: list[str], window: str | None, emergency: bool) -> None:
+        self.pb, self.store, self.g, self.radius = playbook, store, graph, radius
+        self.sources, self.window, self.emergency = sources, window, emergency
+        self.conns = ConnectorIndex(config, store)
+        self.view = GraphView(graph)
+        self.reached_ids = [graph.ids[i] for i in radius.reached]
+        self.nodes = store.load_nodes(self.reached_ids)
+        self.aliases = _alias_edges(store)
+        self.steps: dict[str, Step] = {}
+        self.step_for_node: dict[str, Step] = {}
+
+    def preds(self, node_id: str, rel: Relation) -> list[str]:
+        return self.view.preds(node_id, rel)
+
+    def succs(self, node_id: str, rel: Relation) -> list[str]:
+        return self.view.succs(node_id, rel)
+
+    def path(self, node_id: str) -> list[str]:
+        return self.radius.path_ids(node_id) or [node_id]
+
+    def add(self, step: Step) -> Step:
+        self.steps[step.id] = step
+        self.step_for_node.setdefault(step.node, step)
+        return step
+
+    def node(self, node_id: str) -> Node:
+        if node_id not in self.nodes:
+            self.nodes.update(self.store.load_nodes([node_id]))
+        return self.nodes[node_id]
+
+    # planning --------------------------------------------------------------------------------------------
+    def run(self) -> Plan:
+        creds = [nid for nid in self.reached_ids if self.nodes[nid].kind in CREDENTIAL_KINDS]
+        holders = [nid for nid in self.reached_ids if self.nodes[nid].kind not in CREDENTIAL_KINDS]
+        for nid in creds:
+            self.plan_credential(self.nodes[nid])
+        for nid in holders:
+            self.plan_holder(self.nodes[nid])
+        self.cover()
+        self.wire()
+        return Plan(self.pb.source, self.pb.name, self.sources, self.window, self.emergency, self.order())
+
+    def base(self, node: Node, verb: str, conn: str | None, reason: str = "", sid: str | None = None) -> Step:
+        return Step(sid or f"{verb}:{node.id}", verb, node.id, node.kind.value, node.provider, conn,
+                    self.path(node.id), reason=reason, depth=len(self.path(node.id)) - 1)
+
+    def plan_credential(self, node: Node) -> None:
+        spec = self.pb.action_for(node.kind)
+        if spec.action == "skip":
+            self.add(self.base(node, "skip", None, spec.reason))
+            return
+        conn = self.conns.owner(node)
+        if spec.action == "manual":
+            self.add(self.base(node, "manual", conn, spec.reason or "the playbook makes this a manual task"))
+            return
+        if conn is None:
+            why = ("known only by reference: no connector collected it" if node.attrs.get("stub")
+                   else f"no connector configured for provider {node.provider or '(none)'}")
+            self.add(self.base(node, "manual", None, f"{why}; revoke or rotate it by hand, then attest"))
+            return
+        verb = next((v for v in FALLBACKS.get(spec.action, (spec.action,)) if self.conns.supports(conn, node.kind, v)), None)
+        if verb is None:
+            self.add(self.base(node, "manual", conn,
+                               f"connector {conn} cannot {spec.action} a {node.kind.value}; act by hand, then attest"))
+            return
+        reason = "" if verb == spec.action else f"connector {conn} cannot {spec.action} a {node.kind.value}; {verb} instead"
+        if node.kind is NodeKind.CA and verb in ("reissue", "rotate"):
+            self.add(self.base(node, "create_ca", conn, reason, sid=f"create_ca:{node.id}"))
+            self.add(self.base(node, "retire_ca", conn, reason, sid=f"retire_ca:{node.id}"))
+            return
+        step = self.add(self.base(node, verb, conn, reason))
+        if verb in ("rotate", "reissue"):
+            step.retire = self.pb.model.rotate_retire if verb == "rotate" else "revoke"
+            step.stores = self.store_targets(node, step)
+
+    def store_targets(self, node: Node, step: Step) -> list[dict[str, Any]]:
+        out = []
+        for sid in self.preds(node.id, Relation.STORES):
+            store = self.node(sid)
+            conn = self.conns.owner(store)
+            if sid in self.sources:
+                out.append({"store": sid, "connector": None, "mode": "skip",
+                            "reason": "a compromised source: the replacement is not written back to it"})
+            elif self.conns.can_write(conn):
+                out.append({"store": sid, "connector": conn, "mode": "write"})
+            else:
+                out.append({"store": sid, "connector": None, "mode": "manual"})
+                m = self.base(store, "manual", None,
+                              f"re-provision {sid} with the replacement of {node.id} (no connector can write to it)",
+                              sid=f"distribute:{node.id}->{sid}")
+                m.depends_on.append(step.id)
+                self.add(m)
+        return out
+
+    def plan_holder(self, node: Node) -> None:
+        spec = self.pb.action_for(node.kind)
+        if spec.action in ("none", "skip"):
+            return
+        conn = self.conns.owner(node)
+        if conn is None or not self.conns.supports(conn, node.kind, spec.action):
+            self.add(self.base(node, "skip", conn,
+                               f"no configured connector can {spec.action} a {node.kind.value}"))
+            return
+        self.add(self.base(node, spec.action, conn))
+
+    def cover(self) -> None:
+        """Mark steps made redundant by another: a token under a revoked ancestor, an alias of an
+        acted-on credential, a private key whose certificate is revoked or reissued."""
+        for step in list(self.steps.values()):
+            by = None
+            if step.kind == NodeKind.TOKEN.value and step.verb in ("revoke", "manual"):
+                by = self._ancestor_revoke(step.node)
+                why = "revoked with its parent token {} (the whole subtree goes)"
+            if by is None and step.verb in ("manual", "skip") and step.node in self.aliases:
+                by = next((self.step_for_node[t].id for t in self.aliases[step.node]
+                           if t in self.step_for_node and self.step_for_node[t].executable), None)
+                why = "the same credential as {}, acted on there"
+            if by is None and step.kind == NodeKind.PRIVATE_KEY.value and step.verb == "manual":
+                certs = self.succs(step.node, Relation.AUTHENTICATES_AS)
+                acted = [self._acting_step(c) for c in certs]
+                if certs and all(acted):
+                    by = acted[0]
+                    why = "useless once its certificate is revoked: {}"
+            if by is not None:
+                step.verb, step.reason = "covered", why.format(by)
+                step.depends_on = [by]
+
+    def _acting_step(self, node_id: str) -> str | None:
+        s = self.step_for_node.get(node_id)
+        if s is not None and s.executable:
+            return s.id
+        for t in self.aliases.get(node_id, []):
+            s = self.step_for_node.get(t)
+            if s is not None and s.executable:
+                return s.id
+        return None
+
+    def _ancestor_revoke(self, node_id: str) -> str | None:
+        seen = {node_id}
+        frontier = [node_id]
+        found = None
+        while frontier:
+            nxt = []
+            for nid in frontier:
+                for parent in self.preds(nid, Relation.PARENT_OF):
+                    if parent in seen:
+                        continue
+                    seen.add(parent)
+                    s = self.step_for_node.get(parent)
+                    if s is not None and s.verb == "revoke":
+                        found = s.id  # keep walking: the topmost revoked ancestor covers all
+                    nxt.append(parent)
+            frontier = nxt
+        return found
+
+    def wire(self) -> None:
+        steps = self.steps
+        for step in steps.values():
+            if step.verb in ("rotate", "reissue"):
+                # containment before redistribution: readers of a store are cut off before it gets the new value
+                for target in step.stores:
+                    for rel in (Relation.CAN_READ, Relation.STORES):
+                        for reader in self.preds(target["store"], rel):
+                            r = self.step_for_node.get(reader)
+                            if r is not None and r.verb == "covered":
+                                r = steps.get(r.depends_on[0])
+                            if r is not None and r.verb in ("revoke", "disable") and r.id not in step.depends_on:
+                                step.depends_on.append(r.id)
+                if step.kind == NodeKind.CERTIFICATE.value:
+                    for ca in self.preds(step.node, Relation.ISSUED):
+                        create, retire = steps.get(f"create_ca:{ca}"), steps.get(f"retire_ca:{ca}")
+                        if create:
+                            step.depends_on.append(create.id)
+                        if retire and self.emergency:
+                            step.depends_on.append(retire.id)
+                        elif retire:
+                            retire.depends_on.append(step.id)
+            if step.verb == "create_ca" and self.emergency:
+                step.depends_on.append(f"retire_ca:{step.node}")
+
+    def order(self) -> list[Step]:
+        """Kahn's algorithm with (phase, depth, id) priority; non-executable steps follow."""
+        exe = {s.id: s for s in self.steps.values() if s.executable}
+        indeg = {sid: 0 for sid in exe}
+        children: dict[str, list[str]] = {sid: [] for sid in exe}
+        for s in exe.values():
+            s.depends_on = sorted({d for d in s.depends_on if d in exe})
+            for d in s.depends_on:
+                indeg[s.id] += 1
+                children[d].append(s.id)
+        heap = [(PHASE[s.verb], s.depth, s.id) for s in exe.values() if indeg[s.id] == 0]
+        heapq.heapify(heap)
+        out: list[Step] = []
+        while heap:
+            _, _, sid = heapq.heappop(heap)
+            out.append(exe[sid])
+            for c in children[sid]:
+                indeg[c] -= 1
+                if indeg[c] == 0:
+                    heapq.heappush(heap, (PHASE[exe[c].verb], exe[c].depth, c))
+        if len(out) != len(exe):
+            raise InputError("the plan has a dependency cycle: " + ", ".join(sorted(set(exe) - {s.id for s in out})))
+        rest = sorted((s for s in self.steps.values() if not s.executable),
+                      key=lambda s: ({"manual": 0, "covered": 1, "skip": 2}.get(s.verb, 3), s.depth, s.id))
+        return out + rest

@@ -1,0 +1,51 @@
+"""Connector instances and node lookups for one command: created lazily, closed once."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from revoke.config import Config
+from revoke.errors import RevokeError
+from revoke.model import Node
+from revoke.store import Store
+
+
+class Runtime:
+    def __init__(self, config: Config | None, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self._conns: dict[str, Any] = {}
+        self._nodes: dict[str, Node] = {}
+        self._lock = threading.Lock()
+
+    def connector(self, name: str | None) -> Any:
+        if name is None:
+            raise RevokeError("internal: an executable step without a connector")
+        with self._lock:
+            if name not in self._conns:
+                from revoke.collect import instantiate
+
+                cfg = next((c for c in (self.config.connectors if self.config else []) if c.name == name), None)
+                if cfg is None:
+                    raise RevokeError(f"connector {name!r} is not in the configuration any more; "
+                                      "restore it in revoke.yaml to run or verify this incident")
+                self._conns[name] = instantiate(cfg)
+            return self._conns[name]
+
+    def connector_for(self, node: Node) -> tuple[str | None, Any]:
+        from revoke.plan import ConnectorIndex
+
+        name = ConnectorIndex(self.config, self.store).owner(node)
+        return name, (self.connector(name) if name else None)
+
+    def node(self, node_id: str) -> Node:
+        with self._lock:
+            if node_id not in self._nodes:
+                self._nodes.update(self.store.load_nodes([node_id]))
+            return self._nodes[node_id]
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()

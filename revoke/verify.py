@@ -1,0 +1,187 @@
+"""Verification: probe every acted-on credential against live provider state, re-collect the graph,
+and walk it again from the compromised nodes through live credentials only.
+
+Clean means: every probe says dead, every store holds its replacement and not the old value,
+no live credential is reachable, and every manual task is attested. A probe that cannot decide,
+a connector that cannot be reached or a collection that fails makes the result not clean (fail
+closed), never "clean".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import structlog
+
+from connectors.base import ConnectorError
+from revoke.blast import blast_radius, resolve_sources
+from revoke.collect import collect
+from revoke.config import Config
+from revoke.errors import RevokeError
+from revoke.execute import _live_replacement, journal_state
+from revoke.graph import CREDENTIAL_MASK
+from revoke.journal import Journal
+from revoke.plan import Plan
+from revoke.runtime import Runtime
+from revoke.store import Store
+
+log = structlog.get_logger()
+HOLDER_VERBS = ("revoke_sessions", "disable")
+
+
+@dataclass
+class ProbeLine:
+    step: str
+    node: str
+    live: bool | None
+    signal: str
+    problem: str = ""
+
+
+@dataclass
+class Survivor:
+    node: str
+    kind: str
+    path: list[str]
+    reason: str = ""
+
+
+@dataclass
+class VerifyResult:
+    incident: str
+    chain_ok: bool
+    chain_message: str
+    probes: list[ProbeLine] = field(default_factory=list)
+    survivors: list[Survivor] = field(default_factory=list)
+    open_manual: list[dict[str, Any]] = field(default_factory=list)
+    attested: list[dict[str, Any]] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+    collect_failures: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return (self.chain_ok and not self.survivors and not self.open_manual and not self.problems
+                and not self.collect_failures and not self.failed_steps
+                and all(not p.problem for p in self.probes))
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["clean"] = self.clean
+        out["live_reachable"] = len(self.survivors)
+        return out
+
+
+def load_plan(journal: Journal) -> Plan:
+    for r in journal.records():
+        if r.type == "plan":
+            return Plan.from_json(r.data)
+    raise RevokeError(f"incident {journal.incident!r} has no recorded plan (was it created with --execute?)")
+
+
+def attestations(journal: Journal) -> dict[str, dict[str, Any]]:
+    return {r.node: {"node": r.node, "by": r.data.get("by"), "at": r.ts, "note": r.data.get("note")}
+            for r in journal.records() if r.type == "attest" and r.node}
+
+
+def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = True) -> VerifyResult:
+    journal.require()
+    chain_ok, chain_msg, _ = journal.check_chain()
+    result = VerifyResult(journal.incident, chain_ok, chain_msg)
+    plan = load_plan(journal)
+    state = journal_state(journal)
+    attested = attestations(journal)
+    rt = Runtime(config, store)
+    dead: set[str] = set(attested)
+    try:
+        for step in plan.executable():
+            st = state.get(step.id)
+            if st is None or not st.done:
+                result.failed_steps.append(step.id)
+            if step.verb == "create_ca":
+                continue
+            line = _probe(rt, step.id, step.node, step.connector)
+            if line.live is None and step.verb in HOLDER_VERBS and step.kind not in ("access_key", "token"):
+                line.problem = ""  # an identity-level action has no credential to probe
+            result.probes.append(line)
+            if line.live is False:
+                dead.add(step.node)
+            if step.verb in ("rotate", "reissue") and st is not None:
+                _check_stores(rt, step, st, result)
+        for step in plan.steps:
+            if step.verb == "covered" and step.depends_on:
+                cover = plan.by_id().get(step.depends_on[0])
+                if cover is not None and cover.node in dead:
+                    dead.add(step.node)
+        for step in plan.manual():
+            if step.node in attested:
+                result.attested.append(attested[step.node])
+            else:
+                result.open_manual.append({"node": step.node, "reason": step.reason, "path": step.path})
+        if recollect:
+            report = collect(config, store)
+            result.collect_failures = dict(report.failed)
+        _residual(store, plan, dead, result)
+    finally:
+        rt.close()
+    journal.append("verify", data={"clean": result.clean, "survivors": [s.node for s in result.survivors],
+                                   "open_manual": [m["node"] for m in result.open_manual],
+                                   "probes": len(result.probes), "chain_ok": chain_ok,
+                                   "failed_steps": result.failed_steps})
+    return result
+
+
+def _probe(rt: Runtime, step_id: str, node_id: str, conn_name: str | None) -> ProbeLine:
+    try:
+        conn = rt.connector(conn_name)
+        res = conn.probe(rt.node(node_id))
+    except (ConnectorError, RevokeError) as exc:
+        return ProbeLine(step_id, node_id, None, "probe failed", problem=exc.diagnostic())
+    problem = ""
+    if res.live is None:
+        problem = f"probe could not decide ({res.signal})"
+    elif res.live:
+        problem = f"still live ({res.signal})"
+    return ProbeLine(step_id, node_id, res.live, res.signal, problem)
+
+
+def _check_stores(rt: Runtime, step: Any, st: Any, result: VerifyResult) -> None:
+    new = _live_replacement(st.progress)
+    for t in step.stores:
+        if t["mode"] != "write":
+            continue
+        try:
+            held = rt.connector(t["connector"]).store_holds(rt.node(t["store"]))
+        except (ConnectorError, RevokeError) as exc:
+            result.problems.append(f"{t['store']}: cannot read the store back ({exc.diagnostic()})")
+            continue
+        if step.node in held:
+            result.problems.append(f"{t['store']} still holds the old {step.node}")
+        if new and new not in held:
+            result.problems.append(f"{t['store']} does not hold the replacement {new}")
+
+
+def _residual(store: Store, plan: Plan, dead: set[str], result: VerifyResult) -> None:
+    graph = store.load_compiled()
+    present = [s for s in plan.sources if graph.lookup(s) is not None]
+    if not present:
+        result.problems.append("none of the compromised nodes is in the re-collected graph; cannot walk it")
+        return
+    blocked = ~graph.live.copy()
+    for nid in dead:
+        i = graph.lookup(nid)
+        if i is not None:
+            blocked[i] = True
+    radius = blast_radius(graph, resolve_sources(graph, present), blocked=blocked)
+    reasons = {s.node: f"{s.verb}: {s.reason}" for s in plan.steps if s.verb in ("skip", "manual")}
+    creds = radius.reached[CREDENTIAL_MASK[graph.kind[radius.reached]]]
+    for i in np.sort(creds):
+        if blocked[i]:
+            continue
+        nid = graph.ids[int(i)]
+        from revoke.graph import KINDS
+
+        result.survivors.append(Survivor(nid, KINDS[graph.kind[i]].value, radius.path_ids(nid) or [nid],
+                                         reasons.get(nid, "live and reachable")))
