@@ -12,9 +12,7 @@ audit log (HMACs matched with `sys/audit-hash`), else from the inventory. The sn
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import structlog
@@ -29,7 +27,6 @@ from connectors.base import (
     BaseConnector,
     Collected,
     ConnectorError,
-    Finding,
     ProbeResult,
     Replacement,
     Secret,
@@ -272,14 +269,3 @@ class VaultConnector(BaseConnector):
         if kind in ("password", "api_key"):
             return ProbeResult(node.id, None, "no connector manages this credential: a manual task")
         return super().probe(node)
-
-
-def read_audit_lines(path: str | Path) -> list[str]:
-    return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-
-
-def elapsed(start: float) -> float:
-    return round(time.monotonic() - start, 4)
-
-
-__all__ = ["Finding", "VaultConnector"]

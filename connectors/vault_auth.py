@@ -177,6 +177,8 @@ def revoke_lease(api: VaultApi, node_id: str, *, prefix: bool = False) -> tuple[
     lid = node_id.split(":", 2)[2]
     if prefix:
         pfx = lid.rsplit("/", 1)[0]
+        if not api.list_keys(f"sys/leases/lookup/{pfx}/"):
+            return False, f"no leases left under {pfx}/"
         api.post(f"sys/leases/revoke-prefix/{pfx}", {}, node=node_id)
         return True, f"leases under {pfx}/ revoked"
     if lookup_lease(api, lid) is None:
