@@ -50,11 +50,16 @@ class Window:
 class BlastRadius:
     """The result of one walk. `pred[i]` is i's predecessor on a shortest path (-1 for a source)."""
 
-    def __init__(self, graph: CompiledGraph, sources: list[int], reached: np.ndarray, pred: np.ndarray) -> None:
+    def __init__(
+        self, graph: CompiledGraph, sources: list[int], reached: np.ndarray, pred: np.ndarray,
+        pred_edge: np.ndarray | None = None,
+    ) -> None:
         self.graph = graph
         self.sources = sources
         self.reached = reached  # node indices in discovery order, sources first
         self.pred = pred
+        # the edge each node was reached by, when only some edges between two nodes count (a window)
+        self.pred_edge = pred_edge
         self.depth = _depths(pred, reached)
 
     def __contains__(self, node_id: str) -> bool:
@@ -82,7 +87,7 @@ class BlastRadius:
         p = self.path(i)
         out = []
         for a, b in itertools.pairwise(p):
-            e = self.graph.edge_between(a, b)
+            e = int(self.pred_edge[b]) if self.pred_edge is not None else self.graph.edge_between(a, b)
             rel = RELS[self.graph.rel[e]].value if e is not None else "?"
             out.append((self.graph.ids[a], rel, self.graph.ids[b]))
         return out
@@ -170,7 +175,7 @@ def blast_radius(
     blocked: np.ndarray | None = None,
 ) -> BlastRadius:
     """Reachability from `sources`. `blocked[i]` (e.g. a dead credential) keeps i reachable but
-    stops every path through it."""
+    stops every path through it, a blocked source's own out-edges included."""
     if window is not None:
         return _windowed(graph, sources, window, blocked)
     from scipy.sparse import csr_matrix
@@ -211,6 +216,7 @@ def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked:
     ws, we = window.start.timestamp(), window.end.timestamp()
     n = graph.n_nodes
     pred = np.full(n, UNREACHED, dtype=np.int64)
+    pred_edge = np.full(n, -1, dtype=np.int64)
     best = np.full(n, math.inf)
     depth_of: dict[int, int] = {}
     heap: list[tuple[float, int, int, int]] = []
@@ -228,7 +234,8 @@ def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked:
             continue
         done[i] = True
         order.append(i)
-        if blocked is not None and blocked[i] and i not in source_set:
+        # a blocked source blocks too, as in the plain walk: a dead credential yields nothing more
+        if blocked is not None and blocked[i]:
             continue
         first = i in source_set
         for e in graph.out_edges(i):
@@ -246,6 +253,7 @@ def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked:
             if tj < best[j] or (tj == best[j] and d + 1 < depth_of.get(j, 1 << 30)):
                 best[j] = tj
                 pred[j] = i
+                pred_edge[j] = e
                 depth_of[j] = d + 1
                 heapq.heappush(heap, (tj, d + 1, j, i))
-    return BlastRadius(graph, sources, np.asarray(order, dtype=np.int64), pred)
+    return BlastRadius(graph, sources, np.asarray(order, dtype=np.int64), pred, pred_edge)
