@@ -41,6 +41,7 @@ from connectors.base import (
 )
 from connectors.gcp_policy import account_id, email_from_key_name, key_id_from_name, key_node_id, merge
 from connectors.gcp_policy import transform_project as _transform_project
+from revoke.errors import RevokeError
 from revoke.model import Node, NodeKind
 
 log = structlog.get_logger()
@@ -298,10 +299,29 @@ class GcpConnector(BaseConnector):
 
     def discard_replacement(self, new_id: str, ctx: ActionContext) -> ActionResult:
         """Delete a replacement key that never reached its stores (idempotent)."""
-        node = (ctx.get_node(new_id) if ctx.get_node else None) or Node(new_id, NodeKind.SERVICE_ACCOUNT_KEY, "gcp")
         from connectors.gcp_actions import delete_key
 
-        return delete_key(self, node, ctx, action="discard_replacement")
+        result = delete_key(self, self._replacement_node(new_id, ctx), ctx, action="discard_replacement")
+        log.info("gcp.replacement.discarded", new=new_id, changed=result.changed, incident=ctx.incident)
+        return result
+
+    def _replacement_node(self, new_id: str, ctx: ActionContext) -> Node:
+        """A replacement is rarely in the graph; the key it replaced names the same account."""
+        def lookup(node_id: str) -> Node | None:
+            try:
+                return ctx.get_node(node_id)
+            except (KeyError, LookupError, RevokeError):
+                return None
+
+        known = lookup(new_id)
+        if known is not None:
+            return known
+        for old_id, nid in ctx.replacements.items():
+            old = lookup(old_id) if nid == new_id else None
+            email = (old.owner or old.attrs.get("service_account")) if old is not None else None
+            if email:
+                return Node(new_id, NodeKind.SERVICE_ACCOUNT_KEY, "gcp", owner=str(email))
+        return Node(new_id, NodeKind.SERVICE_ACCOUNT_KEY, "gcp")
 
     def siblings(self, node: Node) -> set[str]:
         """The other user-managed keys of the same service account."""

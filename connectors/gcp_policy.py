@@ -99,8 +99,9 @@ def transform_accounts(project: str, accounts: list[dict[str, Any]]) -> list[Nod
 
 def transform_keys(project: str, email: str, keys: list[dict[str, Any]],
                    account_disabled: bool = False) -> tuple[list[Node], list[Edge]]:
-    """User-managed keys -[authenticates_as]-> their service account. The key's own status is kept
-    apart from the account's: a disabled account lists its keys as enabled."""
+    """User-managed keys -[authenticates_as]-> their service account. A disabled account lists its
+    keys as enabled, yet none of them works: the node's status says whether the key is usable
+    (so reachability stops at it), `attrs.key_disabled` keeps the key's own flag."""
     nodes: list[Node] = []
     edges: list[Edge] = []
     now = datetime.now(UTC)
@@ -109,7 +110,7 @@ def transform_keys(project: str, email: str, keys: list[dict[str, Any]],
         expires = _time(k.get("valid_before"))
         if expires is not None and expires.year >= _NO_EXPIRY_YEAR:
             expires = None
-        status = "disabled" if k.get("disabled") else "active"
+        status = "disabled" if k.get("disabled") or account_disabled else "active"
         if status == "active" and expires is not None and expires <= now:
             status = "expired"
         nodes.append(Node(
@@ -117,7 +118,7 @@ def transform_keys(project: str, email: str, keys: list[dict[str, Any]],
             created=_time(k.get("valid_after")), expires=expires, status=status, owner=email,
             attrs={"project": project, "service_account": email, "resource": k["name"],
                    "algorithm": k.get("key_algorithm", ""), "origin": k.get("key_origin", ""),
-                   "account_disabled": bool(account_disabled)},
+                   "key_disabled": bool(k.get("disabled")), "account_disabled": bool(account_disabled)},
         ))
         edges.append(Edge(key_node_id(key_id), account_id(email), Relation.AUTHENTICATES_AS))
     return nodes, edges

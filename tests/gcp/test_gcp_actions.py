@@ -227,3 +227,38 @@ def test_missing_credentials_env_is_clear(monkeypatch: pytest.MonkeyPatch) -> No
     conn = GcpConnector({"type": "gcp", "projects": ["p"], "credentials_env": "REVOKE_TEST_GCP_KEY"})
     with pytest.raises(ConnectorError, match="REVOKE_TEST_GCP_KEY"):
         conn.collect()
+
+
+def test_discard_after_restart(setup: dict, double: GcpIamDouble, make_connector) -> None:
+    """A new process knows the replacement only by id: found through the key it replaced, or by a
+    search of the configured projects; a graph lookup that raises for unknown ids is tolerated."""
+    old_node = setup["key_node"]
+    graph = {old_node.id: old_node}
+
+    def get_node(node_id: str) -> Node:
+        return graph[node_id]  # raises KeyError like the runtime does
+
+    for hint in (True, False):
+        new = double.add_key(setup["email"])
+        new_id = f"gcp:service_account_key:{new['key_id']}"
+        ctx = ActionContext(incident="inc-restart", dry_run=False, get_node=get_node,
+                            replacements={old_node.id: new_id} if hint else {})
+        fresh = make_connector([setup["project"]])
+        before = double.calls.get("ListServiceAccounts", 0)
+        assert fresh.discard_replacement(new_id, ctx).changed is True
+        assert double.key_info(new["key_id"]) is None
+        assert (double.calls.get("ListServiceAccounts", 0) == before) is hint  # the hint avoids a search
+        assert make_connector([setup["project"]]).discard_replacement(new_id, ctx).changed is False
+
+
+def test_unreachable_endpoint_is_retryable(make_connector) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.perf_counter()
+    with pytest.raises(ConnectorError) as err:
+        make_connector(["p-unreachable"], endpoint=f"127.0.0.1:{port}", timeout=5).collect()
+    assert err.value.retryable is True and "UNAVAILABLE" in str(err.value)
+    assert time.perf_counter() - started < 5

@@ -111,3 +111,11 @@ def test_merge_prefers_the_listed_account() -> None:
     merged = merge([external, member_side, listed])
     node = next(n for n in merged.nodes if n.id == f"gcp:service_account:c-sa@{other}.iam.gserviceaccount.com")
     assert node.attrs.get("external") is None and node.attrs["project"] == other
+
+
+def test_keys_of_a_disabled_account_are_not_live() -> None:
+    accounts = [{"name": "n", "email": A, "unique_id": "1", "disabled": True}]
+    node = next(n for n in transform_project(P, payload(accounts=accounts)).nodes
+                if n.kind.value == "service_account_key")
+    assert node.status == "disabled" and not node.is_live
+    assert node.attrs["key_disabled"] is False and node.attrs["account_disabled"] is True
