@@ -198,3 +198,15 @@ def test_unsupported_and_rollback_are_clear(conn: Any) -> None:
         conn.act("rollback", Node("vault:token:abc", NodeKind.TOKEN), ctx())
     with pytest.raises(ConnectorError, match="not supported"):
         conn.act("revoke", Node("vault:password:secret/ci/db#password", NodeKind.PASSWORD), ctx())
+
+
+def test_concurrent_revokes_from_threads(bao: OpenBaoServer, world: World, conn: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = bao.client()
+    accs = [root.auth.token.create(policies=["default"], ttl="10m")["auth"]["accessor"] for _ in range(12)]
+    nodes = [Node(f"vault:token:{a}", NodeKind.TOKEN) for a in accs]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda n: conn.act("revoke", n, ctx()), nodes))
+        probes = list(pool.map(conn.probe, nodes))
+    assert all(r.changed for r in results) and not any(p.live for p in probes)
