@@ -164,14 +164,19 @@ class GcpConnector(BaseConnector):
                 listed = self._call("ListServiceAccountKeys", name, c.iam.list_service_account_keys,
                                     {"name": name, "key_types": [1]}, read=True)  # USER_MANAGED only
             except ConnectorError as err:
-                if "NOT_FOUND" not in str(err):
+                if gc.has_status(err, "NOT_FOUND"):
+                    return  # deleted since it was listed
+                if not gc.has_status(err, "PERMISSION_DENIED"):
                     raise
-                return  # deleted since it was listed
-            key_list = [gc.key_dict(k) for k in listed.keys]
-            with self._lock:
-                for k in key_list:
-                    self._key_names[key_id_from_name(k["name"])] = k["name"]
-            keys[acct["email"]] = key_list
+                findings.append(Finding("gcp.keys_unreadable", f"keys of {acct['email']} not listed: {err}",
+                                        node=account_id(acct["email"]), severity="error", source=name))
+                listed = None
+            if listed is not None:
+                key_list = [gc.key_dict(k) for k in listed.keys]
+                with self._lock:
+                    for k in key_list:
+                        self._key_names[key_id_from_name(k["name"])] = k["name"]
+                keys[acct["email"]] = key_list
             policy = self._policy_or_finding("GetIamPolicy", name, c.iam.get_iam_policy, findings)
             if policy is not None:
                 policies[acct["email"]] = policy
@@ -191,7 +196,7 @@ class GcpConnector(BaseConnector):
             policy = self._call(call, resource, fn,
                                 {"resource": resource, "options": {"requested_policy_version": 3}}, read=True)
         except ConnectorError as err:
-            if "PERMISSION_DENIED" not in str(err) and "NOT_FOUND" not in str(err):
+            if not gc.has_status(err, "PERMISSION_DENIED", "NOT_FOUND"):
                 raise
             findings.append(Finding("gcp.policy_unreadable", f"{call} on {resource}: {err}",
                                     severity="error", source=resource))
@@ -239,7 +244,7 @@ class GcpConnector(BaseConnector):
             return self._call("GetServiceAccountKey", name, self._c().iam.get_service_account_key,
                               {"name": name}, read=read, node=node)
         except ConnectorError as err:
-            if "NOT_FOUND" in str(err):
+            if gc.has_status(err, "NOT_FOUND"):
                 return None
             raise
 
@@ -248,7 +253,7 @@ class GcpConnector(BaseConnector):
             return self._call("GetServiceAccount", resource, self._c().iam.get_service_account,
                               {"name": resource}, read=read, node=node)
         except ConnectorError as err:
-            if "NOT_FOUND" in str(err):
+            if gc.has_status(err, "NOT_FOUND"):
                 return None
             raise
 

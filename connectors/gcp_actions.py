@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from connectors import gcp_client as gc
 from connectors.base import ActionContext, ActionResult, ConnectorError, ProbeResult
 from revoke.model import Node
 
@@ -31,7 +32,7 @@ def _mutate(conn: GcpConnector, call: str, name: str, node: Node) -> bool:
     try:
         conn._call(call, name, fn, {"name": name}, read=False, node=node.id)
     except ConnectorError as err:
-        if "NOT_FOUND" in str(err):
+        if gc.has_status(err, "NOT_FOUND"):
             return False
         raise
     return True

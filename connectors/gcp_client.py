@@ -161,7 +161,19 @@ def status_of(exc: BaseException) -> grpc.StatusCode | None:
     return None
 
 
-def wrap(exc: BaseException, call: str, resource: str, node: str | None = None) -> ConnectorError:
+class GcpCallError(ConnectorError):
+    """A failed GCP call; `status` is the gRPC status name (e.g. "NOT_FOUND"), "" if none."""
+
+    def __init__(self, status: str, call: str, message: str, *, node: str | None, retryable: bool) -> None:
+        super().__init__(PROVIDER, call, message, node=node, retryable=retryable)
+        self.status = status
+
+
+def has_status(err: ConnectorError, *statuses: str) -> bool:
+    return isinstance(err, GcpCallError) and err.status in statuses
+
+
+def wrap(exc: BaseException, call: str, resource: str, node: str | None = None) -> GcpCallError:
     """One `ConnectorError` naming the call and the resource, retryable for throttling and
     transient failures. Only the status and the server's message are kept (never a response)."""
     code = status_of(exc)
@@ -181,7 +193,7 @@ def wrap(exc: BaseException, call: str, resource: str, node: str | None = None) 
     else:
         message = f"{name} on {resource}: {server}".rstrip(": ")
     retryable = code in RETRYABLE or (code is None and isinstance(exc, gexc.RetryError))
-    return ConnectorError(PROVIDER, call, message, node=node, retryable=retryable)
+    return GcpCallError(code.name if code is not None else "", call, message, node=node, retryable=retryable)
 
 
 def project_of(email: str) -> str:

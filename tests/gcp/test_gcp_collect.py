@@ -128,9 +128,12 @@ def test_unreadable_policy_is_a_finding(seeded: dict, make_connector, double: Gc
     p, s = seeded["project"], seeded["sa"]
     double.deny("Projects.GetIamPolicy", f"projects/{p}")
     double.deny("GetIamPolicy", s[1])
+    double.deny("ListServiceAccountKeys", s[2])
     out = make_connector([p]).collect()
     codes = sorted(f.code for f in out.findings)
-    assert codes == ["gcp.policy_unreadable", "gcp.policy_unreadable", "gcp.public_binding"]
+    assert codes == ["gcp.keys_unreadable", "gcp.policy_unreadable", "gcp.policy_unreadable", "gcp.public_binding"]
+    assert {f.severity for f in out.findings} == {"error"}
+    assert not any(n.kind.value == "service_account_key" and n.owner == s[2] for n in out.nodes)
     got = {e.key for e in out.edges}
     assert (sid(s[3]), "can_assume", sid(s[1])) not in got  # that policy was not readable
     assert (sid(s[1]), "can_assume", sid(s[2])) in got
