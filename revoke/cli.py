@@ -61,7 +61,7 @@ def console() -> Any:
 
     # tables piped to a file or a ticket should not wrap ids at 80 columns
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
-    return Console(width=width)
+    return Console(width=width, emoji=False, highlight=False)
 
 
 def check_format(value: str, allowed: tuple[str, ...]) -> str:
@@ -162,6 +162,17 @@ def explain(
             out(f"  --{rel}--> {b}")
     if hops is None:
         raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    keep: Annotated[str | None, typer.Option("--keep", help="Keep the lab files (config, store, report) in this directory.")] = None,
+    devices: Annotated[int, typer.Option(help="IoT device certificates issued by the runner's CA.")] = 200,
+) -> None:
+    """The local lab, end to end: collect, blast radius, plan, execute, verify, report."""
+    from examples.lab.demo import run_demo
+
+    raise typer.Exit(run_demo(keep=keep, devices=devices))
 
 
 def _register_more() -> None:

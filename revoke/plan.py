@@ -188,7 +188,11 @@ def build_plan(
         sources = sorted(set(sources) | set(owned))
         src_idx = resolve_sources(graph, sources)
     win_text = window or playbook.model.window
-    radius = blast_radius(graph, src_idx, window=Window.parse(win_text) if win_text else None)
+    if playbook.model.scope == "self":
+        # hygiene: act on the given credentials only, without assuming anything was compromised
+        radius = blast_radius(graph, src_idx, blocked=np.ones(graph.n_nodes, dtype=bool))
+    else:
+        radius = blast_radius(graph, src_idx, window=Window.parse(win_text) if win_text else None)
     return _Planner(playbook, store, graph, config, radius, sources, win_text, emergency).run()
 
 

@@ -5,7 +5,7 @@ A playbook is YAML in the habit of Cloud Custodian policies:
     name: compromised-host
     description: Everything on or reachable from a host.
     applies_to: {kinds: [host, workload]}        # which --node values it accepts
-    scope: reachable                              # or `owned`: every node whose owner is --node
+    scope: reachable                              # `owned`: every node --node owns; `self`: only --node
     window: 2026-03-31T10:00Z/2026-03-31T13:00Z   # optional exposure window
     actions:                                      # per credential kind
       access_key: rotate
@@ -100,7 +100,7 @@ class PlaybookModel(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
-    scope: Literal["reachable", "owned"] = "reachable"
+    scope: Literal["reachable", "owned", "self"] = "reachable"
     window: str | None = None
     actions: dict[str, str | ActionSpec] = Field(default_factory=dict)
     default_action: str | ActionSpec = "manual"
@@ -177,9 +177,7 @@ def _line_for(data: Any, loc: tuple[Any, ...]) -> int | None:
     line = getattr(data, "line", None)
     cursor = data
     for part in loc:
-        if isinstance(cursor, dict) and part in cursor:
-            cursor = cursor[part]
-        elif isinstance(cursor, list) and isinstance(part, int) and part < len(cursor):
+        if (isinstance(cursor, dict) and part in cursor) or (isinstance(cursor, list) and isinstance(part, int) and part < len(cursor)):
             cursor = cursor[part]
         else:
             break

@@ -1,0 +1,244 @@
+"""`revoke demo`: the seed incident, end to end, on loopback.
+
+A CI runner (`host:ci-runner-7`) ran a poisoned AI-gateway package. Its environment held an AWS
+access key and a Vault token; the token could read KV paths holding another AWS key, a GCP
+service-account key and a database password; one AWS key could assume a deploy role; an internal
+CA's private key sat on the runner and had issued 200 IoT device certificates.
+
+The lab runs a moto server, a real OpenBao dev server and the GCP IAM gRPC double, all on
+127.0.0.1, in a temporary directory that is removed afterwards (unless --keep).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RUNNER = "host:ci-runner-7"
+PACKAGE = "package:pypi/ai-gateway@1.82.7"
+INCIDENT = "demo-incident"
+VAULT_TOKEN_ENV = "REVOKE_LAB_VAULT_TOKEN"
+
+
+@dataclass
+class Lab:
+    directory: Path
+    config: Path
+    store_url: str
+    seeds: dict[str, Any] = field(default_factory=dict)
+
+
+def _inventory(aws: dict[str, Any], vault: dict[str, Any]) -> dict[str, Any]:
+    runner_key = aws["keys"]["ci-deployer"]["access_key_id"]
+    return {
+        "nodes": [
+            {"id": RUNNER, "kind": "host", "labels": {"env": "ci"}, "owner": "platform-team"},
+            {"id": PACKAGE, "kind": "package", "labels": {"verdict": "malicious"}},
+            {"id": f"aws:access_key:{runner_key}", "kind": "access_key", "provider": "aws"},
+            {"id": f"vault:token:{vault['runner_accessor']}", "kind": "token", "provider": "vault"},
+        ],
+        "edges": [
+            # the package's code ran as the runner: whoever controls it controls the runner
+            {"from": PACKAGE, "to": RUNNER, "rel": "can_assume"},
+            {"from": RUNNER, "to": f"aws:access_key:{runner_key}", "rel": "stores"},
+            {"from": RUNNER, "to": f"vault:token:{vault['runner_accessor']}", "rel": "stores"},
+        ],
+    }
+
+
+@contextmanager
+def lab(directory: Path | None = None, *, devices: int = 200) -> Iterator[Lab]:
+    """Start and seed every provider; yield the lab; always stop the servers."""
+    from examples.lab.aws_lab import LAB_ENV, MotoServer
+    from examples.lab.aws_lab import seed_demo as seed_aws
+    from examples.lab.gcp_iam_double import GcpIamDouble
+    from examples.lab.gcp_iam_double import seed_demo as seed_gcp
+    from examples.lab.pki import write_lab_pki
+    from examples.lab.vault_lab import OpenBaoServer
+    from examples.lab.vault_lab import seed_demo as seed_vault
+
+    own_dir = directory is None
+    root = Path(tempfile.mkdtemp(prefix="revoke-lab-")) if directory is None else directory
+    root.mkdir(parents=True, exist_ok=True)
+    saved_env = {k: os.environ.get(k) for k in [*LAB_ENV, VAULT_TOKEN_ENV, "no_proxy", "NO_PROXY"]}
+    try:
+        with ExitStack() as stack:
+            os.environ.update(LAB_ENV)
+            # gRPC and requests honour proxy variables: loopback must never go through one
+            for var in ("no_proxy", "NO_PROXY"):
+                os.environ[var] = ",".join(filter(None, [os.environ.get(var), "127.0.0.1", "localhost"]))
+            aws_server = stack.enter_context(MotoServer())
+            bao = stack.enter_context(OpenBaoServer())
+            gcp_double = stack.enter_context(GcpIamDouble())
+            pki = write_lab_pki(root / "pki", devices=devices)
+            aws = seed_aws(aws_server.endpoint_url, pki["ca_cert_pem"], pki["ca_key_pem"], devices=devices)
+            gcp = seed_gcp(gcp_double)
+            app = aws["keys"]["app-backend"]
+            vault = seed_vault(bao.url, bao.root_token, app_aws=(app["access_key_id"], app["secret_access_key"]),
+                               gcp_key_json=gcp["deployer_key_json"], db_password=secrets.token_urlsafe(18))
+            os.environ[VAULT_TOKEN_ENV] = bao.root_token
+            (root / "inventory.yaml").write_text(yaml.safe_dump(_inventory(aws, vault), sort_keys=False))
+            config = {"connectors": [
+                {"type": "inventory", "path": "inventory.yaml"},
+                {"type": "x509", "paths": ["pki/runner"], "holder": RUNNER},
+                {"type": "vault", "url": bao.url, "token_env": VAULT_TOKEN_ENV},
+                {"type": "aws", "endpoint_url": aws_server.endpoint_url, "region": aws["region"],
+                 "access_key_id_env": "AWS_ACCESS_KEY_ID", "secret_access_key_env": "AWS_SECRET_ACCESS_KEY"},
+                {"type": "gcp", "projects": [gcp["project"]], "endpoint": gcp_double.endpoint},
+            ]}
+            (root / "revoke.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+            store_url = f"sqlite:///{root / '.revoke' / 'revoke.db'}"
+            seeds = {"runner_key": f"aws:access_key:{aws['keys']['ci-deployer']['access_key_id']}",
+                     "runner_token": f"vault:token:{vault['runner_accessor']}", "aws": _public(aws),
+                     "gcp_key": gcp["node_ids"]["deployer_key"]}
+            yield Lab(root, root / "revoke.yaml", store_url, seeds)
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if own_dir:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _public(aws: dict[str, Any]) -> dict[str, Any]:
+    """The seed identifiers without key material."""
+    return {k: v for k, v in aws.items() if k != "keys"}
+
+
+def naive_survivors(store: Any, source: str, only_rotated: str) -> list[str]:
+    """Live credentials still reachable if responders only revoked `only_rotated`."""
+    from revoke.blast import blast_radius, resolve_sources
+    from revoke.graph import CREDENTIAL_MASK
+
+    graph = store.load_compiled()
+    blocked = ~graph.live.copy()
+    i = graph.lookup(only_rotated)
+    if i is not None:
+        blocked[i] = True
+    radius = blast_radius(graph, resolve_sources(graph, [source]), blocked=blocked)
+    creds = radius.reached[CREDENTIAL_MASK[graph.kind[radius.reached]]]
+    return sorted(graph.ids[int(c)] for c in creds if not blocked[c])
+
+
+def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
+    """The whole incident loop, printing each phase. Returns the exit code."""
+    from rich.console import Console
+
+    from revoke.blast import blast_radius, resolve_sources
+    from revoke.collect import collect
+    from revoke.config import load_config
+    from revoke.incident import attest, declare, execute
+    from revoke.journal import Journal
+    from revoke.plan import build_plan
+    from revoke.playbook import load_playbook
+    from revoke.store import Store
+    from revoke.verify import verify
+
+    c = Console(highlight=False, emoji=False)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def phase(name: str, started: float) -> None:
+        timings[name] = time.perf_counter() - started
+        c.print(f"[dim]  ({timings[name]:.2f}s)[/]")
+
+    with lab(Path(keep) if keep else None, devices=devices) as lb:
+        c.print(f"[bold]1. lab[/] moto, OpenBao, GCP IAM double on 127.0.0.1; {devices} device certificates")
+        phase("lab", t0)
+        t = time.perf_counter()
+        config = load_config(lb.config)
+        store = Store(lb.store_url)
+        report = collect(config, store)
+        c.print("[bold]2. collect[/] " + ", ".join(f"{k}: {n} nodes/{e} edges" for k, (n, e) in report.collected.items()))
+        for name, err in report.failed.items():
+            c.print(f"   [red]collection failed[/] {name}: {err}", markup=False)
+        phase("collect", t)
+        t = time.perf_counter()
+        graph = store.load_compiled()
+        radius = blast_radius(graph, resolve_sources(graph, [RUNNER]))
+        data = radius.to_json()
+        kinds: dict[str, int] = {}
+        for item in data["credentials"]:
+            kinds[item["kind"]] = kinds.get(item["kind"], 0) + 1
+        c.print(f"[bold]3. blast radius[/] of {RUNNER}: {len(data['credentials'])} credentials "
+                f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}), {len(data['holders'])} holders")
+        for item in data["credentials"]:
+            if item["kind"] != "certificate":
+                c.print(f"   {item['id']}  [dim]via {' -> '.join(item['path'][1:-1]) or 'direct'}[/]", markup=True)
+        naive = naive_survivors(store, RUNNER, lb.seeds["runner_key"])
+        c.print(f"   rotating only the first key found ({lb.seeds['runner_key']}) leaves "
+                f"[bold red]{len(naive)} live reachable credentials[/]")
+        phase("blast", t)
+        t = time.perf_counter()
+        pb = load_playbook("compromised-ci-supply-chain")
+        plan = build_plan(pb, store, graph, config, [RUNNER])
+        counts = plan.to_json()["summary"]
+        c.print(f"[bold]4. plan[/] {pb.name}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        for s in plan.steps:
+            if s.kind != "certificate":
+                c.print(f"   {s.verb:16} {s.node}" + (f"  [dim]{s.reason}[/]" if s.reason else ""))
+        phase("plan", t)
+        t = time.perf_counter()
+        journal = Journal(store, INCIDENT)
+        declare(journal, pb, plan, [RUNNER], emergency=False)
+        stats = execute(store, journal, pb, plan, config)
+        c.print(f"[bold]5. run --execute[/] {stats.done} actions done, {len(stats.failed)} failed, "
+                f"{stats.retries} retries")
+        for sid, err in stats.failed.items():
+            c.print(f"   [red]failed[/] {sid}: {err}", markup=False)
+        phase("run", t)
+        t = time.perf_counter()
+        result = verify(journal, store, config)
+        c.print(f"[bold]6. verify[/] {sum(p.live is False for p in result.probes)}/{len(result.probes)} probes dead, "
+                f"{len(result.survivors)} live reachable, {len(result.open_manual)} open manual task(s)")
+        for m in result.open_manual:
+            c.print(f"   manual: {m['node']}: {m['reason']}", markup=False)
+        for m in result.open_manual:
+            attest(journal, m["node"], "lab: the database owner rotated this password")
+        if result.open_manual:
+            result = verify(journal, store, config, recollect=False)
+            c.print(f"   after `revoke attest`: {len(result.survivors)} live reachable, "
+                    f"{len(result.open_manual)} open manual task(s): " + ("[green]CLEAN[/]" if result.clean else "[red]NOT CLEAN[/]"))
+        for s in result.survivors:
+            c.print(f"   [red]survivor[/] {s.node}: {s.reason}", markup=False)
+        for p in result.probes:
+            if p.problem:
+                c.print(f"   [red]probe[/] {p.node}: {p.problem}", markup=False)
+        for msg in result.problems:
+            c.print(f"   [red]problem[/] {msg}", markup=False)
+        phase("verify", t)
+        t = time.perf_counter()
+        report_path = _write_report(store, journal, lb.directory, keep)
+        if report_path:
+            c.print(f"[bold]7. report[/] {report_path}")
+        phase("report", t)
+        store.close()
+    total = time.perf_counter() - t0
+    c.print(f"[bold]done in {total:.1f}s[/]: first key only -> {len(naive)} live reachable; "
+            f"playbook -> {len(result.survivors)} live reachable; " + ("clean" if result.clean else "NOT clean"))
+    return 0 if result.clean else 1
+
+
+def _write_report(store: Any, journal: Any, directory: Path, keep: str | None) -> str | None:
+    try:
+        from revoke.report import build_report, render
+    except ImportError:
+        return None
+    out_dir = Path(keep) if keep else Path.cwd() / ".revoke"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "demo-incident-report.md"
+    path.write_text(render(build_report(store, journal), "md"), encoding="utf-8")
+    os.chmod(path, 0o600)
+    return str(path)
