@@ -13,6 +13,7 @@ Collection is in `aws_collect` / `aws_iot` (get -> pure transform), policy evalu
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -43,6 +44,24 @@ THROTTLING = frozenset(
      "SlowDown", "RequestThrottled", "ServiceUnavailable", "InternalFailure", "InternalError"}
 )
 log = structlog.get_logger()
+
+
+class _DropDebug(logging.Filter):
+    """botocore logs whole request and response bodies at DEBUG: GetSecretValue values,
+    PutSecretValue and CreateAccessKey secrets included. Those records never pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_DROP_DEBUG = _DropDebug()
+
+
+def quiet_sdk_bodies() -> None:
+    for name in ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.retryhandler"):
+        logger = logging.getLogger(name)
+        if _DROP_DEBUG not in logger.filters:
+            logger.addFilter(_DROP_DEBUG)
 
 
 def wrap_error(exc: BaseException, call: str, node: str | None) -> ConnectorError:
@@ -184,6 +203,7 @@ class AwsConnector(AccessKeyActions, RoleActions, SecretStoreActions, IotActions
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
+        quiet_sdk_bodies()
         base = {k: config[k] for k in ("region", "profile", "endpoint_url", "access_key_id_env",
                                        "secret_access_key_env", "session_token_env") if config.get(k)}
         entries = config.get("accounts") or [{}]

@@ -168,14 +168,14 @@ def seed_demo(
 
     Returns `{"account_id", "region", "endpoint_url", "users": {name: arn}, "role_arn",
     "secret_arn", "keys": {"ci-deployer": {...}, "app-backend": {...}, "data-pipeline":
-    [{...}, {...}]}, "iot_ca_id", "iot_certificate_ids": [...], "things": [...],
-    "iot_policy", "seconds"}`; each key is `{"access_key_id", "secret_access_key"}` (lab
+    [{...}, {...}]}, "iot_ca_id", "iot_certificate_ids": [...], "iot_certificate_pems":
+    {id: pem}, "things": [...], "iot_policy", "seconds"}`; each key is `{"access_key_id", "secret_access_key"}` (lab
     material, for planting into Vault and the runner environment).
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from examples.lab.pki import make_leaf, pem, pem_key
+    from examples.lab.pki import make_leaf, pem
 
     started = time.perf_counter()
     ca_pem = ca_cert_pem.decode() if isinstance(ca_cert_pem, bytes) else ca_cert_pem
@@ -239,21 +239,21 @@ def seed_demo(
         policyDocument=_policy([{"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}]),
     )
 
-    def device(i: int) -> str:
-        cert, key = make_leaf(ca_cert, ca_key, f"device-{i:04d}")  # type: ignore[arg-type]
-        del key  # device keys stay on the devices; the lab has no use for them
+    def device(i: int) -> tuple[str, str]:
+        cert, _key = make_leaf(ca_cert, ca_key, f"device-{i:04d}")  # type: ignore[arg-type]
+        # device keys would stay on the devices: the lab keeps none
+        cert_pem = pem(cert)
         cert_id = iot.register_certificate(
-            certificatePem=pem(cert), caCertificatePem=ca_pem, setAsActive=True
+            certificatePem=cert_pem, caCertificatePem=ca_pem, setAsActive=True
         )["certificateId"]
         arn = f"arn:aws:iot:{REGION}:{ACCOUNT_ID}:cert/{cert_id}"
         thing = f"device-{i:04d}"
         iot.create_thing(thingName=thing)
         iot.attach_thing_principal(thingName=thing, principal=arn)
         iot.attach_policy(policyName=IOT_POLICY, target=arn)
-        return cert_id
+        return cert_id, cert_pem
 
-    _ = pem_key  # keep the import group honest for readers: device keys are not exported
-    cert_ids = parallel(device, range(devices), workers=8)
+    made = parallel(device, range(devices), workers=4)
     return {
         "account_id": ACCOUNT_ID,
         "region": REGION,
@@ -263,7 +263,8 @@ def seed_demo(
         "secret_arn": secret_arn,
         "keys": keys,
         "iot_ca_id": ca_id,
-        "iot_certificate_ids": cert_ids,
+        "iot_certificate_ids": [cert_id for cert_id, _pem in made],
+        "iot_certificate_pems": dict(made),
         "things": [f"device-{i:04d}" for i in range(devices)],
         "iot_policy": IOT_POLICY,
         "seconds": round(time.perf_counter() - started, 3),
