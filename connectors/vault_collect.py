@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import ConnectorError, Finding
+from connectors.base import ConnectorError
 from connectors.vault_api import VaultApi, status_of
 from revoke.errors import InputError
 from revoke.model import Edge, Node, NodeKind, Relation, fingerprint, parse_time
@@ -374,11 +374,3 @@ def transform_can_read(caps: dict[str, dict[str, list[str]]], data_paths: dict[s
         for path, node_id in sorted(data_paths.items())
         if can(by_path.get(path, []), "read")
     ]
-
-
-def collector_findings(kind: str, exc: ConnectorError, fallback: str) -> Finding:
-    return Finding(code=f"vault.{kind}", message=f"{exc}; {fallback}", severity="warning", source="vault")
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

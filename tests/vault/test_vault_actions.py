@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import World, assert_no_canaries, aws_pair, connector, seed_world
+from vault_testlib import World, assert_no_canaries, aws_pair, connector, seed_world
 
 from connectors.base import ActionContext, ConnectorError, Replacement, Secret
 from examples.lab.vault_lab import OpenBaoServer

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import World, assert_no_canaries, connector, dump, seed_world
+from vault_testlib import World, assert_no_canaries, connector, dump, seed_world
 
 from examples.lab.vault_lab import OpenBaoServer
 from revoke.recognize import pem_objects, pem_ref

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import connector, require_bao
+from vault_testlib import connector, require_bao
 
 from connectors.base import ActionContext, ConnectorError
 from examples.lab.vault_lab import OpenBaoServer
