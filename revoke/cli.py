@@ -166,7 +166,7 @@ def explain(
 
 @app.command()
 def demo(
-    keep: Annotated[str | None, typer.Option("--keep", help="Keep the lab files (config, store, report) in this directory.")] = None,
+    keep: Annotated[str | None, typer.Option("--keep", help="Keep the lab (config, store, report) in this directory.")] = None,
     devices: Annotated[int, typer.Option(help="IoT device certificates issued by the runner's CA.")] = 200,
 ) -> None:
     """The local lab, end to end: collect, blast radius, plan, execute, verify, report."""

@@ -209,8 +209,9 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
             attest(journal, m["node"], "lab: the database owner rotated this password")
         if result.open_manual:
             result = verify(journal, store, config, recollect=False)
+            verdict = "[green]CLEAN[/]" if result.clean else "[red]NOT CLEAN[/]"
             c.print(f"   after `revoke attest`: {len(result.survivors)} live reachable, "
-                    f"{len(result.open_manual)} open manual task(s): " + ("[green]CLEAN[/]" if result.clean else "[red]NOT CLEAN[/]"))
+                    f"{len(result.open_manual)} open manual task(s): {verdict}")
         for s in result.survivors:
             c.print(f"   [red]survivor[/] {s.node}: {s.reason}", markup=False)
         for p in result.probes:
