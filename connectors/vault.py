@@ -4,10 +4,22 @@ Config block (credentials by reference only):
     {type: vault, url, token_env: VAULT_TOKEN, namespace?, verify?/ca_cert?,
      parent_source?: auto|raw|audit|none, audit_log?: path, audit_device?: name, kv_page_size?: int}
 
-Token parents are never returned by token lookups: they come from raw storage
-(`sys/raw`, on in dev mode, `raw_storage_endpoint = true` in production), else from a file
-audit log (HMACs matched with `sys/audit-hash`), else from the inventory. The snapshot's
-`meta.parent_source` says which one was used.
+Token parents are never returned by token lookups; `parent_source` picks where they come from
+(`meta.parent_source` in the snapshot says which one was used):
+  raw    `sys/raw/sys/token/id/*`: on in dev mode, `raw_storage_endpoint = true` in production,
+         and a root (or sudo on sys/raw) collector token. Entries hold token values: only
+         accessors, parent links and fingerprints are kept (fingerprints let a token found by
+         value in a KV secret resolve to its accessor node).
+  audit  a file audit device declared in the server config (the API refuses to enable one),
+         `audit_log` readable by revoke, and `update` on `sys/audit-hash/<device>`; token
+         creation responses link the requester's accessor HMAC to the new one.
+  none   declare parents in the inventory; a finding says so.
+`auto` tries raw, then audit (when `audit_log` is set), then none.
+
+`can_read` comes from `sys/capabilities-accessor` (root only on OpenBao); for a non-root
+collector it falls back to evaluating the policies' ACL rules (needs read on
+sys/policies/acl/*) and says so in a finding. Passwords and API keys found in KV secrets are
+nodes no connector manages: the plan makes them manual tasks; `probe` answers `None` for them.
 """
 
 from __future__ import annotations
