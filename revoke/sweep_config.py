@@ -1,0 +1,171 @@
+"""The sweep rules file: thresholds, severities, rules switched off. Every error names the file,
+the line and the field; unknown rule ids and unknown fields are rejected, not ignored (a typo in a
+threshold must not silently fall back to the default).
+
+    rules:
+      key-unused: {days: 60}             # override a threshold
+      cert-expiring: {days: 45, severity: high}
+      vault-token-orphan: false          # switch a rule off (or `enabled: false`)
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from revoke.errors import InputError
+from revoke.model import NodeKind
+from revoke.sweep import RuleConfig, builtin_rules, default_config, parse_severity
+
+KIND_PARAMS = {"kinds", "holder_kinds"}
+
+
+class _Map(dict):  # type: ignore[type-arg]
+    """A mapping that remembers its own line and each key's line (1-based)."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    out = _Map()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str | int | float | bool) or key is None:
+            raise InputError("mapping key is not a scalar", line=line)
+        if key in out:
+            raise InputError(f"duplicate key {key!r}", line=line)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = line
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line(mapping: Any, key: Any) -> int | None:
+    if isinstance(mapping, _Map):
+        return mapping.key_lines.get(key) or mapping.line or None
+    return None
+
+
+def load_rules(path: str | Path) -> dict[str, RuleConfig]:
+    """Defaults overlaid with the rules file at `path`."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("rules file not found", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read rules file: {exc}", source=source) from None
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except InputError as exc:
+        raise InputError(str(exc), source=source, line=exc.line) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise InputError(f"invalid YAML: {exc.problem or exc.context}", source=source,
+                         line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", source=source) from None
+    return parse_rules(data, source)
+
+
+def parse_rules(data: Any, source: str = "<rules>") -> dict[str, RuleConfig]:
+    config = default_config()
+    if data is None:
+        return config
+
+    def fail(message: str, mapping: Any = None, key: Any = None) -> InputError:
+        return InputError(message, source=source, line=_line(mapping, key) if mapping is not None else None)
+
+    if not isinstance(data, dict):
+        raise fail("expected a mapping with a `rules:` mapping")
+    for key in data:
+        if key not in ("rules", "version"):
+            raise fail(f"unknown top-level field {key!r}; expected `rules` (and optionally `version`)", data, key)
+    if data.get("version", 1) != 1:
+        raise fail(f"version: unsupported rules file version {data['version']!r}; expected 1", data, "version")
+    rules = data.get("rules")
+    if rules is None:
+        return config
+    if not isinstance(rules, dict):
+        raise fail("rules: expected a mapping of rule id -> settings", data, "rules")
+    known = builtin_rules()
+    for rule_id, settings in rules.items():
+        where = f"rules.{rule_id}"
+        if rule_id not in known:
+            close = difflib.get_close_matches(str(rule_id), list(known), n=3)
+            hint = f" (did you mean: {', '.join(close)}?)" if close else f"; known rules: {', '.join(sorted(known))}"
+            raise fail(f"{where}: unknown rule id {rule_id!r}{hint}", rules, rule_id)
+        cfg = config[rule_id]
+        if isinstance(settings, bool):
+            cfg.enabled = settings
+            continue
+        if settings is None:
+            continue
+        if not isinstance(settings, dict):
+            raise fail(f"{where}: expected a mapping of settings, or true/false", rules, rule_id)
+        for field, value in settings.items():
+            _apply(cfg, known[rule_id].params, where, field, value, lambda msg, f=field, s=settings: fail(msg, s, f))
+    return config
+
+
+def _apply(cfg: RuleConfig, defaults: dict[str, Any], where: str, field: Any, value: Any, fail: Any) -> None:
+    name = f"{where}.{field}"
+    if field == "enabled":
+        if not isinstance(value, bool):
+            raise fail(f"{name}: expected true or false, got {value!r}")
+        cfg.enabled = value
+        return
+    if field == "severity":
+        try:
+            cfg.severity = parse_severity(value, where=f"{name}:")
+        except InputError as exc:
+            raise fail(str(exc)) from None
+        return
+    if field not in defaults:
+        allowed = ", ".join(["enabled", "severity", *defaults])
+        raise fail(f"{name}: unknown field {field!r}; this rule takes: {allowed}")
+    cfg.params[field] = _typed(name, field, defaults[field], value, fail)
+
+
+def _typed(name: str, field: str, default: Any, value: Any, fail: Any) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise fail(f"{name}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise fail(f"{name}: expected a whole number >= 0, got {value!r}")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail(f"{name}: expected a list of strings, got {value!r}")
+        if field in KIND_PARAMS:
+            valid = {k.value for k in NodeKind}
+            bad = [v for v in value if v not in valid]
+            if bad:
+                raise fail(f"{name}: unknown kind(s) {bad}; expected some of: {', '.join(sorted(valid))}")
+        return list(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise fail(f"{name}: expected a string, got {value!r}")
+        return value
+    raise fail(f"{name}: cannot be set from a rules file")
+
+
+def config_to_dict(config: dict[str, RuleConfig]) -> dict[str, Any]:
+    """The effective settings, as the rules file would write them (for `--format json`)."""
+    return {rid: {"enabled": c.enabled, "severity": c.severity.value, **c.params} for rid, c in config.items()}
