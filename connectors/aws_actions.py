@@ -68,7 +68,7 @@ class AccessKeyActions(_Host):
             raise ConnectorError(PROVIDER, "get_access_key_last_used", "key belongs to no IAM user", node=node.id)
         return str(user)
 
-    def _keys(self, iam: Any, user: str, node_id: str) -> dict[str, dict[str, Any]]:
+    def _key_list(self, iam: Any, user: str, node_id: str) -> dict[str, dict[str, Any]]:
         """The user's keys by id (empty when the user is gone)."""
         try:
             pages = self.call(
@@ -82,11 +82,11 @@ class AccessKeyActions(_Host):
             raise
         return {k["AccessKeyId"]: k for k in pages}
 
-    def _set_status(self, iam: Any, user: str, key: str, status: str, node_id: str) -> None:
+    def _key_set_status(self, iam: Any, user: str, key: str, status: str, node_id: str) -> None:
         self.call(lambda: iam.update_access_key(UserName=user, AccessKeyId=key, Status=status),
                   "update_access_key", node_id)
 
-    def _delete(self, iam: Any, user: str, key: str, node_id: str) -> None:
+    def _key_delete(self, iam: Any, user: str, key: str, node_id: str) -> None:
         self.call(lambda: iam.delete_access_key(UserName=user, AccessKeyId=key), "delete_access_key", node_id)
 
     def key_action(self, action: str, node: Node, ctx: ActionContext) -> ActionResult:
@@ -96,14 +96,14 @@ class AccessKeyActions(_Host):
             raise ConnectorError(PROVIDER, "rotate", "rotation is create_replacement, write_store to each "
                                  "store, then revoke; the executor runs those steps", node=node.id)
         user = self._key_user(node, iam)
-        state = self._keys(iam, user, node.id).get(key)
+        state = self._key_list(iam, user, node.id).get(key)
         status = state.get("Status") if state else None
         if action in ("disable", "revoke"):
             if status is None:
                 return ActionResult(node.id, action, changed=False, detail="key no longer exists")
             if status == "Inactive":
                 return ActionResult(node.id, action, changed=False, detail="already Inactive")
-            self._set_status(iam, user, key, "Inactive", node.id)
+            self._key_set_status(iam, user, key, "Inactive", node.id)
             return ActionResult(node.id, action, detail=f"deactivated (user {user}); finalize deletes it",
                                 data={"user": user})
         if action == "finalize":
@@ -112,7 +112,7 @@ class AccessKeyActions(_Host):
             if status == "Active":
                 raise ConnectorError(PROVIDER, "finalize", "key is still Active: revoke it before deleting",
                                      node=node.id)
-            self._delete(iam, user, key, node.id)
+            self._key_delete(iam, user, key, node.id)
             return ActionResult(node.id, action, detail="deleted", data={"user": user})
         if action == "rollback":
             if status is None:
@@ -120,7 +120,7 @@ class AccessKeyActions(_Host):
                                      "access key", node=node.id)
             if status == "Active":
                 return ActionResult(node.id, action, changed=False, detail="already Active")
-            self._set_status(iam, user, key, "Active", node.id)
+            self._key_set_status(iam, user, key, "Active", node.id)
             return ActionResult(node.id, action, detail="reactivated", data={"user": user})
         raise ConnectorError(PROVIDER, action, "not supported for access keys", node=node.id)
 
@@ -130,18 +130,18 @@ class AccessKeyActions(_Host):
         iam = account.client("iam")
         old = _native(node.id)
         user = self._key_user(node, iam)
-        keys = self._keys(iam, user, node.id)
+        keys = self._key_list(iam, user, node.id)
         made_room: dict[str, Any] = {}
         if len(keys) >= 2:
             others = [k for k in sorted(keys) if k != old]
             inactive = [k for k in others if keys[k].get("Status") == "Inactive"]
             if inactive:
-                self._delete(iam, user, inactive[0], node.id)
+                self._key_delete(iam, user, inactive[0], node.id)
                 made_room = {"deleted_inactive_key": inactive[0]}
             elif old in keys:
                 # the other key is live and may be in use: the compromised one goes first
-                self._set_status(iam, user, old, "Inactive", node.id)
-                self._delete(iam, user, old, node.id)
+                self._key_set_status(iam, user, old, "Inactive", node.id)
+                self._key_delete(iam, user, old, node.id)
                 made_room = {"deleted_old_key_first": old}
                 log.warning("aws.rotate.two_key_limit", node=node.id, user=user, deleted=old)
             else:
@@ -167,18 +167,18 @@ class AccessKeyActions(_Host):
                 return ActionResult(new_id, "discard_replacement", changed=False, detail="key does not exist")
             raise
         key = _native(new_id)
-        state = self._keys(iam, user, new_id).get(key)
+        state = self._key_list(iam, user, new_id).get(key)
         if state is None:
             return ActionResult(new_id, "discard_replacement", changed=False, detail="key does not exist")
         if state.get("Status") == "Active":
-            self._set_status(iam, user, key, "Inactive", new_id)
-        self._delete(iam, user, key, new_id)
+            self._key_set_status(iam, user, key, "Inactive", new_id)
+        self._key_delete(iam, user, key, new_id)
         return ActionResult(new_id, "discard_replacement", detail=f"deleted (user {user})", data={"user": user})
 
     def key_siblings(self, node: Node) -> set[str]:
         iam = self.account_for(node).client("iam")
         user = self._key_user(node, iam)
-        return {f"aws:access_key:{k}" for k in self._keys(iam, user, node.id) if k != _native(node.id)}
+        return {f"aws:access_key:{k}" for k in self._key_list(iam, user, node.id) if k != _native(node.id)}
 
     def key_probe(self, node: Node) -> ProbeResult:
         """Provider state decides (list_access_keys); STS with the key itself corroborates.
@@ -196,7 +196,7 @@ class AccessKeyActions(_Host):
                 raise
             state_live, state_signal = False, "get_access_key_last_used: NoSuchEntity (key unknown)"
         else:
-            status = (self._keys(iam, user, node.id).get(_native(node.id)) or {}).get("Status")
+            status = (self._key_list(iam, user, node.id).get(_native(node.id)) or {}).get("Status")
             state_live = status == "Active"
             state_signal = f"list_access_keys: {status or 'absent (deleted)'}"
         sts_live, sts_signal = self._sts_probe(account, node) if self.probe_sts else (None, "sts: not tried")

@@ -48,7 +48,7 @@ class IotActions:
     def _iot(self, node: Node) -> Any:
         return self.account_for(node).client("iot")
 
-    def _describe(self, iot: Any, node_id: str) -> dict[str, Any] | None:
+    def _iot_describe(self, iot: Any, node_id: str) -> dict[str, Any] | None:
         cid = _native(node_id)
         is_ca = node_id.startswith("aws:iot_ca:")
         try:
@@ -64,7 +64,7 @@ class IotActions:
             raise
         return dict(resp["certificateDescription"])
 
-    def _set(self, iot: Any, node_id: str, status: str) -> None:
+    def _iot_set(self, iot: Any, node_id: str, status: str) -> None:
         cid = _native(node_id)
         if node_id.startswith("aws:iot_ca:"):
             self.call(lambda: iot.update_ca_certificate(certificateId=cid, newStatus=status),
@@ -78,7 +78,7 @@ class IotActions:
         is_ca = node.id.startswith("aws:iot_ca:")
         if action == "reissue":
             return self._reissue(node, ctx)
-        desc = self._describe(iot, node.id)
+        desc = self._iot_describe(iot, node.id)
         status = desc.get("status") if desc else None
         dead = "INACTIVE" if is_ca else "REVOKED"
         if action == "revoke":
@@ -86,7 +86,7 @@ class IotActions:
                 return ActionResult(node.id, action, changed=False, detail="certificate no longer exists")
             if status in ("REVOKED", "INACTIVE") and (status == dead or is_ca):
                 return ActionResult(node.id, action, changed=False, detail=f"already {status}")
-            self._set(iot, node.id, dead)
+            self._iot_set(iot, node.id, dead)
             return ActionResult(node.id, action, detail=f"status {dead}")
         if action == "rollback":
             if status is None:
@@ -94,7 +94,7 @@ class IotActions:
                                      node=node.id)
             if status == "ACTIVE":
                 return ActionResult(node.id, action, changed=False, detail="already ACTIVE")
-            self._set(iot, node.id, "ACTIVE")
+            self._iot_set(iot, node.id, "ACTIVE")
             return ActionResult(node.id, action, detail="status ACTIVE")
         if action == "finalize":
             if status is None:
@@ -102,10 +102,10 @@ class IotActions:
             if status == "ACTIVE":
                 raise ConnectorError(PROVIDER, "finalize", "certificate is still ACTIVE: revoke it first",
                                      node=node.id)
-            return self._delete(iot, node, desc or {})
+            return self._iot_delete(iot, node, desc or {})
         raise ConnectorError(PROVIDER, action, "not supported for IoT certificates", node=node.id)
 
-    def _delete(self, iot: Any, node: Node, desc: dict[str, Any]) -> ActionResult:
+    def _iot_delete(self, iot: Any, node: Node, desc: dict[str, Any]) -> ActionResult:
         cid = _native(node.id)
         if node.id.startswith("aws:iot_ca:"):
             members = self.call(
@@ -120,19 +120,19 @@ class IotActions:
             self.call(lambda: iot.delete_ca_certificate(certificateId=cid), "delete_ca_certificate", node.id)
             return ActionResult(node.id, "finalize", detail="CA certificate deleted from IoT")
         arn = desc.get("certificateArn", "")
-        for thing in self._things(iot, arn, node.id):
+        for thing in self._iot_things(iot, arn, node.id):
             self.call(lambda t=thing: iot.detach_thing_principal(thingName=t, principal=arn),
                       "detach_thing_principal", node.id)
-        for policy in self._policies(iot, arn, node.id):
+        for policy in self._iot_policies(iot, arn, node.id):
             self.call(lambda p=policy: iot.detach_policy(policyName=p, target=arn), "detach_policy", node.id)
         self.call(lambda: iot.delete_certificate(certificateId=cid), "delete_certificate", node.id)
         return ActionResult(node.id, "finalize", detail="certificate detached and deleted")
 
-    def _things(self, iot: Any, arn: str, node_id: str) -> list[str]:
+    def _iot_things(self, iot: Any, arn: str, node_id: str) -> list[str]:
         return self.call(lambda: [t for p in iot.get_paginator("list_principal_things").paginate(principal=arn)
                                   for t in p.get("things", [])], "list_principal_things", node_id)
 
-    def _policies(self, iot: Any, arn: str, node_id: str) -> list[str]:
+    def _iot_policies(self, iot: Any, arn: str, node_id: str) -> list[str]:
         return self.call(lambda: [x["policyName"] for p in iot.get_paginator("list_attached_policies")
                                   .paginate(target=arn) for x in p.get("policies", [])],
                          "list_attached_policies", node_id)
@@ -152,15 +152,15 @@ class IotActions:
 
     def cert_create_replacement(self, node: Node, ctx: ActionContext) -> Replacement:
         iot = self._iot(node)
-        desc = self._describe(iot, node.id)
+        desc = self._iot_describe(iot, node.id)
         if desc is None:
             raise ConnectorError(PROVIDER, "reissue", "certificate not found", node=node.id)
-        old_ca = desc.get("caCertificateId") or node.attrs.get("ca") or ""
-        new_ca_node = ctx.replacements.get(ca_node_id(old_ca)) if old_ca else None
+        old_ca = self._issuer_in(iot, node, desc, ctx)
+        new_ca_node = ctx.replacements.get(old_ca) if old_ca else None
         with self._ca_lock:
             ca_key = self._ca_keys.get(new_ca_node or "")
         if new_ca_node and ca_key:
-            ca_desc = self._describe(iot, new_ca_node) or {}
+            ca_desc = self._iot_describe(iot, new_ca_node) or {}
             ca_pem = ca_desc.get("certificatePem", "")
             cert_pem, key_pem = new_device_certificate(desc.get("certificatePem", ""), ca_pem, ca_key)
             new_cid = self.call(lambda: iot.register_certificate(certificatePem=cert_pem, caCertificatePem=ca_pem,
@@ -173,11 +173,11 @@ class IotActions:
             new_cid, cert_pem, key_pem = made["certificateId"], made["certificatePem"], made["keyPair"]["PrivateKey"]
             why = "no new CA for this incident" if not new_ca_node else "the new CA's key is not held by this run"
             how = {"method": "create_keys_and_certificate", "why": why}
-        new_arn = self._describe(iot, cert_node_id(new_cid)) or {}
+        new_arn = self._iot_describe(iot, cert_node_id(new_cid)) or {}
         arn = new_arn.get("certificateArn", "")
         old_arn = desc.get("certificateArn", "")
-        things = self._things(iot, old_arn, node.id)
-        policies = self._policies(iot, old_arn, node.id)
+        things = self._iot_things(iot, old_arn, node.id)
+        policies = self._iot_policies(iot, old_arn, node.id)
         for thing in things:
             self.call(lambda t=thing: iot.attach_thing_principal(thingName=t, principal=arn),
                       "attach_thing_principal", node.id)
@@ -188,10 +188,27 @@ class IotActions:
                            material=Secret({"certificate_pem": cert_pem, "private_key_pem": key_pem}),
                            attrs={**how, "things": things, "policies": policies})
 
+    def _issuer_in(self, iot: Any, node: Node, desc: dict[str, Any], ctx: ActionContext) -> str | None:
+        """The old CA's node id, if this incident replaced it (IoT's link, the graph, or the signature)."""
+        from connectors.aws_iot import verify_signature
+
+        named = [desc.get("caCertificateId"), node.attrs.get("ca")]
+        candidates = [ca_node_id(c) for c in named if c]
+        candidates += [p for p in ctx.predecessors(node.id, "issued") if p.startswith("aws:iot_ca:")]
+        for cand in candidates:
+            if cand in ctx.replacements:
+                return cand
+        # moto's DescribeCertificate omits caCertificateId: check the signature against replaced CAs
+        for old in (k for k in ctx.replacements if k.startswith("aws:iot_ca:")):
+            ca = self._iot_describe(iot, old) or {}
+            if ca.get("certificatePem") and verify_signature(desc.get("certificatePem", ""), ca["certificatePem"]):
+                return old
+        return None
+
     def ca_create_replacement(self, node: Node, ctx: ActionContext) -> Replacement:
         """A new P-256 CA registered in IoT (with proof of possession of its key)."""
         iot = self._iot(node)
-        old = self._describe(iot, node.id) or {}
+        old = self._iot_describe(iot, node.id) or {}
         ca_pem, ca_key = new_ca(old.get("certificatePem"))
         code = self.call(iot.get_registration_code, "get_registration_code", node.id).get("registrationCode", "")
         verification = _verification_cert(ca_pem, ca_key, code)
@@ -208,12 +225,12 @@ class IotActions:
         node = Node(id=new_id, kind=NodeKind.CA if new_id.startswith("aws:iot_ca:") else NodeKind.CERTIFICATE,
                     provider=PROVIDER)
         iot = self._iot(node)
-        desc = self._describe(iot, new_id)
+        desc = self._iot_describe(iot, new_id)
         if desc is None:
             return ActionResult(new_id, "discard_replacement", changed=False, detail="does not exist")
         if desc.get("status") == "ACTIVE":
-            self._set(iot, new_id, "INACTIVE")
-        self._delete(iot, node, desc)
+            self._iot_set(iot, new_id, "INACTIVE")
+        self._iot_delete(iot, node, desc)
         with self._ca_lock:
             self._ca_keys.pop(new_id, None)
         return ActionResult(new_id, "discard_replacement", detail="deactivated and deleted")
@@ -221,9 +238,9 @@ class IotActions:
     def cert_siblings(self, node: Node) -> set[str]:
         """Other certificates attached to the same things (a reissue attaches its replacement there)."""
         iot = self._iot(node)
-        desc = self._describe(iot, node.id) or {}
+        desc = self._iot_describe(iot, node.id) or {}
         out: set[str] = set()
-        for thing in self._things(iot, desc.get("certificateArn", ""), node.id):
+        for thing in self._iot_things(iot, desc.get("certificateArn", ""), node.id):
             principals = self.call(lambda t=thing: [x for p in iot.get_paginator("list_thing_principals")
                                                     .paginate(thingName=t) for x in p.get("principals", [])],
                                    "list_thing_principals", node.id)
@@ -233,10 +250,10 @@ class IotActions:
 
     def _newer_siblings(self, node: Node) -> set[str]:
         iot = self._iot(node)
-        mine = self._describe(iot, node.id) or {}
+        mine = self._iot_describe(iot, node.id) or {}
         out = set()
         for sib in self.cert_siblings(node):
-            desc = self._describe(iot, sib) or {}
+            desc = self._iot_describe(iot, sib) or {}
             if desc.get("status") == "ACTIVE" and desc.get("creationDate") and mine.get("creationDate") and \
                     desc["creationDate"] >= mine["creationDate"]:
                 out.add(sib)
@@ -244,7 +261,7 @@ class IotActions:
 
     def iot_probe(self, node: Node) -> ProbeResult:
         call = "describe_ca_certificate" if node.id.startswith("aws:iot_ca:") else "describe_certificate"
-        desc = self._describe(self._iot(node), node.id)
+        desc = self._iot_describe(self._iot(node), node.id)
         if desc is None:
             return ProbeResult(node.id, False, f"{call}: not found (deleted)")
         status = str(desc.get("status", ""))
