@@ -22,6 +22,7 @@ INVENTORY_NODES = [
     "{id: vault:password:secret/ci/db#password, kind: password}",
     "{id: host:unrelated, kind: host}",
     "{id: aws:access_key:AKIAUNRELATED, kind: access_key}",
+    "{id: aws:access_key:AKIALATER, kind: access_key, provider: aws}",
 ]
 INVENTORY_EDGES = [
     "{from: package:ai-gateway, to: host:ci-runner-7, rel: stores}",
@@ -34,6 +35,7 @@ INVENTORY_EDGES = [
     "{from: vault:token:acc-ci, to: vault:secret:secret/ci/db, rel: can_read}",
     "{from: vault:secret:secret/ci/db, to: vault:password:secret/ci/db#password, rel: stores}",
     "{from: host:unrelated, to: aws:access_key:AKIAUNRELATED, rel: stores}",
+    "{from: host:ci-runner-7, to: aws:access_key:AKIALATER, rel: stores, since: '2026-04-01T00:00Z'}",
 ]
 
 
