@@ -135,6 +135,7 @@ class Journal:
             h = _digest(self.incident, seq, ts, type_, action, node, payload, prev)
             db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?)",
                        (self.incident, seq, ts, type_, action, node, payload, prev, h))
+        _fault_point()
         return Record(seq, ts, type_, action, node, json.loads(payload), prev, h)
 
     def records(self) -> list[Record]:
@@ -165,6 +166,24 @@ class Journal:
                 return False, f"record {r[0]} was modified after it was written", prev
             prev = r[7]
         return True, f"{len(rows)} records, chain intact", prev
+
+
+_appended = 0
+
+
+def _fault_point() -> None:
+    """Crash-test hook: REVOKE_FAULT_KILL_AFTER=N SIGKILLs this process right after its N-th
+    journal record is durable, so resume can be tested at every step (between a replacement's
+    creation and its store writes included). Unset in normal use."""
+    global _appended
+    limit = os.environ.get("REVOKE_FAULT_KILL_AFTER")
+    if not limit:
+        return
+    _appended += 1
+    if _appended >= int(limit):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _holder_alive(owner: str) -> bool:

@@ -36,6 +36,9 @@ class Lab:
     config: Path
     store_url: str
     seeds: dict[str, Any] = field(default_factory=dict)
+    aws_endpoint: str = ""
+    vault_url: str = ""
+    gcp: Any = None  # the GCP IAM double, for tests that inspect or fault it
 
 
 def _inventory(aws: dict[str, Any], vault: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +104,7 @@ def lab(directory: Path | None = None, *, devices: int = 200) -> Iterator[Lab]:
             seeds = {"runner_key": f"aws:access_key:{aws['keys']['ci-deployer']['access_key_id']}",
                      "runner_token": f"vault:token:{vault['runner_accessor']}", "aws": _public(aws),
                      "gcp_key": gcp["node_ids"]["deployer_key"]}
-            yield Lab(root, root / "revoke.yaml", store_url, seeds)
+            yield Lab(root, root / "revoke.yaml", store_url, seeds, aws_server.endpoint_url, bao.url, gcp_double)
     finally:
         for k, v in saved_env.items():
             if v is None:

@@ -1,0 +1,3 @@
+from revoke.cli import main
+
+main()

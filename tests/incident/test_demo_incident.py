@@ -1,0 +1,74 @@
+"""The seed incident end to end through the CLI, judged by the providers' own state."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import hvac
+
+from examples.lab.demo import RUNNER, VAULT_TOKEN_ENV
+from tests.incident.conftest import revoke_cli
+
+PLAYBOOK = "compromised-ci-supply-chain"
+
+
+def _iam(lb):
+    return boto3.client("iam", endpoint_url=lb.aws_endpoint, region_name="us-east-1")
+
+
+def _keys(lb, user: str) -> dict[str, str]:
+    return {k["AccessKeyId"]: k["Status"] for k in _iam(lb).list_access_keys(UserName=user)["AccessKeyMetadata"]}
+
+
+def test_demo_incident_end_to_end(demo_lab) -> None:
+    import os
+
+    lb = demo_lab
+    assert revoke_cli(lb, "collect").returncode == 0
+    radius = json.loads(revoke_cli(lb, "blast-radius", RUNNER, "--format", "json").stdout)
+    creds = {c["id"] for c in radius["credentials"]}
+    runner_key = lb.seeds["runner_key"]
+    assert runner_key in creds and lb.seeds["runner_token"] in creds and lb.seeds["gcp_key"] in creds
+    assert "vault:password:secret/ci/db#password" in creds
+
+    dry = revoke_cli(lb, "run", PLAYBOOK, "--node", RUNNER, "--incident", "i1")
+    assert dry.returncode == 0 and "dry run" in dry.stdout
+    before = {u: _keys(lb, u) for u in ("ci-deployer", "app-backend", "data-pipeline")}
+    assert all(s == "Active" for keys in before.values() for s in keys.values())
+
+    run = revoke_cli(lb, "run", PLAYBOOK, "--node", RUNNER, "--incident", "i1", "--execute")
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = {u: _keys(lb, u) for u in before}
+    # every reachable AWS key is disabled and replaced by exactly one new key
+    assert after["ci-deployer"][runner_key.split(":")[-1]] == "Inactive"
+    assert len([k for k, s in after["ci-deployer"].items() if s == "Active"]) == 1
+    app_old = next(iter(before["app-backend"]))
+    app_new = [k for k in after["app-backend"] if k != app_old]
+    assert after["app-backend"][app_old] == "Inactive" and len(app_new) == 1
+
+    # the replacement landed in the Vault KV secret that held the old key, other fields kept
+    vault = hvac.Client(url=lb.vault_url, token=os.environ[VAULT_TOKEN_ENV])
+    stored = vault.secrets.kv.v2.read_secret_version(path="ci/aws-app", raise_on_deleted_version=True)["data"]["data"]
+    assert app_new[0] in json.dumps(stored) and app_old not in json.dumps(stored)
+    # the runner's token and its child are revoked
+    lookup = vault.adapter.post("/v1/auth/token/lookup-accessor",
+                                json={"accessor": lb.seeds["runner_token"].split(":")[-1]}, raise_exception=False)
+    assert lookup.status_code == 400
+
+    # the password is a manual task: verify fails until it is attested
+    v1 = revoke_cli(lb, "verify", "--incident", "i1", "--format", "json")
+    assert v1.returncode == 1
+    body = json.loads(v1.stdout)
+    assert [m["node"] for m in body["open_manual"]] == ["vault:password:secret/ci/db#password"]
+    assert body["survivors"] == [] or {s["node"] for s in body["survivors"]} <= {m["node"] for m in body["open_manual"]}
+    att = revoke_cli(lb, "attest", "--incident", "i1", "vault:password:secret/ci/db#password", "--note", "DBA rotated it")
+    assert att.returncode == 0, att.stderr
+    v2 = revoke_cli(lb, "verify", "--incident", "i1", "--format", "json")
+    assert v2.returncode == 0, v2.stdout
+    assert json.loads(v2.stdout)["clean"] is True
+
+    # resuming a finished incident does nothing twice
+    again = revoke_cli(lb, "run", PLAYBOOK, "--node", RUNNER, "--incident", "i1", "--execute")
+    assert again.returncode == 0 and " 0 actions done" in again.stdout
+    assert {u: _keys(lb, u) for u in before} == after
