@@ -91,13 +91,15 @@ def collect(
     config = load_config(g.config)
     store = open_store(g, create=True)
     report = run_collect(config, store, only=only, allow_empty=allow_empty)
+    from rich.markup import escape
+
     c = console()
     for name, (n, e) in report.collected.items():
-        c.print(f"[green]collected[/] {name}: {n} nodes, {e} edges")
+        c.print(f"[green]collected[/] {escape(name)}: {n} nodes, {e} edges")
     for name, err in report.failed.items():
-        c.print(f"[red]failed[/] {name}: {err} (previous snapshot kept)", markup=False)
+        c.print(f"[red]failed[/] {escape(name)}: {escape(err)} (previous snapshot kept)")
     for f in report.findings:
-        c.print(f"finding [{f['severity']}] {f['connector']}: {f['code']}: {f['message']}", markup=False)
+        c.print(escape(f"finding [{f['severity']}] {f['connector']}: {f['code']}: {f['message']}"))
     c.print(f"graph: {report.nodes} nodes, {report.edges} edges")
     if not report.ok:
         raise typer.Exit(1)
