@@ -8,7 +8,7 @@ from typing import Any
 from connectors.base import BaseConnector, Collected, register
 from revoke.errors import InputError
 from revoke.model import Edge, Node
-from revoke.yamlio import line_of, load_file
+from revoke.yamlio import item_line, line_of, load_file
 
 NODE_FIELDS = {"id", "kind", "provider", "name", "created", "expires", "last_used", "status", "owner",
                "labels", "fingerprint", "attrs"}
@@ -29,7 +29,7 @@ def parse_inventory(data: Any, source: str) -> Collected:
     nodes: dict[str, Node] = {}
     for i, item in enumerate(raw_nodes):
         where = f"nodes[{i}]"
-        line = line_of(item)
+        line = item_line(raw_nodes, i)
         if not isinstance(item, dict):
             raise InputError(f"{where}: expected a mapping", source=source, line=line)
         extra = set(item) - NODE_FIELDS
@@ -45,7 +45,7 @@ def parse_inventory(data: Any, source: str) -> Collected:
     edges: list[Edge] = []
     for i, item in enumerate(raw_edges):
         where = f"edges[{i}]"
-        line = line_of(item)
+        line = item_line(raw_edges, i)
         if not isinstance(item, dict):
             raise InputError(f"{where}: expected a mapping", source=source, line=line)
         extra = set(item) - EDGE_FIELDS

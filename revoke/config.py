@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from revoke.errors import InputError
-from revoke.yamlio import line_of, load_file
+from revoke.yamlio import item_line, line_of, load_file
 
 # keys whose values are paths, resolved against the config file's directory
 PATH_KEYS = ("path", "paths", "audit_log", "ca_cert")
 # inline secrets are refused: they would end up in shell history, backups and the store
-FORBIDDEN_KEYS = ("token", "secret_key", "secret_access_key", "password", "private_key", "credentials")
+FORBIDDEN_KEYS = ("token", "secret_key", "secret_access_key", "password", "private_key", "credentials",
+                  "session_token", "secret_id", "client_secret", "api_key")
 
 
 @dataclass
@@ -43,6 +44,25 @@ def _resolve_paths(options: dict[str, Any], base: Path) -> None:
         }
 
 
+def _forbidden(value: Any, line: int | None) -> tuple[str, int | None] | None:
+    """The first inline-credential key at any depth (an `accounts:` list of mappings included)."""
+    if isinstance(value, dict):
+        line = line_of(value) or line
+        for key, item in value.items():
+            if key in FORBIDDEN_KEYS:
+                return str(key), line
+            # `holders` maps paths to node ids: its keys are file names, not settings
+            found = None if key == "holders" else _forbidden(item, line)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _forbidden(item, line)
+            if found:
+                return found
+    return None
+
+
 def load_config(path: str | Path) -> Config:
     from connectors.base import known_connectors
 
@@ -58,19 +78,19 @@ def load_config(path: str | Path) -> Config:
     out: list[ConnectorConfig] = []
     names: set[str] = set()
     counts: dict[str, int] = {}
-    for entry in data["connectors"]:
-        line = line_of(entry)
+    for index, entry in enumerate(data["connectors"]):
+        line = item_line(data["connectors"], index)
         if not isinstance(entry, dict) or "type" not in entry:
             raise InputError("each connector needs a `type`", source=src, line=line or line_of(data))
         ctype = str(entry["type"])
         if ctype not in known:
             raise InputError(f"unknown connector type {ctype!r}; known: {', '.join(sorted(known))}", source=src, line=line)
-        for key in entry:
-            if key in FORBIDDEN_KEYS:
-                raise InputError(
-                    f"field {key!r}: credentials are taken by reference only (e.g. token_env: VAULT_TOKEN)",
-                    source=src, line=line,
-                )
+        found = _forbidden(entry, line)
+        if found:
+            raise InputError(
+                f"field {found[0]!r}: credentials are taken by reference only (e.g. token_env: VAULT_TOKEN)",
+                source=src, line=found[1],
+            )
         counts[ctype] = counts.get(ctype, 0) + 1
         name = str(entry.get("name") or (ctype if counts[ctype] == 1 else f"{ctype}-{counts[ctype]}"))
         if name in names:

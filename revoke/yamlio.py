@@ -17,6 +17,13 @@ class LineDict(dict):  # type: ignore[type-arg]
     line: int = 0
 
 
+class LineList(list):  # type: ignore[type-arg]
+    """A sequence that remembers its own line and each item's, so a scalar item can be located."""
+
+    line: int = 0
+    item_lines: tuple[int, ...] = ()
+
+
 class _Loader(yaml.SafeLoader):
     pass
 
@@ -36,7 +43,15 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     return mapping
 
 
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    seq = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    seq.line = node.start_mark.line + 1
+    seq.item_lines = tuple(child.start_mark.line + 1 for child in node.value)
+    return seq
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def load_file(path: Path | str, *, what: str = "file") -> Any:
@@ -68,3 +83,10 @@ def load_file(path: Path | str, *, what: str = "file") -> Any:
 def line_of(value: Any) -> int | None:
     line = getattr(value, "line", 0)
     return line or None
+
+
+def item_line(seq: Any, index: int) -> int | None:
+    """Line of `seq[index]`: its own when it is a mapping, else where the sequence put it."""
+    own = line_of(seq[index]) if index < len(seq) else None
+    lines = getattr(seq, "item_lines", ())
+    return own or (lines[index] if index < len(lines) else None) or line_of(seq)

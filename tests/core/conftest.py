@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from core_testlib import run_cli, write_config, write_yaml_inventory
-
-USER = "aws:user:arn:aws:iam::123456789012:user/ci-deployer"
-ROLE = "aws:role:arn:aws:iam::123456789012:role/deploy-role"
+from core_testlib import ROLE, USER, run_cli, write_config, write_yaml_inventory
 
 INVENTORY_NODES = [
     "{id: host:ci-runner-7, kind: host}",

@@ -19,6 +19,8 @@ from revoke.model import Edge, Node, NodeKind, Relation, infer_kind, parse_time
 REPO = Path(__file__).resolve().parents[2]
 REVOKE = REPO / ".venv" / "bin" / "revoke"
 
+USER = "aws:user:arn:aws:iam::123456789012:user/ci-deployer"
+ROLE = "aws:role:arn:aws:iam::123456789012:role/deploy-role"
 W = Window.parse("2026-03-31T10:00Z/2026-03-31T13:00Z")
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import ROLE, USER
-from core_testlib import file_state, run_cli
+from core_testlib import ROLE, USER, file_state, run_cli
 
 RUNNER = "host:ci-runner-7"
 KEY = "aws:access_key:AKIACIDEPLOYER"
