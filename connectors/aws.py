@@ -171,7 +171,6 @@ class AwsConnector(AccessKeyActions, RoleActions, SecretStoreActions, IotActions
         NodeKind.ROLE: frozenset({"revoke_sessions", "rollback"}),
         NodeKind.CERTIFICATE: frozenset({"revoke", "reissue", "finalize", "rollback"}),
         NodeKind.CA: frozenset({"revoke", "reissue", "finalize", "rollback"}),
-        NodeKind.SECRET: frozenset({"write_store"}),
     }
     permissions: ClassVar[dict[str, list[str]]] = {
         "collect": [

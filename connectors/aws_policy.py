@@ -370,6 +370,8 @@ def access_edges(
                 decision = _decide(p, READ_ACTIONS[0], sarn)
                 if decision.allowed:
                     edges.append((p.node_id, "can_read", sid, _attrs(list(READ_ACTIONS), decision.conditions)))
+    # only principals some Allow could let call sts:AssumeRole need evaluating for delegated trusts
+    assumers = [p for p in principals if may_grant(p.statements, "sts:AssumeRole")]
     for rid, rarn, trust in roles:
         for grant in trust_grants(trust):
             conds = grant.conditions
@@ -378,7 +380,7 @@ def access_edges(
                     (f"aws:account:{grant.principal}", "can_assume", rid,
                      _attrs(["sts:AssumeRole"], conds, basis="trust names the account root"))
                 )
-                candidates = [p for p in principals if p.account == grant.principal and p.arn != rarn]
+                candidates = [p for p in assumers if p.account == grant.principal and p.arn != rarn]
             elif grant.kind == "arn":
                 known = by_arn.get(grant.principal)
                 if known is None:

@@ -32,6 +32,8 @@ LAB_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 IOT_POLICY = "device-telemetry"
+# endpoints served by a MotoServer of this process: their IoT fleet can be seeded in memory
+_IN_PROCESS: set[str] = set()
 
 
 class LabError(RuntimeError):
@@ -57,6 +59,7 @@ class MotoServer:
         self.endpoint_url = f"http://{host}:{port}"
         # moto keeps its state per process, not per server: start from an empty account
         self.reset()
+        _IN_PROCESS.add(self.endpoint_url)
         return self
 
     def reset(self) -> None:
@@ -69,6 +72,7 @@ class MotoServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._server is not None:
+            _IN_PROCESS.discard(self.endpoint_url)
             self._server.stop()
             self._server = None
 
@@ -80,19 +84,26 @@ def _free_port() -> int:
 
 
 class MotoProcess:
-    """`with MotoProcess() as aws:` moto in a child process (`python -m moto.server`)."""
+    """`with MotoProcess() as aws:` moto in a child process.
 
-    def __init__(self, start_timeout: float = 20.0) -> None:
+    `bulk={"users": N, "keys_per_user": K, "roles": M}` pre-creates that many IAM users, keys
+    and roles inside the child before it serves (moto's backend directly, no HTTP): seeding
+    thousands of principals over the API would take longer than the benchmark itself.
+    """
+
+    def __init__(self, start_timeout: float = 60.0, bulk: dict[str, int] | None = None) -> None:
         self.endpoint_url = ""
         self.env = dict(LAB_ENV)
         self._timeout = start_timeout
+        self._bulk = bulk or {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> MotoProcess:
         port = _free_port()
         env = {**os.environ, **self.env}
+        args = [str(self._bulk.get(k, 0)) for k in ("users", "keys_per_user", "roles")]
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "examples.lab.aws_lab", "serve", str(port), *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -150,6 +161,35 @@ def _policy(statements: list[dict[str, Any]]) -> str:
 def _key_pair(resp: dict[str, Any]) -> dict[str, str]:
     key = resp["AccessKey"]
     return {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+
+
+def _iot_device(iot: Any, ca_pem: str, i: int, cert_pem: str) -> tuple[str, str]:
+    cert_id = iot.register_certificate(certificatePem=cert_pem, caCertificatePem=ca_pem, setAsActive=True)[
+        "certificateId"]
+    arn = f"arn:aws:iot:{REGION}:{ACCOUNT_ID}:cert/{cert_id}"
+    thing = f"device-{i:04d}"
+    iot.create_thing(thingName=thing)
+    iot.attach_thing_principal(thingName=thing, principal=arn)
+    iot.attach_policy(policyName=IOT_POLICY, target=arn)
+    return cert_id, cert_pem
+
+
+def _iot_fleet_in_memory(certs: list[str], ca_pem: str) -> list[tuple[str, str]]:
+    """The same four calls per device, made on moto's backend of this process instead of over
+    HTTP (800 HTTP calls cost seconds; this costs milliseconds). The CA and the policy were
+    created through the API, so only the fleet skips it."""
+    from moto.iot.models import iot_backends
+
+    backend = iot_backends[ACCOUNT_ID][REGION]
+    out = []
+    for i, cert_pem in enumerate(certs):
+        cert = backend.register_certificate(cert_pem, ca_pem, True, "ACTIVE")
+        thing = f"device-{i:04d}"
+        backend.create_thing(thing, None, None)
+        backend.attach_thing_principal(thing, cert.arn)
+        backend.attach_policy(IOT_POLICY, cert.arn)
+        out.append((cert.certificate_id, cert_pem))
+    return out
 
 
 def seed_demo(
@@ -239,21 +279,12 @@ def seed_demo(
         policyDocument=_policy([{"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}]),
     )
 
-    def device(i: int) -> tuple[str, str]:
-        cert, _key = make_leaf(ca_cert, ca_key, f"device-{i:04d}")  # type: ignore[arg-type]
-        # device keys would stay on the devices: the lab keeps none
-        cert_pem = pem(cert)
-        cert_id = iot.register_certificate(
-            certificatePem=cert_pem, caCertificatePem=ca_pem, setAsActive=True
-        )["certificateId"]
-        arn = f"arn:aws:iot:{REGION}:{ACCOUNT_ID}:cert/{cert_id}"
-        thing = f"device-{i:04d}"
-        iot.create_thing(thingName=thing)
-        iot.attach_thing_principal(thingName=thing, principal=arn)
-        iot.attach_policy(policyName=IOT_POLICY, target=arn)
-        return cert_id, cert_pem
-
-    made = parallel(device, range(devices), workers=4)
+    certs = [pem(make_leaf(ca_cert, ca_key, f"device-{i:04d}")[0]) for i in range(devices)]  # type: ignore[arg-type]
+    # device keys would stay on the devices: the lab keeps none
+    if endpoint_url in _IN_PROCESS:
+        made = _iot_fleet_in_memory(certs, ca_pem)
+    else:
+        made = parallel(lambda item: _iot_device(iot, ca_pem, *item), enumerate(certs), workers=4)
     return {
         "account_id": ACCOUNT_ID,
         "region": REGION,
@@ -269,3 +300,36 @@ def seed_demo(
         "iot_policy": IOT_POLICY,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _bulk_seed(users: int, keys_per_user: int, roles: int) -> None:
+    """Fill this process's moto IAM backend directly (only for `serve` in a child process)."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[ACCOUNT_ID]["global"]
+    for i in range(users):
+        name = f"bulk-user-{i:05d}"
+        backend.create_user(REGION, name)
+        for _ in range(keys_per_user):
+            backend.create_access_key(name)
+    trust = _policy([{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"},
+                      "Action": "sts:AssumeRole"}])
+    for i in range(roles):
+        backend.create_role(f"bulk-role-{i:04d}", trust, "/", None, "", [], None)
+
+
+def _serve(port: int, users: int, keys_per_user: int, roles: int) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import run_simple
+
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    _bulk_seed(users, keys_per_user, roles)
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "serve":
+        _serve(*(int(a) for a in sys.argv[2:6]))
+    else:
+        sys.exit("usage: python -m examples.lab.aws_lab serve PORT USERS KEYS_PER_USER ROLES")
