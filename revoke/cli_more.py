@@ -17,6 +17,13 @@ SWEEP_FORMATS = ("table", "json", "md", "html")
 EXPORT_SUFFIXES = {".graphml": "graphml", ".xml": "graphml", ".dot": "dot", ".gv": "dot", ".json": "json"}
 
 
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    # an InputError, not typer.BadParameter: the entry point maps it to exit 2 with one line
+    if value not in allowed:
+        raise InputError(f"{option}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 def _write(path: str, data: bytes) -> None:
     target = Path(path)
     try:
@@ -35,16 +42,11 @@ def sweep(
     out_file: Annotated[str | None, typer.Option("--out", help="Write the output to FILE instead of stdout.")] = None,
 ) -> None:
     """Hygiene findings over the collected graph; exit 1 when findings at or above --fail-on exist."""
-    from revoke.cli import G, check_format, open_store, out
+    from revoke.cli import G, open_store, out
     from revoke.sweep import at_or_above, default_config, parse_severity, severity_counts, sweep_store
 
-    check_format(fmt, SWEEP_FORMATS)
-    floor = None
-    if fail_on.lower() != "none":
-        try:
-            floor = parse_severity(fail_on, where="--fail-on")
-        except InputError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--fail-on") from None
+    _choice("--format", fmt, SWEEP_FORMATS)
+    floor = None if fail_on.lower() == "none" else parse_severity(fail_on, where="--fail-on")
     g = G(ctx)
     if rules:
         from revoke.sweep_config import load_rules
@@ -116,12 +118,12 @@ def export(
     out_file: Annotated[str | None, typer.Option("--out", help="Write to FILE instead of stdout.")] = None,
 ) -> None:
     """The whole graph for Gephi, Graphviz, networkx or Neo4j (no secret values, no fingerprints)."""
-    from revoke.cli import G, check_format, open_store, out
+    from revoke.cli import G, open_store, out
     from revoke.export import FORMATS, from_store, render
 
     if fmt is None:
         fmt = EXPORT_SUFFIXES.get(Path(out_file).suffix.lower(), "json") if out_file else "json"
-    check_format(fmt, FORMATS)
+    _choice("--format", fmt, FORMATS)
     graph = from_store(open_store(G(ctx)))
     data = render(graph, fmt)
     if out_file:

@@ -127,7 +127,9 @@ def dot_lines(graph: ExportGraph) -> Iterator[str]:
                 style["fontcolor"] = "#6b7280"
         else:
             style["shape"] = "box"
-        yield f"  {dot_quote(nid)} [{_dot_attrs({**attrs, **style})}];"
+        # `name` would collide with the node name in some readers (pydot): it is in the label anyway
+        fields = {k: v for k, v in attrs.items() if k != "name"}
+        yield f"  {dot_quote(nid)} [{_dot_attrs({**fields, **style})}];"
     for s, t, _k, attrs in graph.edges:
         yield f"  {dot_quote(s)} -> {dot_quote(t)} [{_dot_attrs({**attrs, 'label': attrs['rel']})}];"
     yield "}"

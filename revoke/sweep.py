@@ -99,17 +99,18 @@ class Rule:
     summary: str
     params: dict[str, Any]
     check: Check
+    ordered: bool = False  # the rule yields its findings in a meaningful order (a ranking): keep it
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(rule_id: str, severity: Severity, summary: str, **params: Any) -> Callable[[Check], Check]:
+def rule(rule_id: str, severity: Severity, summary: str, *, ordered: bool = False, **params: Any) -> Callable[[Check], Check]:
     """Register a built-in rule with its default severity and parameters (the parameter types
     are taken from the defaults and enforced on the rules file)."""
 
     def deco(fn: Check) -> Check:
-        RULES[rule_id] = Rule(rule_id, severity, summary, dict(params), fn)
+        RULES[rule_id] = Rule(rule_id, severity, summary, dict(params), fn, ordered)
         return fn
 
     return deco
@@ -185,7 +186,8 @@ class SweepContext:
 
 
 def run_sweep(ctx: SweepContext, config: dict[str, RuleConfig] | None = None) -> list[Finding]:
-    """Every enabled rule over the graph; findings sorted by severity (worst first), rule, node."""
+    """Every enabled rule over the graph; findings sorted by severity (worst first), rule, then node
+    (or the rule's own order, for rankings)."""
     rules = builtin_rules()
     config = config if config is not None else default_config()
     findings: list[Finding] = []
@@ -193,7 +195,10 @@ def run_sweep(ctx: SweepContext, config: dict[str, RuleConfig] | None = None) ->
         if not cfg.enabled:
             continue
         spec = rules[rule_id]
-        for hit in spec.check(ctx, cfg.params):
+        hits = list(spec.check(ctx, cfg.params))
+        if not spec.ordered:
+            hits.sort(key=lambda h: (h.node, h.path))
+        for hit in hits:
             node = ctx.nodes.get(hit.node)
             kind = node.kind.value if node else ""
             if hit.targets is None:
@@ -204,7 +209,7 @@ def run_sweep(ctx: SweepContext, config: dict[str, RuleConfig] | None = None) ->
                 rule=rule_id, severity=cfg.severity, reason=hit.reason, node=hit.node, kind=kind,
                 provider=node.provider if node else "", evidence=hit.evidence, path=hit.path, targets=targets,
             ))
-    findings.sort(key=lambda f: (-f.severity.rank, f.rule, f.node))
+    findings.sort(key=lambda f: (-f.severity.rank, f.rule))  # stable: each rule's order stays
     return findings
 
 

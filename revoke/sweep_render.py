@@ -61,6 +61,10 @@ def _evidence_text(f: Finding, *, limit: int = 6) -> str:
     return "; ".join(parts)
 
 
+def settings_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}=[{', '.join(map(str, v))}]" if isinstance(v, list) else f"{k}={v}" for k, v in params.items())
+
+
 def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
@@ -83,7 +87,7 @@ def markdown(findings: list[Finding], config: dict[str, RuleConfig], *, generate
     lines += ["## Rules", "", "| rule | enabled | severity | settings | checks |", "|---|---|---|---|---|"]
     rules = builtin_rules()
     for rid, cfg in config.items():
-        settings = ", ".join(f"{k}={v}" for k, v in cfg.params.items())
+        settings = settings_text(cfg.params)
         lines.append(f"| {rid} | {'yes' if cfg.enabled else 'no'} | {cfg.severity.value} | {_md_cell(settings)} | "
                      f"{_md_cell(rules[rid].summary)} |")
     return "\n".join(lines) + "\n"
@@ -128,7 +132,7 @@ def html_report(findings: list[Finding], config: dict[str, RuleConfig], *, gener
     rules = builtin_rules()
     rule_rows = "".join(
         f"<tr><td>{esc(rid)}</td><td>{'yes' if c.enabled else 'no'}</td><td>{esc(c.severity.value)}</td>"
-        f"<td>{esc(', '.join(f'{k}={v}' for k, v in c.params.items()))}</td><td>{esc(rules[rid].summary)}</td></tr>"
+        f"<td>{esc(settings_text(c.params))}</td><td>{esc(rules[rid].summary)}</td></tr>"
         for rid, c in config.items()
     )
     body.append("<h2>Rules</h2><table><tr><th>rule</th><th>enabled</th><th>severity</th><th>settings</th><th>checks</th></tr>"

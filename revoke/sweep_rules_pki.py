@@ -143,7 +143,7 @@ def weak_signature(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
 @rule("blast-radius-top", Severity.INFO,
       "the `top` live credentials whose compromise would expose the most nodes (at least `min_reach`); "
       "at most `max_candidates` credentials are walked, the highest out-degree first",
-      top=10, min_reach=2, max_candidates=20000)
+      ordered=True, top=10, min_reach=2, max_candidates=20000)
 def blast_radius_top(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
     from revoke.blast import blast_radius
     from revoke.graph import CREDENTIAL_MASK, KINDS
