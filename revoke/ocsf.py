@@ -19,7 +19,7 @@ Sweep finding -> **Detection Finding** (`class_uid` 2004, `category_uid` 2 Findi
 | `finding_info.types`         | `["credential-hygiene", <rule id>]`                               |
 | `finding_info.analytic`      | `{uid: rule id, name: rule id, type_id: 1, type: "Rule"}`         |
 | `resources[0]`               | `{uid: node id, type: node kind, name: node id, data: {provider}}`|
-| `evidences[0].data`          | the finding's evidence (attributes) and `path`                    |
+| `evidences[0].data`          | the finding's evidence (attributes) and `graph_path` (its path)   |
 | `unmapped.targets`           | credential ids a hygiene playbook would act on                    |
 | `metadata`                   | OCSF `version` 1.3.0, `product` revoke (+ version), `log_name` sweep |
 
@@ -120,7 +120,8 @@ def finding_event(finding: Any, *, time: datetime | None = None) -> dict[str, An
         },
         "resources": [{"uid": f["node"], "name": f["node"], "type": f.get("kind") or "unknown",
                        "data": {"provider": f.get("provider") or ""}}],
-        "evidences": [{"data": {**(f.get("evidence") or {}), "path": list(f.get("path") or [])}}],
+        # `graph_path`, not `path`: evidence may carry a `path` attribute of its own (a file, a Vault login path)
+        "evidences": [{"data": {**(f.get("evidence") or {}), "graph_path": list(f.get("path") or [])}}],
         "unmapped": {"targets": list(f.get("targets") or [])},
     }
 

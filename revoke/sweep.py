@@ -247,6 +247,17 @@ def findings_to_nodes(findings: Iterable[Finding | dict[str, Any]], min_severity
     return list(out)
 
 
+def targets_from_store(store: Store, min_severity: Severity | str = Severity.HIGH, *, rules: str | None = None) -> list[str]:
+    """`revoke run PLAYBOOK --from-sweep`: sweep the store (with the rules file, if any) and return
+    the credential ids to act on, as `findings_to_nodes` picks them."""
+    config = default_config()
+    if rules:
+        from revoke.sweep_config import load_rules
+
+        config = load_rules(rules)
+    return findings_to_nodes(sweep_store(store, config), min_severity)
+
+
 def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
     counts = {s.value: 0 for s in sorted(Severity, key=lambda s: -s.rank)}
     for f in findings:

@@ -30,6 +30,12 @@ def when(node: Node, *names: str) -> dict[str, Any]:
     return out
 
 
+def span(seconds: float) -> str:
+    """A duration for a reason line: hours under two days, else days."""
+    hours = max(0, round(seconds / 3600))
+    return f"{hours} hours" if hours < 48 else f"{round(hours / 24)} days"
+
+
 def principal_of(ctx: SweepContext, node: Node) -> str:
     for e in ctx.outgoing(node.id, Relation.AUTHENTICATES_AS):
         return e.dst

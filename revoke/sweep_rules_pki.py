@@ -13,7 +13,7 @@ import numpy as np
 
 from revoke.model import Node, Relation
 from revoke.sweep import Hit, Severity, SweepContext, rule
-from revoke.sweep_rules import _alias_components, when
+from revoke.sweep_rules import _alias_components, span, when
 
 CERT_KINDS = ["certificate", "ca"]
 CERT_ATTRS = ("subject", "issuer", "serial", "path")
@@ -26,7 +26,8 @@ def cert_expiring(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
             continue
         left = ctx.days_until(node.expires)
         if left < p["days"]:
-            yield Hit(node.id, f"{node.kind.value} expires in {left} days ({node.expires.date().isoformat()})",
+            in_ = span((node.expires - ctx.now).total_seconds())
+            yield Hit(node.id, f"{node.kind.value} expires in {in_} ({node.expires.date().isoformat()})",
                       {**when(node, *CERT_ATTRS), "days_left": left})
 
 
@@ -35,7 +36,8 @@ def cert_expired(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
     for node in ctx.of_kind(*p["kinds"]):
         if node.expires is not None and node.expires <= ctx.now and node.status.lower() not in ("revoked", "deleted"):
             ago = ctx.days_since(node.expires)
-            yield Hit(node.id, f"{node.kind.value} expired {ago} days ago and is still present",
+            since = span((ctx.now - node.expires).total_seconds())
+            yield Hit(node.id, f"{node.kind.value} expired {since} ago and is still present",
                       {**when(node, *CERT_ATTRS), "days_expired": ago,
                        "holders": sorted(e.src for e in ctx.incoming(node.id, Relation.STORES))})
 

@@ -112,12 +112,14 @@ def test_detection_finding_shape() -> None:
     assert info["title"] == "vault-token-root: Vault token has the root policy"
     assert e["resources"] == [{"uid": "vault:token:abc", "name": "vault:token:abc", "type": "token",
                                "data": {"provider": "vault"}}]
-    assert e["evidences"] == [{"data": {"policies": ["root"], "path": []}}]
+    assert e["evidences"] == [{"data": {"policies": ["root"], "graph_path": []}}]
     assert e["unmapped"] == {"targets": ["vault:token:abc"]}
     # stable across sweeps, distinct per rule/node/path; the dict form maps the same
     assert finding_event(FINDING.to_dict())["finding_info"]["uid"] == info["uid"]
     assert finding_uid("vault-token-root", "vault:token:abd") != info["uid"]
-    low = finding_event(Finding("cert-expired", Severity.INFO, "r", "x509:cert:aa", "certificate", "x509"))
+    low = finding_event(Finding("cert-expired", Severity.INFO, "r", "x509:cert:aa", "certificate", "x509",
+                                evidence={"path": "/etc/ssl/a.pem"}, path=["host:a", "x509:cert:aa"]))
+    assert low["evidences"][0]["data"] == {"path": "/etc/ssl/a.pem", "graph_path": ["host:a", "x509:cert:aa"]}
     assert (low["severity_id"], low["is_alert"]) == (1, False)
 
 

@@ -131,3 +131,19 @@ edges:
     assert code == 0  # medium findings only, default --fail-on high
     assert rules == {("key-unused", "aws:access_key:AKIAEXAMPLE"), ("key-rotation-overdue", "aws:access_key:AKIAEXAMPLE"),
                      ("holder-long-lived-credential", "aws:access_key:AKIAEXAMPLE")}
+
+
+def test_targets_from_store_for_the_playbook_hand_off(store: str, tmp_path: Path) -> None:
+    from revoke.store import Store
+    from revoke.sweep import targets_from_store
+
+    s = Store(store, create=False)
+    try:
+        assert targets_from_store(s) == [ROOT_TOKEN]
+        # worst first; at equal severity in rule order (cert-ca-unknown, cert-expiring, holder-..., key-...)
+        assert targets_from_store(s, "medium") == [ROOT_TOKEN, "x509:cert:" + "ab" * 32, "aws:access_key:AKIAOLD"]
+        rules = tmp_path / "r.yaml"
+        rules.write_text("rules:\n  vault-token-root: false\n  vault-token-no-expiry: false\n")
+        assert targets_from_store(s, "high", rules=str(rules)) == []
+    finally:
+        s.close()

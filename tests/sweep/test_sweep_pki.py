@@ -14,7 +14,7 @@ from connectors.base import connector_class
 from examples.lab import pki
 from revoke.graph import resolve
 from revoke.sweep import SweepContext, default_config, run_sweep
-from tests.sweep.sweep_testlib import ago, ahead, edge, flagged, node
+from tests.sweep.sweep_testlib import ago, ahead, edge, findings_of, flagged, node
 
 ROOT_DN = "CN=Root,O=Lab"
 
@@ -35,6 +35,9 @@ def test_cert_expiring() -> None:
              subject=ROOT_DN), cert("a4", expires=ago(1))]
     assert flagged("cert-expiring", nodes) == {cid("a1"), cid("a3", "ca")}
     assert flagged("cert-expiring", nodes, days=5) == set()
+    reasons = {f.node: f.reason for f in findings_of("cert-expiring", [*nodes, cert("a5", expires=ahead(0.5))])}
+    assert reasons[cid("a1")].startswith("certificate expires in 10 days (")
+    assert reasons[cid("a5")].startswith("certificate expires in 12 hours (")
 
 
 def test_cert_expired() -> None:
