@@ -186,10 +186,12 @@ class Executor:
             intent: dict[str, Any] = {"verb": step.verb, "resumed": resumed}
             conn = self.rt.connector(step.connector)
             node = self.rt.node(step.node)
-            if step.verb in ("rotate", "reissue") and not any(p.get("event") == "created" for p in st.progress):
+            if step.verb in ("rotate", "reissue"):
+                # the first intent's list is the baseline for finding orphans after any number of
+                # restarts (one after a discarded replacement included), so it is carried forward
                 if resumed and "siblings" in st.intent_data:
                     intent["siblings"] = st.intent_data["siblings"]
-                else:
+                elif not any(p.get("event") == "created" for p in st.progress):
                     intent["siblings"] = sorted(self.call("siblings", lambda: conn.siblings(node)))
             self.record("intent", step, **intent)
             st.intent_data = intent
@@ -248,13 +250,13 @@ class Executor:
                 written, live_new = set(), None
             else:
                 written = {t["store"] for t in targets}
-        if live_new is None and resumed:
-            before = set(st.intent_data.get("siblings") or [])
-            if before:
-                now = self.call("siblings", lambda: conn.siblings(node))
-                for orphan in sorted(now - before - {node.id}):
-                    self.call("discard_replacement", lambda o=orphan: conn.discard_replacement(o, ctx))
-                    self.record("progress", step, event="discarded", new=orphan, reason="created before a crash, never stored")
+        if live_new is None and resumed and "siblings" in st.intent_data:
+            # an empty list is a baseline too: a principal with no other credential before the crash
+            before = set(st.intent_data["siblings"])
+            now = self.call("siblings", lambda: conn.siblings(node))
+            for orphan in sorted(now - before - {node.id}):
+                self.call("discard_replacement", lambda o=orphan: conn.discard_replacement(o, ctx))
+                self.record("progress", step, event="discarded", new=orphan, reason="created before a crash, never stored")
         if live_new is None:
             rep: Replacement = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
             self.material[node.id] = rep
