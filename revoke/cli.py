@@ -184,6 +184,28 @@ def _register_more() -> None:
     cli_more.register(app)
 
 
+def _typer_click_errors() -> tuple[type[BaseException], ...]:
+    import click
+
+    found = {getattr(mod, "ClickException", None) for mod in _click_modules()} - {None, click.ClickException}
+    return tuple(found)  # type: ignore[arg-type]
+
+
+def _typer_click_aborts() -> tuple[type[BaseException], ...]:
+    import click
+
+    found = {getattr(mod, "Abort", None) for mod in _click_modules()} - {None, click.exceptions.Abort}
+    return tuple(found)  # type: ignore[arg-type]
+
+
+def _click_modules() -> list[Any]:
+    mods = []
+    for name, mod in list(sys.modules.items()):
+        if name.endswith("click.exceptions") and mod is not None:
+            mods.append(mod)
+    return mods
+
+
 def main() -> None:
     import click
 
@@ -191,10 +213,11 @@ def main() -> None:
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
         rc = app(standalone_mode=False)
-    except click.exceptions.ClickException as exc:
+    except (click.exceptions.ClickException, *_typer_click_errors()) as exc:
+        # typer may ship its own copy of click: catch both families of usage errors
         exc.show()
-        rc = exc.exit_code
-    except click.exceptions.Abort:
+        rc = getattr(exc, "exit_code", 2)
+    except (click.exceptions.Abort, *_typer_click_aborts()):
         sys.stderr.write("aborted\n")
         rc = 2
     except RevokeError as exc:

@@ -144,10 +144,9 @@ def run_cmd(
 
 
 def _sweep_nodes(store: Any) -> list[str]:
-    from revoke import sweep
+    from revoke.sweep import targets_from_store
 
-    findings = sweep.run_sweep(store)
-    return sweep.findings_to_nodes(findings, "high")
+    return list(targets_from_store(store, min_severity="high"))
 
 
 def verify_cmd(

@@ -40,6 +40,23 @@ class LabError(RuntimeError):
     """The lab server could not start or be seeded. Never carries secret values."""
 
 
+def _speed_up_moto_dispatch() -> None:
+    """moto's server lists its own package directory (os.listdir + an isdir per entry) on every
+    request to route it, about a third of its time per call here. The listing cannot change
+    while the process runs, so it is computed once. Routing and behaviour are unchanged."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def cached() -> Iterable[str]:
+        return modules
+
+    cached._cached = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = cached  # type: ignore[assignment]
+
+
 class MotoServer:
     """`with MotoServer() as aws:` a moto server at `aws.endpoint_url` (127.0.0.1, free port)."""
 
@@ -51,6 +68,7 @@ class MotoServer:
     def __enter__(self) -> MotoServer:
         from moto.server import ThreadedMotoServer
 
+        _speed_up_moto_dispatch()
         # one line per request otherwise, and a traceback for each call moto does not implement
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

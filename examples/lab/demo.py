@@ -96,7 +96,9 @@ def lab(directory: Path | None = None, *, devices: int = 200) -> Iterator[Lab]:
                 {"type": "x509", "paths": ["pki/runner"], "holder": RUNNER},
                 {"type": "vault", "url": bao.url, "token_env": VAULT_TOKEN_ENV},
                 {"type": "aws", "endpoint_url": aws_server.endpoint_url, "region": aws["region"],
-                 "access_key_id_env": "AWS_ACCESS_KEY_ID", "secret_access_key_env": "AWS_SECRET_ACCESS_KEY"},
+                 "access_key_id_env": "AWS_ACCESS_KEY_ID", "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
+                 # moto implements no ListCACertificates: name the registered CA (a real account lists it)
+                 "iot_ca_ids": [aws["iot_ca_id"]]},
                 {"type": "gcp", "projects": [gcp["project"]], "endpoint": gcp_double.endpoint},
             ]}
             (root / "revoke.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
