@@ -214,6 +214,7 @@ class AwsConnector(AccessKeyActions, RoleActions, SecretStoreActions, IotActions
         self.iot_ca_ids = [str(c) for c in config.get("iot_ca_ids", [])]
         self.probe_sts = bool(config.get("probe_sts", True))
         self._ca_keys: dict[str, str] = {}  # new IoT CA id -> key PEM, in memory for this run only
+        self._ca_pems: dict[str, str] = {}  # CA node id -> PEM, read once per run
         self._ca_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------------

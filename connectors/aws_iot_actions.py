@@ -39,6 +39,7 @@ def _code(exc: ConnectorError) -> str:
 class IotActions:
     if TYPE_CHECKING:
         _ca_keys: dict[str, str]
+        _ca_pems: dict[str, str]
         _ca_lock: threading.Lock
 
         def call(self, fn: Callable[[], Any], call: str, node: str | None = None) -> Any: ...
@@ -160,21 +161,21 @@ class IotActions:
         with self._ca_lock:
             ca_key = self._ca_keys.get(new_ca_node or "")
         if new_ca_node and ca_key:
-            ca_desc = self._iot_describe(iot, new_ca_node) or {}
-            ca_pem = ca_desc.get("certificatePem", "")
+            ca_pem = self._ca_pem(iot, new_ca_node)
             cert_pem, key_pem = new_device_certificate(desc.get("certificatePem", ""), ca_pem, ca_key)
-            new_cid = self.call(lambda: iot.register_certificate(certificatePem=cert_pem, caCertificatePem=ca_pem,
-                                                                 setAsActive=True), "register_certificate",
-                                node.id)["certificateId"]
+            registered = self.call(lambda: iot.register_certificate(certificatePem=cert_pem, caCertificatePem=ca_pem,
+                                                                    setAsActive=True), "register_certificate", node.id)
+            new_cid, arn = registered["certificateId"], registered.get("certificateArn", "")
             how = {"method": "signed by the new CA", "ca": _native(new_ca_node)}
         else:
             made = self.call(lambda: iot.create_keys_and_certificate(setAsActive=True),
                              "create_keys_and_certificate", node.id)
             new_cid, cert_pem, key_pem = made["certificateId"], made["certificatePem"], made["keyPair"]["PrivateKey"]
+            arn = made.get("certificateArn", "")
             why = "no new CA for this incident" if not new_ca_node else "the new CA's key is not held by this run"
             how = {"method": "create_keys_and_certificate", "why": why}
-        new_arn = self._iot_describe(iot, cert_node_id(new_cid)) or {}
-        arn = new_arn.get("certificateArn", "")
+        if not arn:
+            arn = (self._iot_describe(iot, cert_node_id(new_cid)) or {}).get("certificateArn", "")
         old_arn = desc.get("certificateArn", "")
         things = self._iot_things(iot, old_arn, node.id)
         policies = self._iot_policies(iot, old_arn, node.id)
@@ -187,6 +188,16 @@ class IotActions:
         return Replacement(old_id=node.id, new_id=cert_node_id(new_cid), kind=NodeKind.CERTIFICATE,
                            material=Secret({"certificate_pem": cert_pem, "private_key_pem": key_pem}),
                            attrs={**how, "things": things, "policies": policies})
+
+    def _ca_pem(self, iot: Any, ca_node: str) -> str:
+        """A CA's PEM, read once per run: every reissued certificate registers with it."""
+        with self._ca_lock:
+            cached = self._ca_pems.get(ca_node)
+        if cached is None:
+            cached = str((self._iot_describe(iot, ca_node) or {}).get("certificatePem", ""))
+            with self._ca_lock:
+                self._ca_pems[ca_node] = cached
+        return cached
 
     def _issuer_in(self, iot: Any, node: Node, desc: dict[str, Any], ctx: ActionContext) -> str | None:
         """The old CA's node id, if this incident replaced it (IoT's link, the graph, or the signature)."""

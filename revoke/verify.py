@@ -9,6 +9,7 @@ closed), never "clean".
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from revoke.store import Store
 
 log = structlog.get_logger()
 HOLDER_VERBS = ("revoke_sessions", "disable")
+PROBE_WORKERS = 8
 
 
 @dataclass
@@ -96,18 +98,18 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
     rt = Runtime(config, store)
     dead: set[str] = set(attested)
     try:
-        for step in plan.executable():
-            st = state.get(step.id)
-            if st is None or not st.done:
-                result.failed_steps.append(step.id)
-            if step.verb == "create_ca":
-                continue
-            line = _probe(rt, step.id, step.node, step.connector)
+        probed = [s for s in plan.executable() if s.verb != "create_ca"]
+        result.failed_steps = [s.id for s in plan.executable() if not (state.get(s.id) and state[s.id].done)]
+        # probes are independent reads: run them concurrently (bounded), report them in plan order
+        with ThreadPoolExecutor(max_workers=PROBE_WORKERS) as pool:
+            lines = list(pool.map(lambda s: _probe(rt, s.id, s.node, s.connector), probed))
+        for step, line in zip(probed, lines, strict=True):
             if line.live is None and step.verb in HOLDER_VERBS and step.kind not in ("access_key", "token"):
                 line.problem = ""  # an identity-level action has no credential to probe
             result.probes.append(line)
             if line.live is False:
                 dead.add(step.node)
+            st = state.get(step.id)
             if step.verb in ("rotate", "reissue") and st is not None:
                 _check_stores(rt, step, st, result)
         for step in plan.steps:
