@@ -52,15 +52,27 @@ class BlastRadius:
 
     def __init__(
         self, graph: CompiledGraph, sources: list[int], reached: np.ndarray, pred: np.ndarray,
-        pred_edge: np.ndarray | None = None,
+        pred_edge: np.ndarray | None = None, reached_depth: np.ndarray | None = None,
     ) -> None:
         self.graph = graph
         self.sources = sources
-        self.reached = reached  # node indices in discovery order, sources first
+        # node indices in discovery order, sources first; every node comes after its predecessor
+        self.reached = reached
         self.pred = pred
         # the edge each node was reached by, when only some edges between two nodes count (a window)
         self.pred_edge = pred_edge
-        self.depth = _depths(pred, reached)
+        # depth of reached[k], aligned with `reached`: no array over the whole graph for a small radius
+        self.reached_depth = reached_depth if reached_depth is not None else _reached_depths(pred, reached)
+        self._depth: np.ndarray | None = None
+
+    @property
+    def depth(self) -> np.ndarray:
+        """Depth by node index (-1 where not reached), built on first use."""
+        if self._depth is None:
+            depth = np.full(self.graph.n_nodes, -1, dtype=np.int32)
+            depth[self.reached] = self.reached_depth
+            self._depth = depth
+        return self._depth
 
     def __contains__(self, node_id: str) -> bool:
         i = self.graph.lookup(node_id)
@@ -112,27 +124,78 @@ class BlastRadius:
             out["path"] = [g.ids[j] for j in self.path(int(i))]
         return out
 
-    def _sorted(self, idx: np.ndarray) -> list[int]:
-        ids = self.graph.ids
-        return sorted((int(i) for i in idx), key=lambda i: (int(self.depth[i]), ids[i]))
-
     def to_json(self) -> dict[str, Any]:
+        """The DESIGN.md contract; entries sorted by depth, then id. Paths are built once per node
+        from its predecessor's (discovery order puts every predecessor first), so the cost is the
+        size of the output, with no per-node walk back to the source."""
+        import gc
+
+        # hundreds of thousands of small acyclic dicts and lists: without this, the cyclic
+        # collector's full passes over a big heap cost ~2x the building itself
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._to_json()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _to_json(self) -> dict[str, Any]:
+        g = self.graph
+        # ids are sorted, so node index order is id order: one vectorised sort by (depth, id)
+        by_depth = np.lexsort((self.reached, self.reached_depth))
+        ids, kind_names, providers = g.ids, [k.value for k in KINDS], g.providers
+        reached = self.reached.tolist()
+        pred = self.pred[self.reached].tolist()
+        kinds = g.kind[self.reached].tolist()
+        provs = g.provider[self.reached].tolist()
+        depth = self.reached_depth.tolist()
+        is_cred = CREDENTIAL_MASK.tolist()
+        paths: dict[int, list[str]] = {}
+        entries: list[dict[str, Any]] = []
+        for i, p, k, pv, d in zip(reached, pred, kinds, provs, depth, strict=True):
+            path = [*paths[p], ids[i]] if p >= 0 else [ids[i]]
+            paths[i] = path
+            entries.append({"id": ids[i], "kind": kind_names[k], "provider": providers[pv], "depth": d, "path": path})
+        ordered = [entries[j] for j in by_depth.tolist()]
         return {
-            "sources": [self.graph.ids[s] for s in self.sources],
-            "credentials": [self.entry(i) for i in self._sorted(self.credential_indices())],
-            "holders": [self.entry(i) for i in self._sorted(self.holder_indices())],
+            "sources": [ids[s] for s in self.sources],
+            "credentials": [e for e, j in zip(ordered, by_depth.tolist(), strict=True) if is_cred[kinds[j]]],
+            "holders": [e for e, j in zip(ordered, by_depth.tolist(), strict=True) if not is_cred[kinds[j]]],
         }
 
 
-def _depths(pred: np.ndarray, reached: np.ndarray) -> np.ndarray:
-    """Depth of every reached node by pointer doubling over the predecessor array: log(depth)
-    vectorised rounds instead of a Python loop over hundreds of thousands of nodes."""
-    n = pred.shape[0]
-    depth = np.zeros(n, dtype=np.int32)
-    anc = np.full(n, -1, dtype=np.int64)
-    active = reached[pred[reached] >= 0]
-    anc[active] = pred[active]
-    depth[active] = 1
+MAX_LEVELS = 64
+
+
+def _reached_depths(pred: np.ndarray, reached: np.ndarray) -> np.ndarray:
+    """Depth of reached[k], vectorised over the reached nodes only.
+
+    In a FIFO breadth-first order, predecessors' positions never decrease, so each level is the
+    contiguous run of nodes whose predecessor lies in the level before: one searchsorted per
+    level. Any other order (a windowed walk) or a very deep graph falls back to pointer doubling
+    (log(depth) rounds)."""
+    m = reached.shape[0]
+    inv = np.empty(pred.shape[0], dtype=np.int64)  # uninitialised: only reached slots are read
+    inv[reached] = np.arange(m)
+    p = pred[reached]
+    has = p >= 0
+    ppos = np.full(m, -1, dtype=np.int64)
+    ppos[has] = inv[p[has]]
+    k0 = int(m - has.sum())
+    rest = ppos[k0:]
+    if not has[:k0].any() and (rest.size == 0 or (rest[0] >= 0 and bool(np.all(rest[1:] >= rest[:-1])))):
+        ends = [k0]
+        while ends[-1] < m and len(ends) <= MAX_LEVELS:
+            nxt = k0 + int(np.searchsorted(rest, ends[-1], side="left"))
+            if nxt <= ends[-1]:
+                break
+            ends.append(nxt)
+        if ends[-1] == m:
+            return np.repeat(np.arange(len(ends), dtype=np.int32), np.diff([0, *ends]))
+    depth = has.astype(np.int32)
+    anc = ppos
+    active = np.flatnonzero(has)
     while active.size:
         nxt = anc[active]
         depth[active] += depth[nxt]
@@ -192,9 +255,8 @@ def blast_radius(
         np.cumsum(new_counts, out=indptr[1:])
     if len(sources) == 1 and blocked is None:
         order, pred = breadth_first_order(graph.csr(), sources[0], directed=True, return_predecessors=True)
-        pred = pred.astype(np.int64)
         pred[sources[0]] = -1
-        return BlastRadius(graph, sources, order.astype(np.int64), pred)
+        return BlastRadius(graph, sources, order, pred)
     # one virtual super-source row n pointing at every source: one BFS for any number of sources
     src = np.asarray(sources, dtype=np.int32)
     ext_indptr = np.concatenate([indptr, np.asarray([indptr[-1] + len(src)], dtype=np.int32)])
@@ -202,10 +264,9 @@ def blast_radius(
     data = np.ones(ext_indices.shape[0], dtype=np.float64)
     mat = csr_matrix((data, ext_indices, ext_indptr), shape=(n + 1, n + 1))
     order, pred = breadth_first_order(mat, n, directed=True, return_predecessors=True)
-    pred = pred[:n].astype(np.int64)
-    pred[pred == n] = -1
-    order = order[1:].astype(np.int64)
-    return BlastRadius(graph, sources, order, pred)
+    pred = pred[:n]
+    pred[src] = -1  # only the sources hang off the virtual node
+    return BlastRadius(graph, sources, order[1:], pred)
 
 
 def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked: np.ndarray | None) -> BlastRadius:
@@ -256,4 +317,5 @@ def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked:
                 pred_edge[j] = e
                 depth_of[j] = d + 1
                 heapq.heappush(heap, (tj, d + 1, j, i))
-    return BlastRadius(graph, sources, np.asarray(order, dtype=np.int64), pred, pred_edge)
+    depths = np.fromiter((depth_of[i] for i in order), dtype=np.int32, count=len(order))
+    return BlastRadius(graph, sources, np.asarray(order, dtype=np.int64), pred, pred_edge, depths)

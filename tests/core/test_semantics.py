@@ -181,3 +181,25 @@ def test_expired_and_revoked_nodes_are_not_live() -> None:
                Node("x509:cert:c", NodeKind.CERTIFICATE, expires=t("2020-01-01")),
                node("aws:access_key:B")], [])
     assert {g.ids[i] for i in range(g.n_nodes) if g.live[i]} == {"aws:access_key:B"}
+
+
+def test_deep_chain_depths_and_paths() -> None:
+    # deeper than the per-level fast path handles: depths come from pointer doubling
+    chain = [(f"vault:token:t{i:03d}", "parent_of", f"vault:token:t{i + 1:03d}") for i in range(150)]
+    g = chain_graph([*chain, ("vault:token:t075", "can_read", "vault:secret:mid")])
+    r = radius(g, ["vault:token:t000"])
+    depths = reached(r)
+    assert depths == {**{f"vault:token:t{i:03d}": i for i in range(151)}, "vault:secret:mid": 76}
+    assert len(paths(r)["vault:token:t150"]) == 151
+    assert int(r.depth[g.lookup("vault:token:t150")]) == 150
+
+
+def test_depths_from_a_non_breadth_first_order() -> None:
+    import numpy as np
+
+    from revoke.blast import _reached_depths
+
+    # 3 <- 0 -> 1 -> 2: breadth-first as 0, 1, 3, 2; depth-first (as a windowed walk may pop) as 0, 1, 2, 3
+    pred = np.array([-1, 0, 1, 0])
+    assert _reached_depths(pred, np.array([0, 1, 3, 2])).tolist() == [0, 1, 1, 2]
+    assert _reached_depths(pred, np.array([0, 1, 2, 3])).tolist() == [0, 1, 2, 1]
