@@ -177,7 +177,8 @@ def _line_for(data: Any, loc: tuple[Any, ...]) -> int | None:
     line = getattr(data, "line", None)
     cursor = data
     for part in loc:
-        if (isinstance(cursor, dict) and part in cursor) or (isinstance(cursor, list) and isinstance(part, int) and part < len(cursor)):
+        in_list = isinstance(cursor, list) and isinstance(part, int) and part < len(cursor)
+        if (isinstance(cursor, dict) and part in cursor) or in_list:
             cursor = cursor[part]
         else:
             break
