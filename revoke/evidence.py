@@ -32,6 +32,11 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def canonical_pretty(obj: Any) -> bytes:
+    """The file form: indented for people; the signature is over `canonical()` of the statement."""
+    return (json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def key_fingerprint(public_key: Any) -> str:
     """sha256 of the SubjectPublicKeyInfo DER, the same convention as revoke's x509:private_key ids."""
     from cryptography.hazmat.primitives import serialization

@@ -272,7 +272,8 @@ def _radius(plan: Plan, steps: list[dict[str, Any]], by_node: dict[str, list[dic
         kind, provider = kinds.get(nid, (node_steps[0]["kind"] if node_steps else NodeKind.HOST.value, ""))
         entry = {"id": nid, "kind": kind, "provider": provider or (node_steps[0]["provider"] if node_steps else ""),
                  "depth": depth[nid], "path": path_of[nid], "rels": rels.along(path_of[nid]),
-                 "verbs": [s["verb"] for s in node_steps], "result": _combine([s["result"] for s in node_steps])}
+                 "verbs": [s["verb"] for s in node_steps], "statuses": [s["status"] for s in node_steps],
+                 "result": _combine([s["result"] for s in node_steps])}
         (creds if kind in cred_kinds else holders).append(entry)
     return {"sources": [{"id": s, "kind": kinds.get(s, ("host", ""))[0]} for s in plan.sources],
             "credentials": creds, "holders": holders,

@@ -97,6 +97,8 @@ def _style_and_sub(entry: dict[str, Any], role: str) -> tuple[str, str]:
         return "holder", f"{kind} · exposed"
     if result == "done":
         return "done", f"{kind} · {_verb_label(entry)}"
+    if result == "failed" and "failed" not in entry.get("statuses", []):
+        return "failed", f"{kind} · BLOCKED"
     result = result or "pending"
     return result, f"{kind} · {SHORT.get(result, result)}"
 
@@ -198,8 +200,9 @@ def render_svg(radius: dict[str, Any]) -> str:
            f'width="{width}" height="{height}" style="max-width:{width}px" '
            'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif">',
            "<title>Blast radius: compromised sources on the left, each column one hop further</title>",
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#94a3b8"/></marker></defs>']
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
+           'markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+           '<path d="M0,0 L10,5 L0,10 z" fill="#94a3b8"/></marker></defs>']
     for depth in sorted({b.depth for b in boxes}):
         x = MARGIN + depth * (BOX_W + COL_GAP) + BOX_W / 2
         label = "compromised" if depth == 0 else f"{depth} hop{'s' if depth > 1 else ''} away"
@@ -210,12 +213,10 @@ def render_svg(radius: dict[str, Any]) -> str:
         x1, y1 = pa.x + BOX_W, pa.y + BOX_H / 2
         x2, y2 = pb.x - 2, pb.y + BOX_H / 2
         mid = (x1 + x2) / 2
-        width_px = 1.2 if n == 1 else min(1.2 + n / 25, 5.0)
+        # a folded edge is a little thicker; the count itself is on the box
+        width_px = 1.2 if n == 1 else min(1.2 + n / 50, 3.2)
         out.append(f'<path d="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" fill="none" '
-                   f'stroke="#94a3b8" stroke-width="{width_px:.1f}" marker-end="url(#arrow)"/>')
-        if n > 1:
-            out.append(f'<text x="{mid:.1f}" y="{(y1 + y2) / 2 - 4:.1f}" text-anchor="middle" font-size="11" '
-                       f'fill="#475569">{TIMES}{n}</text>')
+                   f'stroke="#94a3b8" stroke-width="{width_px:.1f}" marker-end="url(#arrow)"><title>{n} path(s)</title></path>')
     for b in boxes:
         out.append(_box(b))
     out.append("</svg>")

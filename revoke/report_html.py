@@ -38,7 +38,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .legend { display:flex; flex-wrap:wrap; gap:6px 16px; margin: 8px 2px 10px; font-size: 12.5px; color:#334155; }
 .legend span.sw { display:inline-block; width:14px; height:14px; border-radius:3px; vertical-align:-2px; margin-right:5px; }
 table { border-collapse: collapse; width: 100%; background:#fff; border:1px solid var(--line); }
-th, td { text-align:left; vertical-align:top; padding:5px 8px; border-bottom:1px solid var(--line); }
+th, td { text-align:left; vertical-align:top; padding:5px 8px; border-bottom:1px solid var(--line); overflow-wrap:anywhere; }
+td:first-child { min-width: 260px; }
 th { background:#f1f5f9; font-size: 12.5px; color:#334155; }
 td .path { font-size: 12px; color:#475569; margin-top: 2px; overflow-wrap:anywhere; }
 td.id { width: 55%; }
@@ -155,9 +156,17 @@ def _legend() -> str:
 
 def _radius_tables(report: dict[str, Any]) -> str:
     br = report["blast_radius"]
-    creds = table(["credential, and the path that exposed it", "kind", "depth", "plan", "result"],
-                  [[with_path(x["id"], x), e(x["kind"]), str(x["depth"]), e(", ".join(x["verbs"])), pill(x["result"])]
-                   for x in br["credentials"]], what="credentials")
+    head = ["credential, and the path that exposed it", "kind", "depth", "plan", "result"]
+
+    def row(x: dict[str, Any]) -> list[str]:
+        return [with_path(x["id"], x), e(x["kind"]), str(x["depth"]), e(", ".join(x["verbs"])), pill(x["result"])]
+
+    creds = table(head, [row(x) for x in br["credentials"]], what="credentials")
+    if len(br["credentials"]) > FOLD_ROWS:
+        # a long list folds; what still needs someone stays in view
+        attention = [row(x) for x in br["credentials"] if x["result"] not in ("done", "covered", "skipped")]
+        creds = (table(head, attention, empty="Every credential was acted on, covered or skipped.", fold=10**6)
+                 if attention else "") + creds
     holders = table(["holder, and the path that exposed it", "kind", "depth", "plan"],
                     [[with_path(x["id"], x), e(x["kind"]), str(x["depth"]), e(", ".join(x["verbs"]) or "exposed")]
                      for x in br["holders"]], what="holders", empty="None.")
@@ -174,8 +183,14 @@ def _timeline(report: dict[str, Any]) -> str:
             rows.append([e(when(ev["at"])), f"<b>{e(ev['event'])}</b>", c(ev["node"]), "", "", e(ev["detail"])])
     more = len(report["timeline"]) - MAX_TIMELINE_ROWS
     tail = f'<p class="none">... {more} more events: see the JSON report.</p>' if more > 0 else ""
-    return "<h2>Timeline</h2>" + table(["time", "event", "node", "result", "outcome at", "detail"], rows,
-                                        fold=80, what="events") + tail
+    head = ["time", "event", "node", "result", "outcome at", "detail"]
+    full = table(head, rows, fold=80, what="events (every action)")
+    if len(rows) <= 80:
+        return "<h2>Timeline</h2>" + full + tail
+    # many actions: the milestones and whatever went wrong first, every action folded below
+    key = [r for ev, r in zip(report["timeline"], rows, strict=False)
+           if ev["event"] != "action" or ev["status"] != "done"]
+    return "<h2>Timeline</h2>" + table(head, key, fold=10**6) + full + tail
 
 
 def _stores(x: dict[str, Any]) -> str:

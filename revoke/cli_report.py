@@ -1,0 +1,98 @@
+"""`revoke report`: the incident report, optionally signed for auditors, and the check of a signed one.
+
+Exit codes: 0 report written / signature valid; 1 the journal's hash chain is broken (the report is
+still written, and says so) / signature or journal check invalid; 2 usage or input error (unknown
+incident, unreadable key, missing option).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from revoke.cli import Globals
+    from revoke.store import Store
+
+
+def report_cmd(
+    ctx: typer.Context,
+    incident: Annotated[str | None, typer.Option("--incident", help="Incident id.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md, html or json.")] = "md",
+    out_file: Annotated[str | None, typer.Option("--out", help="Write the report to FILE (0600) instead of stdout.")] = None,
+    sign: Annotated[str | None, typer.Option("--sign", metavar="KEYFILE",
+                                             help="Sign with this Ed25519 private key (PEM); writes <out>.sig.json.")] = None,
+    check: Annotated[str | None, typer.Option("--check", metavar="FILE",
+                                              help="Check a signed statement (<report>.sig.json) instead of reporting.")] = None,
+    pubkey: Annotated[str | None, typer.Option("--pubkey", metavar="PUBFILE",
+                                               help="The signer's Ed25519 public key (PEM or ssh-ed25519), for --check.")] = None,
+) -> None:
+    """The incident report: timeline, blast radius with paths, what was done, verification, journal chain."""
+    from revoke.cli import G, check_format, out
+    from revoke.report import FORMATS
+
+    g = G(ctx)
+    if check:
+        _check(g, check, pubkey, incident)
+        return
+    if incident is None:
+        raise typer.BadParameter("give the incident id (or --check FILE --pubkey PUBFILE)", param_hint="--incident")
+    check_format(fmt, FORMATS)
+    if sign and not out_file:
+        raise typer.BadParameter("--sign writes <out>.sig.json beside the report: give --out FILE", param_hint="--sign")
+    from revoke import evidence
+    from revoke.cli import open_store
+    from revoke.journal import Journal
+    from revoke.report import build_report, render
+
+    key = evidence.load_private_key(sign) if sign else None  # a bad key fails before anything is written
+    store = open_store(g)
+    report = build_report(store, Journal(store, incident))
+    data = render(report, fmt).encode("utf-8")
+    if out_file:
+        evidence.write_private(out_file, data)
+        out(f"report written to {out_file}")
+    else:
+        sys.stdout.buffer.write(data)
+    if key is not None and out_file:
+        env = evidence.sign(report, key, report_bytes=data, report_file=out_file, fmt=fmt)
+        target = evidence.sig_path(out_file)
+        evidence.write_private(target, evidence.canonical_pretty(env))
+        out(f"signed statement written to {target} (key {env['signature']['key']})")
+        out(f"claim: {env['statement']['claim']}")
+    if not report["journal"]["intact"]:
+        sys.stderr.write(f"warning: the journal's hash chain is broken: {report['journal']['message']}\n")
+        raise typer.Exit(1)
+
+
+def _check(g: Globals, sig_file: str, pubkey: str | None, incident: str | None) -> None:
+    from revoke import evidence
+    from revoke.cli import out
+
+    if not pubkey:
+        # fail closed: without the signer's key a signature proves nothing about who made it
+        raise typer.BadParameter("--check needs the signer's public key (--pubkey PUBFILE)", param_hint="--pubkey")
+    key = evidence.load_public_key(pubkey)
+    store = _store_if_present(g)
+    res = evidence.check(sig_file, key, store=store)
+    if incident is not None and res.incident is not None and incident != res.incident:
+        res.bad(f"the statement is about incident {res.incident!r}, not {incident!r}")
+    for line in res.lines:
+        out(line)
+    out("VALID" if res.valid else "INVALID")
+    if not res.valid:
+        raise typer.Exit(1)
+
+
+def _store_if_present(g: Globals) -> Store | None:
+    from revoke.store import Store, parse_url
+
+    return Store(g.store, create=False) if parse_url(g.store).exists() else None
+
+
+def register(app: typer.Typer) -> None:
+    if any(c.name == "report" for c in app.registered_commands):
+        return
+    app.command("report")(report_cmd)
