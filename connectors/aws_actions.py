@@ -62,7 +62,12 @@ class AccessKeyActions(_Host):
         if user:
             return user
         key = _native(node.id)
-        resp = self.call(lambda: iam.get_access_key_last_used(AccessKeyId=key), "get_access_key_last_used", node.id)
+        try:
+            resp = self.call(lambda: iam.get_access_key_last_used(AccessKeyId=key), "get_access_key_last_used", node.id)
+        except ConnectorError as exc:
+            if _code(exc) == "NoSuchEntity":
+                return ""  # the key is gone (e.g. deleted to make room for its replacement)
+            raise
         user = resp.get("UserName") or ""
         if not user:
             raise ConnectorError(PROVIDER, "get_access_key_last_used", "key belongs to no IAM user", node=node.id)
@@ -96,7 +101,7 @@ class AccessKeyActions(_Host):
             raise ConnectorError(PROVIDER, "rotate", "rotation is create_replacement, write_store to each "
                                  "store, then revoke; the executor runs those steps", node=node.id)
         user = self._key_user(node, iam)
-        state = self._key_list(iam, user, node.id).get(key)
+        state = self._key_list(iam, user, node.id).get(key) if user else None
         status = state.get("Status") if state else None
         if action in ("disable", "revoke"):
             if status is None:
@@ -130,6 +135,9 @@ class AccessKeyActions(_Host):
         iam = account.client("iam")
         old = _native(node.id)
         user = self._key_user(node, iam)
+        if not user:
+            raise ConnectorError(PROVIDER, "create_access_key", "the key no longer exists and no collected record "
+                                 "names its user: cannot tell whom to issue a replacement to", node=node.id)
         keys = self._key_list(iam, user, node.id)
         made_room: dict[str, Any] = {}
         if len(keys) >= 2:
@@ -167,7 +175,7 @@ class AccessKeyActions(_Host):
                 return ActionResult(new_id, "discard_replacement", changed=False, detail="key does not exist")
             raise
         key = _native(new_id)
-        state = self._key_list(iam, user, new_id).get(key)
+        state = self._key_list(iam, user, new_id).get(key) if user else None
         if state is None:
             return ActionResult(new_id, "discard_replacement", changed=False, detail="key does not exist")
         if state.get("Status") == "Active":
@@ -178,6 +186,8 @@ class AccessKeyActions(_Host):
     def key_siblings(self, node: Node) -> set[str]:
         iam = self.account_for(node).client("iam")
         user = self._key_user(node, iam)
+        if not user:
+            return set()
         return {f"aws:access_key:{k}" for k in self._key_list(iam, user, node.id) if k != _native(node.id)}
 
     def key_probe(self, node: Node) -> ProbeResult:
@@ -196,9 +206,12 @@ class AccessKeyActions(_Host):
                 raise
             state_live, state_signal = False, "get_access_key_last_used: NoSuchEntity (key unknown)"
         else:
-            status = (self._key_list(iam, user, node.id).get(_native(node.id)) or {}).get("Status")
-            state_live = status == "Active"
-            state_signal = f"list_access_keys: {status or 'absent (deleted)'}"
+            if not user:
+                state_live, state_signal = False, "get_access_key_last_used: NoSuchEntity (key unknown)"
+            else:
+                status = (self._key_list(iam, user, node.id).get(_native(node.id)) or {}).get("Status")
+                state_live = status == "Active"
+                state_signal = f"list_access_keys: {status or 'absent (deleted)'}"
         sts_live, sts_signal = self._sts_probe(account, node) if self.probe_sts else (None, "sts: not tried")
         if sts_live and not state_live:
             return ProbeResult(node.id, True, sts_signal, detail=f"{state_signal}; {sts_signal}")
