@@ -128,8 +128,8 @@ class Executor:
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def record(self, type_: str, step: Step, **data: Any) -> None:
-        self.journal.append(type_, action=step.id, node=step.node, data=data)
+    def record(self, type_: str, step: Step, **data: Any) -> Any:
+        return self.journal.append(type_, action=step.id, node=step.node, data=data)
 
     # -- the DAG ---------------------------------------------------------------------------------------
     def run(self) -> RunStats:
@@ -199,13 +199,13 @@ class Executor:
             try:
                 result = self._dispatch(step, conn, node, st, resumed)
             except ConnectorError as exc:
-                self.record("outcome", step, ok=False, error=exc.diagnostic(), retryable=exc.retryable)
-                bound.error("action.outcome", ok=False, error=exc.diagnostic())
+                rec = self.record("outcome", step, ok=False, error=exc.diagnostic(), retryable=exc.retryable)
+                bound.error("action.outcome", ok=False, error=exc.diagnostic(), ocsf=_ocsf(rec, step, self.journal.incident))
                 raise StepFailed(exc.diagnostic()) from exc
             data = {"ok": True, "changed": result.changed, "detail": result.detail, **result.data}
-            self.record("outcome", step, **data)
+            rec = self.record("outcome", step, **data)
             st.outcome = data
-            bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail)
+            bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail, ocsf=_ocsf(rec, step, self.journal.incident))
 
     def _dispatch(self, step: Step, conn: Any, node: Node, st: StepState, resumed: bool) -> ActionResult:
         if step.verb in ("rotate", "reissue"):
@@ -283,6 +283,14 @@ class Executor:
             self.call(verb, lambda: conn.act(verb, node, self.ctx()))
             self.record("progress", step, event="retired", old=node.id, verb=verb)
         return ActionResult(node.id, step.verb, data={"new": live_new, "stores": [t["store"] for t in targets]})
+
+
+def _ocsf(record: Any, step: Step, incident: str) -> dict[str, Any]:
+    """The outcome as an OCSF Account Change event, so a SIEM can ingest `--log-format json` as is."""
+    from revoke.ocsf import action_event
+
+    return action_event({**record.to_dict(), "verb": step.verb, "kind": step.kind, "provider": step.provider,
+                         "incident": incident})
 
 
 def _live_replacement(progress: list[dict[str, Any]]) -> str | None:
