@@ -205,7 +205,8 @@ class Executor:
             data = {"ok": True, "changed": result.changed, "detail": result.detail, **result.data}
             rec = self.record("outcome", step, **data)
             st.outcome = data
-            bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail, ocsf=_ocsf(rec, step, self.journal.incident))
+            bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail,
+                       ocsf=_ocsf(rec, step, self.journal.incident))
 
     def _dispatch(self, step: Step, conn: Any, node: Node, st: StepState, resumed: bool) -> ActionResult:
         if step.verb in ("rotate", "reissue"):
