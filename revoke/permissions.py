@@ -1,0 +1,232 @@
+"""Least privilege of revoke itself: what a playbook needs from each provider.
+
+Derived from the connectors' declared `permissions` class vars (action -> provider permissions)
+and their `actions` tables (kind -> verbs), the same way the planner picks verbs: a playbook's
+action for a kind falls back along `plan.FALLBACKS` to what the owning connector supports. On top
+of the chosen verbs, everything the incident loop calls around them is added: `collect` and
+`probe` (collect, verify, resume), the rotation helpers (`create_replacement`, `siblings`,
+`discard_replacement`, the retire verb), store writes and read-backs for connectors that own
+stores, and `finalize` where the connector supports it. Only connector classes are imported, never
+a provider SDK or client.
+
+Where a connector declares no entry for a verb the loop uses, the verb is reported as a gap (and
+a declared verb that covers the same calls is used, when there is one), so the printed policy is
+never silently short.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from revoke.model import CREDENTIAL_KINDS, NodeKind
+from revoke.playbook import Playbook
+
+PROVIDER_TYPES = ("aws", "vault", "gcp", "x509", "inventory")
+# parts of a declared verb: the executor calls them as separate steps, connectors declare them
+# under the verb they belong to (no gap is reported for these)
+PART_OF: dict[str, tuple[str, ...]] = {
+    "create_ca": ("reissue",),
+    "retire_ca": ("revoke",),
+    "create_replacement": ("rotate", "reissue"),
+    "siblings": ("rotate", "reissue"),
+}
+# interface methods with calls of their own: used if declared, else covered by the union of these
+# verbs' declarations, and reported as a gap
+COVERED_BY: dict[str, tuple[str, ...]] = {
+    "discard_replacement": ("revoke", "rotate", "reissue"),
+    "write_store": ("rotate",),
+    "store_holds": ("write_store", "collect"),
+    "probe": ("collect",),
+}
+# placeholders in Vault declarations, filled from `--vault-mount kv=secret` style options
+VAULT_MOUNTS = {"kv": "secret", "pki": "pki", "approle": "approle"}
+# predefined GCP roles and the subset of their permissions that revoke uses (broader than needed)
+GCP_PREDEFINED: dict[str, frozenset[str]] = {
+    "roles/iam.serviceAccountKeyAdmin": frozenset({
+        "iam.serviceAccountKeys.create", "iam.serviceAccountKeys.delete", "iam.serviceAccountKeys.disable",
+        "iam.serviceAccountKeys.enable", "iam.serviceAccountKeys.get", "iam.serviceAccountKeys.list",
+        "iam.serviceAccounts.get", "iam.serviceAccounts.list"}),
+    "roles/iam.serviceAccountAdmin": frozenset({
+        "iam.serviceAccounts.disable", "iam.serviceAccounts.enable", "iam.serviceAccounts.get",
+        "iam.serviceAccounts.getIamPolicy", "iam.serviceAccounts.list"}),
+    "roles/iam.securityReviewer": frozenset({
+        "resourcemanager.projects.getIamPolicy", "iam.serviceAccounts.getIamPolicy", "iam.serviceAccounts.list",
+        "iam.serviceAccountKeys.list"}),
+}
+
+
+@dataclass
+class ConnectorNeeds:
+    type: str
+    verbs: dict[str, str] = field(default_factory=dict)  # verb -> why
+    permissions: dict[str, list[str]] = field(default_factory=dict)  # verb -> declared permissions used
+    gaps: list[str] = field(default_factory=list)
+
+    def all_permissions(self) -> list[str]:
+        return sorted({p for perms in self.permissions.values() for p in perms})
+
+
+def _chosen_verb(cls: type, kind: NodeKind, action: str) -> str | None:
+    from revoke.plan import FALLBACKS
+
+    supported = cls.actions.get(kind, frozenset())  # type: ignore[attr-defined]
+    return next((v for v in FALLBACKS.get(action, (action,)) if v in supported), None)
+
+
+def _owns_stores(cls: type) -> bool:
+    from connectors.base import BaseConnector
+
+    return cls.write_store is not BaseConnector.write_store  # type: ignore[attr-defined]
+
+
+def connector_needs(pb: Playbook, ctype: str, *, rollback: bool = False) -> ConnectorNeeds:
+    from connectors.base import connector_class
+
+    cls = connector_class(ctype)
+    need = ConnectorNeeds(ctype)
+    need.verbs["collect"] = "collect, and verify's re-collection"
+    for kind, supported in cls.actions.items():  # type: ignore[attr-defined]
+        spec = pb.action_for(kind)
+        if spec.action in ("skip", "manual", "none"):
+            continue
+        if kind not in CREDENTIAL_KINDS:
+            if spec.action in supported:
+                need.verbs[spec.action] = f"holders: {kind.value}"
+            continue
+        verb = _chosen_verb(cls, kind, spec.action)
+        if verb is None:
+            continue
+        need.verbs.setdefault("probe", "verify, and a resumed action's check")
+        why = f"{kind.value}: {spec.action}" + ("" if verb == spec.action else f" (as {verb})")
+        if kind is NodeKind.CA and verb in ("reissue", "rotate"):
+            need.verbs["create_ca"], need.verbs["retire_ca"] = why, why
+            continue
+        need.verbs[verb] = why
+        if verb in ("rotate", "reissue"):
+            retire = pb.model.rotate_retire if verb == "rotate" else "revoke"
+            need.verbs[retire] = f"{kind.value}: retire the old credential after {verb}"
+            for helper in ("create_replacement", "siblings", "discard_replacement"):
+                need.verbs[helper] = f"{kind.value}: {verb} (crash recovery included)"
+        if "finalize" in supported:
+            need.verbs["finalize"] = f"{kind.value}: `run --finalize` after a clean verify"
+        if rollback and "rollback" in supported:
+            need.verbs["rollback"] = f"{kind.value}: `revoke rollback`"
+    if _owns_stores(cls) and _rotating(pb):
+        # any provider's replacement may land in a store this connector owns
+        need.verbs["write_store"] = "write replacements into stores this connector owns"
+        need.verbs["store_holds"] = "read stores back (resume, verify)"
+    declared: dict[str, list[str]] = dict(cls.permissions)  # type: ignore[attr-defined]
+    for verb in sorted(need.verbs):
+        if verb in declared:
+            need.permissions[verb] = list(declared[verb])
+            continue
+        part = [f for f in PART_OF.get(verb, ()) if f in declared]
+        if part:
+            need.permissions[verb] = list(declared[part[0]])
+            continue
+        cover = [f for f in COVERED_BY.get(verb, ()) if f in declared]
+        if cover:
+            need.permissions[verb] = sorted({p for f in cover for p in declared[f]})
+            need.gaps.append(f"{ctype}: no `permissions` entry for {verb!r}; assumed covered by "
+                             + " + ".join(repr(f) for f in cover))
+        elif ctype != "inventory":  # reading its own file needs no provider permission
+            need.gaps.append(f"{ctype}: no `permissions` entry for {verb!r} ({need.verbs[verb]}); nothing printed for it")
+    return need
+
+
+def _rotating(pb: Playbook) -> list[str]:
+    return [k for k, v in pb.model.actions.items()
+            if (v if isinstance(v, str) else v.action) in ("rotate", "reissue")]
+
+
+# -- rendering per provider ---------------------------------------------------------------------
+def aws_policy(need: ConnectorNeeds) -> dict[str, Any]:
+    """Read-only calls and changing calls in separate statements, so they can be granted apart."""
+    perms = need.all_permissions()
+    read = [p for p in perms if p.split(":", 1)[-1].startswith(("Get", "List", "Describe"))]
+    act = [p for p in perms if p not in read]
+    statements = [{"Sid": "RevokeCollectVerify", "Effect": "Allow", "Action": read, "Resource": "*"}]
+    if act:
+        statements.append({"Sid": "RevokeActions", "Effect": "Allow", "Action": act, "Resource": "*"})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+_VAULT_DECL = re.compile(r"^([a-z]+(?:,[a-z]+)*)\s+(.+)$")
+
+
+def vault_policy(need: ConnectorNeeds, mounts: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """(HCL policy, declarations that are not `caps path[, path]` and so are left as comments)."""
+    fill = {**VAULT_MOUNTS, **(mounts or {})}
+    paths: dict[str, set[str]] = {}
+    loose: list[str] = []
+    for decl in need.all_permissions():
+        m = _VAULT_DECL.match(decl.strip())
+        if not m:
+            loose.append(decl)
+            continue
+        caps = set(m.group(1).split(","))
+        for raw in m.group(2).split(","):
+            path = re.sub(r"<(\w+)>", lambda g: fill.get(g.group(1), g.group(0)), raw.strip())
+            if path:
+                paths.setdefault(path, set()).update(caps)
+    order = ["create", "read", "update", "delete", "list", "sudo"]
+    lines = ["# revoke: least-privilege policy (generated by `revoke permissions`)"]
+    lines += [f"# not expressible as a path rule: {d}" for d in loose]
+    for path in sorted(paths):
+        caps = sorted(paths[path], key=lambda c: order.index(c) if c in order else len(order))
+        lines.append(f'path "{path}" {{\n  capabilities = [{", ".join(json.dumps(c) for c in caps)}]\n}}')
+    return "\n".join(lines) + "\n", loose
+
+
+def gcp_roles(need: ConnectorNeeds, role_id: str) -> dict[str, Any]:
+    perms = need.all_permissions()
+    left, cover = set(perms), []
+    for role, covers in sorted(GCP_PREDEFINED.items(), key=lambda kv: -len(kv[1] & set(perms))):
+        if left & covers:
+            cover.append(role)
+            left -= covers
+    return {"custom_role": {"title": role_id, "stage": "GA", "includedPermissions": perms,
+                            "description": "revoke: least privilege for this playbook"},
+            "predefined_roles": cover, "not_in_predefined_table": sorted(left)}
+
+
+def permissions_report(pb: Playbook, types: list[str] | None = None, *, rollback: bool = False,
+                       vault_mounts: dict[str, str] | None = None) -> dict[str, Any]:
+    wanted = [t for t in (types or PROVIDER_TYPES) if t in PROVIDER_TYPES]
+    needs = {t: connector_needs(pb, t, rollback=rollback) for t in wanted}
+    out: dict[str, Any] = {"playbook": pb.name, "connectors": {}, "gaps": []}
+    for t, need in needs.items():
+        out["connectors"][t] = {"verbs": need.verbs, "permissions": need.permissions}
+        out["gaps"] += need.gaps
+    if "aws" in needs:
+        out["aws"] = {"iam_policy": aws_policy(needs["aws"])}
+    if "vault" in needs:
+        hcl, loose = vault_policy(needs["vault"], vault_mounts)
+        out["vault"] = {"policy_hcl": hcl, "unparsed": loose}
+    if "gcp" in needs:
+        out["gcp"] = gcp_roles(needs["gcp"], f"revoke_{re.sub(r'[^A-Za-z0-9_]', '_', pb.name)}")
+    for t in ("x509", "inventory"):
+        if t in needs:
+            out[t] = {"needs": needs[t].all_permissions() or ["read access to the configured files"]}
+    return out
+
+
+def render_text(report: dict[str, Any]) -> str:
+    parts = [f"# Permissions revoke needs to run playbook {report['playbook']!r}", ""]
+    if "aws" in report:
+        parts += ["## AWS: IAM policy", json.dumps(report["aws"]["iam_policy"], indent=2), ""]
+    if "vault" in report:
+        parts += ["## Vault: policy (HCL)", report["vault"]["policy_hcl"]]
+    if "gcp" in report:
+        g = report["gcp"]
+        parts += ["## GCP: custom role (exact)", json.dumps(g["custom_role"], indent=2),
+                  "coarser predefined roles covering it: " + (", ".join(g["predefined_roles"]) or "none"), ""]
+    for t in ("x509", "inventory"):
+        if t in report:
+            parts += [f"## {t}", *[f"- {n}" for n in report[t]["needs"]], ""]
+    if report["gaps"]:
+        parts += ["## Gaps in the connectors' declarations", *[f"- {g}" for g in report["gaps"]], ""]
+    return "\n".join(parts).rstrip() + "\n"
