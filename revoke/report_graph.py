@@ -90,11 +90,13 @@ def _style_and_sub(entry: dict[str, Any], role: str) -> tuple[str, str]:
     result = entry.get("result")
     kind = entry["kind"]
     if role == "holder":
+        if result is None:
+            return "holder", f"{kind} · exposed"
         if result == "done":
             return "holder-done", f"{kind} · {_verb_label(entry)}"
         if result in ("failed", "pending"):
             return "holder-failed", f"{kind} · {SHORT[result]}"
-        return "holder", f"{kind} · exposed"
+        # a manual re-provisioning task on a store, or a skipped holder action: the task's colour
     if result == "done":
         return "done", f"{kind} · {_verb_label(entry)}"
     if result == "failed" and "failed" not in entry.get("statuses", []):
@@ -193,11 +195,13 @@ def _esc(text: Any) -> str:
 
 
 def render_svg(radius: dict[str, Any]) -> str:
+    """The picture; it shrinks to fit the page down to 80% of its size, then scrolls sideways (a deep
+    radius), so labels stay readable."""
     boxes, edges = build_boxes(radius)
     width, height = layout(boxes, edges)
     by_key = {b.key: b for b in boxes}
     out = [f'<svg class="radius" role="img" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" style="max-width:{width}px" '
+           f'width="{width}" height="{height}" style="max-width:{width}px;min-width:{int(width * 0.8)}px" '
            'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif">',
            "<title>Blast radius: compromised sources on the left, each column one hop further</title>",
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '

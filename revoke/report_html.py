@@ -5,6 +5,7 @@ from the graph, the journal or a person is escaped."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from revoke.report_graph import LEGEND, STYLES, render_svg
@@ -39,8 +40,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .legend span.sw { display:inline-block; width:14px; height:14px; border-radius:3px; vertical-align:-2px; margin-right:5px; }
 table { border-collapse: collapse; width: 100%; background:#fff; border:1px solid var(--line); }
 th, td { text-align:left; vertical-align:top; padding:5px 8px; border-bottom:1px solid var(--line); overflow-wrap:anywhere; }
-td:first-child { min-width: 260px; }
-th { background:#f1f5f9; font-size: 12.5px; color:#334155; }
+td:first-child { min-width: 260px; } td.k { white-space: nowrap; overflow-wrap: normal; }
+th { background:#f1f5f9; font-size: 12.5px; color:#334155; white-space: nowrap; overflow-wrap: normal; }
 td .path { font-size: 12px; color:#475569; margin-top: 2px; overflow-wrap:anywhere; }
 td.id { width: 55%; }
 .pill { display:inline-block; padding:0 7px; border-radius:9px; font-size:12px; font-weight:600; white-space:nowrap; }
@@ -75,12 +76,19 @@ def with_path(node: str, x: dict[str, Any]) -> str:
     return f'{c(node)}<div class="path">{e(path_text(x["path"], x.get("rels")))}</div>'
 
 
+def _cls(i: int, v: str, head: list[str]) -> str:
+    if i == 0 and "path" in head[0]:
+        return " class=id"
+    # a short label (a kind, a status, a time) is never broken inside a word
+    text = re.sub(r"<[^>]*>", "", v)
+    return " class=k" if len(text) <= 26 and "<code>" not in v else ""
+
+
 def table(head: list[str], rows: list[list[str]], *, empty: str = "Nothing.", fold: int = FOLD_ROWS,
           what: str = "rows") -> str:
     if not rows:
         return f'<p class="none">{e(empty)}</p>'
-    body = "".join("<tr>" + "".join(f"<td{' class=id' if i == 0 and 'path' in head[0] else ''}>{v}</td>"
-                                    for i, v in enumerate(r)) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td{_cls(i, v, head)}>{v}</td>" for i, v in enumerate(r)) + "</tr>" for r in rows)
     tab = "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + f"</tr></thead><tbody>{body}</tbody></table>"
     if len(rows) > fold:
         return f"<details><summary>{len(rows)} {e(what)} (click to show)</summary>{tab}</details>"
