@@ -178,10 +178,11 @@ def demo(
 
 
 def _register_more() -> None:
-    from revoke import cli_incident, cli_more
+    from revoke import cli_incident, cli_more, cli_report
 
     cli_incident.register(app)
     cli_more.register(app)
+    cli_report.register(app)
 
 
 def _typer_click_errors() -> tuple[type[BaseException], ...]:

@@ -133,33 +133,53 @@ class Executor:
 
     # -- the DAG ---------------------------------------------------------------------------------------
     def run(self) -> RunStats:
+        """Dependency counting: a step is submitted when its last dependency finishes ok; a failed
+        step blocks its descendants (journaled), and everything else still runs."""
         started = time.monotonic()
         steps = self.plan.executable()
         by_id = {s.id: s for s in steps}
-        pending = {s.id for s in steps}
-        finished_ok: set[str] = set()
+        waiting: dict[str, int] = {}
+        children: dict[str, list[str]] = {s.id: [] for s in steps}
         for s in steps:
-            if self.state.get(s.id, StepState()).done:
-                pending.discard(s.id)
-                finished_ok.add(s.id)
-                self.stats.skipped_done += 1
-                self.progress(s, "skipped")
+            deps = [d for d in s.depends_on if d in by_id]
+            waiting[s.id] = len(deps)
+            for d in deps:
+                children[d].append(s.id)
+        ready: list[str] = []
+
+        def finished_ok(sid: str) -> None:
+            for c in children[sid]:
+                waiting[c] -= 1
+                if waiting[c] == 0:
+                    ready.append(c)
+
+        def block(sid: str, cause: str) -> None:
+            for c in children[sid]:
+                if c in self.stats.blocked or self.state.get(c, StepState()).done:
+                    continue
+                self.stats.blocked[c] = f"blocked by {cause}"
+                self.record("blocked", by_id[c], reason=f"blocked by {cause}")
+                self.progress(by_id[c], "blocked")
+                block(c, cause)
+
+        done_before = [s.id for s in steps if self.state.get(s.id, StepState()).done]
+        for sid in done_before:
+            self.stats.skipped_done += 1
+            self.progress(by_id[sid], "skipped")
+        already = set(done_before)
+        for sid in done_before:
+            finished_ok(sid)
+        ready = [sid for sid in ready if sid not in already]
+        ready += [s.id for s in steps if waiting[s.id] == 0 and s.id not in already and s.id not in ready]
         workers = max(1, sum(self.pb.concurrency(p) for p in {s.provider for s in steps}))
         running: dict[Future[None], str] = {}
-        failed: set[str] = set()
         with ThreadPoolExecutor(max_workers=min(workers, 64)) as pool:
-            while pending or running:
-                for sid in sorted(pending):
-                    deps = by_id[sid].depends_on
-                    if any(d in failed or d in self.stats.blocked for d in deps):
-                        pending.discard(sid)
-                        why = ", ".join(d for d in deps if d in failed or d in self.stats.blocked)
-                        self.stats.blocked[sid] = f"blocked by {why}"
-                        self.record("blocked", by_id[sid], reason=f"blocked by {why}")
-                        self.progress(by_id[sid], "blocked")
-                    elif all(d in finished_ok for d in deps):
-                        pending.discard(sid)
-                        running[pool.submit(self._guarded, by_id[sid])] = sid
+            while ready or running:
+                while ready:
+                    sid = ready.pop(0)
+                    if sid in already or sid in self.stats.blocked:
+                        continue
+                    running[pool.submit(self._guarded, by_id[sid])] = sid
                 if not running:
                     break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -168,13 +188,13 @@ class Executor:
                     try:
                         fut.result()
                     except StepFailed as exc:
-                        failed.add(sid)
                         self.stats.failed[sid] = str(exc)
                         self.progress(by_id[sid], "failed")
+                        block(sid, sid)
                     else:
-                        finished_ok.add(sid)
                         self.stats.done += 1
                         self.progress(by_id[sid], "done")
+                        finished_ok(sid)
         self.stats.seconds = time.monotonic() - started
         return self.stats
 

@@ -74,7 +74,9 @@ class Journal:
     def __init__(self, store: Store, incident: str) -> None:
         self.store = store
         self.incident = incident
-        self._lock = threading.Lock()
+        self._cv = threading.Condition()
+        self._queue: list[dict[str, Any]] = []
+        self._writing = False
         try:
             store.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
@@ -126,17 +128,56 @@ class Journal:
     # -- records ------------------------------------------------------------------------------------
     def append(self, type_: str, *, action: str | None = None, node: str | None = None,
                data: dict[str, Any] | None = None) -> Record:
-        payload = json.dumps(data or {}, sort_keys=True, default=str)
-        with self._lock, self.store.transaction() as db:
-            last = db.execute("SELECT seq, hash FROM journal WHERE incident=? ORDER BY seq DESC LIMIT 1",
-                              (self.incident,)).fetchone()
-            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            ts = datetime.now(UTC).isoformat()
-            h = _digest(self.incident, seq, ts, type_, action, node, payload, prev)
-            db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?)",
-                       (self.incident, seq, ts, type_, action, node, payload, prev, h))
+        """Append one record and return once it is durable.
+
+        Group commit: concurrent callers queue their records and one of them writes the whole
+        queue in a single transaction (one fsync), so a busy executor is not serialised on
+        one fsync per record, and no caller returns before its own record is on disk.
+        """
+        item: dict[str, Any] = {"type": type_, "action": action, "node": node,
+                                "payload": json.dumps(data or {}, sort_keys=True, default=str)}
+        with self._cv:
+            self._queue.append(item)
+            while "record" not in item and "error" not in item:
+                if self._writing:
+                    self._cv.wait()
+                    continue
+                self._writing = True
+                batch, self._queue = self._queue, []
+                self._cv.release()
+                try:
+                    self._write(batch)
+                finally:
+                    self._cv.acquire()
+                    self._writing = False
+                    self._cv.notify_all()
+        if "error" in item:
+            raise item["error"]
         _fault_point()
-        return Record(seq, ts, type_, action, node, json.loads(payload), prev, h)
+        return item["record"]  # type: ignore[no-any-return]
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            with self.store.transaction() as db:
+                last = db.execute("SELECT seq, hash FROM journal WHERE incident=? ORDER BY seq DESC LIMIT 1",
+                                  (self.incident,)).fetchone()
+                seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+                records = []
+                for item in batch:
+                    seq += 1
+                    ts = datetime.now(UTC).isoformat()
+                    h = _digest(self.incident, seq, ts, item["type"], item["action"], item["node"], item["payload"], prev)
+                    db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?)",
+                               (self.incident, seq, ts, item["type"], item["action"], item["node"], item["payload"], prev, h))
+                    records.append(Record(seq, ts, item["type"], item["action"], item["node"],
+                                          json.loads(item["payload"]), prev, h))
+                    prev = h
+        except BaseException as exc:
+            for item in batch:
+                item["error"] = exc
+            return
+        for item, record in zip(batch, records, strict=True):
+            item["record"] = record
 
     def records(self) -> list[Record]:
         rows = self.store.db.execute(

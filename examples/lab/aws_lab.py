@@ -341,6 +341,7 @@ def _serve(port: int, users: int, keys_per_user: int, roles: int) -> None:
     from werkzeug.serving import run_simple
 
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    _speed_up_moto_dispatch()
     _bulk_seed(users, keys_per_user, roles)
     app = DomainDispatcherApplication(create_backend_app)
     run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)

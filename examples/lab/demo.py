@@ -244,7 +244,11 @@ def _write_report(store: Any, journal: Any, directory: Path, keep: str | None) -
         return None
     out_dir = Path(keep) if keep else Path.cwd() / ".revoke"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "demo-incident-report.md"
-    path.write_text(render(build_report(store, journal), "md"), encoding="utf-8")
-    os.chmod(path, 0o600)
-    return str(path)
+    report = build_report(store, journal)
+    paths = []
+    for fmt in ("md", "html"):
+        path = out_dir / f"demo-incident-report.{fmt}"
+        path.write_text(render(report, fmt), encoding="utf-8")
+        os.chmod(path, 0o600)
+        paths.append(str(path))
+    return " and ".join(paths)
