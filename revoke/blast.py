@@ -48,7 +48,10 @@ class Window:
 
 
 class BlastRadius:
-    """The result of one walk. `pred[i]` is i's predecessor on a shortest path (-1 for a source)."""
+    """The result of one walk. `pred[i]` is i's predecessor on a shortest path (-1 for a source).
+
+    Without `reached_depth`, `reached` must be a FIFO breadth-first order with the distinct
+    sources first (what csgraph returns); any other walk passes its depths."""
 
     def __init__(
         self, graph: CompiledGraph, sources: list[int], reached: np.ndarray, pred: np.ndarray,
@@ -62,7 +65,9 @@ class BlastRadius:
         # the edge each node was reached by, when only some edges between two nodes count (a window)
         self.pred_edge = pred_edge
         # depth of reached[k], aligned with `reached`: no array over the whole graph for a small radius
-        self.reached_depth = reached_depth if reached_depth is not None else _reached_depths(pred, reached)
+        if reached_depth is None:
+            reached_depth = _bfs_depths(pred, reached, len(set(sources)))
+        self.reached_depth = reached_depth
         self._depth: np.ndarray | None = None
 
     @property
@@ -168,33 +173,38 @@ class BlastRadius:
 MAX_LEVELS = 64
 
 
-def _reached_depths(pred: np.ndarray, reached: np.ndarray) -> np.ndarray:
-    """Depth of reached[k], vectorised over the reached nodes only.
+def _bfs_depths(pred: np.ndarray, reached: np.ndarray, n_sources: int) -> np.ndarray:
+    """Depths for a FIFO breadth-first order with the sources first (what csgraph returns).
 
-    In a FIFO breadth-first order, predecessors' positions never decrease, so each level is the
-    contiguous run of nodes whose predecessor lies in the level before: one searchsorted per
-    level. Any other order (a windowed walk) or a very deep graph falls back to pointer doubling
-    (log(depth) rounds)."""
+    Predecessors' positions never decrease along such an order, so each level is the contiguous
+    run of nodes whose predecessor lies in the level before: one scatter, two gathers and one
+    binary search per level. Deeper than MAX_LEVELS, pointer doubling takes over."""
+    m = reached.shape[0]
+    inv = np.empty(pred.shape[0], dtype=np.int32)  # uninitialised: only reached slots are read
+    inv[reached] = np.arange(m, dtype=np.int32)
+    ppos = inv[pred[reached[n_sources:]]]
+    ends = [n_sources]
+    while ends[-1] < m and len(ends) <= MAX_LEVELS:
+        nxt = n_sources + int(np.searchsorted(ppos, ends[-1], side="left"))
+        if nxt <= ends[-1]:
+            break
+        ends.append(nxt)
+    if ends[-1] == m:
+        return np.repeat(np.arange(len(ends), dtype=np.int32), np.diff([0, *ends]))
+    return _reached_depths(pred, reached)
+
+
+def _reached_depths(pred: np.ndarray, reached: np.ndarray) -> np.ndarray:
+    """Depth of reached[k] for any order in which predecessors come first: pointer doubling over
+    the reached nodes, log(depth) vectorised rounds."""
     m = reached.shape[0]
     inv = np.empty(pred.shape[0], dtype=np.int64)  # uninitialised: only reached slots are read
     inv[reached] = np.arange(m)
     p = pred[reached]
     has = p >= 0
-    ppos = np.full(m, -1, dtype=np.int64)
-    ppos[has] = inv[p[has]]
-    k0 = int(m - has.sum())
-    rest = ppos[k0:]
-    if not has[:k0].any() and (rest.size == 0 or (rest[0] >= 0 and bool(np.all(rest[1:] >= rest[:-1])))):
-        ends = [k0]
-        while ends[-1] < m and len(ends) <= MAX_LEVELS:
-            nxt = k0 + int(np.searchsorted(rest, ends[-1], side="left"))
-            if nxt <= ends[-1]:
-                break
-            ends.append(nxt)
-        if ends[-1] == m:
-            return np.repeat(np.arange(len(ends), dtype=np.int32), np.diff([0, *ends]))
+    anc = np.full(m, -1, dtype=np.int64)
+    anc[has] = inv[p[has]]
     depth = has.astype(np.int32)
-    anc = ppos
     active = np.flatnonzero(has)
     while active.size:
         nxt = anc[active]
