@@ -101,6 +101,17 @@ class AccessKeyActions(_Host):
             raise ConnectorError(PROVIDER, "rotate", "rotation is create_replacement, write_store to each "
                                  "store, then revoke; the executor runs those steps", node=node.id)
         user = self._key_user(node, iam)
+        if action in ("disable", "revoke") and user and ctx.options.get("first_attempt") and node.status == "active":
+            # the executor's first try at a key collected as active: deactivate without a read
+            # first (setting Inactive twice is harmless at AWS); a vanished key is already dead
+            try:
+                self._key_set_status(iam, user, key, "Inactive", node.id)
+            except ConnectorError as exc:
+                if _code(exc) != "NoSuchEntity":
+                    raise
+                return ActionResult(node.id, action, changed=False, detail="key no longer exists")
+            return ActionResult(node.id, action, detail=f"deactivated (user {user}); finalize deletes it",
+                                data={"user": user})
         state = self._key_list(iam, user, node.id).get(key) if user else None
         status = state.get("Status") if state else None
         if action in ("disable", "revoke"):

@@ -100,11 +100,14 @@ class Executor:
         self._sems: dict[str, threading.Semaphore] = {}
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def ctx(self) -> ActionContext:
+    def ctx(self, *, first_attempt: bool = False) -> ActionContext:
+        # first_attempt: the journal holds no earlier intent for this action, so a connector may
+        # skip its "already done?" read and act directly (the action stays idempotent either way)
         return ActionContext(
             incident=self.journal.incident, dry_run=False, emergency=self.emergency,
             replacements=dict(self.replacements), get_node=self.rt.node,
             predecessors=self.view.preds, successors=self.view.succs,
+            options={"first_attempt": first_attempt},
         )
 
     def sem(self, provider: str) -> threading.Semaphore:
@@ -238,7 +241,8 @@ class Executor:
             probe = self.call("probe", lambda: conn.probe(node))
             if probe.live is False:
                 return ActionResult(node.id, verb, changed=False, detail=f"already done before the restart ({probe.signal})")
-        return self.call(verb, lambda: conn.act(verb, node, self.ctx()))
+        first = not resumed and not self.state.get(step.id, StepState()).outcome
+        return self.call(verb, lambda: conn.act(verb, node, self.ctx(first_attempt=first)))
 
     def _create_ca(self, step: Step, conn: Any, node: Node, st: StepState) -> ActionResult:
         created = [p for p in st.progress if p.get("event") == "created"]
