@@ -87,10 +87,20 @@ def collect(
     from revoke.collect import collect as run_collect
     from revoke.config import load_config
 
+    from revoke.store import parse_url
+
     g = G(ctx)
     config = load_config(g.config)
+    existed = parse_url(g.store).exists()
     store = open_store(g, create=True)
-    report = run_collect(config, store, only=only, allow_empty=allow_empty)
+    try:
+        report = run_collect(config, store, only=only, allow_empty=allow_empty)
+    except RevokeError:
+        if not existed:  # bad input must leave nothing behind, not even an empty store
+            store.close()
+            for suffix in ("", "-wal", "-shm"):
+                parse_url(g.store).with_name(parse_url(g.store).name + suffix).unlink(missing_ok=True)
+        raise
     from rich.markup import escape
 
     c = console()
