@@ -87,6 +87,8 @@ def collect(
     from revoke.collect import collect as run_collect
     from revoke.config import load_config
 
+    import contextlib
+
     from revoke.store import parse_url
 
     g = G(ctx)
@@ -100,6 +102,8 @@ def collect(
             store.close()
             for suffix in ("", "-wal", "-shm"):
                 parse_url(g.store).with_name(parse_url(g.store).name + suffix).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the folder too, if this run made it and it is empty
+                parse_url(g.store).parent.rmdir()
         raise
     from rich.markup import escape
 
