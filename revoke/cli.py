@@ -94,6 +94,7 @@ def collect(
     g = G(ctx)
     config = load_config(g.config)
     existed = parse_url(g.store).exists()
+    folder_existed = parse_url(g.store).parent.exists()
     store = open_store(g, create=True)
     try:
         report = run_collect(config, store, only=only, allow_empty=allow_empty)
@@ -102,8 +103,9 @@ def collect(
             store.close()
             for suffix in ("", "-wal", "-shm"):
                 parse_url(g.store).with_name(parse_url(g.store).name + suffix).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # the folder too, if this run made it and it is empty
-                parse_url(g.store).parent.rmdir()
+            if not folder_existed:
+                with contextlib.suppress(OSError):  # the folder too, if this run made it
+                    parse_url(g.store).parent.rmdir()
         raise
     from rich.markup import escape
 
