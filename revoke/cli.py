@@ -84,11 +84,10 @@ def collect(
     allow_empty: Annotated[bool, typer.Option(help="Accept an empty snapshot replacing a non-empty one.")] = False,
 ) -> None:
     """Run the configured connectors and write the graph."""
-    from revoke.collect import collect as run_collect
-    from revoke.config import load_config
-
     import contextlib
 
+    from revoke.collect import collect as run_collect
+    from revoke.config import load_config
     from revoke.store import parse_url
 
     g = G(ctx)
