@@ -12,9 +12,7 @@ Three walks over the compiled graph:
 
 from __future__ import annotations
 
-import heapq
 import itertools
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -283,49 +281,57 @@ def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked:
     """Earliest-exposure walk. A node's exposure time t is when the attacker could first hold it:
     sources at the window start; a first hop needs since <= window end and until >= window start
     (an edge with no `since` dates from its target's creation); a later hop from a node exposed
-    at t needs until >= t, and exposes its target at max(t, since)."""
+    at t needs until >= t, and exposes its target at max(t, since).
+
+    Label-correcting rounds over the whole frontier at once (numpy), not a heap walk: relaxing is
+    monotone (a node exposed earlier can only pass more edges, and no later), so the rounds reach
+    the same fixpoint as Dijkstra: the earliest exposure of every node, then the fewest hops."""
     ws, we = window.start.timestamp(), window.end.timestamp()
     n = graph.n_nodes
+    src = np.unique(np.asarray(sources, dtype=np.int64))
+    best = np.full(n, np.inf)
+    depth = np.full(n, np.iinfo(np.int32).max, dtype=np.int64)
     pred = np.full(n, UNREACHED, dtype=np.int64)
     pred_edge = np.full(n, -1, dtype=np.int64)
-    best = np.full(n, math.inf)
-    depth_of: dict[int, int] = {}
-    heap: list[tuple[float, int, int, int]] = []
-    for s in sources:
-        best[s] = ws
-        pred[s] = -1
-        depth_of[s] = 0
-        heapq.heappush(heap, (ws, 0, s, -1))
-    order: list[int] = []
-    done = np.zeros(n, dtype=bool)
-    source_set = set(sources)
-    while heap:
-        t, d, i, _ = heapq.heappop(heap)
-        if done[i]:
-            continue
-        done[i] = True
-        order.append(i)
-        # a blocked source blocks too, as in the plain walk: a dead credential yields nothing more
-        if blocked is not None and blocked[i]:
-            continue
-        first = i in source_set
-        for e in graph.out_edges(i):
-            j = int(graph.indices[e])
-            since = graph.since[e]
-            if math.isnan(since) and first:
-                since = graph.created[j]
-            until = graph.until[e]
-            if first:
-                if (not math.isnan(since) and since > we) or (not math.isnan(until) and until < ws):
-                    continue
-            elif not math.isnan(until) and until < t:
-                continue
-            tj = t if math.isnan(since) else max(t, since)
-            if tj < best[j] or (tj == best[j] and d + 1 < depth_of.get(j, 1 << 30)):
-                best[j] = tj
-                pred[j] = i
-                pred_edge[j] = e
-                depth_of[j] = d + 1
-                heapq.heappush(heap, (tj, d + 1, j, i))
-    depths = np.fromiter((depth_of[i] for i in order), dtype=np.int32, count=len(order))
-    return BlastRadius(graph, sources, np.asarray(order, dtype=np.int64), pred, pred_edge, depths)
+    is_src = np.zeros(n, dtype=bool)
+    is_src[src] = True
+    best[src], depth[src], pred[src] = ws, 0, -1
+    indptr = graph.indptr.astype(np.int64)
+    frontier = src
+    while frontier.size:
+        if blocked is not None:
+            # a blocked node (a dead credential, a blocked source too) is reported but yields nothing
+            frontier = frontier[~blocked[frontier]]
+        counts = indptr[frontier + 1] - indptr[frontier]
+        total = int(counts.sum())
+        if total == 0:
+            break
+        owner = np.repeat(frontier, counts)
+        offsets = np.repeat(indptr[frontier] - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+        eidx = np.arange(total, dtype=np.int64) + offsets
+        dst = graph.indices[eidx].astype(np.int64)
+        since, until = graph.since[eidx], graph.until[eidx]
+        t = best[owner]
+        first = is_src[owner]
+        since = np.where(first & np.isnan(since), graph.created[dst], since)
+        no_since, no_until = np.isnan(since), np.isnan(until)
+        ok = np.where(first, (no_since | (since <= we)) & (no_until | (until >= ws)), no_until | (until >= t))
+        tj = np.where(no_since, t, np.maximum(t, np.where(no_since, t, since)))
+        dj = depth[owner] + 1
+        dst, tj, dj, owner, eidx = dst[ok], tj[ok], dj[ok], owner[ok], eidx[ok]
+        better = (tj < best[dst]) | ((tj == best[dst]) & (dj < depth[dst]))
+        dst, tj, dj, owner, eidx = dst[better], tj[better], dj[better], owner[better], eidx[better]
+        if not dst.size:
+            break
+        # one winner per target: earliest exposure, then fewest hops
+        order = np.lexsort((dj, tj, dst))
+        dst, tj, dj, owner, eidx = dst[order], tj[order], dj[order], owner[order], eidx[order]
+        keep = np.ones(dst.size, dtype=bool)
+        keep[1:] = dst[1:] != dst[:-1]
+        dst, tj, dj, owner, eidx = dst[keep], tj[keep], dj[keep], owner[keep], eidx[keep]
+        best[dst], depth[dst], pred[dst], pred_edge[dst] = tj, dj, owner, eidx
+        frontier = dst
+    reached = np.flatnonzero(pred != UNREACHED)
+    reached = reached[np.argsort(depth[reached], kind="stable")]
+    return BlastRadius(graph, [int(x) for x in sources], reached, pred, pred_edge,
+                       depth[reached].astype(np.int32))
