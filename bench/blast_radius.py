@@ -323,7 +323,7 @@ def main() -> None:
         print(f"  JSON entries with paths (to_json)              {ms(entries)}   {len(data['credentials']):,} credentials, "
               f"{len(data['holders']):,} holders")
         print(f"  orjson.dumps                                    {ms(dump)}   {len(blob) / 2**20:.1f} MiB")
-        print(f"  windowed walk (earliest exposure, Python heap)  {ms(win)}   {len(wradius.reached):,} nodes reached")
+        print(f"  windowed walk (earliest exposure, numpy rounds)  {ms(win)}   {len(wradius.reached):,} nodes reached")
 
     ten = [graph.lookup(layout["token_ids"][i]) for i in rng.choice(len(layout["token_ids"]), 9, replace=False)]
     multi, mradius = timed(lambda: blast_radius(graph, [graph.lookup(large), *ten]), args.repeat)  # type: ignore[list-item]
