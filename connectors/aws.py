@@ -365,6 +365,14 @@ class AwsConnector(AccessKeyActions, RoleActions, SecretStoreActions, IotActions
             return self.cert_siblings(node)
         return set()
 
+    def probe_many(self, nodes: list[Node]) -> list[ProbeResult]:
+        certs = [n for n in nodes if n.id.startswith("aws:iot_certificate:")]
+        batch = self.iot_probe_many(certs) if len(certs) > 1 else {}
+        rest = [n for n in nodes if n.id not in batch]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            singles = dict(zip([n.id for n in rest], pool.map(self.probe, rest), strict=True))
+        return [batch.get(n.id) or singles[n.id] for n in nodes]
+
     def probe(self, node: Node) -> ProbeResult:
         if node.kind is NodeKind.ACCESS_KEY:
             return self.key_probe(node)

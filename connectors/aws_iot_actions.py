@@ -79,9 +79,19 @@ class IotActions:
         is_ca = node.id.startswith("aws:iot_ca:")
         if action == "reissue":
             return self._reissue(node, ctx)
+        dead = "INACTIVE" if is_ca else "REVOKED"
+        if action == "revoke" and ctx.options.get("first_attempt") and node.status == "active":
+            # the executor's first try at a certificate collected as active: set it directly
+            # (setting the same status twice is harmless); a vanished certificate is already dead
+            try:
+                self._iot_set(iot, node.id, dead)
+            except ConnectorError as exc:
+                if "ResourceNotFound" not in str(exc):
+                    raise
+                return ActionResult(node.id, action, changed=False, detail="certificate no longer exists")
+            return ActionResult(node.id, action, detail=f"status {dead}")
         desc = self._iot_describe(iot, node.id)
         status = desc.get("status") if desc else None
-        dead = "INACTIVE" if is_ca else "REVOKED"
         if action == "revoke":
             if status is None:
                 return ActionResult(node.id, action, changed=False, detail="certificate no longer exists")
@@ -249,9 +259,9 @@ class IotActions:
     def cert_siblings(self, node: Node) -> set[str]:
         """Other certificates attached to the same things (a reissue attaches its replacement there)."""
         iot = self._iot(node)
-        desc = self._iot_describe(iot, node.id) or {}
+        arn = str(node.attrs.get("arn") or (self._iot_describe(iot, node.id) or {}).get("certificateArn", ""))
         out: set[str] = set()
-        for thing in self._iot_things(iot, desc.get("certificateArn", ""), node.id):
+        for thing in self._iot_things(iot, arn, node.id):
             principals = self.call(lambda t=thing: [x for p in iot.get_paginator("list_thing_principals")
                                                     .paginate(thingName=t) for x in p.get("principals", [])],
                                    "list_thing_principals", node.id)
@@ -268,6 +278,23 @@ class IotActions:
             if desc.get("status") == "ACTIVE" and desc.get("creationDate") and mine.get("creationDate") and \
                     desc["creationDate"] >= mine["creationDate"]:
                 out.add(sib)
+        return out
+
+    def iot_probe_many(self, nodes: list[Node]) -> dict[str, ProbeResult]:
+        """Certificate statuses from one paginated ListCertificates per account and region,
+        instead of one DescribeCertificate per certificate (live state either way)."""
+        out: dict[str, ProbeResult] = {}
+        by_client: dict[int, tuple[Any, list[Node]]] = {}
+        for node in nodes:
+            iot = self._iot(node)
+            by_client.setdefault(id(iot), (iot, []))[1].append(node)
+        for iot, group in by_client.values():
+            listed = self.call(lambda iot=iot: {c["certificateId"]: c["status"] for p in iot.get_paginator(
+                "list_certificates").paginate() for c in p.get("certificates", [])}, "list_certificates")
+            for node in group:
+                status = listed.get(_native(node.id))
+                out[node.id] = (ProbeResult(node.id, False, "list_certificates: absent (deleted)") if status is None
+                                else ProbeResult(node.id, status == "ACTIVE", f"list_certificates: {status}"))
         return out
 
     def iot_probe(self, node: Node) -> ProbeResult:

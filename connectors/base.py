@@ -208,6 +208,8 @@ class Connector(Protocol):
 
     def probe(self, node: Node) -> ProbeResult: ...
 
+    def probe_many(self, nodes: list[Node]) -> list[ProbeResult]: ...
+
     def close(self) -> None: ...
 
 
@@ -247,6 +249,14 @@ class BaseConnector:
 
     def probe(self, node: Node) -> ProbeResult:
         return ProbeResult(node.id, None, "no probe for this kind")
+
+    def probe_many(self, nodes: list[Node]) -> list[ProbeResult]:
+        """Probe several nodes; a connector may batch (one list call instead of one read each).
+        The default probes them concurrently, each on its own."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(self.probe, nodes))
 
     def close(self) -> None:
         return None

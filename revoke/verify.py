@@ -30,7 +30,6 @@ from revoke.store import Store
 
 log = structlog.get_logger()
 HOLDER_VERBS = ("revoke_sessions", "disable")
-PROBE_WORKERS = 8
 
 
 @dataclass
@@ -100,10 +99,23 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
     try:
         probed = [s for s in plan.executable() if s.verb != "create_ca"]
         result.failed_steps = [s.id for s in plan.executable() if not (state.get(s.id) and state[s.id].done)]
-        # probes are independent reads: run them concurrently (bounded), report them in plan order
-        with ThreadPoolExecutor(max_workers=PROBE_WORKERS) as pool:
-            lines = list(pool.map(lambda s: _probe(rt, s.id, s.node, s.connector), probed))
-        for step, line in zip(probed, lines, strict=True):
+        for s in probed:  # node records are read now: the store is rewritten by the re-collection below
+            rt.node(s.node)
+            for t in s.stores:
+                rt.node(t["store"])
+        groups: dict[str | None, list[Any]] = {}
+        for s in probed:
+            groups.setdefault(s.connector, []).append(s)
+        # probes (batched per connector) and the re-collection are independent: run them together
+        with ThreadPoolExecutor(max_workers=len(groups) + 1) as pool:
+            collecting = pool.submit(collect, config, store) if recollect else None
+            futures = [pool.submit(_probe_group, rt, name, steps) for name, steps in groups.items()]
+            lines = {line.step: line for f in futures for line in f.result()}
+            report = collecting.result() if collecting is not None else None
+        if report is not None:
+            result.collect_failures = dict(report.failed)
+        for step in probed:
+            line = lines[step.id]
             if line.live is None and step.verb in HOLDER_VERBS and step.kind not in ("access_key", "token"):
                 line.problem = ""  # an identity-level action has no credential to probe
             result.probes.append(line)
@@ -122,9 +134,6 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
                 result.attested.append(attested[step.node])
             else:
                 result.open_manual.append({"node": step.node, "reason": step.reason, "path": step.path})
-        if recollect:
-            report = collect(config, store)
-            result.collect_failures = dict(report.failed)
         _residual(store, plan, dead, result)
     finally:
         rt.close()
@@ -135,18 +144,20 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
     return result
 
 
-def _probe(rt: Runtime, step_id: str, node_id: str, conn_name: str | None) -> ProbeLine:
+def _probe_group(rt: Runtime, conn_name: str | None, steps: list[Any]) -> list[ProbeLine]:
     try:
-        conn = rt.connector(conn_name)
-        res = conn.probe(rt.node(node_id))
+        results = rt.connector(conn_name).probe_many([rt.node(s.node) for s in steps])
     except (ConnectorError, RevokeError) as exc:
-        return ProbeLine(step_id, node_id, None, "probe failed", problem=exc.diagnostic())
-    problem = ""
-    if res.live is None:
-        problem = f"probe could not decide ({res.signal})"
-    elif res.live:
-        problem = f"still live ({res.signal})"
-    return ProbeLine(step_id, node_id, res.live, res.signal, problem)
+        return [ProbeLine(s.id, s.node, None, "probe failed", problem=exc.diagnostic()) for s in steps]
+    out = []
+    for step, res in zip(steps, results, strict=True):
+        problem = ""
+        if res.live is None:
+            problem = f"probe could not decide ({res.signal})"
+        elif res.live:
+            problem = f"still live ({res.signal})"
+        out.append(ProbeLine(step.id, step.node, res.live, res.signal, problem))
+    return out
 
 
 def _check_stores(rt: Runtime, step: Any, st: Any, result: VerifyResult) -> None:
