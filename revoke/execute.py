@@ -305,7 +305,8 @@ class Executor:
                         fingerprint=rep.fingerprint)
         if not retired:
             verb = step.retire or "disable"
-            self.call(verb, lambda: conn.act(verb, node, self.ctx()))
+            first = not resumed and not st.outcome
+            self.call(verb, lambda: conn.act(verb, node, self.ctx(first_attempt=first)))
             self.record("progress", step, event="retired", old=node.id, verb=verb)
         return ActionResult(node.id, step.verb, data={"new": live_new, "stores": [t["store"] for t in targets]})
 

@@ -95,6 +95,74 @@ class MotoServer:
             self._server = None
 
 
+class SeededMotoProcess:
+    """`with SeededMotoProcess(ca_cert_pem, ca_key_pem, devices) as aws:` the demo's AWS part in a
+    child process: the child seeds its own moto state in memory (fast), then serves on loopback,
+    so the server's CPU is on another core than the client's. `aws.seed` is `seed_demo`'s result."""
+
+    def __init__(self, ca_cert_pem: str | bytes, ca_key_pem: str | bytes, devices: int = 200,
+                 start_timeout: float = 60.0) -> None:
+        self.endpoint_url = ""
+        self.env = dict(LAB_ENV)
+        self.seed: dict[str, Any] = {}
+        self._args = {"ca_cert_pem": _text(ca_cert_pem), "ca_key_pem": _text(ca_key_pem), "devices": devices}
+        self._timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> SeededMotoProcess:
+        import select
+
+        env = {**os.environ, **self.env}
+        self._proc = subprocess.Popen([sys.executable, "-m", "examples.lab.aws_lab", "seed-serve"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        # the seed request (CA key included: lab material) goes over a pipe, never a file
+        self._proc.stdin.write(json.dumps(self._args).encode() + b"\n")
+        self._proc.stdin.close()
+        ready, _, _ = select.select([self._proc.stdout], [], [], self._timeout)
+        line = self._proc.stdout.readline() if ready else b""
+        if not line:
+            self.__exit__(None, None, None)
+            raise LabError("the moto lab process did not start (or did not seed) in time")
+        self.seed = json.loads(line)
+        self.endpoint_url = self.seed["endpoint_url"]
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._proc = None
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _seed_serve() -> None:
+    """Child side of SeededMotoProcess: serve, seed in memory, report, then serve until terminated."""
+    import signal
+    import threading
+
+    request = json.loads(sys.stdin.readline())
+    server = MotoServer().__enter__()
+    result = seed_demo(server.endpoint_url, request["ca_cert_pem"], request["ca_key_pem"], devices=request["devices"])
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    server.__exit__(None, None, None)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -348,7 +416,9 @@ def _serve(port: int, users: int, keys_per_user: int, roles: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "serve":
+    if sys.argv[1:] == ["seed-serve"]:
+        _seed_serve()
+    elif len(sys.argv) == 6 and sys.argv[1] == "serve":
         _serve(*(int(a) for a in sys.argv[2:6]))
     else:
         sys.exit("usage: python -m examples.lab.aws_lab serve PORT USERS KEYS_PER_USER ROLES")

@@ -60,9 +60,9 @@ def _inventory(aws: dict[str, Any], vault: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def lab(directory: Path | None = None, *, devices: int = 200) -> Iterator[Lab]:
+def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool = False) -> Iterator[Lab]:
     """Start and seed every provider; yield the lab; always stop the servers."""
-    from examples.lab.aws_lab import LAB_ENV, MotoServer
+    from examples.lab.aws_lab import LAB_ENV, MotoServer, SeededMotoProcess
     from examples.lab.aws_lab import seed_demo as seed_aws
     from examples.lab.gcp_iam_double import GcpIamDouble
     from examples.lab.gcp_iam_double import seed_demo as seed_gcp
@@ -80,11 +80,17 @@ def lab(directory: Path | None = None, *, devices: int = 200) -> Iterator[Lab]:
             # gRPC and requests honour proxy variables: loopback must never go through one
             for var in ("no_proxy", "NO_PROXY"):
                 os.environ[var] = ",".join(filter(None, [os.environ.get(var), "127.0.0.1", "localhost"]))
-            aws_server = stack.enter_context(MotoServer())
+            pki = write_lab_pki(root / "pki", devices=devices)
+            if separate_aws:
+                # moto in its own process: its CPU is not the client's (2 cores here)
+                aws_server = stack.enter_context(SeededMotoProcess(pki["ca_cert_pem"], pki["ca_key_pem"], devices))
+                aws = aws_server.seed
+            else:
+                aws_server = stack.enter_context(MotoServer())
             bao = stack.enter_context(OpenBaoServer())
             gcp_double = stack.enter_context(GcpIamDouble())
-            pki = write_lab_pki(root / "pki", devices=devices)
-            aws = seed_aws(aws_server.endpoint_url, pki["ca_cert_pem"], pki["ca_key_pem"], devices=devices)
+            if not separate_aws:
+                aws = seed_aws(aws_server.endpoint_url, pki["ca_cert_pem"], pki["ca_key_pem"], devices=devices)
             gcp = seed_gcp(gcp_double)
             app = aws["keys"]["app-backend"]
             vault = seed_vault(bao.url, bao.root_token, app_aws=(app["access_key_id"], app["secret_access_key"]),
@@ -159,7 +165,7 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
         timings[name] = time.perf_counter() - started
         c.print(f"[dim]  ({timings[name]:.2f}s)[/]")
 
-    with lab(Path(keep) if keep else None, devices=devices) as lb:
+    with lab(Path(keep) if keep else None, devices=devices, separate_aws=True) as lb:
         c.print(f"[bold]1. lab[/] moto, OpenBao, GCP IAM double on 127.0.0.1; {devices} device certificates")
         phase("lab", t0)
         t = time.perf_counter()
