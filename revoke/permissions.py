@@ -146,7 +146,9 @@ def _rotating(pb: Playbook) -> list[str]:
 def aws_policy(need: ConnectorNeeds) -> dict[str, Any]:
     """Read-only calls and changing calls in separate statements, so they can be granted apart."""
     perms = need.all_permissions()
-    read = [p for p in perms if p.split(":", 1)[-1].startswith(("Get", "List", "Describe"))]
+    # what collect and probe declare is read-only by contract (GenerateCredentialReport included)
+    reading = set(need.permissions.get("collect", [])) | set(need.permissions.get("probe", []))
+    read = [p for p in perms if p in reading or p.split(":", 1)[-1].startswith(("Get", "List", "Describe"))]
     act = [p for p in perms if p not in read]
     statements = [{"Sid": "RevokeCollectVerify", "Effect": "Allow", "Action": read, "Resource": "*"}]
     if act:
