@@ -13,27 +13,17 @@ import hashlib
 import json
 import os
 import socket
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from revoke.errors import RevokeError, StoreError
+from revoke.errors import RevokeError
 from revoke.store import Store
 
 GENESIS = "0" * 64
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS incidents (
-  id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
-  playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,
-  lock_owner TEXT, lock_at TEXT);
-CREATE TABLE IF NOT EXISTS journal (
-  incident TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
-  action TEXT, node TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
-  PRIMARY KEY (incident, seq));
-"""
+
 
 
 class IncidentError(RevokeError):
@@ -77,10 +67,6 @@ class Journal:
         self._cv = threading.Condition()
         self._queue: list[dict[str, Any]] = []
         self._writing = False
-        try:
-            store.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"store {store.path}: journal tables unreadable ({exc})") from exc
 
     # -- incidents --------------------------------------------------------------------------------
     def info(self) -> dict[str, Any] | None:

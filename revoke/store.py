@@ -40,6 +40,14 @@ CREATE INDEX IF NOT EXISTS nodes_snapshot ON nodes (snapshot);
 CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
 CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS incidents (
+  id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
+  playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,
+  lock_owner TEXT, lock_at TEXT);
+CREATE TABLE IF NOT EXISTS journal (
+  incident TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
+  action TEXT, node TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (incident, seq));
 """
 
 

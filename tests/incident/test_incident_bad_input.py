@@ -1,0 +1,108 @@
+"""Bad input to the incident commands: one clear line, exit 2, nothing executed or journaled.
+No provider is needed: an inventory-only graph whose credentials no connector can act on."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+INVENTORY = """
+nodes:
+  - {id: host:runner, kind: host}
+  - {id: aws:access_key:AKIAEXAMPLE0000000001, kind: access_key, provider: aws}
+  - {id: vault:token:acc1, kind: token, provider: vault}
+edges:
+  - {from: host:runner, to: aws:access_key:AKIAEXAMPLE0000000001, rel: stores}
+  - {from: host:runner, to: vault:token:acc1, rel: stores}
+"""
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "revoke", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "inventory.yaml").write_text(INVENTORY)
+    (tmp_path / "revoke.yaml").write_text("connectors:\n  - type: inventory\n    path: inventory.yaml\n")
+    assert run(tmp_path, "collect").returncode == 0
+    return tmp_path
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert "Traceback" not in proc.stderr
+    return lines[-1]
+
+
+def journal_rows(work: Path) -> int:
+    db = sqlite3.connect(work / ".revoke" / "revoke.db")
+    try:
+        return db.execute("SELECT count(*) FROM journal").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_invalid_playbook_names_file_line_and_field(work: Path) -> None:
+    (work / "bad.yaml").write_text("name: bad\nactions:\n  access_key: rotat\n")
+    line = one_line_error(run(work, "plan", "bad.yaml", "--node", "host:runner"))
+    assert "bad.yaml:3" in line and "actions" in line and "rotat" in line
+
+
+def test_unknown_node_is_refused_with_suggestion(work: Path) -> None:
+    line = one_line_error(run(work, "plan", "compromised-host", "--node", "host:runnr"))
+    assert "host:runnr" in line and "host:runner" in line
+
+
+def test_unknown_incident(work: Path) -> None:
+    for args in (("verify", "--incident", "nope"), ("attest", "--incident", "nope", "x:y", "--note", "n"),
+                 ("report", "--incident", "nope")):
+        assert "unknown incident 'nope'" in one_line_error(run(work, *args))
+
+
+def test_playbook_that_does_not_apply(work: Path) -> None:
+    line = one_line_error(run(work, "plan", "leaked-aws-key", "--node", "host:runner"))
+    assert "applies to kinds" in line
+
+
+def test_credentials_without_a_connector_become_manual_tasks(work: Path) -> None:
+    plan = run(work, "plan", "compromised-host", "--node", "host:runner", "--format", "json")
+    assert plan.returncode == 0, plan.stderr
+    steps = {s["node"]: s for s in json.loads(plan.stdout)["steps"]}
+    for nid in ("aws:access_key:AKIAEXAMPLE0000000001", "vault:token:acc1"):
+        assert steps[nid]["verb"] == "manual"
+        assert "no connector configured for provider" in steps[nid]["reason"]
+        assert steps[nid]["path"] == ["host:runner", nid]
+
+
+def test_approval_required_but_not_given(work: Path) -> None:
+    # a playbook that requires approval above zero actions, on a graph with an actionable step
+    (work / "pb.yaml").write_text("name: strict\nactions: {access_key: revoke}\napproval: {required_above: 0}\n")
+    (work / "revoke.yaml").write_text(
+        "connectors:\n  - type: inventory\n    path: inventory.yaml\n"
+        "  - type: aws\n    endpoint_url: http://127.0.0.1:9\n    region: us-east-1\n")
+    line = one_line_error(run(work, "run", "pb.yaml", "--node", "host:runner", "--incident", "a1", "--execute"))
+    assert "approval required" in line and "--approve" in line
+    assert journal_rows(work) == 0
+
+
+def dump(work: Path) -> list[str]:
+    db = sqlite3.connect(work / ".revoke" / "revoke.db")
+    try:
+        return list(db.iterdump())
+    finally:
+        db.close()
+
+
+def test_dry_run_changes_nothing(work: Path) -> None:
+    before = dump(work)
+    dry = run(work, "run", "compromised-host", "--node", "host:runner", "--incident", "d1")
+    assert dry.returncode == 0 and "dry run" in dry.stdout
+    assert journal_rows(work) == 0
+    assert dump(work) == before
