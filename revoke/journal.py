@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,9 +90,13 @@ class Journal:
 
     def declare(self, playbook: str, playbook_name: str, digest: str, sources: list[str], options: dict[str, Any]) -> None:
         now = datetime.now(UTC).isoformat()
-        with self.store.transaction() as db:
-            db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?,NULL,NULL)",
-                       (self.incident, now, playbook, playbook_name, digest, json.dumps(sources), json.dumps(options)))
+        try:
+            with self.store.transaction() as db:
+                db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?,NULL,NULL)",
+                           (self.incident, now, playbook, playbook_name, digest, json.dumps(sources), json.dumps(options)))
+        except sqlite3.IntegrityError:
+            raise IncidentError(f"incident {self.incident!r} was declared by another process at the same moment; "
+                                "it is running there (re-run the same command later to resume it)") from None
 
     # -- the run lock: one executor per incident ------------------------------------------------------
     def acquire(self) -> str:

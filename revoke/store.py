@@ -73,6 +73,10 @@ class Store:
     def __init__(self, url: str = DEFAULT_URL, *, create: bool = True) -> None:
         self.url = url
         self.path = parse_url(url)
+        if self.path.exists() and self.path.is_file() and self.path.stat().st_size == 0:
+            # an empty file where a store should be: truncated or damaged, never silently re-initialised
+            raise StoreError(f"store {self.path} is an empty file (truncated?); restore it from a backup or "
+                             "remove it to start a new store")
         if not self.path.exists():
             if not create:
                 raise StoreError(f"no store at {self.path}; run `revoke collect` first (or pass --store)")
