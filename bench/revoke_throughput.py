@@ -3,7 +3,11 @@ concurrency, retries, idempotent actions), against a plain sequential boto3 loop
 ThreadPoolExecutor loop at the same concurrency, all in one run against one moto server in a
 separate process (an in-process server shares the GIL with the client and hides concurrency).
 
-    .venv/bin/python bench/revoke_throughput.py [--keys 2000] [--concurrency 8]
+    .venv/bin/python bench/revoke_throughput.py [--keys 2000] [--concurrency 8] [--latency-ms 0]
+
+`--latency-ms` puts the lab's loopback proxy (examples/lab/faultproxy.py, every response held
+back that long) between every contender and moto, as a remote API's round trip would: moto on
+loopback answers in about a millisecond, where concurrency hardly helps.
 
 Each contender deactivates its own disjoint set of keys. The executor's action is idempotent, so it
 reads the key's status before setting it Inactive; the "pool, check+set" baseline does the same two
@@ -13,6 +17,7 @@ calls, the "pool, set only" baseline one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -73,6 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keys", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--latency-ms", type=float, default=0.0)
     args = ap.parse_args()
     os.environ.update(LAB_ENV)
     from revoke.logs import configure
@@ -81,13 +87,22 @@ def main() -> None:
     n, c = args.keys, args.concurrency
     users_needed = (4 * n + 1) // 2  # four disjoint sets of n keys, two keys per user
     t0 = time.perf_counter()
-    with MotoProcess(bulk={"users": users_needed, "keys_per_user": 2, "roles": 0}) as aws:
-        iam = lab_client("iam", aws.endpoint_url, max_pool=max(16, c * 2))
+    with contextlib.ExitStack() as stack:
+        aws = stack.enter_context(MotoProcess(bulk={"users": users_needed, "keys_per_user": 2, "roles": 0}))
+        endpoint = aws.endpoint_url
+        if args.latency_ms > 0:
+            from examples.lab.faultproxy import FaultPlan, FaultProxy
+
+            delay = args.latency_ms / 1000
+            proxy = stack.enter_context(FaultProxy(endpoint, plan=FaultPlan(
+                rate=1.0, weights={"slow": 1.0}, slow_seconds=(delay, delay)), max_connections=4 * c))
+            endpoint = proxy.url
+        iam = lab_client("iam", endpoint, max_pool=max(16, c * 2))
         users = [f"bulk-user-{i:05d}" for i in range(users_needed)]
         keys = list_keys(iam, users, 8)[: 4 * n]
         sets = [keys[i * n:(i + 1) * n] for i in range(4)]
         print(f"moto in a separate process, {len(keys)} keys ready in {time.perf_counter() - t0:.1f} s; "
-              f"{n} keys per contender, concurrency {c}")
+              f"{n} keys per contender, concurrency {c}, added latency {args.latency_ms:g} ms")
 
         def deactivate(pair: tuple[str, str]) -> None:
             iam.update_access_key(UserName=pair[0], AccessKeyId=pair[1], Status="Inactive")
@@ -109,7 +124,7 @@ def main() -> None:
         with ThreadPoolExecutor(c) as pool:
             list(pool.map(check_then_deactivate, sets[2]))
         pool_check = time.perf_counter() - t
-        took, stats = run_revoke(aws.endpoint_url, sets[3], c)
+        took, stats = run_revoke(endpoint, sets[3], c)
         assert stats.ok and stats.done == n, stats
         inactive = sum(1 for u, k in sets[3] for m in iam.list_access_keys(UserName=u)["AccessKeyMetadata"]
                        if m["AccessKeyId"] == k and m["Status"] == "Inactive")

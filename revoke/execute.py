@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import structlog
 
 from connectors.base import ActionContext, ActionResult, ConnectorError, Replacement
+from revoke import logs
 from revoke.journal import Journal
 from revoke.model import Node, NodeKind
 from revoke.plan import GraphView, Plan, Step
@@ -136,6 +137,10 @@ class Executor:
 
     # -- the DAG ---------------------------------------------------------------------------------------
     def run(self) -> RunStats:
+        self.rt.preload([s.node for s in self.plan.executable()])
+        return self._run()
+
+    def _run(self) -> RunStats:
         """Dependency counting: a step is submitted when its last dependency finishes ok; a failed
         step blocks its descendants (journaled), and everything else still runs."""
         started = time.monotonic()
@@ -223,13 +228,14 @@ class Executor:
                 result = self._dispatch(step, conn, node, st, resumed)
             except ConnectorError as exc:
                 rec = self.record("outcome", step, ok=False, error=exc.diagnostic(), retryable=exc.retryable)
-                bound.error("action.outcome", ok=False, error=exc.diagnostic(), ocsf=_ocsf(rec, step, self.journal.incident))
+                bound.error("action.outcome", ok=False, error=exc.diagnostic(),
+                            ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("error") else None)
                 raise StepFailed(exc.diagnostic()) from exc
             data = {"ok": True, "changed": result.changed, "detail": result.detail, **result.data}
             rec = self.record("outcome", step, **data)
             st.outcome = data
             bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail,
-                       ocsf=_ocsf(rec, step, self.journal.incident))
+                       ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("info") else None)
 
     def _dispatch(self, step: Step, conn: Any, node: Node, st: StepState, resumed: bool) -> ActionResult:
         if step.verb in ("rotate", "reissue"):

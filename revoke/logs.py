@@ -34,10 +34,20 @@ def _redactor(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+_level = logging.INFO
+
+
+def enabled(level: str) -> bool:
+    """Whether events at `level` are emitted: skip building costly fields for filtered events."""
+    return getattr(logging, level.upper(), logging.INFO) >= _level
+
+
 def configure(fmt: str = "console", level: str = "info") -> None:
     # the Google SDK logs full responses (private keys included) under this variable
     os.environ.pop("GOOGLE_SDK_PYTHON_LOGGING_SCOPE", None)
+    global _level
     numeric = getattr(logging, level.upper(), logging.INFO)
+    _level = numeric
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )

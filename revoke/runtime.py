@@ -45,6 +45,13 @@ class Runtime:
                 self._nodes.update(self.store.load_nodes([node_id]))
             return self._nodes[node_id]
 
+    def preload(self, node_ids: list[str]) -> None:
+        """Load many node records in one pass (one query per 500) instead of one query each."""
+        missing = [n for n in dict.fromkeys(node_ids) if n not in self._nodes]
+        loaded = self.store.load_nodes(missing) if missing else {}
+        with self._lock:
+            self._nodes.update(loaded)
+
     def close(self) -> None:
         for conn in self._conns.values():
             conn.close()
