@@ -200,17 +200,12 @@ def _register_more() -> None:
     cli_report.register(app)
 
 
-def _typer_click_errors() -> tuple[type[BaseException], ...]:
+def _bundled_click(name: str) -> tuple[type[BaseException], ...]:
+    """The `name` exception class of every other copy of click loaded (typer may bundle its own)."""
     import click
 
-    found = {getattr(mod, "ClickException", None) for mod in _click_modules()} - {None, click.ClickException}
-    return tuple(found)  # type: ignore[arg-type]
-
-
-def _typer_click_aborts() -> tuple[type[BaseException], ...]:
-    import click
-
-    found = {getattr(mod, "Abort", None) for mod in _click_modules()} - {None, click.exceptions.Abort}
+    ours = getattr(click.exceptions, name)
+    found = {getattr(mod, name, None) for mod in _click_modules()} - {None, ours}
     return tuple(found)  # type: ignore[arg-type]
 
 
@@ -229,11 +224,11 @@ def main() -> None:
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
         rc = app(standalone_mode=False)
-    except (click.exceptions.ClickException, *_typer_click_errors()) as exc:
+    except (click.exceptions.ClickException, *_bundled_click("ClickException")) as exc:
         # typer may ship its own copy of click: catch both families of usage errors
         exc.show()
         rc = getattr(exc, "exit_code", 2)
-    except (click.exceptions.Abort, *_typer_click_aborts()):
+    except (click.exceptions.Abort, *_bundled_click("Abort")):
         sys.stderr.write("aborted\n")
         rc = 2
     except RevokeError as exc:
