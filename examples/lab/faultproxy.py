@@ -478,11 +478,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=200)
     parser.add_argument("--rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--phases", default="run", help="comma-separated: collect, run, verify")
     parser.add_argument("--lost-response", type=float, default=0.0,
                         help="share of forwarded requests whose response is dropped after the server acted")
     args = parser.parse_args(argv)
     figures = run_incident_under_faults(devices=args.devices, rate=args.rate, seed=args.seed,
-                                        lost_response=args.lost_response)
+                                        lost_response=args.lost_response,
+                                        faults_during=tuple(p.strip() for p in args.phases.split(",") if p.strip()))
     print(json.dumps(figures, indent=2))
     return 0 if figures["verify_clean"] else 1
 

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from examples.lab.demo import RUNNER
@@ -91,11 +90,7 @@ def test_simultaneous_fresh_runs_declare_once(tmp_path: Path) -> None:
             outcomes.append((p.returncode, err.strip()))
         assert _records(tmp_path / ".revoke" / "revoke.db", f"twin-{i}", "declared") == 1
     record_figures("concurrency_declare", {"rounds": rounds, "outcomes": outcomes})
-    if any("IntegrityError" in err for _, err in outcomes):
-        # safe (declared once, the loser did nothing) but not a clear message. Fix in revoke/journal.py
-        # Journal.declare: catch sqlite3.IntegrityError and raise IncidentError("incident X was declared
-        # by another run at the same moment; re-run the same command to resume it")
-        pytest.xfail("known: the losing process of a simultaneous declare prints `internal error: IntegrityError`")
     for rc, err in outcomes:
         assert "internal error" not in err and "Traceback" not in err, err
-        assert rc == 0 or (rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")), (rc, err)
+        # the loser either ran after the winner (nothing left to do) or refused with one clear line
+        assert rc == 0 or (rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: incident")), (rc, err)

@@ -55,16 +55,15 @@ def test_demo_incident_under_20_percent_faults(tmp_path: Path) -> None:
     assert figures["phases"]["run"]["rc"] == 0, figures
     assert figures["resumes"] == 0 and figures["failed"] == 0 and figures["blocked"] == 0
     assert figures["verify_clean"], figures.get("verify_problems")
-    # 20% of the run's calls, seeded: the run makes ~130 AWS calls and ~8 Vault calls
-    assert figures["phases"]["run"]["faults"]["aws"] >= 10 and figures["phases"]["run"]["faults"]["vault"] >= 1
+    # 20% of the run's calls, seeded: the run makes ~60 AWS calls and ~8 Vault calls
+    assert figures["phases"]["run"]["faults"]["aws"] >= 5 and figures["phases"]["run"]["faults"]["vault"] >= 1
     # the GCP SDK does not retry writes: the executor's own backoff absorbed those
     assert figures["executor_retries"] >= 2
     _check_one_replacement_each(state)
 
 
 @pytest.mark.skipif(not os.environ.get("REVOKE_SOAK"), reason="soak: set REVOKE_SOAK=1")
-@pytest.mark.parametrize("devices", [5, 200])
-@pytest.mark.parametrize("scenario", ["all_phases", "lost_responses"])
+@pytest.mark.parametrize(("scenario", "devices"), [("all_phases", 5), ("lost_responses", 5), ("lost_responses", 200)])
 def test_soak_faults(tmp_path: Path, scenario: str, devices: int) -> None:
     kwargs: dict[str, Any] = {"rate": 0.2, "faults_during": ("collect", "run", "verify")}
     if scenario == "lost_responses":

@@ -88,16 +88,15 @@ def test_damaged_store_is_reported_not_rebuilt(ws: Workspace, damage: str, cmd: 
     assert ws.store.read_bytes() == data, "the damaged store was modified"
 
 
-@pytest.mark.xfail(strict=True, reason="revoke/store.py initialises an existing 0-byte file as a new store; "
-                   "fix: refuse a pre-existing empty file (StoreError, exit 2) unless Store created it itself")
 def test_empty_store_file_is_not_silently_recreated(ws: Workspace) -> None:
     """A store truncated to 0 bytes (disk full, a bad copy) must not become a fresh empty store
     that forgets every incident."""
     ws.store.write_bytes(b"")
-    res = revoke(ws, "verify", "--incident", "i1", "--no-collect")
-    assert res.rc == 2 and "Traceback" not in res.err
-    FIGURES["empty store / verify"] = res.err.strip()
-    assert ws.store.read_bytes() == b"", "an empty store file was silently initialised"
+    for cmd in ("verify", "collect", "run"):
+        res = revoke(ws, *COMMANDS[cmd])
+        line = _one_line_error(res, f"empty store / {cmd}")
+        assert "empty file" in line, line
+        assert ws.store.read_bytes() == b"", "an empty store file was silently initialised"
 
 
 @pytest.mark.parametrize("edit", ["data", "type", "delete", "reorder"])
