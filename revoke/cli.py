@@ -193,11 +193,12 @@ def demo(
 
 
 def _register_more() -> None:
-    from revoke import cli_incident, cli_more, cli_report
+    from revoke import cli_admin, cli_incident, cli_more, cli_report
 
     cli_incident.register(app)
     cli_more.register(app)
     cli_report.register(app)
+    cli_admin.register(app)
 
 
 def _bundled_click(name: str) -> tuple[type[BaseException], ...]:
