@@ -68,6 +68,21 @@ def test_demo_incident_end_to_end(demo_lab) -> None:
     assert v2.returncode == 0, v2.stdout
     assert json.loads(v2.stdout)["clean"] is True
 
+    # the report holds every section and none of the secret values the providers hold
+    canaries = [os.environ[VAULT_TOKEN_ENV], stored["aws_secret_access_key"]]
+    for path in ("ci/gcp-deployer", "ci/db"):
+        canaries += [v for v in vault.secrets.kv.v2.read_secret_version(
+            path=path, raise_on_deleted_version=True)["data"]["data"].values() if len(str(v)) > 12]
+    for fmt in ("md", "json", "html"):
+        rep = revoke_cli(lb, "report", "--incident", "i1", "--format", fmt)
+        assert rep.returncode == 0, rep.stderr
+        assert not [c for c in canaries if str(c) in rep.stdout], fmt
+    md = revoke_cli(lb, "report", "--incident", "i1", "--format", "md").stdout
+    for section in ("Timeline", "Blast radius", "Rotated", "Manual", "Verification", "chain"):
+        assert section.lower() in md.lower(), section
+    db = (lb.directory / ".revoke" / "revoke.db").read_bytes()
+    assert not [c for c in canaries if str(c).encode() in db]
+
     # resuming a finished incident does nothing twice
     again = revoke_cli(lb, "run", PLAYBOOK, "--node", RUNNER, "--incident", "i1", "--execute")
     assert again.returncode == 0 and " 0 actions done" in again.stdout
