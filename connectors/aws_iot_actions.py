@@ -173,8 +173,15 @@ class IotActions:
         if new_ca_node and ca_key:
             ca_pem = self._ca_pem(iot, new_ca_node)
             cert_pem, key_pem = new_device_certificate(desc.get("certificatePem", ""), ca_pem, ca_key)
-            registered = self.call(lambda: iot.register_certificate(certificatePem=cert_pem, caCertificatePem=ca_pem,
-                                                                    setAsActive=True), "register_certificate", node.id)
+            try:
+                registered = self.call(lambda: iot.register_certificate(certificatePem=cert_pem, caCertificatePem=ca_pem,
+                                                                        setAsActive=True), "register_certificate", node.id)
+            except ConnectorError as exc:
+                if "ResourceAlreadyExists" not in str(exc):
+                    raise
+                # a retry of a registration whose answer was lost: IoT names a certificate by the
+                # SHA-256 of its DER (some emulators hash the PEM text), so look this one up
+                registered = {"certificateId": self._registered_id(iot, cert_pem, node.id), "certificateArn": ""}
             new_cid, arn = registered["certificateId"], registered.get("certificateArn", "")
             how = {"method": "signed by the new CA", "ca": _native(new_ca_node)}
         else:
@@ -208,6 +215,13 @@ class IotActions:
             with self._ca_lock:
                 self._ca_pems[ca_node] = cached
         return cached
+
+    def _registered_id(self, iot: Any, cert_pem: str, node_id: str) -> str:
+        for cid in _id_candidates(cert_pem):
+            if self._iot_describe(iot, cert_node_id(cid)) is not None:
+                return cid
+        raise ConnectorError(PROVIDER, "register_certificate", "IoT says the new certificate exists but it "
+                             "cannot be found by its fingerprint", node=node_id)
 
     def _issuer_in(self, iot: Any, node: Node, desc: dict[str, Any], ctx: ActionContext) -> str | None:
         """The old CA's node id, if this incident replaced it (IoT's link, the graph, or the signature)."""
@@ -330,3 +344,13 @@ def _verification_cert(ca_pem: str, ca_key_pem: str, code: str) -> str:
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _id_candidates(cert_pem: str) -> list[str]:
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    der = x509.load_pem_x509_certificate(cert_pem.encode()).public_bytes(serialization.Encoding.DER)
+    return [hashlib.sha256(der).hexdigest(), hashlib.sha256(cert_pem.encode()).hexdigest()]

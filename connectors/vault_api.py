@@ -8,7 +8,9 @@ amount of backoff fixes.
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,6 +32,7 @@ class VaultApi:
         verify = config.get("ca_cert") or config.get("verify", True)
         self.verify: bool | str = verify if isinstance(verify, bool | str) else True
         self.timeout = float(config.get("timeout", 30))
+        self.read_attempts = max(1, int(config.get("read_attempts", 5)))
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -60,12 +63,24 @@ class VaultApi:
     # -- calls -------------------------------------------------------------------------------
 
     def call(self, call: str, fn: Callable[[], T], node: str | None = None) -> T:
-        try:
-            return fn()
-        except ConnectorError:
-            raise
-        except Exception as exc:
-            raise wrap_error(call, exc, node) from exc
+        """One API call, errors wrapped. Reads (GET, LIST, lookups, capability checks) are retried
+        here on 429/5xx/connection errors with exponential backoff: a collection or a probe must
+        not fail on one throttled request. Writes are retried by the executor, which knows how to
+        resume them safely."""
+        read = call.startswith(("GET ", "LIST ")) or "lookup" in call or "capabilities" in call
+        attempts = self.read_attempts if read else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn()
+            except ConnectorError as exc:
+                error = exc
+            except Exception as exc:
+                error = wrap_error(call, exc, node)
+                error.__cause__ = exc
+            if not error.retryable or attempt == attempts:
+                raise error
+            time.sleep(random.uniform(0, min(2.0, 0.1 * 2 ** attempt)))
+        raise AssertionError("unreachable")
 
     def get(self, path: str, node: str | None = None, **params: Any) -> dict[str, Any] | None:
         return self._json(self.call(f"GET {path}", lambda: self.client().adapter.get(f"/v1/{path}", params=params),

@@ -48,7 +48,12 @@ def plan_cmd(
     g = G(ctx)
     pb = load_playbook(playbook)
     store = open_store(g)
-    plan = build_plan(pb, store, store.load_compiled(), optional_config(g.config), node, window=window, emergency=emergency)
+    config = optional_config(g.config)
+    plan = build_plan(pb, store, store.load_compiled(), config, node, window=window, emergency=emergency)
+    from revoke.incident import graph_gaps
+
+    for gap in graph_gaps(store, config):
+        sys.stderr.write(f"warning: incomplete graph: {gap}\n")
     if fmt == "json":
         import orjson
 
@@ -86,6 +91,7 @@ def run_cmd(
     finalize: Annotated[bool, typer.Option("--finalize", help="Irreversible clean-up after a clean verify + grace.")] = False,
     from_sweep: Annotated[bool, typer.Option("--from-sweep", help="Take the nodes from `revoke sweep` findings.")] = False,
     window: Annotated[str | None, typer.Option("--window")] = None,
+    allow_partial: Annotated[bool, typer.Option("--allow-partial", help="Act despite a failed collection.")] = False,
 ) -> None:
     """Run a playbook for an incident: a dry run unless --execute; resumable by --incident."""
     from revoke import incident as inc
@@ -118,10 +124,13 @@ def run_cmd(
     if not execute:
         status = None if fresh else inc.step_status(journal, plan)
         _plan_table(c, plan, status)
+        for gap in inc.graph_gaps(store, config) if fresh else []:
+            sys.stderr.write(f"warning: incomplete graph: {gap}\n")
         out("dry run: nothing was changed. Re-run with --execute to act.")
         return
     assert config is not None
     if fresh:
+        inc.check_complete(store, config, allow_partial=allow_partial)
         inc.check_approval(pb, plan, approve)
         inc.declare(journal, pb, plan, nodes, emergency=emergency)
     progress, cb = _progress_cb(c, plan)

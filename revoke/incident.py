@@ -62,6 +62,30 @@ def prepare(store: Store, journal: Journal, playbook: Playbook, nodes: list[str]
     return plan, True
 
 
+def graph_gaps(store: Store, config: Config | None) -> list[str]:
+    """Configured connectors whose snapshot is missing or older than their last failure: a plan
+    made now would miss whatever they hold."""
+    if config is None:
+        return []
+    snaps = {s.name: s for s in store.snapshots()}
+    gaps = []
+    for cfg in config.connectors:
+        snap = snaps.get(cfg.name)
+        if snap is None or snap.taken_at == "never":
+            gaps.append(f"{cfg.name}: never collected")
+        elif snap.last_error:
+            gaps.append(f"{cfg.name}: last collection failed ({snap.last_error}); the snapshot is from {snap.taken_at}")
+    return gaps
+
+
+def check_complete(store: Store, config: Config | None, *, allow_partial: bool) -> list[str]:
+    gaps = graph_gaps(store, config)
+    if gaps and not allow_partial:
+        raise InputError("the graph is incomplete, so the plan would miss credentials: " + "; ".join(gaps)
+                         + ". Run `revoke collect` again, or pass --allow-partial to act on what is known")
+    return gaps
+
+
 def check_approval(playbook: Playbook, plan: Plan, approve: bool) -> None:
     limit = playbook.model.approval.required_above
     n = len(plan.executable())
@@ -71,11 +95,11 @@ def check_approval(playbook: Playbook, plan: Plan, approve: bool) -> None:
 
 
 def declare(journal: Journal, playbook: Playbook, plan: Plan, nodes: list[str], *, emergency: bool) -> None:
+    declared = {"by": actor(), "sources": plan.sources, "playbook": playbook.name,
+                "playbook_digest": playbook.digest, "window": plan.window}
     journal.declare(playbook.source, playbook.name, playbook.digest, plan.sources,
-                    {"nodes": nodes, "window": plan.window, "emergency": emergency})
-    journal.append("declared", data={"by": actor(), "sources": plan.sources, "playbook": playbook.name,
-                                     "playbook_digest": playbook.digest, "window": plan.window})
-    journal.append("plan", data=plan.to_json())
+                    {"nodes": nodes, "window": plan.window, "emergency": emergency},
+                    records=[("declared", declared), ("plan", plan.to_json())])
 
 
 def execute(store: Store, journal: Journal, playbook: Playbook, plan: Plan, config: Config,

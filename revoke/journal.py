@@ -88,12 +88,23 @@ class Journal:
             raise IncidentError(f"unknown incident {self.incident!r}{hint}")
         return info
 
-    def declare(self, playbook: str, playbook_name: str, digest: str, sources: list[str], options: dict[str, Any]) -> None:
+    def declare(self, playbook: str, playbook_name: str, digest: str, sources: list[str], options: dict[str, Any],
+                records: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        """Create the incident and its first records (declared, plan) in one transaction: another
+        process sees either no incident or one with its plan, never one without."""
         now = datetime.now(UTC).isoformat()
         try:
             with self.store.transaction() as db:
                 db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?,NULL,NULL)",
                            (self.incident, now, playbook, playbook_name, digest, json.dumps(sources), json.dumps(options)))
+                prev = GENESIS
+                for seq, (type_, data) in enumerate(records or [], start=1):
+                    payload = json.dumps(data, sort_keys=True, default=str)
+                    ts = datetime.now(UTC).isoformat()
+                    h = _digest(self.incident, seq, ts, type_, None, None, payload, prev)
+                    db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?)",
+                               (self.incident, seq, ts, type_, None, None, payload, prev, h))
+                    prev = h
         except sqlite3.IntegrityError:
             raise IncidentError(f"incident {self.incident!r} was declared by another process at the same moment; "
                                 "it is running there (re-run the same command later to resume it)") from None

@@ -75,9 +75,18 @@ def load_file(path: Path | str, *, what: str = "file") -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise InputError(f"invalid YAML: {exc.problem or exc.context}", source=str(path), line=line) from None
+        raise InputError(f"invalid YAML: {_one_line(exc.problem or exc.context)}", source=str(path), line=line) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise InputError(f"invalid YAML: {_one_line(exc.reason)} (character {exc.character!r})",
+                         source=str(path), line=line) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", source=str(path)) from None
+        raise InputError(f"invalid YAML: {_one_line(exc)}", source=str(path)) from None
+
+
+def _one_line(value: Any) -> str:
+    """Error text on one line: the CLI promises exactly one line per error."""
+    return " ".join(str(value).split())
 
 
 def line_of(value: Any) -> int | None:

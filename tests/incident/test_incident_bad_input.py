@@ -87,7 +87,11 @@ def test_approval_required_but_not_given(work: Path) -> None:
     (work / "revoke.yaml").write_text(
         "connectors:\n  - type: inventory\n    path: inventory.yaml\n"
         "  - type: aws\n    endpoint_url: http://127.0.0.1:9\n    region: us-east-1\n")
+    # the aws connector was never collected: refused, the graph would be incomplete
     line = one_line_error(run(work, "run", "pb.yaml", "--node", "host:runner", "--incident", "a1", "--execute"))
+    assert "graph is incomplete" in line and "aws: never collected" in line
+    line = one_line_error(run(work, "run", "pb.yaml", "--node", "host:runner", "--incident", "a1", "--execute",
+                              "--allow-partial"))
     assert "approval required" in line and "--approve" in line
     assert journal_rows(work) == 0
 
