@@ -106,8 +106,10 @@ def _render(findings: list[Finding], config: dict[str, RuleConfig], fmt: str, *,
     width = console().width
     buf = io.StringIO()
     # colour only for a terminal; a file or a pipe gets plain text
-    sweep_render.table(Console(file=buf, width=width, force_terminal=sys.stdout.isatty(), no_color=not sys.stdout.isatty()),
-                       findings)
+    # emoji off: ids such as `vault:secret:...` would otherwise render `:secret:` as an emoji
+    out = Console(file=buf, width=width, force_terminal=sys.stdout.isatty(), no_color=not sys.stdout.isatty(),
+                  emoji=False, highlight=False)
+    sweep_render.table(out, findings)
     return buf.getvalue().encode()
 
 
