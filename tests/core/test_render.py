@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,9 @@ def test_ids_with_emoji_shortcodes_print_verbatim(tmp_path: Path) -> None:
     (tmp_path / "revoke.yaml").write_text("connectors:\n  - {type: inventory, path: inv.yaml}\n")
 
     def cli(*args: str) -> str:
+        env = {**os.environ, "COLUMNS": "250"}  # wide enough that no id is folded
         proc = subprocess.run([sys.executable, "-m", "revoke", *args], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=60, env=env)
         assert proc.returncode in (0, 1), proc.stderr
         return proc.stdout
 
