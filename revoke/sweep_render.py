@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.markup import escape
+
 from revoke.render import short_path
 from revoke.sweep import Finding, RuleConfig, builtin_rules, severity_counts
 
@@ -38,7 +40,7 @@ def table(console: Any, findings: list[Finding], *, limit: int = 1000) -> None:
     for col in ("severity", "rule", "node", "reason"):
         t.add_column(col, overflow="fold")
     for f in findings[:limit]:
-        t.add_row(f"[{COLOURS[f.severity.value]}]{f.severity.value}[/]", f.rule, f.node, f.reason)
+        t.add_row(f"[{COLOURS[f.severity.value]}]{f.severity.value}[/]", escape(f.rule), escape(f.node), escape(f.reason))
     console.print(t)
     if len(findings) > limit:
         console.print(f"... {len(findings) - limit} more findings (use --format json for all)")

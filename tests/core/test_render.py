@@ -10,7 +10,8 @@ from pathlib import Path
 INVENTORY = """
 nodes:
   - {id: host:h, kind: host}
-  - {id: "vault:secret:secret/ci/app", kind: secret, provider: vault}
+  - {id: "vault:secret:secret/ci/app", kind: secret, provider: vault, fingerprint: "sha256:aa"}
+  - {id: "vault:secret:secret/ci/copy", kind: secret, provider: vault, fingerprint: "sha256:aa"}
 edges:
   - {from: host:h, to: "vault:secret:secret/ci/app", rel: stores}
 """
