@@ -79,7 +79,9 @@ class VaultApi:
                 error.__cause__ = exc
             if not error.retryable or attempt == attempts:
                 raise error
-            time.sleep(random.uniform(0, min(2.0, 0.1 * 2 ** attempt)))
+            # equal jitter: never less than half the step, so a per-second quota always gets its second
+            step = min(4.0, 0.25 * 2 ** attempt)
+            time.sleep(step / 2 + random.uniform(0, step / 2))
         raise AssertionError("unreachable")
 
     def get(self, path: str, node: str | None = None, **params: Any) -> dict[str, Any] | None:
