@@ -43,6 +43,7 @@ def parse_inventory(data: Any, source: str) -> Collected:
             raise InputError(f"{where}: duplicate node id {node.id!r}", source=source, line=line)
         nodes[node.id] = node
     edges: list[Edge] = []
+    references: list[dict[str, Any]] = []
     for i, item in enumerate(raw_edges):
         where = f"edges[{i}]"
         line = item_line(raw_edges, i)
@@ -55,15 +56,32 @@ def parse_inventory(data: Any, source: str) -> Collected:
             edge = Edge.from_dict(item)
         except InputError as exc:
             raise InputError(f"{where}: {exc}", source=source, line=line) from None
-        for end in (edge.src, edge.dst):
-            if end not in nodes:
-                import difflib
-
-                close = difflib.get_close_matches(end, list(nodes), n=3)
-                hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-                raise InputError(f"{where}: edge names unknown node {end!r}{hint}", source=source, line=line)
+        # a node this file does not declare may come from a connector (an AWS key the aws connector
+        # collects) or another inventory: `revoke collect` checks it against everything collected
+        references.extend({"node": end, "where": where, "line": line} for end in (edge.src, edge.dst) if end not in nodes)
         edges.append(edge)
-    return Collected(nodes=list(nodes.values()), edges=edges, meta={"source": source})
+    meta: dict[str, Any] = {"source": source}
+    if references:
+        meta[REFERENCES] = references
+    return Collected(nodes=list(nodes.values()), edges=edges, meta=meta)
+
+
+REFERENCES = "references"
+
+
+def check_references(collected: Collected, known: set[str]) -> None:
+    """Every edge endpoint an inventory names must be a node of the collected graph."""
+    import difflib
+
+    source = str(collected.meta.get("source", "inventory"))
+    for ref in collected.meta.pop(REFERENCES, []):
+        if ref["node"] in known:
+            continue
+        declared = [n.id for n in collected.nodes]
+        close = difflib.get_close_matches(ref["node"], declared, n=3) or difflib.get_close_matches(ref["node"], known, n=3)
+        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+        raise InputError(f"{ref['where']}: edge names unknown node {ref['node']!r}{hint}; declare it under `nodes:` "
+                         "or collect it with its connector", source=source, line=ref["line"])
 
 
 @register("inventory")

@@ -218,13 +218,45 @@ def _click_modules() -> list[Any]:
     return mods
 
 
+GLOBAL_VALUE_OPTIONS = ("--store", "--config", "--log-format", "--log-level")
+GLOBAL_FLAGS = ("--verbose", "-v")
+
+
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Global options are accepted anywhere (`revoke collect --config x.yaml --store URL`, as the
+    contract writes them, or `revoke --store URL collect`): move them before the command."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_VALUE_OPTIONS:
+            if "=" in arg or i + 1 >= len(argv):
+                front.append(arg)
+                i += 1
+            else:
+                front += [arg, argv[i + 1]]
+                i += 2
+            continue
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main() -> None:
     import click
 
     _register_more()
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
-        rc = app(standalone_mode=False)
+        rc = app(args=hoist_globals(sys.argv[1:]), prog_name="revoke", standalone_mode=False)
     except (click.exceptions.ClickException, *_bundled_click("ClickException")) as exc:
         # typer may ship its own copy of click: catch both families of usage errors
         exc.show()

@@ -59,6 +59,7 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
         outcome = results[cfg.name]
         if isinstance(outcome, InputError):
             raise InputError(f"connector {cfg.name!r}: {outcome}") from outcome
+    _check_inventory_references(chosen, results, store)
     previous = {s.name: s for s in store.snapshots()}
     for cfg in chosen:
         outcome = results[cfg.name]
@@ -88,3 +89,20 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
     graph = store.compile()
     report.nodes, report.edges = graph.n_nodes, graph.n_edges
     return report
+
+
+def _check_inventory_references(chosen: list[ConnectorConfig], results: dict[str, Any], store: Store) -> None:
+    """Inventory edges may name nodes other connectors collect; any other name is a typo (exit 2)."""
+    from connectors.inventory import REFERENCES, check_references
+
+    inventories = [r for c in chosen if c.type == "inventory" and isinstance(r := results[c.name], Collected)
+                   and r.meta.get(REFERENCES)]
+    if not inventories:
+        return
+    known = {n.id for r in results.values() if isinstance(r, Collected) for n in r.nodes}
+    replaced = {c.name for c in chosen if isinstance(results[c.name], Collected)}
+    marks = ",".join("?" * len(replaced))
+    known |= {nid for (nid,) in store.db.execute(f"SELECT DISTINCT id FROM nodes WHERE snapshot NOT IN ({marks})",
+                                                 sorted(replaced))}
+    for inv in inventories:
+        check_references(inv, known)
