@@ -110,15 +110,24 @@ class SeededMotoProcess:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> SeededMotoProcess:
-        import select
+        return self.start().wait()
 
+    def start(self) -> SeededMotoProcess:
+        """Launch the child and send the seed request; `wait()` collects the result, so other
+        servers can start meanwhile."""
         env = {**os.environ, **self.env}
         self._proc = subprocess.Popen([sys.executable, "-m", "examples.lab.aws_lab", "seed-serve"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+        assert self._proc.stdin is not None
         # the seed request (CA key included: lab material) goes over a pipe, never a file
         self._proc.stdin.write(json.dumps(self._args).encode() + b"\n")
         self._proc.stdin.close()
+        return self
+
+    def wait(self) -> SeededMotoProcess:
+        import select
+
+        assert self._proc is not None and self._proc.stdout is not None
         ready, _, _ = select.select([self._proc.stdout], [], [], self._timeout)
         line = self._proc.stdout.readline() if ready else b""
         if not line:

@@ -81,15 +81,19 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
             for var in ("no_proxy", "NO_PROXY"):
                 os.environ[var] = ",".join(filter(None, [os.environ.get(var), "127.0.0.1", "localhost"]))
             pki = write_lab_pki(root / "pki", devices=devices)
+            aws_server: Any
             if separate_aws:
-                # moto in its own process: its CPU is not the client's (2 cores here)
-                aws_server = stack.enter_context(SeededMotoProcess(pki["ca_cert_pem"], pki["ca_key_pem"], devices))
-                aws = aws_server.seed
+                # moto in its own process (its CPU is not the client's), seeding while the others start
+                aws_server = SeededMotoProcess(pki["ca_cert_pem"], pki["ca_key_pem"], devices)
+                stack.push(aws_server.__exit__)
+                aws_server.start()
             else:
                 aws_server = stack.enter_context(MotoServer())
             bao = stack.enter_context(OpenBaoServer())
             gcp_double = stack.enter_context(GcpIamDouble())
-            if not separate_aws:
+            if separate_aws:
+                aws = aws_server.wait().seed
+            else:
                 aws = seed_aws(aws_server.endpoint_url, pki["ca_cert_pem"], pki["ca_key_pem"], devices=devices)
             gcp = seed_gcp(gcp_double)
             app = aws["keys"]["app-backend"]
