@@ -17,7 +17,6 @@ import numpy as np
 
 from revoke.model import (
     CREDENTIAL_KINDS,
-    DEAD_STATUSES,
     Edge,
     Node,
     NodeKind,
@@ -238,7 +237,3 @@ class CompiledGraph:
             for e in self.out_edges(i):
                 g.add_edge(self.ids[i], self.ids[self.indices[e]], rel=RELS[self.rel[e]].value)
         return g
-
-
-def live_mask_from(nodes: dict[str, Node], ids: list[str]) -> np.ndarray:
-    return np.fromiter((nodes[i].status.lower() not in DEAD_STATUSES for i in ids), dtype=bool, count=len(ids))
