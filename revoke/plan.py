@@ -281,7 +281,8 @@ class _Planner:
         reason = "" if verb == spec.action else f"connector {conn} cannot {spec.action} a {node.kind.value}; {verb} instead"
         if node.kind is NodeKind.CA and verb in ("reissue", "rotate"):
             self.add(self.base(node, "create_ca", conn, reason, sid=f"create_ca:{node.id}"))
-            self.add(self.base(node, "retire_ca", conn, reason, sid=f"retire_ca:{node.id}"))
+            # what covers an alias of this CA (its key file, its x509 twin) is the old CA's retirement
+            self.step_for_node[node.id] = self.add(self.base(node, "retire_ca", conn, reason, sid=f"retire_ca:{node.id}"))
             return
         step = self.add(self.base(node, verb, conn, reason))
         if verb in ("rotate", "reissue"):
