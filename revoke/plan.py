@@ -178,15 +178,19 @@ def build_plan(
     playbook: Playbook, store: Store, graph: CompiledGraph, config: Config | None, node_ids: list[str],
     *, window: str | None = None, emergency: bool = False,
 ) -> Plan:
-    src_idx = resolve_sources(graph, node_ids)
-    _check_applies(playbook, graph, src_idx)
     sources = list(node_ids)
     if playbook.model.scope == "owned":
+        # a person may be only an `owner` attribute, with no node of their own
         owned = [n for o in node_ids for n in owned_sources(store, o)]
         if not owned:
             raise InputError(f"no node in the graph is owned by {', '.join(node_ids)}")
-        sources = sorted(set(sources) | set(owned))
+        present = [n for n in node_ids if graph.lookup(n) is not None]
+        _check_applies(playbook, graph, resolve_sources(graph, present))
+        sources = sorted(set(present) | set(owned))
         src_idx = resolve_sources(graph, sources)
+    else:
+        src_idx = resolve_sources(graph, node_ids)
+        _check_applies(playbook, graph, src_idx)
     win_text = window or playbook.model.window
     if playbook.model.scope == "self":
         # hygiene: act on the given credentials only, without assuming anything was compromised

@@ -110,3 +110,20 @@ def test_dry_run_changes_nothing(work: Path) -> None:
     assert dry.returncode == 0 and "dry run" in dry.stdout
     assert journal_rows(work) == 0
     assert dump(work) == before
+
+
+def test_departed_owner_takes_everything_the_person_owns(tmp_path: Path) -> None:
+    (tmp_path / "inv.yaml").write_text(
+        "nodes:\n"
+        "  - {id: host:laptop-alice, kind: host, owner: alice}\n"
+        "  - {id: 'aws:access_key:AKIAALICE', kind: access_key, owner: alice}\n"
+        "  - {id: 'aws:access_key:AKIABOB', kind: access_key, owner: bob}\n")
+    (tmp_path / "revoke.yaml").write_text("connectors:\n  - {type: inventory, path: inv.yaml}\n")
+    assert run(tmp_path, "collect").returncode == 0
+    plan = run(tmp_path, "plan", "departed-owner", "--node", "alice", "--format", "json")
+    assert plan.returncode == 0, plan.stderr
+    body = json.loads(plan.stdout)
+    assert body["sources"] == ["aws:access_key:AKIAALICE", "host:laptop-alice"]
+    assert {s["node"] for s in body["steps"]} == {"aws:access_key:AKIAALICE"}
+    assert "no node in the graph is owned by carol" in one_line_error(
+        run(tmp_path, "plan", "departed-owner", "--node", "carol"))
