@@ -39,14 +39,20 @@ def _globals(
     store: Annotated[str, typer.Option("--store", help="Store URL.", envvar="REVOKE_STORE")] = "sqlite:///./.revoke/revoke.db",
     config: Annotated[str, typer.Option("--config", help="Connector configuration.")] = "./revoke.yaml",
     log_format: Annotated[str, typer.Option("--log-format", help="console or json (to stderr).")] = "console",
-    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = "warning",
+    log_level: Annotated[str | None, typer.Option(
+        "--log-level", help="debug, info, warning, error (default: info for json, so every action and finding is "
+        "an event; warning for console).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks for errors.")] = False,
 ) -> None:
     from revoke import logs
 
     if log_format not in ("console", "json"):
         raise typer.BadParameter("must be console or json", param_hint="--log-format")
-    logs.configure(log_format, "debug" if verbose and log_level == "warning" else log_level)
+    if log_level is None:
+        log_level = "debug" if verbose else ("info" if log_format == "json" else "warning")
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
+    logs.configure(log_format, log_level)
     ctx.obj = Globals(store, config, log_format, verbose)
 
 
