@@ -27,9 +27,10 @@ import structlog
 
 from connectors.base import ActionContext, ActionResult, ConnectorError, Replacement
 from revoke import logs
+from revoke.graph import GraphView
 from revoke.journal import Journal
 from revoke.model import Node, NodeKind
-from revoke.plan import GraphView, Plan, Step
+from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
 from revoke.runtime import Runtime
 

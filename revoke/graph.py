@@ -237,3 +237,37 @@ class CompiledGraph:
             for e in self.out_edges(i):
                 g.add_edge(self.ids[i], self.ids[self.indices[e]], rel=RELS[self.rel[e]].value)
         return g
+
+
+def reverse_index(graph: CompiledGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In-edges for every node: (indptr, source node, edge index), built once per plan."""
+    n = graph.n_nodes
+    src = np.repeat(np.arange(n, dtype=np.int32), np.diff(graph.indptr))
+    order = np.argsort(graph.indices, kind="stable")
+    counts = np.bincount(graph.indices, minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, src[order], order
+
+
+class GraphView:
+    """Neighbours by relation in both directions over the compiled graph."""
+
+    def __init__(self, graph: CompiledGraph) -> None:
+        self.g = graph
+        self.rev = reverse_index(graph)
+
+    def preds(self, node_id: str, rel: Relation | str) -> list[str]:
+        i = self.g.lookup(node_id)
+        if i is None:
+            return []
+        indptr, src, eidx = self.rev
+        code = REL_CODE[Relation(rel)]
+        return [self.g.ids[int(src[k])] for k in range(int(indptr[i]), int(indptr[i + 1])) if self.g.rel[eidx[k]] == code]
+
+    def succs(self, node_id: str, rel: Relation | str) -> list[str]:
+        i = self.g.lookup(node_id)
+        if i is None:
+            return []
+        code = REL_CODE[Relation(rel)]
+        return [self.g.ids[int(self.g.indices[e])] for e in self.g.out_edges(i) if self.g.rel[e] == code]

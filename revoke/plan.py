@@ -24,7 +24,7 @@ import numpy as np
 from revoke.blast import BlastRadius, Window, blast_radius, resolve_sources
 from revoke.config import Config
 from revoke.errors import InputError
-from revoke.graph import REL_CODE, CompiledGraph
+from revoke.graph import CompiledGraph, GraphView
 from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
 from revoke.playbook import Playbook
 from revoke.store import Store
@@ -122,40 +122,6 @@ class ConnectorIndex:
 
     def can_write(self, name: str | None) -> bool:
         return name is not None and self.by_name[name].write_store is not self._base.write_store
-
-
-def _reverse(graph: CompiledGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """In-edges for every node: (indptr, source node, edge index), built once per plan."""
-    n = graph.n_nodes
-    src = np.repeat(np.arange(n, dtype=np.int32), np.diff(graph.indptr))
-    order = np.argsort(graph.indices, kind="stable")
-    counts = np.bincount(graph.indices, minlength=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return indptr, src[order], order
-
-
-class GraphView:
-    """Neighbours by relation in both directions over the compiled graph."""
-
-    def __init__(self, graph: CompiledGraph) -> None:
-        self.g = graph
-        self.rev = _reverse(graph)
-
-    def preds(self, node_id: str, rel: Relation | str) -> list[str]:
-        i = self.g.lookup(node_id)
-        if i is None:
-            return []
-        indptr, src, eidx = self.rev
-        code = REL_CODE[Relation(rel)]
-        return [self.g.ids[int(src[k])] for k in range(int(indptr[i]), int(indptr[i + 1])) if self.g.rel[eidx[k]] == code]
-
-    def succs(self, node_id: str, rel: Relation | str) -> list[str]:
-        i = self.g.lookup(node_id)
-        if i is None:
-            return []
-        code = REL_CODE[Relation(rel)]
-        return [self.g.ids[int(self.g.indices[e])] for e in self.g.out_edges(i) if self.g.rel[e] == code]
 
 
 def _alias_edges(store: Store) -> dict[str, list[str]]:

@@ -33,12 +33,6 @@ class Runtime:
                 self._conns[name] = instantiate(cfg)
             return self._conns[name]
 
-    def connector_for(self, node: Node) -> tuple[str | None, Any]:
-        from revoke.plan import ConnectorIndex
-
-        name = ConnectorIndex(self.config, self.store).owner(node)
-        return name, (self.connector(name) if name else None)
-
     def node(self, node_id: str) -> Node:
         with self._lock:
             if node_id not in self._nodes:
