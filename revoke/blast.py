@@ -335,3 +335,17 @@ def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked:
     reached = reached[np.argsort(depth[reached], kind="stable")]
     return BlastRadius(graph, [int(x) for x in sources], reached, pred, pred_edge,
                        depth[reached].astype(np.int32))
+
+
+def live_reachable(graph: CompiledGraph, sources: list[int], dead: list[str]) -> tuple[BlastRadius, np.ndarray]:
+    """Residual reachability: walk through live credentials only (the graph's own dead statuses plus
+    `dead`, e.g. probed or attested nodes), and return the walk and the live credentials it reaches,
+    in node order."""
+    blocked = ~graph.live.copy()
+    for nid in dead:
+        i = graph.lookup(nid)
+        if i is not None:
+            blocked[i] = True
+    radius = blast_radius(graph, sources, blocked=blocked)
+    creds = radius.reached[CREDENTIAL_MASK[graph.kind[radius.reached]]]
+    return radius, np.sort(creds[~blocked[creds]])

@@ -13,16 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import structlog
 
 from connectors.base import ConnectorError
-from revoke.blast import blast_radius, resolve_sources
+from revoke.blast import live_reachable, resolve_sources
 from revoke.collect import collect
 from revoke.config import Config
 from revoke.errors import RevokeError
 from revoke.execute import _live_replacement, journal_state
-from revoke.graph import CREDENTIAL_MASK
+from revoke.graph import KINDS
 from revoke.journal import Journal
 from revoke.plan import Plan
 from revoke.runtime import Runtime
@@ -124,9 +123,10 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             st = state.get(step.id)
             if step.verb in ("rotate", "reissue") and st is not None:
                 _check_stores(rt, step, st, result)
+        by_id = plan.by_id()
         for step in plan.steps:
             if step.verb == "covered" and step.depends_on:
-                cover = plan.by_id().get(step.depends_on[0])
+                cover = by_id.get(step.depends_on[0])
                 if cover is not None and cover.node in dead:
                     dead.add(step.node)
         for step in plan.manual():
@@ -182,19 +182,9 @@ def _residual(store: Store, plan: Plan, dead: set[str], result: VerifyResult) ->
     if not present:
         result.problems.append("none of the compromised nodes is in the re-collected graph; cannot walk it")
         return
-    blocked = ~graph.live.copy()
-    for nid in dead:
-        i = graph.lookup(nid)
-        if i is not None:
-            blocked[i] = True
-    radius = blast_radius(graph, resolve_sources(graph, present), blocked=blocked)
+    radius, live = live_reachable(graph, resolve_sources(graph, present), sorted(dead))
     reasons = {s.node: f"{s.verb}: {s.reason}" for s in plan.steps if s.verb in ("skip", "manual")}
-    creds = radius.reached[CREDENTIAL_MASK[graph.kind[radius.reached]]]
-    for i in np.sort(creds):
-        if blocked[i]:
-            continue
+    for i in live:
         nid = graph.ids[int(i)]
-        from revoke.graph import KINDS
-
         result.survivors.append(Survivor(nid, KINDS[graph.kind[i]].value, radius.path_ids(nid) or [nid],
                                          reasons.get(nid, "live and reachable")))

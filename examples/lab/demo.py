@@ -134,17 +134,11 @@ def _public(aws: dict[str, Any]) -> dict[str, Any]:
 
 def naive_survivors(store: Any, source: str, only_rotated: str) -> list[str]:
     """Live credentials still reachable if responders only revoked `only_rotated`."""
-    from revoke.blast import blast_radius, resolve_sources
-    from revoke.graph import CREDENTIAL_MASK
+    from revoke.blast import live_reachable, resolve_sources
 
     graph = store.load_compiled()
-    blocked = ~graph.live.copy()
-    i = graph.lookup(only_rotated)
-    if i is not None:
-        blocked[i] = True
-    radius = blast_radius(graph, resolve_sources(graph, [source]), blocked=blocked)
-    creds = radius.reached[CREDENTIAL_MASK[graph.kind[radius.reached]]]
-    return sorted(graph.ids[int(c)] for c in creds if not blocked[c])
+    _, live = live_reachable(graph, resolve_sources(graph, [source]), [only_rotated])
+    return sorted(graph.ids[int(i)] for i in live)
 
 
 def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
