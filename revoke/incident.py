@@ -13,8 +13,9 @@ from connectors.base import ConnectorError
 from revoke.config import Config, load_config
 from revoke.errors import InputError, RevokeError
 from revoke.execute import Executor, RunStats, journal_state
+from revoke.graph import GraphView
 from revoke.journal import IncidentError, Journal, actor
-from revoke.plan import GraphView, Plan, Step, build_plan
+from revoke.plan import Plan, Step, build_plan
 from revoke.playbook import Playbook, load_playbook
 from revoke.runtime import Runtime
 from revoke.store import Store
@@ -168,18 +169,15 @@ def finalize(
         for action_id, node_id, conn_name in targets:
             if state.get(action_id) and state[action_id].done:
                 continue
-            journal.append("intent", action=action_id, node=node_id, data={"verb": "finalize"})
-            try:
-                res = rt.connector(conn_name).act("finalize", rt.node(node_id), _ctx(journal, rt))
-            except ConnectorError as exc:
-                unsupported = "not supported" in str(exc)
-                journal.append("outcome", action=action_id, node=node_id,
-                               data={"ok": unsupported, "error": exc.diagnostic(), "not_supported": unsupported})
-                (out["not_supported"].append(node_id) if unsupported else out["failed"].__setitem__(node_id, exc.diagnostic()))
-                continue
-            journal.append("outcome", action=action_id, node=node_id,
-                           data={"ok": True, "changed": res.changed, "detail": res.detail})
-            out["done"].append(node_id)
+            # nothing irreversible to do for this kind counts as done
+            error = _journaled_act(journal, rt, action_id, node_id, conn_name, "finalize", (ConnectorError,),
+                                   done_if=lambda exc: "not supported" in str(exc))
+            if error is None:
+                out["done"].append(node_id)
+            elif "not supported" in str(error):
+                out["not_supported"].append(node_id)
+            else:
+                out["failed"][node_id] = error.diagnostic()
     finally:
         rt.close()
         journal.release(token)
@@ -201,19 +199,35 @@ def rollback(store: Store, journal: Journal, config: Config, *, execute: bool) -
             action_id = f"rollback:{step.id}"
             if state.get(action_id) and state[action_id].done:
                 continue
-            journal.append("intent", action=action_id, node=step.node, data={"verb": "rollback"})
-            try:
-                res = rt.connector(step.connector).act("rollback", rt.node(step.node), _ctx(journal, rt))
-            except (ConnectorError, RevokeError) as exc:
-                journal.append("outcome", action=action_id, node=step.node, data={"ok": False, "error": exc.diagnostic()})
-                out["cannot_undo"][step.node] = exc.diagnostic()
-                continue
-            journal.append("outcome", action=action_id, node=step.node, data={"ok": True, "detail": res.detail})
-            out["undone"].append(step.node)
+            error = _journaled_act(journal, rt, action_id, step.node, step.connector, "rollback",
+                                   (ConnectorError, RevokeError))
+            if error is None:
+                out["undone"].append(step.node)
+            else:
+                out["cannot_undo"][step.node] = error.diagnostic()
     finally:
         rt.close()
         journal.release(token)
     return out
+
+
+def _journaled_act(journal: Journal, rt: Runtime, action_id: str, node_id: str, conn_name: str | None, verb: str,
+                   catch: tuple[type[RevokeError], ...], *, done_if: Any = None) -> RevokeError | None:
+    """One connector action between its `intent` and `outcome` records; returns the error, if any.
+    `done_if(error)` marks an error that still counts as done (e.g. nothing to do for this kind)."""
+    journal.append("intent", action=action_id, node=node_id, data={"verb": verb})
+    try:
+        res = rt.connector(conn_name).act(verb, rt.node(node_id), _ctx(journal, rt))
+    except catch as exc:
+        done = bool(done_if and done_if(exc))
+        data = {"ok": done, "error": exc.diagnostic()}
+        if done_if is not None:
+            data["not_supported"] = done
+        journal.append("outcome", action=action_id, node=node_id, data=data)
+        return exc
+    journal.append("outcome", action=action_id, node=node_id,
+                   data={"ok": True, "changed": res.changed, "detail": res.detail})
+    return None
 
 
 def _ctx(journal: Journal, rt: Runtime) -> Any:
