@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from connectors.base import BaseConnector, Collected, register
@@ -27,35 +28,13 @@ def parse_inventory(data: Any, source: str) -> Collected:
     if not isinstance(raw_nodes, list) or not isinstance(raw_edges, list):
         raise InputError("`nodes` and `edges` must be lists", source=source, line=line_of(data))
     nodes: dict[str, Node] = {}
-    for i, item in enumerate(raw_nodes):
-        where = f"nodes[{i}]"
-        line = item_line(raw_nodes, i)
-        if not isinstance(item, dict):
-            raise InputError(f"{where}: expected a mapping", source=source, line=line)
-        extra = set(item) - NODE_FIELDS
-        if extra:
-            raise InputError(f"{where}: unknown field(s) {sorted(extra)}", source=source, line=line)
-        try:
-            node = Node.from_dict(item)
-        except InputError as exc:
-            raise InputError(f"{where}: {exc}", source=source, line=line) from None
+    for where, line, node in _items("nodes", raw_nodes, NODE_FIELDS, Node.from_dict, source):
         if node.id in nodes:
             raise InputError(f"{where}: duplicate node id {node.id!r}", source=source, line=line)
         nodes[node.id] = node
     edges: list[Edge] = []
     references: list[dict[str, Any]] = []
-    for i, item in enumerate(raw_edges):
-        where = f"edges[{i}]"
-        line = item_line(raw_edges, i)
-        if not isinstance(item, dict):
-            raise InputError(f"{where}: expected a mapping", source=source, line=line)
-        extra = set(item) - EDGE_FIELDS
-        if extra:
-            raise InputError(f"{where}: unknown field(s) {sorted(extra)}", source=source, line=line)
-        try:
-            edge = Edge.from_dict(item)
-        except InputError as exc:
-            raise InputError(f"{where}: {exc}", source=source, line=line) from None
+    for where, line, edge in _items("edges", raw_edges, EDGE_FIELDS, Edge.from_dict, source):
         # a node this file does not declare may come from a connector (an AWS key the aws connector
         # collects) or another inventory: `revoke collect` checks it against everything collected
         references.extend({"node": end, "where": where, "line": line} for end in (edge.src, edge.dst) if end not in nodes)
@@ -67,6 +46,23 @@ def parse_inventory(data: Any, source: str) -> Collected:
 
 
 REFERENCES = "references"
+
+
+def _items(name: str, raw: list[Any], fields: set[str], parse: Callable[[dict[str, Any]], Any],
+           source: str) -> Iterator[tuple[str, int | None, Any]]:
+    """(where, line, parsed) for each entry of a `nodes` or `edges` list; errors name file and line."""
+    for i, item in enumerate(raw):
+        where, line = f"{name}[{i}]", item_line(raw, i)
+        if not isinstance(item, dict):
+            raise InputError(f"{where}: expected a mapping", source=source, line=line)
+        extra = set(item) - fields
+        if extra:
+            raise InputError(f"{where}: unknown field(s) {sorted(extra)}", source=source, line=line)
+        try:
+            parsed = parse(item)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}", source=source, line=line) from None
+        yield where, line, parsed
 
 
 def check_references(collected: Collected, known: set[str]) -> None:
