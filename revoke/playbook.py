@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -114,25 +115,15 @@ class PlaybookModel(_Strict):
     @field_validator("actions")
     @classmethod
     def _actions(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for kind, spec in v.items():
-            if kind not in {k.value for k in CREDENTIAL_KINDS}:
-                raise ValueError(f"unknown credential kind {kind!r}")
-            action = spec if isinstance(spec, str) else spec.action
-            if action not in CREDENTIAL_ACTIONS:
-                raise ValueError(f"{kind}: unknown action {action!r}; expected one of {', '.join(CREDENTIAL_ACTIONS)}")
-            if action == "skip" and isinstance(spec, str):
+        for kind, action in _check_table(v, CREDENTIAL_KINDS, CREDENTIAL_ACTIONS, "credential"):
+            if action == "skip" and isinstance(v[kind], str):
                 raise ValueError(f"{kind}: `skip` needs a reason: {{action: skip, reason: ...}}")
         return v
 
     @field_validator("holders")
     @classmethod
     def _holders(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for kind, spec in v.items():
-            if kind not in {k.value for k in HOLDER_KINDS}:
-                raise ValueError(f"unknown holder kind {kind!r}")
-            action = spec if isinstance(spec, str) else spec.action
-            if action not in HOLDER_ACTIONS:
-                raise ValueError(f"{kind}: unknown holder action {action!r}; expected one of {', '.join(HOLDER_ACTIONS)}")
+        list(_check_table(v, HOLDER_KINDS, HOLDER_ACTIONS, "holder"))
         return v
 
     @field_validator("concurrency")
@@ -142,6 +133,20 @@ class PlaybookModel(_Strict):
             if n < 1 or n > 64:
                 raise ValueError(f"concurrency for {k!r} must be between 1 and 64")
         return v
+
+
+def _check_table(
+    table: dict[str, Any], kinds: frozenset[NodeKind], actions: tuple[str, ...], noun: str
+) -> Iterator[tuple[str, str]]:
+    """(kind, action) for each entry of a per-kind action table, refusing unknown kinds and actions."""
+    for kind, spec in table.items():
+        if kind not in {k.value for k in kinds}:
+            raise ValueError(f"unknown {noun} kind {kind!r}")
+        action = spec if isinstance(spec, str) else spec.action
+        if action not in actions:
+            label = "action" if noun == "credential" else f"{noun} action"
+            raise ValueError(f"{kind}: unknown {label} {action!r}; expected one of {', '.join(actions)}")
+        yield kind, action
 
 
 @dataclass(frozen=True)
