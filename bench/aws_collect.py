@@ -19,7 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples.lab.aws_lab import LAB_ENV, MotoProcess, lab_client
+from examples.lab.aws_lab import LAB_ENV, lab_client
+from examples.lab.aws_process import MotoProcess
 
 
 def naive(endpoint_url: str) -> tuple[int, int, int]:

@@ -28,7 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from examples.lab.aws_lab import LAB_ENV, MotoProcess, lab_client
+from examples.lab.aws_lab import LAB_ENV, lab_client
+from examples.lab.aws_process import MotoProcess
 
 
 def list_keys(iam: Any, users: list[str], workers: int) -> list[tuple[str, str]]:

@@ -62,8 +62,9 @@ def _inventory(aws: dict[str, Any], vault: dict[str, Any]) -> dict[str, Any]:
 @contextmanager
 def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool = False) -> Iterator[Lab]:
     """Start and seed every provider; yield the lab; always stop the servers."""
-    from examples.lab.aws_lab import LAB_ENV, MotoServer, SeededMotoProcess
+    from examples.lab.aws_lab import LAB_ENV, MotoServer
     from examples.lab.aws_lab import seed_demo as seed_aws
+    from examples.lab.aws_process import SeededMotoProcess
     from examples.lab.gcp_iam_double import GcpIamDouble
     from examples.lab.gcp_iam_double import seed_demo as seed_gcp
     from examples.lab.pki import write_lab_pki
