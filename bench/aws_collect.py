@@ -37,7 +37,7 @@ def naive(endpoint_url: str) -> tuple[int, int, int]:
 
 
 def connector(endpoint_url: str) -> tuple[int, int, int]:
-    from connectors.base import connector_class
+    from revoke.connector import connector_class
 
     got = connector_class("aws")({"type": "aws", "endpoint_url": endpoint_url}).collect()
     kinds: dict[str, int] = {}

@@ -25,16 +25,15 @@ import structlog
 from connectors import aws_collect as col
 from connectors.aws_actions import AccessKeyActions, RoleActions, SecretStoreActions
 from connectors.aws_iot_actions import IotActions
-from connectors.base import (
+from revoke.connector import (
     ActionContext,
     ActionResult,
     BaseConnector,
     Collected,
+    CollectFinding,
     ConnectorError,
-    Finding,
     ProbeResult,
     Replacement,
-    register,
 )
 from revoke.model import Edge, Node, NodeKind, Relation
 
@@ -166,7 +165,6 @@ class Account:
         return self._account_id
 
 
-@register("aws")
 class AwsConnector(AccessKeyActions, RoleActions, SecretStoreActions, IotActions, BaseConnector):
     actions: ClassVar[dict[NodeKind, frozenset[str]]] = {
         NodeKind.ACCESS_KEY: frozenset({"disable", "revoke", "rotate", "finalize", "rollback"}),
@@ -295,7 +293,7 @@ class AwsConnector(AccessKeyActions, RoleActions, SecretStoreActions, IotActions
         secrets = [(f"aws:secret:{s['arn']}", s["arn"]) for d in datas for s in d.secrets]
         edges, notes = access_edges(principals, roles, users, secrets)
         out.edges.extend(Edge(s, d, Relation(r), attrs=a) for s, r, d, a in edges)
-        out.findings.extend(Finding("aws.iam.trust_any", n, node=n.split(": ")[0], source=PROVIDER) for n in notes)
+        out.findings.extend(CollectFinding("aws.iam.trust_any", n, node=n.split(": ")[0], source=PROVIDER) for n in notes)
 
     def _collect_account(self, account: Account) -> col.AccountData:
         from connectors.aws_iot import get_iot
@@ -317,7 +315,7 @@ class AwsConnector(AccessKeyActions, RoleActions, SecretStoreActions, IotActions
             data.findings.extend(iot_findings)
             data.meta["iot_ca_discovery"] = data.iot.get("ca_discovery", "")
         if not data.users and not data.roles:
-            data.findings.append(Finding("aws.empty", "no IAM users or roles returned: check credentials",
+            data.findings.append(CollectFinding("aws.empty", "no IAM users or roles returned: check credentials",
                                          severity="error", source=PROVIDER))
         return data
 

@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from connectors.base import (
+from connectors.recognize import recognize, substitute
+from revoke.connector import (
     ActionContext,
     ActionResult,
     ConnectorError,
     ProbeResult,
     Replacement,
     Secret,
+    Unsupported,
 )
 from revoke.model import Node, NodeKind
-from revoke.recognize import recognize, substitute
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -138,7 +139,7 @@ class AccessKeyActions(_Host):
                 return ActionResult(node.id, action, changed=False, detail="already Active")
             self._key_set_status(iam, user, key, "Active", node.id)
             return ActionResult(node.id, action, detail="reactivated", data={"user": user})
-        raise ConnectorError(PROVIDER, action, "not supported for access keys", node=node.id)
+        raise Unsupported(PROVIDER, action, node.id, "not supported for access keys")
 
     def key_create_replacement(self, node: Node, ctx: ActionContext) -> Replacement:
         """A new key for the same user, making room under the two-key limit if needed."""
@@ -310,7 +311,7 @@ class RoleActions(_Host):
                       "delete_role_policy", node.id)
             return ActionResult(node.id, action, detail=f"removed {REVOKE_POLICY}")
         if action != "revoke_sessions":
-            raise ConnectorError(PROVIDER, action, "not supported for roles", node=node.id)
+            raise Unsupported(PROVIDER, action, node.id, "not supported for roles")
         cutoff = (ctx.now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         sid = "RevokeIncident" + re.sub(r"[^A-Za-z0-9]", "", ctx.incident)[:64]
         if current is not None:

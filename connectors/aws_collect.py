@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import ConnectorError, Finding
+from connectors.recognize import recognize
+from revoke.connector import CollectFinding, ConnectorError
 from revoke.model import Node, NodeKind, fingerprint, parse_time
-from revoke.recognize import recognize
 
 PROVIDER = "aws"
 
@@ -49,7 +49,7 @@ class AccountData:
     keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # user name -> keys
     secrets: list[dict[str, Any]] = field(default_factory=list)
     iot: dict[str, Any] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[CollectFinding] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -183,11 +183,11 @@ def summarize_secret_value(value: str | bytes) -> dict[str, Any]:
     }
 
 
-def get_secrets(sm: Any, call: Call, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], list[Finding]]:
+def get_secrets(sm: Any, call: Call, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], list[CollectFinding]]:
     from botocore.exceptions import ClientError
 
     listed = paginate(sm, "list_secrets", "SecretList", call)
-    findings: list[Finding] = []
+    findings: list[CollectFinding] = []
 
     def one(entry: dict[str, Any]) -> dict[str, Any]:
         arn = entry["ARN"]
@@ -216,7 +216,7 @@ def get_secrets(sm: Any, call: Call, pool: ThreadPoolExecutor) -> tuple[list[dic
     for item in secrets:
         if "unreadable" in item:
             findings.append(
-                Finding(
+                CollectFinding(
                     "aws.secret.unreadable",
                     f"secret value could not be read ({item['unreadable']}): what it stores is unknown",
                     node=f"aws:secret:{item['arn']}",
@@ -356,7 +356,7 @@ def managed_documents(policies: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def principals(data: AccountData, findings: list[Finding]) -> list[Principal]:
+def principals(data: AccountData, findings: list[CollectFinding]) -> list[Principal]:
     """Users (with their groups' policies folded in) and roles, ready for evaluation."""
     from connectors.aws_policy import parse_policy
 
@@ -401,7 +401,7 @@ def principals(data: AccountData, findings: list[Finding]) -> list[Principal]:
         )
     for arn in sorted(missing):
         findings.append(
-            Finding(
+            CollectFinding(
                 "aws.iam.policy_unavailable",
                 f"managed policy {arn} is attached but its document was not returned: its grants are not evaluated",
                 source=PROVIDER,

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.base import ConnectorError, Finding
+from revoke.connector import CollectFinding, ConnectorError
 from revoke.model import Node, NodeKind
 
 PROVIDER = "aws"
@@ -45,9 +45,9 @@ def _pages(client: Any, op: str, key: str, call: Call, **kwargs: Any) -> list[An
 
 def get_iot(
     iot: Any, iot_noretry: Any, call: Call, pool: ThreadPoolExecutor, known_ca_ids: list[str]
-) -> tuple[dict[str, Any], list[Finding]]:
+) -> tuple[dict[str, Any], list[CollectFinding]]:
     """Raw IoT state of one region (certificate PEMs are public material; no keys)."""
-    findings: list[Finding] = []
+    findings: list[CollectFinding] = []
     listed = _pages(iot, "list_certificates", "certificates", call)
 
     def describe(c: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def get_iot(
         discovery = "device certificates' caCertificateId and configured iot_ca_ids"
         ca_ids = sorted({c["caCertificateId"] for c in certs if c.get("caCertificateId")} | set(known_ca_ids))
         findings.append(
-            Finding(
+            CollectFinding(
                 "aws.iot.list_ca_unavailable",
                 f"ListCACertificates failed ({exc}); CAs found from {discovery}: a CA no device "
                 "certificate names and no configuration lists is missed",
@@ -107,7 +107,7 @@ def get_iot(
 
 def pem_alias(pem: str) -> str | None:
     """The x509 connector's id for the same certificate."""
-    from revoke.recognize import pem_objects, pem_ref
+    from connectors.recognize import pem_objects, pem_ref
 
     for label, block in pem_objects(pem or ""):
         found = pem_ref(label, block)
@@ -136,10 +136,10 @@ def _dt(value: Any) -> datetime | None:
     return None
 
 
-def transform_iot(raw: dict[str, Any], account: str, region: str) -> tuple[list[Node], list[IotEdge], list[Finding]]:
+def transform_iot(raw: dict[str, Any], account: str, region: str) -> tuple[list[Node], list[IotEdge], list[CollectFinding]]:
     nodes: list[Node] = []
     edges: list[IotEdge] = []
-    findings: list[Finding] = []
+    findings: list[CollectFinding] = []
     by_arn: dict[str, str] = {}
     ca_pems: dict[str, str] = {}
     issuer_of: dict[str, str] = {}
@@ -177,7 +177,7 @@ def transform_iot(raw: dict[str, Any], account: str, region: str) -> tuple[list[
             attrs = {"signature": {True: "verified", False: "mismatch", None: "unchecked"}[verified]}
             edges.append((ca_node_id(ca_id), "issued", cert_node_id(cid), attrs))
             if verified is False:
-                findings.append(Finding("aws.iot.signature_mismatch",
+                findings.append(CollectFinding("aws.iot.signature_mismatch",
                                         f"IoT links this certificate to CA {ca_id} but that CA did not sign it",
                                         node=cert_node_id(cid), source=PROVIDER))
         elif pem:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from connectors.aws_iot import ca_node_id, cert_node_id, new_ca, new_device_certificate
-from connectors.base import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret
+from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret, Unsupported
 from revoke.model import Node, NodeKind
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class IotActions:
                 raise ConnectorError(PROVIDER, "finalize", "certificate is still ACTIVE: revoke it first",
                                      node=node.id)
             return self._iot_delete(iot, node, desc or {})
-        raise ConnectorError(PROVIDER, action, "not supported for IoT certificates", node=node.id)
+        raise Unsupported(PROVIDER, action, node.id, "not supported for IoT certificates")
 
     def _iot_delete(self, iot: Any, node: Node, desc: dict[str, Any]) -> ActionResult:
         cid = _native(node.id)

@@ -27,20 +27,19 @@ from typing import Any, ClassVar
 import structlog
 
 from connectors import gcp_client as gc
-from connectors.base import (
+from connectors.gcp_policy import account_id, email_from_key_name, key_id_from_name, key_node_id, merge
+from connectors.gcp_policy import transform_project as _transform_project
+from revoke.connector import (
     ActionContext,
     ActionResult,
     BaseConnector,
     Collected,
+    CollectFinding,
     ConnectorError,
-    Finding,
     ProbeResult,
     Replacement,
     Secret,
-    register,
 )
-from connectors.gcp_policy import account_id, email_from_key_name, key_id_from_name, key_node_id, merge
-from connectors.gcp_policy import transform_project as _transform_project
 from revoke.errors import RevokeError
 from revoke.model import Node, NodeKind
 
@@ -50,7 +49,6 @@ KEY_ACTIONS = frozenset({"disable", "revoke", "rotate", "finalize", "rollback"})
 ACCOUNT_ACTIONS = frozenset({"disable", "rollback"})
 
 
-@register("gcp")
 class GcpConnector(BaseConnector):
     actions: ClassVar[dict[NodeKind, frozenset[str]]] = {
         NodeKind.SERVICE_ACCOUNT_KEY: KEY_ACTIONS,
@@ -136,7 +134,7 @@ class GcpConnector(BaseConnector):
         out.meta = meta
         return out
 
-    def get_project(self, project: str) -> tuple[dict[str, Any], list[Finding], int]:
+    def get_project(self, project: str) -> tuple[dict[str, Any], list[CollectFinding], int]:
         """Fetch one project's accounts (all pages), keys, account policies and project policy."""
         c = self._c()
         accounts: list[dict[str, Any]] = []
@@ -149,9 +147,9 @@ class GcpConnector(BaseConnector):
                 accounts.extend(gc.account_dict(a) for a in page.accounts)
         except Exception as exc:  # later pages are fetched lazily by the pager
             raise gc.wrap(exc, "ListServiceAccounts", f"projects/{project}") from exc
-        findings: list[Finding] = []
+        findings: list[CollectFinding] = []
         if not accounts:
-            findings.append(Finding("gcp.no_service_accounts", f"project {project} lists no service accounts",
+            findings.append(CollectFinding("gcp.no_service_accounts", f"project {project} lists no service accounts",
                                     source=f"projects/{project}"))
         project_policy = self._policy_or_finding(
             "Projects.GetIamPolicy", f"projects/{project}", c.projects.get_iam_policy, findings)
@@ -168,7 +166,7 @@ class GcpConnector(BaseConnector):
                     return  # deleted since it was listed
                 if not gc.has_status(err, "PERMISSION_DENIED"):
                     raise
-                findings.append(Finding("gcp.keys_unreadable", f"keys of {acct['email']} not listed: {err}",
+                findings.append(CollectFinding("gcp.keys_unreadable", f"keys of {acct['email']} not listed: {err}",
                                         node=account_id(acct["email"]), severity="error", source=name))
                 listed = None
             if listed is not None:
@@ -189,7 +187,7 @@ class GcpConnector(BaseConnector):
         return payload, findings, pages
 
     def _policy_or_finding(self, call: str, resource: str, fn: Callable[..., Any],
-                           findings: list[Finding]) -> dict[str, Any] | None:
+                           findings: list[CollectFinding]) -> dict[str, Any] | None:
         """A policy we may not read is reported, not fatal: the rest of the graph still stands,
         but the finding says edges through it may be missing."""
         try:
@@ -198,7 +196,7 @@ class GcpConnector(BaseConnector):
         except ConnectorError as err:
             if not gc.has_status(err, "PERMISSION_DENIED", "NOT_FOUND"):
                 raise
-            findings.append(Finding("gcp.policy_unreadable", f"{call} on {resource}: {err}",
+            findings.append(CollectFinding("gcp.policy_unreadable", f"{call} on {resource}: {err}",
                                     severity="error", source=resource))
             return None
         return gc.policy_dict(policy)

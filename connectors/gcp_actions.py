@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connectors import gcp_client as gc
-from connectors.base import ActionContext, ActionResult, ConnectorError, ProbeResult
+from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult
 from revoke.model import Node
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ import grpc
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
-from connectors.base import ConnectorError
+from revoke.connector import ConnectorError
 
 PROVIDER = "gcp"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import Collected, Finding
+from revoke.connector import Collected, CollectFinding
 from revoke.model import Edge, Node, NodeKind, Relation
 
 PROVIDER = "gcp"
@@ -148,7 +148,7 @@ class _EdgeSet:
 
 
 def transform_bindings(policy: dict[str, Any] | None, targets: list[str], scope: str,
-                       edges: _EdgeSet, members: dict[str, Node], findings: list[Finding]) -> None:
+                       edges: _EdgeSet, members: dict[str, Node], findings: list[CollectFinding]) -> None:
     """Each binding of an edge-making role becomes member -> every target account."""
     for binding in (policy or {}).get("bindings", []):
         rel = ROLE_RELATIONS.get(binding.get("role", ""))
@@ -158,7 +158,7 @@ def transform_bindings(policy: dict[str, Any] | None, targets: list[str], scope:
             node = member_node(member)
             if node is None:
                 if member in ("allUsers", "allAuthenticatedUsers"):
-                    findings.append(Finding(
+                    findings.append(CollectFinding(
                         code="gcp.public_binding", severity="error", source=scope,
                         message=f"{binding['role']} granted to {member} on {scope}: anyone can act as "
                                 f"{len(targets)} service account(s)"))

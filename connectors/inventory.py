@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from connectors.base import BaseConnector, Collected, register
+from revoke.connector import REFERENCES, BaseConnector, Collected
 from revoke.errors import InputError
 from revoke.model import Edge, Node
 from revoke.yamlio import item_line, line_of, load_file
@@ -45,9 +45,6 @@ def parse_inventory(data: Any, source: str) -> Collected:
     return Collected(nodes=list(nodes.values()), edges=edges, meta=meta)
 
 
-REFERENCES = "references"
-
-
 def _items(name: str, raw: list[Any], fields: set[str], parse: Callable[[dict[str, Any]], Any],
            source: str) -> Iterator[tuple[str, int | None, Any]]:
     """(where, line, parsed) for each entry of a `nodes` or `edges` list; errors name file and line."""
@@ -65,28 +62,9 @@ def _items(name: str, raw: list[Any], fields: set[str], parse: Callable[[dict[st
         yield where, line, parsed
 
 
-def check_references(collected: Collected, known: set[str]) -> None:
-    """Every edge endpoint an inventory names must be a node of the collected graph."""
-    import difflib
-
-    source = str(collected.meta.get("source", "inventory"))
-    for ref in collected.meta.pop(REFERENCES, []):
-        if ref["node"] in known:
-            continue
-        declared = [n.id for n in collected.nodes]
-        close = difflib.get_close_matches(ref["node"], declared, n=3) or difflib.get_close_matches(ref["node"], known, n=3)
-        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-        raise InputError(f"{ref['where']}: edge names unknown node {ref['node']!r}{hint}; declare it under `nodes:` "
-                         "or collect it with its connector", source=source, line=ref["line"])
-
-
-@register("inventory")
 class InventoryConnector(BaseConnector):
     def collect(self) -> Collected:
         path = self.config.get("path")
         if not path:
             raise InputError("inventory connector needs `path`")
         return parse_inventory(load_file(path, what="inventory"), str(path))
-
-    def owns(self, node: Node) -> bool:
-        return False

@@ -33,7 +33,8 @@ from connectors import vault_auth as auth
 from connectors import vault_collect as vc
 from connectors import vault_kv as kv
 from connectors import vault_pki as pki
-from connectors.base import (
+from connectors.vault_api import PROVIDER, VaultApi, status_of
+from revoke.connector import (
     ActionContext,
     ActionResult,
     BaseConnector,
@@ -42,9 +43,7 @@ from connectors.base import (
     ProbeResult,
     Replacement,
     Secret,
-    register,
 )
-from connectors.vault_api import PROVIDER, VaultApi, status_of
 from revoke.model import Node, NodeKind
 
 Handler = Callable[[Node, ActionContext], tuple[bool, str, dict[str, Any]]]
@@ -55,7 +54,6 @@ def node_type(node_id: str) -> str:
     return parts[1] if len(parts) == 3 and parts[0] == PROVIDER else ""
 
 
-@register("vault")
 class VaultConnector(BaseConnector):
     actions: ClassVar[dict[NodeKind, frozenset[str]]] = {
         NodeKind.TOKEN: frozenset({"revoke", "rotate", "destroy", "revoke_prefix"}),

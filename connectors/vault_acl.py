@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any
 
-from connectors.base import ConnectorError
 from connectors.vault_api import VaultApi, status_of
+from revoke.connector import ConnectorError
 
 RULE_RE = re.compile(r'path\s+"([^"]+)"\s*\{(.*?)\}', re.S)
 CAPS_RE = re.compile(r"capabilities\s*=\s*\[(.*?)\]", re.S)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from connectors.base import ConnectorError
+from revoke.connector import ConnectorError
 
 PROVIDER = "vault"
 T = TypeVar("T")

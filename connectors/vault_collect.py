@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import ConnectorError
+from connectors.recognize import recognize
 from connectors.vault_api import VaultApi, status_of
+from revoke.connector import ConnectorError
 from revoke.errors import InputError
 from revoke.model import Edge, Node, NodeKind, Relation, fingerprint, parse_time
-from revoke.recognize import recognize
 
 P = "vault"
 

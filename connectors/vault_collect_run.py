@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from connectors import vault_auth as auth
 from connectors import vault_collect as vc
 from connectors import vault_pki as pki
-from connectors.base import Collected, ConnectorError, Finding
 from connectors.vault_api import status_of
+from revoke.connector import Collected, CollectFinding, ConnectorError
 
 if TYPE_CHECKING:
     from connectors.vault import VaultConnector
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 DENIED = (401, 403)
 
 
-def _finding(code: str, message: str, severity: str = "warning", node: str | None = None) -> Finding:
-    return Finding(code=f"vault.{code}", message=message, severity=severity, node=node, source="vault")
+def _finding(code: str, message: str, severity: str = "warning", node: str | None = None) -> CollectFinding:
+    return CollectFinding(code=f"vault.{code}", message=message, severity=severity, node=node, source="vault")
 
 
 def run_collect(conn: VaultConnector) -> Collected:

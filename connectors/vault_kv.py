@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import ConnectorError, Replacement
+from connectors.recognize import recognize, substitute
 from connectors.vault_api import PROVIDER, VaultApi
+from revoke.connector import ConnectorError, Replacement
 from revoke.model import Node, NodeKind, fingerprint
-from revoke.recognize import recognize, substitute
 
 
 def split_secret(node_id: str, mounts: list[str]) -> tuple[str, str]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import ConnectorError, ProbeResult, Replacement, Secret
 from connectors.vault_api import PROVIDER, VaultApi, status_of
+from revoke.connector import ConnectorError, ProbeResult, Replacement, Secret
 from revoke.model import Edge, Node, NodeKind, Relation
 
 P = PROVIDER
@@ -119,7 +119,7 @@ def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
         if sha in issuer_shas:
             continue  # `LIST pki/certs` includes the issuers' own serials
         nid = cert_node_id(m, serial)
-        from revoke.recognize import cert_type
+        from connectors.recognize import cert_type
 
         revoked = int(data.get("revocation_time") or 0) > 0
         signers = [iid for iid, ic in issuer_certs.items() if _signed_by(cert, ic)]

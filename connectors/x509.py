@@ -23,7 +23,7 @@ Graph:
 - `authenticates_as` key -> certificate / CA with the same public key.
 - `stores` holder -> every key and certificate found under that holder's paths.
 
-Ids match `revoke.recognize.pem_ref`, so a PEM found in a Vault secret or a Secrets Manager
+Ids match `connectors.recognize.pem_ref`, so a PEM found in a Vault secret or a Secrets Manager
 value links to the same node.
 
 A file-based PKI has no revocation authority: this connector declares no actions, so a
@@ -46,7 +46,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import BaseConnector, Collected, ConnectorError, Finding, ProbeResult, register
+from revoke.connector import BaseConnector, Collected, CollectFinding, ConnectorError, ProbeResult
 from revoke.model import Edge, Node, NodeKind, Relation
 
 log = structlog.get_logger()
@@ -55,7 +55,6 @@ DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules"})
 
 
-@register("x509")
 class X509Connector(BaseConnector):
     actions = {}
     permissions = {"collect": ["read access to the configured files and directories"]}
@@ -78,7 +77,7 @@ class X509Connector(BaseConnector):
         from connectors.x509_parse import parse_file
 
         files = []
-        findings: list[Finding] = []
+        findings: list[CollectFinding] = []
         skipped = 0
         seen: set[Path] = set()  # overlapping configured paths must not scan a file twice
         for root in self.paths:
@@ -104,7 +103,7 @@ class X509Connector(BaseConnector):
             if not found_any:
                 # fail loud on empty: a path that used to hold PKI material and now yields nothing
                 findings.append(
-                    Finding("x509.empty", f"{root}: no certificate or key found", source=str(root))
+                    CollectFinding("x509.empty", f"{root}: no certificate or key found", source=str(root))
                 )
         collected = transform(files, self.holder_of, now=datetime.now(UTC))
         collected.findings[:0] = findings
@@ -155,16 +154,16 @@ def iter_files(root: Path) -> Iterator[Path]:
                 yield path
 
 
-def read_file(path: Path, max_bytes: int) -> tuple[bytes | None, Finding | None]:
+def read_file(path: Path, max_bytes: int) -> tuple[bytes | None, CollectFinding | None]:
     try:
         size = path.stat().st_size
         if size > max_bytes:
             message = f"{path}: {size} bytes, over the {max_bytes} limit: skipped"
-            return None, Finding("x509.too_large", message, source=str(path))
+            return None, CollectFinding("x509.too_large", message, source=str(path))
         return path.read_bytes(), None
     except OSError as exc:
         # strerror only ("Permission denied"): never the file contents
-        return None, Finding("x509.unreadable", f"{path}: {exc.strerror or type(exc).__name__}",
+        return None, CollectFinding("x509.unreadable", f"{path}: {exc.strerror or type(exc).__name__}",
                              severity="error", source=str(path))
 
 

@@ -16,9 +16,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from connectors.base import Finding
+from connectors.recognize import PEM_RE
+from revoke.connector import CollectFinding
 from revoke.model import fingerprint
-from revoke.recognize import PEM_RE
 
 CERT_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
 CSR_LABELS = frozenset({"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"})
@@ -52,7 +52,7 @@ class FileContents:
     keys: list[LoadedKey] = field(default_factory=list)
     csrs: int = 0
     skipped_blocks: int = 0
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[CollectFinding] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -76,7 +76,7 @@ def is_ca(cert: x509.Certificate) -> bool:
 
 
 def cert_id(cert: x509.Certificate) -> str:
-    """Same ids as `revoke.recognize.pem_ref`."""
+    """Same ids as `connectors.recognize.pem_ref`."""
     return f"x509:{'ca' if is_ca(cert) else 'cert'}:{cert_sha256(cert)}"
 
 
@@ -84,8 +84,8 @@ def key_id(public_key: Any) -> str:
     return f"x509:private_key:{spki_sha256(public_key)}"
 
 
-def _finding(code: str, path: str, message: str) -> Finding:
-    return Finding(code=code, message=f"{path}: {message}", source=path)
+def _finding(code: str, path: str, message: str) -> CollectFinding:
+    return CollectFinding(code=code, message=f"{path}: {message}", source=path)
 
 
 def parse_file(path: str, data: bytes, suffix: str = "") -> FileContents:
@@ -147,11 +147,11 @@ def _load_pem_key(out: FileContents, label: str, block: str, raw: bytes, where: 
         else:
             out.findings.append(_finding("x509.corrupt", out.path, f"{where} is not a valid private key"))
         return
-    # fingerprint of the stripped PEM block text, as revoke.recognize.pem_ref computes it
+    # fingerprint of the stripped PEM block text, as connectors.recognize.pem_ref computes it
     out.keys.append(LoadedKey(key.public_key(), fingerprint(block.strip()), KEY_FORMATS[label], "pem"))
 
 
-def _encrypted(path: str, where: str) -> Finding:
+def _encrypted(path: str, where: str) -> CollectFinding:
     return _finding(
         "x509.encrypted_key", path,
         f"{where} is an encrypted private key: not placed in the graph (its passphrase may be stored "

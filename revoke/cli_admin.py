@@ -22,7 +22,7 @@ def permissions_cmd(
     from pathlib import Path
 
     from revoke.cli import G, out
-    from revoke.permissions import PROVIDER_TYPES, permissions_report, render_text
+    from revoke.permissions import permissions_report, render_text
     from revoke.playbook import load_playbook
 
     if fmt not in ("text", "json"):
@@ -40,7 +40,7 @@ def permissions_cmd(
         # limit the output to the connectors this deployment configures
         from revoke.config import load_config
 
-        types = sorted({c.type for c in load_config(config_path).connectors} & set(PROVIDER_TYPES))
+        types = sorted({c.type for c in load_config(config_path).connectors})
     report = permissions_report(pb, types, rollback=rollback, vault_mounts=mounts)
     if fmt == "json":
         import orjson

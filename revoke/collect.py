@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import structlog
 
-from connectors.base import Collected, ConnectorError, connector_class
 from revoke.config import Config, ConnectorConfig
+from revoke.connector import REFERENCES, Collected, Connector, ConnectorError, connector_class
 from revoke.errors import InputError, RevokeError
 from revoke.store import Store
 
@@ -29,7 +30,7 @@ class CollectReport:
         return not self.failed
 
 
-def instantiate(cfg: ConnectorConfig) -> Any:
+def instantiate(cfg: ConnectorConfig) -> Connector:
     cls = connector_class(cfg.type)
     return cls(cfg.options)
 
@@ -59,7 +60,7 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
         outcome = results[cfg.name]
         if isinstance(outcome, InputError):
             raise InputError(f"connector {cfg.name!r}: {outcome}") from outcome
-    _check_inventory_references(chosen, results, store)
+    _check_references(chosen, results, store)
     previous = {s.name: s for s in store.snapshots()}
     for cfg in chosen:
         outcome = results[cfg.name]
@@ -91,18 +92,28 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
     return report
 
 
-def _check_inventory_references(chosen: list[ConnectorConfig], results: dict[str, Any], store: Store) -> None:
-    """Inventory edges may name nodes other connectors collect; any other name is a typo (exit 2)."""
-    from connectors.inventory import REFERENCES, check_references
-
-    inventories = [r for c in chosen if c.type == "inventory" and isinstance(r := results[c.name], Collected)
-                   and r.meta.get(REFERENCES)]
-    if not inventories:
+def _check_references(chosen: list[ConnectorConfig], results: dict[str, Any], store: Store) -> None:
+    """A node a connector's input names without declaring it (an inventory edge to an AWS key) must
+    be collected by some connector, now or in a kept snapshot; any other name is a typo (exit 2)."""
+    referring = [r for c in chosen if isinstance(r := results[c.name], Collected) and r.meta.get(REFERENCES)]
+    if not referring:
         return
     known = {n.id for r in results.values() if isinstance(r, Collected) for n in r.nodes}
     replaced = {c.name for c in chosen if isinstance(results[c.name], Collected)}
     marks = ",".join("?" * len(replaced))
     known |= {nid for (nid,) in store.db.execute(f"SELECT DISTINCT id FROM nodes WHERE snapshot NOT IN ({marks})",
                                                  sorted(replaced))}
-    for inv in inventories:
-        check_references(inv, known)
+    for collected in referring:
+        _resolve(collected, known)
+
+
+def _resolve(collected: Collected, known: set[str]) -> None:
+    source = str(collected.meta.get("source", "inventory"))
+    for ref in collected.meta.pop(REFERENCES, []):
+        if ref["node"] in known:
+            continue
+        declared = [n.id for n in collected.nodes]
+        close = difflib.get_close_matches(ref["node"], declared, n=3) or difflib.get_close_matches(ref["node"], known, n=3)
+        hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+        raise InputError(f"{ref['where']}: edge names unknown node {ref['node']!r}{hint}; declare it under `nodes:` "
+                         "or collect it with its connector", source=source, line=ref["line"])

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from revoke.connector import known_connectors
 from revoke.errors import InputError
 from revoke.yamlio import item_line, line_of, load_file
 
@@ -64,7 +65,7 @@ def _forbidden(value: Any, line: int | None) -> tuple[str, int | None] | None:
 
 
 def load_config(path: str | Path) -> Config:
-    from connectors.base import known_connectors
+
 
     path = Path(path)
     src = str(path)

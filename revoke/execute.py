@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from connectors.base import ActionContext, ActionResult, ConnectorError, Replacement
 from revoke import logs
+from revoke.connector import ActionContext, ActionResult, ConnectorError, Replacement
 from revoke.graph import GraphView
 from revoke.journal import Journal
 from revoke.model import Node, NodeKind
@@ -108,7 +108,7 @@ class Executor:
         return ActionContext(
             incident=self.journal.incident, dry_run=False, emergency=self.emergency,
             replacements=dict(self.replacements), get_node=self.rt.node,
-            predecessors=self.view.preds, successors=self.view.succs,
+            predecessors=self.view.preds,
             options={"first_attempt": first_attempt},
         )
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import structlog
 
-from connectors.base import ConnectorError
 from revoke.config import Config, load_config
+from revoke.connector import ConnectorError, Unsupported
 from revoke.errors import InputError, RevokeError
 from revoke.execute import Executor, RunStats, journal_state
 from revoke.graph import GraphView
@@ -171,10 +171,10 @@ def finalize(
                 continue
             # nothing irreversible to do for this kind counts as done
             error = _journaled_act(journal, rt, action_id, node_id, conn_name, "finalize", (ConnectorError,),
-                                   done_if=lambda exc: "not supported" in str(exc))
+                                   done_if=lambda exc: isinstance(exc, Unsupported))
             if error is None:
                 out["done"].append(node_id)
-            elif "not supported" in str(error):
+            elif isinstance(error, Unsupported):
                 out["not_supported"].append(node_id)
             else:
                 out["failed"][node_id] = error.diagnostic()
@@ -231,7 +231,7 @@ def _journaled_act(journal: Journal, rt: Runtime, action_id: str, node_id: str, 
 
 
 def _ctx(journal: Journal, rt: Runtime) -> Any:
-    from connectors.base import ActionContext
+    from revoke.connector import ActionContext
 
     return ActionContext(incident=journal.incident, dry_run=False, get_node=rt.node)
 

@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from revoke.connector import connector_class, known_connectors, writes_stores
 from revoke.model import CREDENTIAL_KINDS, NodeKind
 from revoke.playbook import Playbook
 
-PROVIDER_TYPES = ("aws", "vault", "gcp", "x509", "inventory")
 # parts of a declared verb: the executor calls them as separate steps, connectors declare them
 # under the verb they belong to (no gap is reported for these)
 PART_OF: dict[str, tuple[str, ...]] = {
@@ -76,15 +76,7 @@ def _chosen_verb(cls: type, kind: NodeKind, action: str) -> str | None:
     return next((v for v in FALLBACKS.get(action, (action,)) if v in supported), None)
 
 
-def _owns_stores(cls: type) -> bool:
-    from connectors.base import BaseConnector
-
-    return cls.write_store is not BaseConnector.write_store  # type: ignore[attr-defined]
-
-
 def connector_needs(pb: Playbook, ctype: str, *, rollback: bool = False) -> ConnectorNeeds:
-    from connectors.base import connector_class
-
     cls = connector_class(ctype)
     need = ConnectorNeeds(ctype)
     need.verbs["collect"] = "collect, and verify's re-collection"
@@ -114,7 +106,7 @@ def connector_needs(pb: Playbook, ctype: str, *, rollback: bool = False) -> Conn
             need.verbs["finalize"] = f"{kind.value}: `run --finalize` after a clean verify"
         if rollback and "rollback" in supported:
             need.verbs["rollback"] = f"{kind.value}: `revoke rollback`"
-    if _owns_stores(cls) and _rotating(pb):
+    if writes_stores(cls) and _rotating(pb):
         # any provider's replacement may land in a store this connector owns
         need.verbs["write_store"] = "write replacements into stores this connector owns"
         need.verbs["store_holds"] = "read stores back (resume, verify)"
@@ -197,7 +189,8 @@ def gcp_roles(need: ConnectorNeeds, role_id: str) -> dict[str, Any]:
 
 def permissions_report(pb: Playbook, types: list[str] | None = None, *, rollback: bool = False,
                        vault_mounts: dict[str, str] | None = None) -> dict[str, Any]:
-    wanted = [t for t in (types or PROVIDER_TYPES) if t in PROVIDER_TYPES]
+    known = known_connectors()
+    wanted = [t for t in (types or known) if t in known]
     needs = {t: connector_needs(pb, t, rollback=rollback) for t in wanted}
     out: dict[str, Any] = {"playbook": pb.name, "connectors": {}, "gaps": []}
     for t, need in needs.items():

@@ -23,6 +23,7 @@ import numpy as np
 
 from revoke.blast import BlastRadius, Window, blast_radius, resolve_sources
 from revoke.config import Config
+from revoke.connector import Connector, writes_stores
 from revoke.errors import InputError
 from revoke.graph import CompiledGraph, GraphView
 from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
@@ -95,15 +96,14 @@ class ConnectorIndex:
     """Which configured connector owns which node, and what each can do (classes only: no clients)."""
 
     def __init__(self, config: Config | None, store: Store) -> None:
-        from connectors.base import BaseConnector, connector_class
+        from revoke.connector import connector_class
 
         self.store = store
-        self.by_name: dict[str, Any] = {}
+        self.by_name: dict[str, type[Connector]] = {}
         self.types: dict[str, str] = {}
         for cfg in config.connectors if config else []:
             self.by_name[cfg.name] = connector_class(cfg.type)
             self.types[cfg.name] = cfg.type
-        self._base = BaseConnector
 
     def owner(self, node: Node) -> str | None:
         if not node.provider:
@@ -121,7 +121,7 @@ class ConnectorIndex:
         return verb in self.by_name[name].actions.get(kind, frozenset())
 
     def can_write(self, name: str | None) -> bool:
-        return name is not None and self.by_name[name].write_store is not self._base.write_store
+        return name is not None and writes_stores(self.by_name[name])
 
 
 def _alias_edges(store: Store) -> dict[str, list[str]]:

@@ -15,10 +15,10 @@ from typing import Any
 
 import structlog
 
-from connectors.base import ConnectorError
 from revoke.blast import live_reachable, resolve_sources
 from revoke.collect import collect
 from revoke.config import Config
+from revoke.connector import ConnectorError
 from revoke.errors import RevokeError
 from revoke.execute import _live_replacement, journal_state
 from revoke.graph import KINDS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connectors.base import ActionContext, Collected, connector_class
+from revoke.connector import ActionContext, Collected, connector_class
 from examples.lab.aws_lab import ACCOUNT_ID, MotoServer, lab_client
 
 CANARY_PASSWORD = "canary-db-Pw-93f1c0d7e2"  # planted in a secret; must never leave it

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from aws_testlib import ACCOUNT_ID, ctx, iam, make_connector
 
-from connectors.base import ActionContext, ConnectorError, Secret
+from revoke.connector import ActionContext, ConnectorError, Secret
 from examples.lab.aws_lab import lab_client, seed_demo
 from examples.lab.pki import make_ca, pem, pem_key
 from revoke.model import Node, NodeKind
-from revoke.recognize import recognize
+from connectors.recognize import recognize
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_connection_errors_are_retryable() -> None:
 
 
 def make_connector_at(url: str) -> Any:
-    from connectors.base import connector_class
+    from revoke.connector import connector_class
 
     return connector_class("aws")({"endpoint_url": url, "max_attempts": 1})
 
@@ -158,7 +158,7 @@ def test_write_store_refuses_a_secret_without_the_credential(fresh: Any, aws: An
     arn = sm.create_secret(Name="unrelated", SecretString=json.dumps({"k": "v"}))["ARN"]
     store = Node(id=f"aws:secret:{arn}", kind=NodeKind.SECRET, provider="aws")
     (key,) = new_user(fresh, "stranger", 1)
-    from connectors.base import Replacement
+    from revoke.connector import Replacement
 
     fake = Replacement(key_node(key).id, "aws:access_key:AKIANEW0000000000000", NodeKind.ACCESS_KEY,
                        Secret({"access_key_id": "AKIANEW0000000000000", "secret_access_key": "x" * 40}))

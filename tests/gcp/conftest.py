@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import ActionContext
+from revoke.connector import ActionContext
 from connectors.gcp import GcpConnector
 from examples.lab.gcp_iam_double import GcpIamDouble
 

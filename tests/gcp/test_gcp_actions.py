@@ -10,7 +10,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import iam_admin_v1
 from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
 
-from connectors.base import ActionContext, ConnectorError
+from revoke.connector import ActionContext, ConnectorError
 from connectors.gcp import GcpConnector
 from examples.lab.gcp_iam_double import GcpIamDouble
 from revoke.model import Node, NodeKind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.base import ConnectorError
+from revoke.connector import ConnectorError
 from examples.lab.gcp_iam_double import GcpIamDouble, seed_demo
 
 N_ACCOUNTS = 8

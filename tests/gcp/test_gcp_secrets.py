@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from connectors.base import ActionContext, ConnectorError
+from revoke.connector import ActionContext, ConnectorError
 from connectors.gcp import GcpConnector
 from examples.lab.gcp_iam_double import GcpIamDouble
 

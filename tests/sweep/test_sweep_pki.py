@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from connectors.base import connector_class
+from revoke.connector import connector_class
 from examples.lab import pki
 from revoke.graph import resolve
 from revoke.sweep import SweepContext, default_config, run_sweep

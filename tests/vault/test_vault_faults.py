@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from vault_testlib import connector, require_bao
 
-from connectors.base import ActionContext, ConnectorError
+from revoke.connector import ActionContext, ConnectorError
 from examples.lab.vault_lab import OpenBaoServer
 from revoke.model import Node, NodeKind
 
@@ -71,7 +71,7 @@ def test_server_500_is_retryable(bao: OpenBaoServer, monkeypatch: pytest.MonkeyP
 
 
 def test_missing_token_env_is_a_clear_error(bao: OpenBaoServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.base import connector_class
+    from revoke.connector import connector_class
 
     monkeypatch.delenv("REVOKE_NO_SUCH_TOKEN", raising=False)
     conn = connector_class("vault")({"url": bao.url, "token_env": "REVOKE_NO_SUCH_TOKEN"})
@@ -80,7 +80,7 @@ def test_missing_token_env_is_a_clear_error(bao: OpenBaoServer, monkeypatch: pyt
 
 
 def test_unreachable_server_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.base import connector_class
+    from revoke.connector import connector_class
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

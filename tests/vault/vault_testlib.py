@@ -92,7 +92,7 @@ def seed_world(bao: OpenBaoServer) -> World:
 
 def connector(bao: OpenBaoServer, monkeypatch: pytest.MonkeyPatch, token: str | None = None,
               **extra: Any) -> Any:
-    from connectors.base import connector_class
+    from revoke.connector import connector_class
 
     env = "REVOKE_TEST_VAULT_TOKEN_" + secrets.token_hex(3).upper()
     monkeypatch.setenv(env, token or bao.root_token)

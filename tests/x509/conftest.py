@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Collected, connector_class
+from revoke.connector import Collected, connector_class
 
 
 @pytest.fixture

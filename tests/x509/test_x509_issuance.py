@@ -8,7 +8,7 @@ from x509_testlib import cid, edge_set, kid, write
 
 from connectors.x509_parse import signed_by
 from examples.lab.pki import make_ca, make_leaf, pem, pem_key
-from revoke.recognize import pem_objects, pem_ref
+from connectors.recognize import pem_objects, pem_ref
 
 
 def test_two_same_named_ec_cas_only_true_signer_issues(tmp_path, collect):

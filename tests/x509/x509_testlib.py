@@ -10,7 +10,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from connectors.base import Collected
+from revoke.connector import Collected
 
 
 def cid(cert: x509.Certificate) -> str:

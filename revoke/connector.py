@@ -1,7 +1,9 @@
 """The connector interface: the protocol, its plain dataclasses, its error and the registry.
 
-A connector is a small class registered by name (`@register("aws")`). The core only ever
-talks to connectors through this file, so no provider SDK is imported by `revoke/`.
+A connector is a class published as an entry point in the `revoke.connectors` group (so a
+third-party package adds one without editing revoke). The core only ever talks to connectors
+through this file and loads them by name, so `revoke/` imports no provider SDK and no
+`connectors.*` module; connectors import this file, never the reverse.
 
 Secret material crosses this boundary only inside `Secret`, whose repr is redacted and
 which is never serialised: new material goes from the owning provider straight to the
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict
+
 from revoke.errors import RevokeError
 from revoke.model import Edge, Node, NodeKind, fingerprint
 
@@ -22,8 +26,10 @@ from revoke.model import Edge, Node, NodeKind, fingerprint
 class ConnectorError(RevokeError):
     """A provider call failed. Names the provider, the call and the node; keeps the cause chained.
 
-    `retryable` marks throttling, 429, 5xx and connection errors: the executor backs off
-    and retries those, and gives up on the rest at once.
+    `code` is the provider's own error code (`NoSuchEntity`, `404`, `NOT_FOUND`), set once by the
+    connector's client wrapper, so nothing downstream digs into `__cause__`. `retryable` marks
+    throttling, 429, 5xx and connection errors: the executor backs off and retries those, and
+    gives up on the rest at once.
     """
 
     exit_code = 2
@@ -36,13 +42,22 @@ class ConnectorError(RevokeError):
         *,
         node: str | None = None,
         retryable: bool = False,
+        code: str | None = None,
     ) -> None:
         self.provider = provider
         self.call = call
         self.node = node
         self.retryable = retryable
+        self.code = code
         on = f" on {node}" if node else ""
         super().__init__(f"{provider}: {call}{on} failed: {message}")
+
+
+class Unsupported(ConnectorError):
+    """The connector has no such operation for this node (a verb it never declared)."""
+
+    def __init__(self, provider: str, call: str, node: str | None = None, why: str = "not supported by this connector") -> None:
+        super().__init__(provider, call, why, node=node, code="unsupported")
 
 
 class Secret:
@@ -83,7 +98,7 @@ class Secret:
 
 
 @dataclass
-class Finding:
+class CollectFinding:
     """Something a connector noticed but could not model (an encrypted file, a 403 on an API)."""
 
     code: str
@@ -91,6 +106,11 @@ class Finding:
     node: str | None = None
     severity: str = "warning"
     source: str | None = None
+
+
+# `Collected.meta[REFERENCES]`: node ids a connector's input names without declaring them
+# ([{node, where, line}]); `revoke collect` resolves them against the whole collection
+REFERENCES = "references"
 
 
 @dataclass
@@ -103,7 +123,7 @@ class Collected:
 
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[CollectFinding] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -164,20 +184,107 @@ class ActionContext:
     # graph neighbourhood lookups, so a connector needs no store access of its own
     get_node: Callable[[str], Node | None] = lambda _id: None
     predecessors: Callable[[str, str], list[str]] = lambda _id, _rel: []
-    successors: Callable[[str, str], list[str]] = lambda _id, _rel: []
     options: dict[str, Any] = field(default_factory=dict)
     now: datetime | None = None
 
 
+# -- action declarations --------------------------------------------------------------------------
+Handler = Callable[[Any, Node, ActionContext], ActionResult]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action, declared once beside its handler.
+
+    `types` are the provider's node types (the middle part of the id: `access_key`, `pki_cert`)
+    the handler accepts; `kinds` the node kinds the planner may pick this verb for. `reversible`
+    is False when the action destroys something that cannot come back (a deleted key): the plan
+    shows it and `run --execute` wants `--approve`. `undo` says whether `revoke rollback` can undo
+    it. `probe` says how verify checks it against live state: "liveness" (the connector's probe
+    of the node must answer dead), "readback" (a read of the changed object), "none" (not probed:
+    the step stays "not verified").
+    """
+
+    verb: str
+    types: tuple[str, ...]
+    kinds: frozenset[NodeKind]
+    handler: Handler
+    permissions: tuple[str, ...] = ()
+    reversible: bool = True
+    undo: bool = False
+    probe: str = "liveness"
+
+
+class ActionTable:
+    """A connector's `(node type, verb) -> ActionSpec` table, filled by decorating handlers."""
+
+    def __init__(self) -> None:
+        self.specs: list[ActionSpec] = []
+        self._index: dict[tuple[str, str], ActionSpec] = {}
+
+    def action(
+        self,
+        verb: str,
+        *,
+        types: Iterable[str],
+        kinds: Iterable[NodeKind],
+        permissions: Iterable[str] = (),
+        reversible: bool = True,
+        undo: bool = False,
+        probe: str = "liveness",
+    ) -> Callable[[Handler], Handler]:
+        def deco(handler: Handler) -> Handler:
+            spec = ActionSpec(verb, tuple(types), frozenset(kinds), handler, tuple(permissions), reversible, undo, probe)
+            for t in spec.types:
+                if (t, verb) in self._index:
+                    raise ValueError(f"action {verb!r} declared twice for node type {t!r}")
+                self._index[(t, verb)] = spec
+            self.specs.append(spec)
+            return handler
+
+        return deco
+
+    def find(self, node_type: str, verb: str) -> ActionSpec | None:
+        return self._index.get((node_type, verb))
+
+    def verbs_by_kind(self) -> dict[NodeKind, frozenset[str]]:
+        out: dict[NodeKind, set[str]] = {}
+        for spec in self.specs:
+            for kind in spec.kinds:
+                out.setdefault(kind, set()).add(spec.verb)
+        return {k: frozenset(v) for k, v in out.items()}
+
+    def permissions(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for spec in self.specs:
+            out.setdefault(spec.verb, [])
+            out[spec.verb] += [p for p in spec.permissions if p not in out[spec.verb]]
+        return out
+
+
+class ConnectorOptions(BaseModel):
+    """Base of every connector's options model: unknown keys are errors (a typo in `endpoint_url`
+    must not send calls to the real cloud)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def node_type(node_id: str) -> str:
+    """The provider's type inside `<provider>:<type>:<native id>`; '' for other shapes."""
+    parts = node_id.split(":", 2)
+    return parts[1] if len(parts) == 3 else ""
+
+
 @runtime_checkable
 class Connector(Protocol):
-    """What every connector implements. Unsupported operations raise `ConnectorError`.
+    """What every connector implements. Unsupported operations raise `Unsupported`.
 
     - `collect()` is get -> transform (pure) -> return; the core stores the snapshot.
-    - `actions` declares, per credential kind, the actions this connector can run; the
-      plan turns any other reachable credential into a manual task.
-    - `act()` runs one action (revoke, disable, revoke_sessions, revoke_orphan, destroy,
-      finalize, rollback, ...). It must be idempotent: a second call reports changed=False.
+    - `table` declares every action (verb, node types, kinds, permissions, reversibility, probe);
+      `actions` and `permissions` are derived from it (plus `operations`, the permissions of the
+      calls that are not actions: collect, probe, write_store, ...). The plan turns any reachable
+      credential no connector declares an action for into a manual task.
+    - `act()` runs one action. It must be idempotent: a second call reports changed=False.
     - `create_replacement()` / `discard_replacement()` / `siblings()` implement rotation and
       reissue, and let a resumed run delete a replacement whose material was lost in a crash.
     - `write_store()` puts a replacement into a store this connector owns (a KV secret, a
@@ -186,13 +293,14 @@ class Connector(Protocol):
     """
 
     name: ClassVar[str]
+    options_model: ClassVar[type[ConnectorOptions]]
+    table: ClassVar[ActionTable]
     actions: ClassVar[dict[NodeKind, frozenset[str]]]
-    # action (and "collect") -> provider permissions it needs, for `revoke permissions`
     permissions: ClassVar[dict[str, list[str]]]
 
-    def collect(self) -> Collected: ...
+    def __init__(self, config: dict[str, Any]) -> None: ...
 
-    def owns(self, node: Node) -> bool: ...
+    def collect(self) -> Collected: ...
 
     def act(self, action: str, node: Node, ctx: ActionContext) -> ActionResult: ...
 
@@ -214,23 +322,42 @@ class Connector(Protocol):
 
 
 class BaseConnector:
-    """Defaults for the optional parts of the protocol: everything unsupported says so."""
+    """Defaults for the optional parts of the protocol: everything unsupported says so.
+
+    A subclass declares `table` (its actions) and `operations` (permissions of its other calls);
+    `actions` and `permissions` are derived once, when the class is defined.
+    """
 
     name: ClassVar[str] = ""
+    options_model: ClassVar[type[ConnectorOptions]] = ConnectorOptions
+    table: ClassVar[ActionTable] = ActionTable()
+    operations: ClassVar[dict[str, list[str]]] = {}
     actions: ClassVar[dict[NodeKind, frozenset[str]]] = {}
     permissions: ClassVar[dict[str, list[str]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "table" in cls.__dict__:
+            cls.actions = cls.table.verbs_by_kind()
+            cls.permissions = {**cls.operations, **cls.table.permissions()}
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
 
-    def owns(self, node: Node) -> bool:
-        return node.provider == self.name
+    def _unsupported(self, call: str, node: str | None = None) -> Unsupported:
+        return Unsupported(self.name, call, node)
 
-    def _unsupported(self, call: str, node: str | None = None) -> ConnectorError:
-        return ConnectorError(self.name, call, "not supported by this connector", node=node)
+    def spec_for(self, action: str, node: Node) -> ActionSpec:
+        spec = self.table.find(node_type(node.id), action)
+        if spec is None:
+            raise self._unsupported(action, node.id)
+        return spec
 
     def act(self, action: str, node: Node, ctx: ActionContext) -> ActionResult:
-        raise self._unsupported(action, node.id)
+        spec = self.spec_for(action, node)
+        if ctx.dry_run:
+            return ActionResult(node.id, action, ok=True, changed=False, detail=f"dry run: would {action}")
+        return spec.handler(self, node, ctx)
 
     def create_replacement(self, node: Node, ctx: ActionContext) -> Replacement:
         raise self._unsupported("create_replacement", node.id)
@@ -262,36 +389,34 @@ class BaseConnector:
         return None
 
 
-_REGISTRY: dict[str, str] = {
-    # name -> module; modules are imported only when a config names them (lazy SDK imports)
-    "inventory": "connectors.inventory",
-    "x509": "connectors.x509",
-    "vault": "connectors.vault",
-    "aws": "connectors.aws",
-    "gcp": "connectors.gcp",
-}
-_CLASSES: dict[str, type] = {}
+def writes_stores(cls: type[Connector]) -> bool:
+    """Whether a connector owns stores a replacement can be written to (it implements write_store)."""
+    return getattr(cls, "write_store", None) is not BaseConnector.write_store
 
 
-def register(name: str) -> Callable[[type], type]:
-    def deco(cls: type) -> type:
-        cls.name = name  # type: ignore[attr-defined]
-        _CLASSES[name] = cls
-        return cls
-
-    return deco
+# -- registry: connectors are entry points, loaded by name only when a config names them ---------
+ENTRY_POINT_GROUP = "revoke.connectors"
+_CLASSES: dict[str, type[Connector]] = {}
 
 
-def connector_class(name: str) -> type:
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def connector_class(name: str) -> type[Connector]:
     if name not in _CLASSES:
-        module = _REGISTRY.get(name)
-        if module is None:
-            raise RevokeError(f"unknown connector type {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-        import importlib
-
-        importlib.import_module(module)
+        ep = _entry_points().get(name)
+        if ep is None:
+            raise RevokeError(f"unknown connector type {name!r}; known: {', '.join(known_connectors())}")
+        cls = ep.load()
+        if not isinstance(cls, type) or not issubclass(cls, BaseConnector):
+            raise RevokeError(f"connector entry point {name!r} ({ep.value}) is not a connector class")
+        cls.name = name
+        _CLASSES[name] = cls  # type: ignore[assignment]
     return _CLASSES[name]
 
 
-def known_connectors() -> Iterable[str]:
-    return sorted(_REGISTRY)
+def known_connectors() -> list[str]:
+    return sorted(_entry_points())

@@ -238,7 +238,7 @@ def _gcp_key(mapping: dict[str, Any]) -> Found | None:
 
 def substitute(value: Any, old_ref: str, new_fields: dict[str, str], kind: NodeKind) -> Any:
     """Return `value` with the credential `old_ref` replaced by `new_fields` (canonical names,
-    see `connectors.base.Secret`). Other fields are kept. Raises `KeyError` when the old
+    see `revoke.connector.Secret`). Other fields are kept. Raises `KeyError` when the old
     credential is not in the value (the caller decides whether that means "already done").
     """
     original = value
