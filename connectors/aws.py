@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import structlog
+from pydantic import ConfigDict
 
 from connectors import aws_collect as col
 from connectors.aws_actions import AccessKeyActions, RoleActions, SecretStoreActions
@@ -32,6 +33,7 @@ from revoke.connector import (
     Collected,
     CollectFinding,
     ConnectorError,
+    ConnectorOptions,
     ProbeResult,
     Replacement,
 )
@@ -165,7 +167,12 @@ class Account:
         return self._account_id
 
 
+class PendingOptions(ConnectorOptions):
+    model_config = ConfigDict(extra="allow")
+
+
 class AwsConnector(AccessKeyActions, RoleActions, SecretStoreActions, IotActions, BaseConnector):
+    options_model = PendingOptions  # replaced by a declared model with the package split
     actions: ClassVar[dict[NodeKind, frozenset[str]]] = {
         NodeKind.ACCESS_KEY: frozenset({"disable", "revoke", "rotate", "finalize", "rollback"}),
         NodeKind.ROLE: frozenset({"revoke_sessions", "rollback"}),

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import structlog
+from pydantic import ConfigDict
 
 from connectors import gcp_client as gc
 from connectors.gcp_policy import account_id, email_from_key_name, key_id_from_name, key_node_id, merge
@@ -36,6 +37,7 @@ from revoke.connector import (
     Collected,
     CollectFinding,
     ConnectorError,
+    ConnectorOptions,
     ProbeResult,
     Replacement,
     Secret,
@@ -49,7 +51,12 @@ KEY_ACTIONS = frozenset({"disable", "revoke", "rotate", "finalize", "rollback"})
 ACCOUNT_ACTIONS = frozenset({"disable", "rollback"})
 
 
+class PendingOptions(ConnectorOptions):
+    model_config = ConfigDict(extra="allow")
+
+
 class GcpConnector(BaseConnector):
+    options_model = PendingOptions  # replaced by a declared model with the package split
     actions: ClassVar[dict[NodeKind, frozenset[str]]] = {
         NodeKind.SERVICE_ACCOUNT_KEY: KEY_ACTIONS,
         NodeKind.SERVICE_ACCOUNT: ACCOUNT_ACTIONS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from revoke.connector import REFERENCES, BaseConnector, Collected
+from revoke.connector import REFERENCES, ActionTable, BaseConnector, Collected, ConnectorOptions
 from revoke.errors import InputError
 from revoke.model import Edge, Node
 from revoke.yamlio import item_line, line_of, load_file
@@ -62,9 +62,14 @@ def _items(name: str, raw: list[Any], fields: set[str], parse: Callable[[dict[st
         yield where, line, parsed
 
 
+class InventoryOptions(ConnectorOptions):
+    path: str
+
+
 class InventoryConnector(BaseConnector):
+    options_model = InventoryOptions
+    table = ActionTable()
+
     def collect(self) -> Collected:
-        path = self.config.get("path")
-        if not path:
-            raise InputError("inventory connector needs `path`")
-        return parse_inventory(load_file(path, what="inventory"), str(path))
+        path = InventoryOptions.model_validate(self.config).path
+        return parse_inventory(load_file(path, what="inventory"), path)

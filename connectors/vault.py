@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import structlog
+from pydantic import ConfigDict
 
 from connectors import vault_auth as auth
 from connectors import vault_collect as vc
@@ -40,6 +41,7 @@ from revoke.connector import (
     BaseConnector,
     Collected,
     ConnectorError,
+    ConnectorOptions,
     ProbeResult,
     Replacement,
     Secret,
@@ -54,7 +56,12 @@ def node_type(node_id: str) -> str:
     return parts[1] if len(parts) == 3 and parts[0] == PROVIDER else ""
 
 
+class PendingOptions(ConnectorOptions):
+    model_config = ConfigDict(extra="allow")
+
+
 class VaultConnector(BaseConnector):
+    options_model = PendingOptions  # replaced by a declared model with the package split
     actions: ClassVar[dict[NodeKind, frozenset[str]]] = {
         NodeKind.TOKEN: frozenset({"revoke", "rotate", "destroy", "revoke_prefix"}),
         NodeKind.SECRET: frozenset({"finalize"}),

@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import PositiveInt
 
-from revoke.connector import BaseConnector, Collected, CollectFinding, ConnectorError, ProbeResult
+from revoke.connector import ActionTable, BaseConnector, Collected, CollectFinding, ConnectorError, ConnectorOptions, ProbeResult
 from revoke.model import Edge, Node, NodeKind, Relation
 
 log = structlog.get_logger()
@@ -55,21 +56,31 @@ DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules"})
 
 
+class X509Options(ConnectorOptions):
+    paths: list[str] | str | None = None
+    path: str | None = None
+    holder: str | None = None
+    holders: dict[str, str] = {}
+    max_file_bytes: PositiveInt = DEFAULT_MAX_FILE_BYTES
+
+
 class X509Connector(BaseConnector):
-    actions = {}
-    permissions = {"collect": ["read access to the configured files and directories"]}
+    options_model = X509Options
+    operations = {"collect": ["read access to the configured files and directories"]}
+    table = ActionTable()
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        paths = config.get("paths") or ([config["path"]] if config.get("path") else [])
+        opts = X509Options.model_validate(config)
+        paths = opts.paths or ([opts.path] if opts.path else [])
         if isinstance(paths, str):
             paths = [paths]
         if not paths:
             raise ConnectorError("x509", "configure", "no `paths` given")
         self.paths = [Path(p) for p in paths]
-        self.holder: str | None = config.get("holder")
-        self.holders = {Path(k).resolve(): str(v) for k, v in (config.get("holders") or {}).items()}
-        self.max_file_bytes = int(config.get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+        self.holder = opts.holder
+        self.holders = {Path(k).resolve(): v for k, v in opts.holders.items()}
+        self.max_file_bytes = opts.max_file_bytes
 
     # -- get ------------------------------------------------------------------------------
 

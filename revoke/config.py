@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from revoke.connector import known_connectors
+from revoke.connector import connector_class, known_connectors
 from revoke.errors import InputError
-from revoke.yamlio import item_line, line_of, load_file
+from revoke.yamlio import item_line, line_for, line_of, load_file
 
 # keys whose values are paths, resolved against the config file's directory
 PATH_KEYS = ("path", "paths", "audit_log", "ca_cert")
@@ -97,7 +97,26 @@ def load_config(path: str | Path) -> Config:
         if name in names:
             raise InputError(f"duplicate connector name {name!r}", source=src, line=line)
         names.add(name)
-        options = {k: v for k, v in entry.items() if k not in ("type", "name")}
-        _resolve_paths(options, path.parent.resolve())
-        out.append(ConnectorConfig(name, ctype, options, line))
+        out.append(ConnectorConfig(name, ctype, {k: v for k, v in entry.items() if k not in ("type", "name")}, line))
+    # the options of each block, once the list itself is well formed
+    for cfg, entry in zip(out, data["connectors"], strict=True):
+        _validate_options(cfg.type, entry, cfg.options, src, cfg.line)
+        _resolve_paths(cfg.options, path.parent.resolve())
     return Config(src, out)
+
+
+def _validate_options(ctype: str, entry: dict[str, Any], options: dict[str, Any], source: str, line: int | None) -> None:
+    """Check one connector block against the connector's declared options model, before anything
+    runs: an unknown key (a typo in `endpoint_url`) or a wrong type is exit 2 with file and line."""
+    from pydantic import ValidationError
+
+    try:
+        connector_class(ctype).options_model.model_validate(options)
+    except ValidationError as exc:
+        # a typo'd key explains the "missing" error that usually comes with it: name it first
+        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        loc = tuple(err["loc"])
+        field_name = ".".join(str(p) for p in loc) or "(connector)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        raise InputError(f"connector {ctype!r}: field {field_name}: {msg}", source=source,
+                         line=line_for(entry, loc) or line) from None

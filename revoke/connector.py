@@ -266,7 +266,7 @@ class ConnectorOptions(BaseModel):
     """Base of every connector's options model: unknown keys are errors (a typo in `endpoint_url`
     must not send calls to the real cloud)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 def node_type(node_id: str) -> str:

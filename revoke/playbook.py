@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from revoke.errors import InputError
 from revoke.model import CREDENTIAL_KINDS, HOLDER_KINDS, NodeKind
-from revoke.yamlio import load_file
+from revoke.yamlio import line_for, load_file
 
 CREDENTIAL_ACTIONS = ("revoke", "rotate", "disable", "reissue", "skip", "manual")
 HOLDER_ACTIONS = ("revoke_sessions", "disable", "skip")
@@ -177,20 +177,6 @@ class Playbook:
         return parse_duration(self.model.finalize.grace_period)
 
 
-def _line_for(data: Any, loc: tuple[Any, ...]) -> int | None:
-    """Walk the parsed document along a pydantic error location to the nearest line number."""
-    line = getattr(data, "line", None)
-    cursor = data
-    for part in loc:
-        in_list = isinstance(cursor, list) and isinstance(part, int) and part < len(cursor)
-        if (isinstance(cursor, dict) and part in cursor) or in_list:
-            cursor = cursor[part]
-        else:
-            break
-        line = getattr(cursor, "line", None) or line
-    return line
-
-
 def load_playbook(path: str | Path) -> Playbook:
     path = Path(path)
     if not path.exists() and not path.suffix and (Path(__file__).parent.parent / "playbooks" / f"{path}.yaml").exists():
@@ -205,6 +191,6 @@ def load_playbook(path: str | Path) -> Playbook:
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "ActionSpec")))
         field_name = ".".join(str(p) for p in loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
-        raise InputError(f"field {field_name}: {msg}", source=str(path), line=_line_for(data, loc)) from None
+        raise InputError(f"field {field_name}: {msg}", source=str(path), line=line_for(data, loc)) from None
     text = path.read_text(encoding="utf-8")
     return Playbook(model, str(path), hashlib.sha256(text.encode()).hexdigest(), text)

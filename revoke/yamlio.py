@@ -99,3 +99,17 @@ def item_line(seq: Any, index: int) -> int | None:
     own = line_of(seq[index]) if index < len(seq) else None
     lines = getattr(seq, "item_lines", ())
     return own or (lines[index] if index < len(lines) else None) or line_of(seq)
+
+
+def line_for(data: Any, loc: tuple[Any, ...]) -> int | None:
+    """Walk the parsed document along a pydantic error location to the nearest line number."""
+    line = getattr(data, "line", None)
+    cursor = data
+    for part in loc:
+        in_list = isinstance(cursor, list) and isinstance(part, int) and part < len(cursor)
+        if (isinstance(cursor, dict) and part in cursor) or in_list:
+            cursor = cursor[part]
+        else:
+            break
+        line = getattr(cursor, "line", None) or line
+    return line

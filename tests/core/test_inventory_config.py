@@ -101,6 +101,11 @@ def test_config_connectors_names_and_paths(tmp_path: Path) -> None:
         ("{type: nosuch}", "2: unknown connector type 'nosuch'; known: aws, gcp, inventory, vault, x509"),
         ("{path: inv.yaml}", "2: each connector needs a `type`"),
         ("{type: inventory, name: a}\n  - {type: x509, name: a, paths: [x]}", "3: duplicate connector name 'a'"),
+        ("{type: inventory, pth: a.yaml}", "2: connector 'inventory': field pth: unknown key"),
+        ("{type: inventory}", "2: connector 'inventory': field path: Field required"),
+        ("{type: inventory, path: a.yaml}\n  - {type: x509, paths: [x], max_file_bytes: lots}",
+         "3: connector 'x509': field max_file_bytes: Input should be a valid integer"),
+        ("{type: x509, paths: [x],\n     holders: {x: [1]}}", "3: connector 'x509': field holders.x: Input should be a valid string"),
     ],
 )
 def test_config_errors(tmp_path: Path, entry: str, message: str) -> None:
