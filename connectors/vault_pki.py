@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors import pki
 from connectors.vault_api import PROVIDER, VaultApi, status_of
 from revoke.connector import ConnectorError, ProbeResult, Replacement, Secret
 from revoke.model import Edge, Node, NodeKind, Relation
@@ -119,8 +120,6 @@ def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
         if sha in issuer_shas:
             continue  # `LIST pki/certs` includes the issuers' own serials
         nid = cert_node_id(m, serial)
-        from connectors.recognize import cert_type
-
         revoked = int(data.get("revocation_time") or 0) > 0
         signers = [iid for iid, ic in issuer_certs.items() if _signed_by(cert, ic)]
         nodes.append(Node(nid, NodeKind.CERTIFICATE, P, name=_cn(cert),
@@ -128,7 +127,7 @@ def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
                           status="revoked" if revoked else "active",
                           attrs={"mount": m, "serial": norm_serial(serial), "subject": cert.subject.rfc4514_string(),
                                  "issuer_id": signers[0] if signers else "", "sha256": sha}))
-        edges.append(Edge(f"x509:{cert_type(cert)}:{sha}", nid, Relation.DERIVES, attrs={"alias": True}))
+        edges.append(Edge(pki.cert_node_id(cert), nid, Relation.DERIVES, attrs={"alias": True}))
         for iid in signers:
             edges.append(Edge(issuer_node_id(m, iid), nid, Relation.ISSUED))
     return nodes, edges
