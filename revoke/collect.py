@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -12,6 +13,7 @@ import structlog
 from revoke.config import Config, ConnectorConfig
 from revoke.connector import REFERENCES, Collected, Connector, ConnectorError, connector_class
 from revoke.errors import InputError, RevokeError
+from revoke.model import Node
 from revoke.store import Store
 
 log = structlog.get_logger()
@@ -81,6 +83,7 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
             report.failed[cfg.name] = msg
             log.error("collect.empty", connector=cfg.name, previous_nodes=prev.nodes)
             continue
+        _date_deaths(outcome.nodes, store)
         findings = [asdict(f) for f in outcome.findings]
         store.replace_snapshot(cfg.name, cfg.type, outcome.nodes, outcome.edges, outcome.meta, findings)
         report.collected[cfg.name] = (len(outcome.nodes), len(outcome.edges))
@@ -90,6 +93,20 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
     graph = store.compile()
     report.nodes, report.edges = graph.n_nodes, graph.n_edges
     return report
+
+
+def _date_deaths(nodes: list[Node], store: Store) -> None:
+    """Give every dead node a death time: the provider's, else the one an earlier collection
+    recorded, else now (the first collection that saw it dead). A windowed walk counts a dead
+    credential's edges only while it was live."""
+    undated = [n for n in nodes if not n.is_live and not n.attrs.get("died_at")]
+    if not undated:
+        return
+    known = store.recorded_deaths([n.id for n in undated])
+    now = datetime.now(UTC).isoformat()
+    for node in undated:
+        at = node.died_at
+        node.attrs["died_at"] = known.get(node.id) or (at.isoformat() if at else now)
 
 
 def _check_references(chosen: list[ConnectorConfig], results: dict[str, Any], store: Store) -> None:

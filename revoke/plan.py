@@ -9,7 +9,9 @@ Ordering rules:
   and retires the old CA last (`--emergency` revokes first);
 - a Vault token whose ancestor is revoked is covered by that revoke (the subtree goes with it);
 - a credential no connector can act on, or the playbook marks manual, becomes a manual task with
-  its path; a `skip` is listed with its reason. Nothing reachable is dropped.
+  its path; a `skip` is listed with its reason. Nothing reachable is dropped;
+- a reached credential that is already dead (disabled, revoked, expired, deleted) is listed as
+  `already_dead`: no provider call, and the walk stops there (it opens nothing any more).
 """
 
 from __future__ import annotations
@@ -235,6 +237,12 @@ class _Planner:
             self.add(self.base(node, "skip", None, spec.reason))
             return
         conn = self.conns.owner(node)
+        i = self.g.lookup(node.id)
+        if i is not None and not self.g.live[i]:
+            # exposed, but it no longer works: no provider call now, verify probes it stays dead
+            self.add(self.base(node, "already_dead", conn, f"already {self.g.status_of(i) or 'dead'} before this "
+                               "plan: nothing to do; verify probes that it stays dead"))
+            return
         if spec.action == "manual":
             self.add(self.base(node, "manual", conn, spec.reason or "the playbook makes this a manual task"))
             return
