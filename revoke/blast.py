@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from revoke.errors import InputError
-from revoke.graph import CREDENTIAL_MASK, KIND_CODE, KINDS, RELS, WALKED_MASK, CompiledGraph
+from revoke.graph import CREDENTIAL_MASK, KIND_CODE, KINDS, RELS, UNKNOWN_STATUS, WALKED_MASK, CompiledGraph
 from revoke.model import NodeKind, parse_time
 
 UNREACHED = -9999
@@ -116,18 +116,6 @@ class BlastRadius:
         r = self.reached
         return r[~CREDENTIAL_MASK[self.graph.kind[r]]]
 
-    def entry(self, i: int, *, with_path: bool = True) -> dict[str, Any]:
-        g = self.graph
-        out: dict[str, Any] = {
-            "id": g.ids[i],
-            "kind": KINDS[g.kind[i]].value,
-            "provider": g.providers[g.provider[i]],
-            "depth": int(self.depth[i]),
-        }
-        if with_path:
-            out["path"] = [g.ids[j] for j in self.path(int(i))]
-        return out
-
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md contract; entries sorted by depth, then id. Paths are built once per node
         from its predecessor's (discovery order puts every predecessor first), so the cost is the
@@ -157,10 +145,16 @@ class BlastRadius:
         is_cred = CREDENTIAL_MASK.tolist()
         paths: dict[int, list[str]] = {}
         entries: list[dict[str, Any]] = []
-        for i, p, k, pv, d in zip(reached, pred, kinds, provs, depth, strict=True):
+        live = g.live[self.reached].tolist()
+        status = [g.statuses[c] for c in g.status[self.reached].tolist()]
+        for i, p, k, pv, d, lv, st in zip(reached, pred, kinds, provs, depth, live, status, strict=True):
             path = [*paths[p], ids[i]] if p >= 0 else [ids[i]]
             paths[i] = path
-            entries.append({"id": ids[i], "kind": kind_names[k], "provider": providers[pv], "depth": d, "path": path})
+            entry = {"id": ids[i], "kind": kind_names[k], "provider": providers[pv], "depth": d, "path": path}
+            if is_cred[k]:
+                entry["live"] = None if st == UNKNOWN_STATUS else lv
+                entry["status"] = st
+            entries.append(entry)
         ordered = [entries[j] for j in by_depth.tolist()]
         return {
             "sources": [ids[s] for s in self.sources],

@@ -35,6 +35,7 @@ KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 RELS: list[Relation] = list(Relation)
 REL_CODE = {r: i for i, r in enumerate(RELS)}
 CREDENTIAL_MASK = np.array([k in CREDENTIAL_KINDS for k in KINDS], dtype=bool)
+UNKNOWN_STATUS = "unknown"
 # by relation code: whether the walk follows it (`trusts`, `holds_public` record facts only)
 WALKED_MASK = np.array([r not in NOT_WALKED for r in RELS], dtype=bool)
 
@@ -169,9 +170,11 @@ class CompiledGraph:
         # a dead node whose death time nobody recorded died at the latest now (the conservative end)
         now = time.time()
         died = np.fromiter((_died(nodes[i], now) for i in ids), dtype=np.float64, count=n)
-        statuses = sorted({nodes[i].status for i in ids} | {"active"})
+        # a stub (known only by reference) has no status of its own: its liveness is unknown
+        named = [UNKNOWN_STATUS if nodes[i].attrs.get("stub") else nodes[i].status for i in ids]
+        statuses = sorted(set(named) | {"active"})
         scode = {st: k for k, st in enumerate(statuses)}
-        status = np.fromiter((scode[nodes[i].status] for i in ids), dtype=np.uint16, count=n)
+        status = np.fromiter((scode[st] for st in named), dtype=np.uint16, count=n)
         m = len(edges)
         src = np.fromiter((index[e.src] for e in edges), dtype=np.int64, count=m)
         dst = np.fromiter((index[e.dst] for e in edges), dtype=np.int32, count=m)
@@ -249,6 +252,10 @@ class CompiledGraph:
 
     def status_of(self, i: int) -> str:
         return self.statuses[int(self.status[i])]
+
+    def liveness(self, i: int) -> bool | None:
+        """True / False, or None when no connector reported the node (a stub)."""
+        return None if self.status_of(i) == UNKNOWN_STATUS else bool(self.live[i])
 
     def walk_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(indptr, indices) of the edges the walk follows: the same arrays when every relation

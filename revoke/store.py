@@ -156,6 +156,22 @@ class Store:
                     out[nid] = str(died)
         return out
 
+    def last_known(self, node_id: str, *, snapshot: str) -> Node | None:
+        """The last record of a node that is no longer collected: from another snapshot than the one
+        asking (or its own tombstone), else a node an incident's journal names (a key revoke itself
+        deleted); None if it never existed here."""
+        for snap, data in self.db.execute("SELECT snapshot, data FROM nodes WHERE id=? ORDER BY rowid DESC", (node_id,)):
+            node = Node.from_dict(json.loads(data))
+            if snap != snapshot or node.attrs.get("tombstone"):
+                return node
+        named = self.db.execute("SELECT 1 FROM journal WHERE node=? LIMIT 1", (node_id,)).fetchone() or \
+            self.db.execute("SELECT 1 FROM journal WHERE instr(data, ?) > 0 LIMIT 1", (json.dumps(node_id),)).fetchone()
+        if named is None:
+            return None
+        from revoke.graph import stub_node
+
+        return stub_node(node_id)
+
     def record_failure(self, name: str, type_: str, error: str) -> None:
         now = datetime.now(UTC).isoformat()
         with self.transaction() as db:

@@ -29,7 +29,9 @@ def test_inventory_nodes_and_edges(tmp_path: Path) -> None:
         ("host:ci-runner-7", "host", ""), ("aws:access_key:AKIAEXAMPLE", "access_key", "aws")}
     assert {e.key for e in got.edges} == {("host:ci-runner-7", "stores", "aws:access_key:AKIAEXAMPLE")}
     assert got.edges[0].since.isoformat() == "2026-02-01T00:00:00+00:00"
-    assert got.meta == {"source": str(inv)}
+    # the key's liveness is its provider's: collect checks it like a reference
+    assert got.meta == {"source": str(inv), "references": [
+        {"node": "aws:access_key:AKIAEXAMPLE", "where": "nodes[1]", "line": 3, "declared": True}]}
 
 
 @pytest.mark.parametrize(
