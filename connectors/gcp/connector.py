@@ -51,6 +51,9 @@ PROBES = {NodeKind.SERVICE_ACCOUNT_KEY: actions.probe_key, NodeKind.SERVICE_ACCO
 
 
 class GcpOptions(ConnectorOptions):
+    """The `type: gcp` block (see the module docstring); the endpoint's loopback-only plaintext
+    rule is checked when the client is built."""
+
     projects: list[ProjectId] = Field(min_length=1)
     endpoint: str | None = None
     credentials_env: str | None = None
