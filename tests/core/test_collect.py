@@ -7,8 +7,8 @@ from pathlib import Path
 
 from core_testlib import run_cli, write_config, write_yaml_inventory
 
-from examples.lab.pki import make_ca, make_leaf, pem, pem_key
 from connectors.recognize import pem_ref
+from examples.lab.pki import make_ca, make_leaf, pem, pem_key
 from revoke.store import Store
 
 
