@@ -42,6 +42,7 @@ def key_user(iam: Any, node: Node) -> str:
         raise
     user = resp.get("UserName") or ""
     if not user:
+        # "NoUser" is this connector's code, not AWS's: discard_key treats it as "nothing to delete"
         raise ConnectorError(PROVIDER, "get_access_key_last_used", "key belongs to no IAM user", node=node.id,
                              code="NoUser")
     return str(user)

@@ -1,4 +1,4 @@
-"""The AWS connector class: its options, its one action table, and the calls that are not actions.
+"""The AWS connector class: its one action table, and the calls that are not actions.
 
 Each handler picks the node's configured account and hands the right client to a plain function
 in `actions` (IAM keys and roles), `iot_actions` (IoT certificates and CAs) or `store`
@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from connectors.aws import actions as keys
+from connectors.aws import actions as iam_actions
 from connectors.aws import iot_actions as iot
 from connectors.aws import store as secret_store
 from connectors.aws.client import PROVIDER, Account, quiet_sdk_bodies
@@ -71,12 +71,12 @@ class AwsConnector(BaseConnector):
     @table.action("disable", types=("access_key",), kinds=(KEY,), undo=True,
                   permissions=["iam:UpdateAccessKey", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"])
     def _disable_key(self, node: Node, ctx: ActionContext) -> ActionResult:
-        return keys.deactivate(self._iam(node), node, ctx, "disable")
+        return iam_actions.deactivate(self._iam(node), node, ctx, "disable")
 
     @table.action("revoke", types=("access_key",), kinds=(KEY,), undo=True,
                   permissions=["iam:UpdateAccessKey", "iam:ListAccessKeys"])
     def _revoke_key(self, node: Node, ctx: ActionContext) -> ActionResult:
-        return keys.deactivate(self._iam(node), node, ctx, "revoke")
+        return iam_actions.deactivate(self._iam(node), node, ctx, "revoke")
 
     # not reversible: at the two-key limit the compromised key is deleted to make room
     @table.action("rotate", types=("access_key",), kinds=(KEY,), reversible=False, undo=True,
@@ -89,23 +89,23 @@ class AwsConnector(BaseConnector):
     @table.action("finalize", types=("access_key",), kinds=(KEY,), reversible=False,
                   permissions=["iam:DeleteAccessKey"])
     def _delete_key(self, node: Node, ctx: ActionContext) -> ActionResult:
-        return keys.delete(self._iam(node), node)
+        return iam_actions.delete(self._iam(node), node)
 
     @table.action("rollback", types=("access_key",), kinds=(KEY,), probe="none",
                   permissions=["iam:UpdateAccessKey"])
     def _reactivate_key(self, node: Node, ctx: ActionContext) -> ActionResult:
-        return keys.reactivate(self._iam(node), node)
+        return iam_actions.reactivate(self._iam(node), node)
 
     # -- IAM roles: verify reads the deny policy back
 
     @table.action("revoke_sessions", types=("role",), kinds=(ROLE,), undo=True, probe="readback",
                   permissions=["iam:PutRolePolicy", "iam:GetRolePolicy"])
     def _revoke_sessions(self, node: Node, ctx: ActionContext) -> ActionResult:
-        return keys.revoke_sessions(self._iam(node), node, ctx)
+        return iam_actions.revoke_sessions(self._iam(node), node, ctx)
 
     @table.action("rollback", types=("role",), kinds=(ROLE,), probe="none", permissions=["iam:DeleteRolePolicy"])
     def _restore_sessions(self, node: Node, ctx: ActionContext) -> ActionResult:
-        return keys.remove_session_cutoff(self._iam(node), node)
+        return iam_actions.remove_session_cutoff(self._iam(node), node)
 
     # -- IoT: a REVOKED device certificate is final in IoT (no rollback); an INACTIVE CA is not
 
@@ -203,7 +203,7 @@ class AwsConnector(BaseConnector):
             raise ConnectorError(PROVIDER, "create_replacement", "dry run: nothing created", node=node.id)
         kind = node_type(node.id)
         if kind == "access_key":
-            return keys.create_key(self._iam(node), node)
+            return iam_actions.create_key(self._iam(node), node)
         if kind == "iot_certificate":
             return iot.certificate_replacement(self._iot(node), node, ctx, self._new_cas)
         if kind == "iot_ca":
@@ -215,7 +215,7 @@ class AwsConnector(BaseConnector):
             return ActionResult(new_id, "discard_replacement", changed=False, detail="dry run: would delete")
         kind = node_type(new_id)
         if kind == "access_key":
-            return keys.discard_key(self._iam(Node(id=new_id, kind=KEY, provider=PROVIDER)), new_id)
+            return iam_actions.discard_key(self._iam(Node(id=new_id, kind=KEY, provider=PROVIDER)), new_id)
         if kind in IOT_TYPES:
             node = Node(id=new_id, kind=CA if kind == "iot_ca" else CERT, provider=PROVIDER)
             return iot.discard(self._iot(node), new_id, self._new_cas)
@@ -224,7 +224,7 @@ class AwsConnector(BaseConnector):
     def siblings(self, node: Node) -> set[str]:
         kind = node_type(node.id)
         if kind == "access_key":
-            return keys.key_siblings(self._iam(node), node)
+            return iam_actions.key_siblings(self._iam(node), node)
         if kind == "iot_certificate":
             return iot.siblings(self._iot(node), node)
         return set()
@@ -249,7 +249,7 @@ class AwsConnector(BaseConnector):
     def probe(self, node: Node) -> ProbeResult:
         kind = node_type(node.id)
         if kind == "access_key":
-            return keys.probe_key(self.account_for(node), node, sts=self.probe_sts)
+            return iam_actions.probe_key(self.account_for(node), node, sts=self.probe_sts)
         if kind in IOT_TYPES:
             return iot.probe(self._iot(node), node)
         return ProbeResult(node.id, None, "no probe for this kind")
