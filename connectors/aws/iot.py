@@ -7,17 +7,17 @@ CA and every device certificate it issued. `issued` CA -> certificate comes from
 link (checked against the signature: `signature: verified | mismatch | unchecked`) or, for a
 certificate IoT links to no CA, from the signature alone (`basis: signature`).
 
-The PKI helpers at the end (`new_device_certificate`, `new_ca`, `verification_certificate`,
-`der_sha256`, `registered_id_candidates`) are separate top-level functions so that a shared PKI
-module can replace them.
+Ids, issuance and the new CA and device certificates come from `connectors.pki`; only what is
+IoT's own (the registration proof, the ids IoT may give a certificate) stays here.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from connectors import pki
 from connectors.aws.client import PROVIDER
 from revoke.connector import CollectFinding
 from revoke.model import Node, NodeKind
@@ -45,17 +45,11 @@ def pem_alias(pem: str) -> str | None:
 
 
 def verify_signature(cert_pem: str, ca_pem: str) -> bool:
-    """Whether the CA's key signed this certificate (issuer name and signature)."""
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-
+    """Whether the CA issued this certificate (issuer name and signature)."""
     try:
-        cert = x509.load_pem_x509_certificate(cert_pem.encode())
-        ca = x509.load_pem_x509_certificate(ca_pem.encode())
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
+        return pki.issued_by(pki.load_pem(cert_pem), pki.load_pem(ca_pem))
+    except ValueError:
         return False
-    return True
 
 
 def _dt(value: Any) -> datetime | None:
@@ -132,110 +126,21 @@ def transform_iot(raw: dict[str, Any], account: str, region: str) -> tuple[list[
 # certificate material
 
 
-def new_device_certificate(old_pem: str, ca_pem: str, ca_key_pem: str, days: int = 365) -> tuple[str, str]:
-    """(certificate PEM, key PEM): a P-256 key and a certificate with the old subject, signed by the CA."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    old = x509.load_pem_x509_certificate(old_pem.encode())
-    ca = x509.load_pem_x509_certificate(ca_pem.encode())
-    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC) - timedelta(minutes=5)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(old.subject)
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    return _pem(cert), _key_pem(key)
-
-
-def new_ca(old_pem: str | None, days: int = 3650) -> tuple[str, str]:
-    """(certificate PEM, key PEM) of a new self-signed P-256 CA named after the old one."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    name = "Replacement CA"
-    if old_pem:
-        old = x509.load_pem_x509_certificate(old_pem.encode())
-        cns = old.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        if cns:
-            name = str(cns[0].value)
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} (reissued {stamp})")])
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC) - timedelta(minutes=5)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return _pem(cert), _key_pem(key)
-
-
-def _pem(cert: Any) -> str:
-    from cryptography.hazmat.primitives import serialization
-
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _key_pem(key: Any) -> str:
-    from cryptography.hazmat.primitives import serialization
-
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def der_sha256(pem: str) -> str:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
 def registered_id_candidates(cert_pem: str) -> list[str]:
     """The ids IoT may have given a registered certificate: the SHA-256 of its DER (AWS), or of
     its PEM text (some emulators)."""
-    return [der_sha256(cert_pem), hashlib.sha256(cert_pem.encode()).hexdigest()]
+    return [pki.pem_sha256(cert_pem), hashlib.sha256(cert_pem.encode()).hexdigest()]
 
 
 def verification_certificate(ca_pem: str, ca_key_pem: str, code: str) -> str:
     """The proof-of-possession certificate AWS asks for: CN = registration code, signed by the CA."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    ca = pki.load_pem(ca_pem)
     ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC) - timedelta(minutes=5)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, code or "verification")]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=1))
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    return _pem(cert)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, code or "verification")])
+    return pki.pem(pki.build_certificate(subject, key.public_key(), issuer=ca.subject, signer=ca_key, ca=False, days=1))

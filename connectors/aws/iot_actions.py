@@ -21,12 +21,12 @@ from connectors.aws.client import PROVIDER, call, native, pages
 from connectors.aws.iot import (
     ca_node_id,
     cert_node_id,
-    new_ca,
-    new_device_certificate,
     registered_id_candidates,
     verification_certificate,
     verify_signature,
 )
+from connectors.pki import new_ca
+from connectors.pki import new_leaf as new_device_certificate
 from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret
 from revoke.model import Node, NodeKind
 

@@ -213,7 +213,9 @@ def transform_secrets(data: AccountData) -> tuple[list[Node], list[tuple[str, st
                         attrs={"unmanaged": True, "store": sid},
                     )
                 )
-            edges.append((sid, "stores", ref, attrs))
+            # a certificate without its key is public material (never walked)
+            public = found["kind"] in (NodeKind.CERTIFICATE.value, NodeKind.CA.value)
+            edges.append((sid, "holds_public" if public else "stores", ref, attrs))
     return nodes, edges
 
 
