@@ -389,6 +389,11 @@ class BaseConnector:
         return None
 
 
+def declared(cls: type[Connector], node_id: str, verb: str) -> ActionSpec | None:
+    """The connector's declaration of `verb` for this node (a CA retirement is its revoke)."""
+    return cls.table.find(node_type(node_id), "revoke" if verb == "retire_ca" else verb)
+
+
 def writes_stores(cls: type[Connector]) -> bool:
     """Whether a connector owns stores a replacement can be written to (it implements write_store)."""
     return getattr(cls, "write_store", None) is not BaseConnector.write_store

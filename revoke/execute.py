@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 import structlog
 
 from revoke import logs
-from revoke.connector import ActionContext, ActionResult, Connector, ConnectorError, Replacement
+from revoke.connector import ActionContext, ActionResult, Connector, ConnectorError, Replacement, declared
 from revoke.graph import GraphView
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
-from revoke.model import Node, NodeKind
+from revoke.model import Node
 from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
 from revoke.runtime import Runtime
@@ -207,7 +207,8 @@ class Executor:
         if step.verb == "create_ca":
             return self._create_ca(step, conn, node, st)
         verb = "revoke" if step.verb == "retire_ca" else step.verb
-        if resumed and node.kind in _PROBED:
+        spec = declared(type(conn), node.id, step.verb)
+        if resumed and spec is not None and spec.probe == "liveness":
             probe = self.call("probe", lambda: conn.probe(node))
             if probe.live is False:
                 return ActionResult(node.id, verb, changed=False, detail=f"already done before the restart ({probe.signal})")
@@ -291,8 +292,3 @@ def _ocsf(record: Any, step: Step, incident: str) -> dict[str, Any]:
 
     return action_event({**record.to_dict(), "verb": step.verb, "kind": step.kind, "provider": step.provider,
                          "incident": incident})
-
-
-# kinds whose probe reflects the action's effect, so a resumed intent can be checked first
-_PROBED = frozenset({NodeKind.ACCESS_KEY, NodeKind.TOKEN, NodeKind.CERTIFICATE, NodeKind.CA,
-                     NodeKind.SERVICE_ACCOUNT_KEY})

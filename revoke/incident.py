@@ -9,19 +9,18 @@ from typing import Any
 import structlog
 
 from revoke.config import Config, load_config
-from revoke.connector import ConnectorError, Unsupported
+from revoke.connector import ConnectorError, Unsupported, declared
 from revoke.errors import InputError, RevokeError
 from revoke.execute import Executor, RunStats
 from revoke.graph import GraphView
 from revoke.incident_state import IncidentState, finalize_action, rollback_action
 from revoke.journal import IncidentError, Journal, actor
-from revoke.plan import Plan, build_plan
+from revoke.plan import ConnectorIndex, Plan, Step, build_plan
 from revoke.playbook import Playbook
 from revoke.runtime import Runtime
 from revoke.store import Store
 
 log = structlog.get_logger()
-UNDOABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "retire_ca")
 
 
 def optional_config(path: str) -> Config | None:
@@ -171,14 +170,25 @@ def rollback(store: Store, journal: Journal, config: Config, *, execute: bool) -
     """Undo containment for a false alarm, newest first, as far as each provider allows."""
     state = IncidentState.read(journal)
     plan = state.require_plan()
-    done = [s for s in plan.executable() if s.verb in UNDOABLE and state.done(s.id)]
-    out: dict[str, Any] = {"undone": [], "cannot_undo": {}, "planned": [s.node for s in reversed(done)]}
+    conns = ConnectorIndex(config, store)
+    done: list[Step] = []
+    out: dict[str, Any] = {"undone": [], "cannot_undo": {}, "planned": []}
+    for step in reversed([s for s in plan.executable() if state.done(s.id)]):
+        cls = conns.by_name.get(step.connector or "")
+        spec = declared(cls, step.node, step.verb) if cls is not None else None
+        if spec is not None and spec.undo:
+            done.append(step)
+            out["planned"].append(step.node)
+        elif step.verb != "create_ca":
+            # said before anything runs: what a rollback leaves as it is
+            out["cannot_undo"][step.node] = (f"{step.connector or 'no connector'} cannot undo {step.verb}"
+                                            + ("" if spec is None or spec.reversible else " (it destroyed the old credential)"))
     if not execute:
         return out
     rt = Runtime(config, store)
     token = journal.acquire()
     try:
-        for step in reversed(done):
+        for step in done:
             action_id = rollback_action(step.id)
             if state.done(action_id):
                 continue
