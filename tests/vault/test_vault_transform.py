@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from connectors.vault_acl import capabilities, merged_rules
-from connectors.vault_collect import transform_audit_parents, transform_parents, transform_raw_tokens
+from connectors.vault.acl import capabilities, merged_rules
+from connectors.vault.collect import transform_audit_parents, transform_parents, transform_raw_tokens
 from revoke.model import fingerprint
 
 RAW = [

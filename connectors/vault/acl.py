@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from connectors.vault_api import VaultApi, status_of
+from connectors.vault.client import VaultApi, status_of
 from revoke.connector import ConnectorError
 
 RULE_RE = re.compile(r'path\s+"([^"]+)"\s*\{(.*?)\}', re.S)

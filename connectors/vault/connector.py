@@ -30,11 +30,9 @@ from typing import Any, ClassVar
 import structlog
 from pydantic import ConfigDict
 
-from connectors import vault_auth as auth
-from connectors import vault_collect as vc
-from connectors import vault_kv as kv
-from connectors import vault_pki as pki
-from connectors.vault_api import PROVIDER, VaultApi, status_of
+from connectors.vault import auth, kv, pki
+from connectors.vault import collect as vc
+from connectors.vault.client import PROVIDER, VaultApi, status_of
 from revoke.connector import (
     ActionContext,
     ActionResult,
@@ -102,7 +100,7 @@ class VaultConnector(BaseConnector):
     # collect
 
     def collect(self) -> Collected:
-        from connectors.vault_collect_run import run_collect
+        from connectors.vault.snapshot import run_collect
 
         return run_collect(self)
 

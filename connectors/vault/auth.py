@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.vault_api import PROVIDER, VaultApi, status_of
-from connectors.vault_collect import _ts, token_id
+from connectors.vault.client import PROVIDER, VaultApi, status_of
+from connectors.vault.collect import _ts, token_id
 from revoke.connector import ConnectorError, ProbeResult
 from revoke.model import Edge, Node, NodeKind, Relation
 

@@ -6,14 +6,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connectors import vault_auth as auth
-from connectors import vault_collect as vc
-from connectors import vault_pki as pki
-from connectors.vault_api import status_of
+from connectors.vault import auth, pki
+from connectors.vault import collect as vc
+from connectors.vault.client import status_of
 from revoke.connector import Collected, CollectFinding, ConnectorError
 
 if TYPE_CHECKING:
-    from connectors.vault import VaultConnector
+    from connectors.vault.connector import VaultConnector
 
 DENIED = (401, 403)
 
@@ -171,7 +170,7 @@ def _capabilities(conn: VaultConnector, lookups: dict[str, dict[str, Any]], read
     except ConnectorError as exc:
         if status_of(exc) not in DENIED:
             raise
-        from connectors.vault_acl import fallback_capabilities
+        from connectors.vault.acl import fallback_capabilities
 
         caps, note = fallback_capabilities(conn.api, lookups, paths)
         out.findings.append(_finding(

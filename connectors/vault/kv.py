@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.recognize import recognize, substitute
-from connectors.vault_api import PROVIDER, VaultApi
+from connectors.vault.client import PROVIDER, VaultApi
 from revoke.connector import ConnectorError, Replacement
 from revoke.model import Node, NodeKind, fingerprint
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.recognize import recognize
-from connectors.vault_api import VaultApi, status_of
+from connectors.vault.client import VaultApi, status_of
 from revoke.connector import ConnectorError
 from revoke.errors import InputError
 from revoke.model import Edge, Node, NodeKind, Relation, fingerprint, parse_time

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.vault_api import PROVIDER, VaultApi, status_of
+from connectors.vault.client import PROVIDER, VaultApi, status_of
 from revoke.connector import ConnectorError, ProbeResult, Replacement, Secret
 from revoke.model import Edge, Node, NodeKind, Relation
 
