@@ -1,72 +1,61 @@
 """The Vault (and OpenBao) connector: tokens, policies, KV v2, PKI, AppRole and leases.
 
-Config block (credentials by reference only):
-    {type: vault, url, token_env: VAULT_TOKEN, namespace?, verify?/ca_cert?,
-     parent_source?: auto|raw|audit|none, audit_log?: path, audit_device?: name, kv_page_size?: int}
+Options: `connectors.vault.options` (credentials by reference only). Collection:
+`connectors.vault.snapshot` (sources, fallbacks, findings) over `collect` (get) and `transform`
+(pure). Node ids: `connectors.vault.ids`. Every action is declared once in `table`, beside its
+handler, which is a thin call into `tokens`, `auth`, `kv` or `pki`.
 
-Token parents are never returned by token lookups; `parent_source` picks where they come from
-(`meta.parent_source` in the snapshot says which one was used):
-  raw    `sys/raw/sys/token/id/*`: on in dev mode, `raw_storage_endpoint = true` in production,
-         and a root (or sudo on sys/raw) collector token. Entries hold token values: only
-         accessors, parent links and fingerprints are kept (fingerprints let a token found by
-         value in a KV secret resolve to its accessor node).
-  audit  a file audit device declared in the server config (the API refuses to enable one),
-         `audit_log` readable by revoke, and `update` on `sys/audit-hash/<device>`; token
-         creation responses link the requester's accessor HMAC to the new one.
-  none   declare parents in the inventory; a finding says so.
-`auto` tries raw, then audit (when `audit_log` is set), then none.
-
-`can_read` comes from `sys/capabilities-accessor` (root only on OpenBao); for a non-root
-collector it falls back to evaluating the policies' ACL rules (needs read on
-sys/policies/acl/*) and says so in a finding. Passwords and API keys found in KV secrets are
-nodes no connector manages: the plan makes them manual tasks; `probe` answers `None` for them.
+Rotate (tokens) and reissue (PKI) are declared for the planner and `revoke permissions`; the
+executor runs them as `create_replacement`, `write_store` and a revoke, never through `act`.
+Vault cannot undo a revocation, a destroy or a new KV version: no action declares `undo`, and
+`act("rollback")` raises Unsupported. Passwords and API keys found in KV secrets are nodes no
+connector manages: the plan makes them manual tasks; `probe` answers `None` for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import structlog
-from pydantic import ConfigDict
+from pydantic import ValidationError
 
-from connectors.vault import auth, kv, pki
-from connectors.vault import collect as vc
-from connectors.vault.client import PROVIDER, VaultApi, status_of
+from connectors.vault import auth, kv, pki, tokens
+from connectors.vault.client import PROVIDER, VaultApi
+from connectors.vault.ids import node_type
+from connectors.vault.options import VaultOptions
 from revoke.connector import (
     ActionContext,
     ActionResult,
+    ActionTable,
     BaseConnector,
     Collected,
     ConnectorError,
-    ConnectorOptions,
     ProbeResult,
     Replacement,
-    Secret,
+    Unsupported,
 )
 from revoke.model import Node, NodeKind
 
-Handler = Callable[[Node, ActionContext], tuple[bool, str, dict[str, Any]]]
+TOKEN, SECRET, CERTIFICATE, CA = NodeKind.TOKEN, NodeKind.SECRET, NodeKind.CERTIFICATE, NodeKind.CA
+
+PROBES: dict[str, Callable[[VaultApi, Node], ProbeResult]] = {
+    "token": tokens.probe_token,
+    "pki_cert": pki.probe_cert,
+    "pki_issuer": pki.probe_issuer,
+    "secret_id": auth.probe_secret_id,
+    "lease": auth.probe_lease,
+    "secret": kv.probe_secret,
+}
 
 
-def node_type(node_id: str) -> str:
-    parts = node_id.split(":", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == PROVIDER else ""
-
-
-class PendingOptions(ConnectorOptions):
-    model_config = ConfigDict(extra="allow")
+def _result(node: Node, verb: str, changed: bool, detail: str, data: dict[str, Any] | None = None) -> ActionResult:
+    return ActionResult(node.id, verb, ok=True, changed=changed, detail=detail, data=data or {})
 
 
 class VaultConnector(BaseConnector):
-    options_model = PendingOptions  # replaced by a declared model with the package split
-    actions: ClassVar[dict[NodeKind, frozenset[str]]] = {
-        NodeKind.TOKEN: frozenset({"revoke", "rotate", "destroy", "revoke_prefix"}),
-        NodeKind.SECRET: frozenset({"finalize"}),
-        NodeKind.CERTIFICATE: frozenset({"revoke", "reissue"}),
-        NodeKind.CA: frozenset({"revoke", "reissue"}),
-    }
-    permissions: ClassVar[dict[str, list[str]]] = {
+    options_model = VaultOptions
+    operations = {
         "collect": [
             "sudo,list auth/token/accessors", "update auth/token/lookup-accessor", "read sys/raw/sys/token/*",
             "update sys/audit-hash/*", "list,read sys/policies/acl/*", "read sys/mounts", "read sys/auth",
@@ -74,109 +63,112 @@ class VaultConnector(BaseConnector):
             "list,read <pki>/issuers, <pki>/certs, <pki>/cert/*", "list,read auth/<approle>/role/*",
             "sudo,list sys/leases/lookup/*",
         ],
-        "revoke": ["update auth/token/revoke-accessor", "update <pki>/revoke", "update sys/leases/revoke"],
-        "rotate": ["sudo,update auth/token/create-orphan", "create,update <kv>/data/*"],
-        "destroy": ["update auth/<approle>/role/*/secret-id-accessor/destroy"],
-        "finalize": ["update <kv>/destroy/*"],
-        "reissue": ["update <pki>/issuer/*/sign-verbatim", "sudo,update <pki>/root/generate/internal"],
     }
+    table = ActionTable()
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        self.api = VaultApi(config)
-        self.parent_source = str(config.get("parent_source") or "auto")
-        if self.parent_source not in ("auto", "raw", "audit", "none"):
-            raise ConnectorError(PROVIDER, "configure", f"parent_source {self.parent_source!r}: expected "
-                                 "auto, raw, audit or none")
-        self.audit_log = config.get("audit_log")
-        self.audit_device = config.get("audit_device")
-        self.kv_page_size = int(config.get("kv_page_size") or 500)
+        try:
+            self.opts = VaultOptions.model_validate(config)
+        except ValidationError as exc:  # `revoke.yaml` was checked already: this is a caller's dict
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(connector)"
+            raise ConnectorError(PROVIDER, "configure", f"field {where}: {err['msg']}") from None
+        self.api = VaultApi(self.opts)
         self.log = structlog.get_logger().bind(connector=PROVIDER)
 
     def close(self) -> None:
         self.api.close()
 
-    # ------------------------------------------------------------------------------------------
-    # collect
-
     def collect(self) -> Collected:
-        from connectors.vault.snapshot import run_collect
+        from connectors.vault.snapshot import collect_snapshot
 
-        return run_collect(self)
+        return collect_snapshot(self.api, self.opts, self.log)
 
     # ------------------------------------------------------------------------------------------
     # act
 
-    def _handlers(self) -> dict[tuple[str, str], Handler]:
-        return {
-            ("token", "revoke"): self._revoke_token,
-            ("token", "finalize"): lambda n, c: (False, "nothing to finalize: revocation is final", {}),
-            ("secret", "finalize"): self._finalize_secret,
-            ("pki_cert", "revoke"): lambda n, c: (*pki.revoke_cert(self.api, n), {}),
-            ("pki_issuer", "revoke"): lambda n, c: (*pki.revoke_issuer(self.api, n), {}),
-            ("secret_id", "destroy"): self._destroy_secret_id,
-            ("secret_id", "revoke"): self._destroy_secret_id,
-            ("lease", "revoke"): lambda n, c: (*auth.revoke_lease(self.api, n.id), {}),
-            ("lease", "revoke_prefix"): lambda n, c: (*auth.revoke_lease(self.api, n.id, prefix=True), {}),
-        }
-
     def act(self, action: str, node: Node, ctx: ActionContext) -> ActionResult:
+        if action == "rollback":
+            raise Unsupported(PROVIDER, "rollback", node.id, "Vault cannot undo a revocation, destroy or new KV "
+                              "version; nothing was rolled back")
         kind = node_type(node.id)
         if kind == "token" and action == "revoke_orphan":
-            raise ConnectorError(
-                PROVIDER, "revoke_orphan",
+            raise Unsupported(
+                PROVIDER, "revoke_orphan", node.id,
                 "unsupported by accessor: auth/token/revoke-orphan takes the token value, which revoke never "
-                "keeps; use `revoke` (revokes the whole subtree) or revoke the token with its value by hand",
-                node=node.id)
-        if action == "rollback":
-            raise ConnectorError(PROVIDER, "rollback", "Vault cannot undo a revocation, destroy or new KV "
-                                 "version; nothing was rolled back", node=node.id)
-        handler = self._handlers().get((kind, action))
-        if handler is None:
+                "keeps; use `revoke` (revokes the whole subtree) or revoke the token with its value by hand")
+        if not kind:
             raise self._unsupported(action, node.id)
-        if ctx.dry_run:
-            return ActionResult(node.id, action, ok=True, changed=False, detail=f"dry run: would {action}")
-        changed, detail, data = handler(node, ctx)
-        self.log.info("vault.action", node=node.id, action=action, changed=changed)
-        return ActionResult(node.id, action, ok=True, changed=changed, detail=detail, data=data)
+        result = super().act(action, node, ctx)
+        if not ctx.dry_run:
+            self.log.info("vault.action", node=node.id, action=action, changed=result.changed)
+        return result
 
-    def _accessor(self, node_id: str) -> str:
-        return node_id.split(":", 2)[2]
+    # tokens
 
-    def _lookup_accessor(self, acc: str) -> dict[str, Any] | None:
-        try:
-            body = self.api.post("auth/token/lookup-accessor", {"accessor": acc}, node=vc.token_id(acc))
-        except ConnectorError as exc:
-            if status_of(exc) == 400:  # "invalid accessor": revoked, expired or never existed
-                return None
-            raise
-        return (body or {}).get("data") or {}
+    @table.action("revoke", types=("token",), kinds=(TOKEN,), permissions=["update auth/token/revoke-accessor"])
+    def _revoke_token(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return _result(node, "revoke", *tokens.revoke_token(self.api, node.id))
 
-    def _revoke_token(self, node: Node, ctx: ActionContext) -> tuple[bool, str, dict[str, Any]]:
-        acc = self._accessor(node.id)
-        if self._lookup_accessor(acc) is None:
-            return False, "token already revoked or expired", {}
-        self.api.post("auth/token/revoke-accessor", {"accessor": acc}, node=node.id)
-        return True, "token and its child tokens revoked", {}
+    @table.action("rotate", types=("token",), kinds=(TOKEN,),
+                  permissions=["sudo,update auth/token/create-orphan", "create,update <kv>/data/*"])
+    def _rotate_token(self, node: Node, ctx: ActionContext) -> ActionResult:
+        raise self._unsupported("rotate", node.id)  # the executor rotates: create_replacement, write_store
 
-    def _finalize_secret(self, node: Node, ctx: ActionContext) -> tuple[bool, str, dict[str, Any]]:
-        mount, path = self._secret_path(node)
-        changed, detail = kv.destroy_old_versions(self.api, mount, path, node.id)
-        return changed, detail, {}
+    @table.action("finalize", types=("token",), kinds=(), reversible=False, probe="none")
+    def _finalize_token(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return _result(node, "finalize", False, "nothing to finalize: revocation is final")
 
-    def _destroy_secret_id(self, node: Node, ctx: ActionContext) -> tuple[bool, str, dict[str, Any]]:
-        mount, role, _ = auth.split_secret_id(node.id)
-        changed, detail = auth.destroy_secret_id(self.api, node.id)
-        # destroying a secret-id leaves the tokens it already minted alive; login tokens do not
-        # say which secret-id minted them, so every live login token of the role goes
-        lookups = vc.get_token_lookups(self.api)
-        revoked = []
-        for acc in auth.role_tokens(lookups, mount, role):
-            self.api.post("auth/token/revoke-accessor", {"accessor": acc}, node=vc.token_id(acc))
-            revoked.append(vc.token_id(acc))
-        if revoked:
-            detail += f"; revoked {len(revoked)} login token(s) of role {role}"
-        return changed or bool(revoked), detail, {"revoked_tokens": revoked}
+    # AppRole secret-ids: destroying one also revokes its role's login tokens
+
+    @table.action("destroy", types=("secret_id",), kinds=(TOKEN,), reversible=False,
+                  permissions=["update auth/<approle>/role/*/secret-id-accessor/destroy"])
+    def _destroy_secret_id(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return _result(node, "destroy", *auth.destroy_with_logins(self.api, node.id))
+
+    @table.action("revoke", types=("secret_id",), kinds=(TOKEN,), reversible=False,
+                  permissions=["update auth/token/revoke-accessor"])
+    def _revoke_secret_id(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return _result(node, "revoke", *auth.destroy_with_logins(self.api, node.id))
+
+    # PKI
+
+    @table.action("revoke", types=("pki_cert",), kinds=(CERTIFICATE,), permissions=["update <pki>/revoke"])
+    def _revoke_cert(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return _result(node, "revoke", *pki.revoke_cert(self.api, node))
+
+    @table.action("reissue", types=("pki_cert",), kinds=(CERTIFICATE,),
+                  permissions=["update <pki>/issuer/*/sign-verbatim"])
+    def _reissue_cert(self, node: Node, ctx: ActionContext) -> ActionResult:
+        raise self._unsupported("reissue", node.id)  # the executor reissues: create_replacement, write_store
+
+    @table.action("revoke", types=("pki_issuer",), kinds=(CA,))
+    def _revoke_issuer(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return _result(node, "revoke", *pki.revoke_issuer(self.api, node))
+
+    @table.action("reissue", types=("pki_issuer",), kinds=(CA,),
+                  permissions=["sudo,update <pki>/root/generate/internal"])
+    def _reissue_issuer(self, node: Node, ctx: ActionContext) -> ActionResult:
+        raise self._unsupported("reissue", node.id)  # the executor makes the new CA: create_replacement
+
+    # leases
+
+    @table.action("revoke", types=("lease",), kinds=(TOKEN,), permissions=["update sys/leases/revoke"])
+    def _revoke_lease(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return _result(node, "revoke", *auth.revoke_lease(self.api, node.id))
+
+    @table.action("revoke_prefix", types=("lease",), kinds=(TOKEN,))
+    def _revoke_lease_prefix(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return _result(node, "revoke_prefix", *auth.revoke_lease(self.api, node.id, prefix=True))
+
+    # KV: old versions stay readable (and rollback possible) until finalize destroys them
+
+    @table.action("finalize", types=("secret",), kinds=(SECRET,), permissions=["update <kv>/destroy/*"],
+                  reversible=False, probe="none")
+    def _finalize_secret(self, node: Node, ctx: ActionContext) -> ActionResult:
+        mount, path = kv.secret_path(self.api, node)
+        return _result(node, "finalize", *kv.destroy_old_versions(self.api, mount, path, node.id))
 
     # ------------------------------------------------------------------------------------------
     # rotation and reissue
@@ -184,37 +176,18 @@ class VaultConnector(BaseConnector):
     def create_replacement(self, node: Node, ctx: ActionContext) -> Replacement:
         kind = node_type(node.id)
         if kind == "pki_cert":
-            issuer = node.attrs.get("issuer_id") or None
-            old_issuer = pki.issuer_node_id(pki.split_id(node.id)[0], issuer) if issuer else ""
-            new_issuer = ctx.replacements.get(old_issuer, "")
-            ref = pki.split_id(new_issuer)[1] if new_issuer else issuer
-            return pki.reissue_cert(self.api, node, ref)
+            return pki.reissue_cert_under(self.api, node, ctx.replacements)
         if kind == "pki_issuer":
             return pki.new_root_issuer(self.api, node)
-        if kind != "token":
-            raise self._unsupported("create_replacement", node.id)
-        acc = self._accessor(node.id)
-        old = self._lookup_accessor(acc)
-        if old is None:
-            raise ConnectorError(PROVIDER, "create_replacement", "the old token is gone; its policies are "
-                                 "unknown, so no replacement can be made", node=node.id)
-        policies = sorted(set(old.get("policies") or []) - {"default"}) or ["default"]
-        meta = {**(old.get("meta") or {}), "replaces": acc, "incident": ctx.incident}
-        body: dict[str, Any] = {"policies": policies, "meta": meta, "display_name": old.get("display_name") or "",
-                                "renewable": bool(old.get("renewable", True))}
-        if old.get("creation_ttl"):
-            body["ttl"] = f"{int(old['creation_ttl'])}s"
-        # an orphan, so revoking the compromised token's tree cannot take the replacement with it
-        data = self.api.post("auth/token/create-orphan", body, node=node.id) or {}
-        new = data.get("auth") or {}
-        return Replacement(old_id=node.id, new_id=vc.token_id(new["accessor"]), kind=NodeKind.TOKEN,
-                           material=Secret({"token": new["client_token"]}), attrs={"policies": policies})
+        if kind == "token":
+            return tokens.new_token(self.api, node, ctx.incident)
+        raise self._unsupported("create_replacement", node.id)
 
     def discard_replacement(self, new_id: str, ctx: ActionContext) -> ActionResult:
         node = Node(new_id, NodeKind.TOKEN, PROVIDER)
         kind = node_type(new_id)
         if kind == "token":
-            changed, detail, _ = self._revoke_token(node, ctx)
+            changed, detail = tokens.revoke_token(self.api, new_id)
         elif kind == "pki_cert":
             changed, detail = pki.revoke_cert(self.api, node)
         elif kind == "pki_issuer":
@@ -226,24 +199,17 @@ class VaultConnector(BaseConnector):
     def siblings(self, node: Node) -> set[str]:
         if node_type(node.id) != "token":
             return set()
-        acc = self._accessor(node.id)
-        return {vc.token_id(a) for a, d in vc.get_token_lookups(self.api).items()
-                if (d.get("meta") or {}).get("replaces") == acc}
+        return tokens.replacements_of(self.api, node.id)
 
     # ------------------------------------------------------------------------------------------
     # stores
-
-    def _secret_path(self, node: Node) -> tuple[str, str]:
-        if node.attrs.get("mount") and node.attrs.get("path"):
-            return str(node.attrs["mount"]), str(node.attrs["path"])
-        return kv.split_secret(node.id, vc.kv2_mounts(vc.get_mounts(self.api)))
 
     def write_store(self, store: Node, old: Node, replacement: Replacement, ctx: ActionContext) -> ActionResult:
         if node_type(store.id) != "secret":
             raise self._unsupported("write_store", store.id)
         if ctx.dry_run:
             return ActionResult(store.id, "write_store", changed=False, detail="dry run: would write a new version")
-        mount, path = self._secret_path(store)
+        mount, path = kv.secret_path(self.api, store)
         changed, detail, version = kv.write_replacement(self.api, store, mount, path, old, replacement)
         self.log.info("vault.write_store", node=store.id, old=old.id, new=replacement.new_id, changed=changed)
         return ActionResult(store.id, "write_store", changed=changed, detail=detail, data={"version": version})
@@ -251,7 +217,7 @@ class VaultConnector(BaseConnector):
     def store_holds(self, store: Node) -> set[str]:
         if node_type(store.id) != "secret":
             raise self._unsupported("store_holds", store.id)
-        mount, path = self._secret_path(store)
+        mount, path = kv.secret_path(self.api, store)
         data, _ = kv.read_current(self.api, mount, path, store.id)
         return kv.holds(mount, path, data)
 
@@ -260,27 +226,8 @@ class VaultConnector(BaseConnector):
 
     def probe(self, node: Node) -> ProbeResult:
         kind = node_type(node.id)
-        if kind == "token":
-            if self._lookup_accessor(self._accessor(node.id)) is None:
-                return ProbeResult(node.id, False, "lookup-accessor: 400 invalid accessor")
-            return ProbeResult(node.id, True, "lookup-accessor: token found")
-        if kind == "pki_cert":
-            return pki.probe_cert(self.api, node)
-        if kind == "pki_issuer":
-            return pki.probe_issuer(self.api, node)
-        if kind == "secret_id":
-            return auth.probe_secret_id(self.api, node)
-        if kind == "lease":
-            return auth.probe_lease(self.api, node)
-        if kind == "secret":
-            mount, path = self._secret_path(node)
-            try:
-                kv.read_current(self.api, mount, path, node.id)
-            except ConnectorError as exc:
-                if status_of(exc) == 404:
-                    return ProbeResult(node.id, False, "kv read: 404 (deleted or destroyed)")
-                raise
-            return ProbeResult(node.id, True, "kv read: current version readable")
+        if kind in PROBES:
+            return PROBES[kind](self.api, node)
         if kind in ("password", "api_key"):
             return ProbeResult(node.id, None, "no connector manages this credential: a manual task")
         return super().probe(node)

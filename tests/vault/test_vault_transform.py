@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from connectors.vault.acl import capabilities, merged_rules
-from connectors.vault.collect import transform_audit_parents, transform_parents, transform_raw_tokens
+from connectors.vault.transform import transform_audit_parents, transform_parents, transform_raw_tokens
 from revoke.model import fingerprint
 
 RAW = [
