@@ -95,7 +95,8 @@ def test_tokens_by_accessor_with_policies() -> None:
     nodes, edges = transform_tokens(LOOKUPS, {"ACCJOB": "sha256:ab"}, collector_accessor="ACCJOB")
     job, login = nodes
     assert (job.id, job.kind, job.name, job.fingerprint) == ("vault:token:ACCJOB", NodeKind.TOKEN, "token-ci-job", "sha256:ab")
-    assert job.created == datetime.fromtimestamp(1795856363, UTC) and job.expires.isoformat().startswith("2026-11-28T20:59:23")
+    assert job.created == datetime.fromtimestamp(1795856363, UTC)
+    assert job.expires is not None and job.expires.isoformat().startswith("2026-11-28T20:59:23")
     assert job.attrs == {"policies": ["ci-read", "default"], "orphan": False, "path": "auth/token/create",
                          "type": "service", "ttl": 43200, "meta": {}, "collector": True}
     assert login.attrs["entity_id"] == "c9885623-abba-744e-ccc5-3f26e55aaffb" and "collector" not in login.attrs
