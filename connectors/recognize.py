@@ -12,7 +12,6 @@ carrying that fingerprint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -73,47 +72,21 @@ def pem_objects(text: str) -> list[tuple[str, str]]:
 
 def pem_ref(label: str, block: str) -> Found | None:
     """Node reference for a PEM certificate or private key, by the x509 connector's ids."""
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    data = block.encode()
+    from connectors import pki
+
     try:
         if label == "CERTIFICATE":
-            cert = x509.load_pem_x509_certificate(data)
-            fp = cert.fingerprint(_sha256()).hex()
-            ctype = cert_type(cert)
-            kind = NodeKind.CA if ctype == "ca" else NodeKind.CERTIFICATE
-            return Found(kind, f"x509:{ctype}:{fp}", fingerprint="sha256:" + fp)
+            cert = pki.load_pem(block)
+            kind = NodeKind.CA if pki.is_ca(cert) else NodeKind.CERTIFICATE
+            return Found(kind, pki.cert_node_id(cert), fingerprint="sha256:" + pki.cert_sha256(cert))
         if label.endswith("PRIVATE KEY") and "ENCRYPTED" not in label:
-            key = serialization.load_pem_private_key(data, password=None)
-            spki = key.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            return Found(
-                NodeKind.PRIVATE_KEY,
-                f"x509:private_key:{hashlib.sha256(spki).hexdigest()}",
-                fingerprint=fingerprint(block.strip()),
-            )
+            key = serialization.load_pem_private_key(block.encode(), password=None)
+            return Found(NodeKind.PRIVATE_KEY, pki.key_node_id(key.public_key()), fingerprint=fingerprint(block.strip()))
     except (ValueError, TypeError):
         return None
     return None
-
-
-def _sha256() -> Any:
-    from cryptography.hazmat.primitives import hashes
-
-    return hashes.SHA256()
-
-
-def cert_type(cert: Any) -> str:
-    """`ca` for certificates with basicConstraints CA=true, else `cert`."""
-    from cryptography import x509
-
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        return "ca" if bc.ca else "cert"
-    except x509.ExtensionNotFound:
-        return "cert"
 
 
 def recognize(value: Any) -> list[Found]:

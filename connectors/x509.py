@@ -183,6 +183,7 @@ def read_file(path: Path, max_bytes: int) -> tuple[bytes | None, CollectFinding 
 
 def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
     """Parsed files -> nodes, edges, findings. `holder_of(path) -> holder id | None`."""
+    from connectors import pki
     from connectors import x509_parse as xp
 
     out = Collected()
@@ -198,11 +199,11 @@ def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
         holder = holder_of(contents.path)
         ids = []
         for cert in contents.certs:
-            node_id = xp.cert_id(cert)
+            node_id = pki.cert_node_id(cert)
             certs.setdefault(node_id, cert)
             ids.append(node_id)
         for key in contents.keys:
-            node_id = xp.key_id(key.public_key)
+            node_id = pki.key_node_id(key.public_key)
             keys.setdefault(node_id, key)
             ids.append(node_id)
         for node_id in ids:
@@ -215,7 +216,7 @@ def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
     for node_id, cert in certs.items():
         out.nodes.append(_cert_node(node_id, cert, sorted(paths[node_id]), now))
         by_subject.setdefault(cert.subject.public_bytes(), []).append(node_id)
-        by_spki.setdefault(xp.spki_sha256(cert.public_key()), []).append(node_id)
+        by_spki.setdefault(pki.spki_sha256(cert.public_key()), []).append(node_id)
     for node_id, key in keys.items():
         found_in = sorted(paths[node_id])
         out.nodes.append(Node(
@@ -229,7 +230,7 @@ def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
     for node_id, cert in certs.items():
         # the name match only narrows the candidates; the signature decides
         for ca_id in by_subject.get(cert.issuer.public_bytes(), []):
-            if ca_id != node_id and xp.signed_by(cert, certs[ca_id].public_key()):
+            if ca_id != node_id and pki.signed_by(cert, certs[ca_id].public_key()):
                 edges.add((ca_id, Relation.ISSUED, node_id))
     for node_id in keys:
         for cert_node in by_spki.get(node_id.rsplit(":", 1)[1], []):

@@ -1,5 +1,7 @@
 """Pure parsing for the x509 connector: bytes of one file -> certificates, keys and findings.
 
+Ids and issuance come from `connectors.pki` (one formula for every connector).
+
 Nothing here touches the file system. Messages never quote file contents or the text of a
 parser's exception (which could echo key bytes): they name the file, the block number and
 what was wrong.
@@ -7,15 +9,15 @@ what was wrong.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from connectors.pki import is_ca, spki_sha256
 from connectors.recognize import PEM_RE
 from revoke.connector import CollectFinding
 from revoke.model import fingerprint
@@ -57,31 +59,6 @@ class FileContents:
     @property
     def empty(self) -> bool:
         return not (self.certs or self.keys or self.csrs or self.findings)
-
-
-def spki_sha256(public_key: Any) -> str:
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
-
-
-def cert_sha256(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
-
-
-def is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def cert_id(cert: x509.Certificate) -> str:
-    """Same ids as `connectors.recognize.pem_ref`."""
-    return f"x509:{'ca' if is_ca(cert) else 'cert'}:{cert_sha256(cert)}"
-
-
-def key_id(public_key: Any) -> str:
-    return f"x509:private_key:{spki_sha256(public_key)}"
 
 
 def _finding(code: str, path: str, message: str) -> CollectFinding:
@@ -289,40 +266,3 @@ def cert_attrs(cert: x509.Certificate) -> dict[str, Any]:
 def common_name(cert: x509.Certificate) -> str:
     names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return str(names[0].value) if names else cert.subject.rfc4514_string()
-
-
-# ---------------------------------------------------------------------------------------------
-# Issuance: decided by the signature, never by the name alone
-
-
-def signed_by(cert: x509.Certificate, issuer_public_key: Any) -> bool:
-    """True when `cert`'s signature verifies with `issuer_public_key`."""
-    try:
-        params = cert.signature_algorithm_parameters
-        algo = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        return False
-    sig, tbs = cert.signature, cert.tbs_certificate_bytes
-    try:
-        if isinstance(issuer_public_key, rsa.RSAPublicKey):
-            if not isinstance(params, padding.PKCS1v15 | padding.PSS) or algo is None:
-                return False
-            issuer_public_key.verify(sig, tbs, params, algo)
-        elif isinstance(issuer_public_key, ec.EllipticCurvePublicKey):
-            if not isinstance(params, ec.ECDSA):
-                return False
-            issuer_public_key.verify(sig, tbs, params)
-        elif isinstance(issuer_public_key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-            if params is not None or algo is not None:
-                return False
-            issuer_public_key.verify(sig, tbs)
-        elif isinstance(issuer_public_key, dsa.DSAPublicKey):
-            if algo is None:
-                return False
-            issuer_public_key.verify(sig, tbs, algo)
-        else:
-            return False
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-        # ValueError/TypeError: a malformed signature or a key/algorithm mismatch: not this issuer
-        return False
-    return True

@@ -357,7 +357,7 @@ class PkiPayload:
 def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
     """`pki/cert/<serial>` does not say which issuer signed a certificate, so `issued` edges are
     decided by verifying each certificate's signature against every issuer of the mount."""
-    from connectors.recognize import cert_type
+    from connectors.pki import cert_node_id as x509_node_id  # imports cryptography: on use only
 
     nodes: list[Node] = []
     edges: list[Edge] = []
@@ -397,7 +397,7 @@ def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
                           status="revoked" if revoked else "active",
                           attrs={"mount": m, "serial": norm_serial(serial), "subject": cert.subject.rfc4514_string(),
                                  "issuer_id": signers[0] if signers else "", "sha256": sha}))
-        edges.append(Edge(f"x509:{cert_type(cert)}:{sha}", nid, Relation.DERIVES, attrs={"alias": True}))
+        edges.append(Edge(x509_node_id(cert), nid, Relation.DERIVES, attrs={"alias": True}))
         for iid in signers:
             edges.append(Edge(issuer_node_id(m, iid), nid, Relation.ISSUED))
     return nodes, edges

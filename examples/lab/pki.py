@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
+
+from connectors import pki
+from connectors.pki import build_certificate
 
 KeyType = Literal["ec", "rsa", "ed25519"]
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -29,25 +31,11 @@ def new_key(key: KeyType = "ec") -> PrivateKey:
     raise ValueError(f"unknown key type {key!r}; expected 'ec', 'rsa' or 'ed25519'")
 
 
-def _digest(signer: PrivateKey) -> hashes.HashAlgorithm | None:
-    # Ed25519 signs the message itself: cryptography requires no separate hash
-    return None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-
-
 def _name(common_name: str, organization: str | None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     return x509.Name(attrs)
-
-
-def _window(not_before: datetime | None, not_after: datetime | None, days: int) -> tuple[datetime, datetime]:
-    start = not_before or (datetime.now(UTC) - timedelta(minutes=5))
-    return start, not_after or (start + timedelta(days=days))
-
-
-def _ski(public_key: Any) -> x509.SubjectKeyIdentifier:
-    return x509.SubjectKeyIdentifier.from_public_key(public_key)
 
 
 def make_ca(
@@ -69,31 +57,14 @@ def make_ca(
     ca_key = private_key or new_key(key)
     subject = _name(common_name, organization)
     signer_cert, signer_key = issuer if issuer else (None, ca_key)
-    start, end = _window(not_before, not_after, days)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(signer_cert.subject if signer_cert else subject)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(_ski(ca_key.public_key()), critical=False)
-    )
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (_key_usage(cert_sign=True), True), (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)]
     if signer_cert is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()), critical=False
-        )
-    return builder.sign(signer_key, _digest(signer_key)), ca_key
+        extensions.append((x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()), False))
+    cert = build_certificate(subject, ca_key.public_key(), issuer=signer_cert.subject if signer_cert else subject,
+                             signer=signer_key, ca=True, path_length=path_length, not_before=not_before,
+                             days=_days(not_before, not_after, days), extensions=extensions)
+    return cert, ca_key
 
 
 def make_leaf(
@@ -110,42 +81,32 @@ def make_leaf(
 ) -> tuple[x509.Certificate, PrivateKey]:
     """An end-entity certificate (CA=false) signed by `ca_key`, with DNS SANs if given."""
     leaf_key = private_key or new_key(key)
-    start, end = _window(not_before, not_after, days)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name, None))
-        .issuer_name(ca_cert.subject)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    )
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (_key_usage(cert_sign=False), True), (x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), False)]
     if san:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name) for name in san]), critical=False
-        )
-    return builder.sign(ca_key, _digest(ca_key)), leaf_key
+        extensions.append((x509.SubjectAlternativeName([x509.DNSName(name) for name in san]), False))
+    cert = build_certificate(_name(common_name, None), leaf_key.public_key(), issuer=ca_cert.subject, signer=ca_key,
+                             ca=False, not_before=not_before, days=_days(not_before, not_after, days),
+                             extensions=extensions)
+    return cert, leaf_key
 
 
-def pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                         data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign,
+                         encipher_only=False, decipher_only=False)
 
 
-def pem_key(key: PrivateKey) -> str:
-    """PKCS#8 PEM, unencrypted (lab material)."""
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+def _days(not_before: datetime | None, not_after: datetime | None, days: int) -> float:
+    """Validity in days from the explicit window when one is given (a deliberately expired lab cert)."""
+    if not_after is None:
+        return days
+    start = not_before or (datetime.now(UTC) - timedelta(minutes=5))
+    return (not_after - start) / timedelta(days=1)
+
+
+pem = pki.pem
+pem_key = pki.key_pem
 
 
 def write_lab_pki(

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from x509_testlib import cid, edge_set, kid, serialised, write
 
-from revoke.connector import ConnectorError, connector_class
 from examples.lab.pki import make_ca, make_leaf, pem, pem_key
+from revoke.connector import ConnectorError, connector_class
 from revoke.model import NodeKind
 
 DER = serialization.Encoding.DER

@@ -6,9 +6,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding
 from x509_testlib import cid, edge_set, kid, write
 
-from connectors.x509_parse import signed_by
-from examples.lab.pki import make_ca, make_leaf, pem, pem_key
+from connectors.pki import signed_by
 from connectors.recognize import pem_objects, pem_ref
+from examples.lab.pki import make_ca, make_leaf, pem, pem_key
 
 
 def test_two_same_named_ec_cas_only_true_signer_issues(tmp_path, collect):

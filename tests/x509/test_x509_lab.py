@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from x509_testlib import cid, edge_set, kid
 
-from connectors.x509_parse import signed_by
+from connectors.pki import signed_by
 from examples.lab.pki import write_lab_pki
 
 
