@@ -39,7 +39,7 @@ def naive(endpoint_url: str) -> tuple[int, int, int]:
 def connector(endpoint_url: str) -> tuple[int, int, int]:
     from revoke.connector import connector_class
 
-    got = connector_class("aws")({"type": "aws", "endpoint_url": endpoint_url}).collect()
+    got = connector_class("aws")({"endpoint_url": endpoint_url}).collect()
     kinds: dict[str, int] = {}
     for node in got.nodes:
         kinds[node.kind.value] = kinds.get(node.kind.value, 0) + 1

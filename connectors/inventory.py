@@ -28,12 +28,16 @@ def parse_inventory(data: Any, source: str) -> Collected:
     if not isinstance(raw_nodes, list) or not isinstance(raw_edges, list):
         raise InputError("`nodes` and `edges` must be lists", source=source, line=line_of(data))
     nodes: dict[str, Node] = {}
-    for where, line, node in _items("nodes", raw_nodes, NODE_FIELDS, Node.from_dict, source):
+    references: list[dict[str, Any]] = []
+    for raw, (where, line, node) in zip(raw_nodes, _items("nodes", raw_nodes, NODE_FIELDS, Node.from_dict, source),
+                                        strict=False):
         if node.id in nodes:
             raise InputError(f"{where}: duplicate node id {node.id!r}", source=source, line=line)
         nodes[node.id] = node
+        if node.is_credential and node.provider and "status" not in raw:
+            # a provider's credential declared without a status: its liveness is the provider's
+            references.append({"node": node.id, "where": where, "line": line, "declared": True})
     edges: list[Edge] = []
-    references: list[dict[str, Any]] = []
     for where, line, edge in _items("edges", raw_edges, EDGE_FIELDS, Edge.from_dict, source):
         # a node this file does not declare may come from a connector (an AWS key the aws connector
         # collects) or another inventory: `revoke collect` checks it against everything collected

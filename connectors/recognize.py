@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from revoke.model import NodeKind, fingerprint
+from revoke.model import NodeKind, Relation, fingerprint
 
 AWS_KEY_ID_RE = re.compile(r"\b((?:AKIA|ASIA)[A-Z0-9]{16})\b")
 AWS_SECRET_RE = re.compile(r"^[A-Za-z0-9/+=]{40}$")
@@ -36,6 +36,11 @@ class Found:
     fields: list[str] = field(default_factory=list)  # where in the value it sits ("" = whole value)
     fingerprint: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rel(self) -> Relation:
+        """How the value's holder relates to it: a certificate without its key is public material."""
+        return Relation.HOLDS_PUBLIC if self.kind in (NodeKind.CERTIFICATE, NodeKind.CA) else Relation.STORES
 
 
 def _as_mapping(value: Any) -> dict[str, Any] | None:

@@ -21,7 +21,11 @@ Graph:
   candidate's public key. The issuer-name match only narrows the candidates: two CAs may
   share a subject name and only the real signer gets the edge. No self-loop for roots.
 - `authenticates_as` key -> certificate / CA with the same public key.
-- `stores` holder -> every key and certificate found under that holder's paths.
+- `stores` holder -> every private key found under that holder's paths; `holds_public`
+  holder -> every certificate there. Holding a certificate is not holding its key: the walk
+  never follows `holds_public`, so a host whose trust store holds a CA certificate is not a
+  compromise of that CA. The CA is exposed only when its private key is reachable (the key's
+  `authenticates_as` edge to it).
 
 Ids match `connectors.recognize.pem_ref`, so a PEM found in a Vault secret or a Secrets Manager
 value links to the same node.
@@ -236,7 +240,8 @@ def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
         for cert_node in by_spki.get(node_id.rsplit(":", 1)[1], []):
             edges.add((node_id, Relation.AUTHENTICATES_AS, cert_node))
     for holder, node_id in stores:
-        edges.add((holder, Relation.STORES, node_id))
+        # a certificate without its key is public material: recorded, never walked
+        edges.add((holder, Relation.STORES if node_id in keys else Relation.HOLDS_PUBLIC, node_id))
     out.edges = [Edge(src, dst, rel) for src, rel, dst in sorted(edges)]
     out.meta = {"certificates": len(certs), "private_keys": len(keys), "files": len(files),
                 "csrs": csrs, "pem_blocks_skipped": skipped_blocks}

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from revoke.errors import InputError
-from revoke.graph import CREDENTIAL_MASK, KINDS, RELS, CompiledGraph
-from revoke.model import parse_time
+from revoke.graph import CREDENTIAL_MASK, KIND_CODE, KINDS, RELS, UNKNOWN_STATUS, WALKED_MASK, CompiledGraph
+from revoke.model import NodeKind, parse_time
 
 UNREACHED = -9999
+SECRET_CODE = KIND_CODE[NodeKind.SECRET]
 
 
 @dataclass(frozen=True)
@@ -115,18 +116,6 @@ class BlastRadius:
         r = self.reached
         return r[~CREDENTIAL_MASK[self.graph.kind[r]]]
 
-    def entry(self, i: int, *, with_path: bool = True) -> dict[str, Any]:
-        g = self.graph
-        out: dict[str, Any] = {
-            "id": g.ids[i],
-            "kind": KINDS[g.kind[i]].value,
-            "provider": g.providers[g.provider[i]],
-            "depth": int(self.depth[i]),
-        }
-        if with_path:
-            out["path"] = [g.ids[j] for j in self.path(int(i))]
-        return out
-
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md contract; entries sorted by depth, then id. Paths are built once per node
         from its predecessor's (discovery order puts every predecessor first), so the cost is the
@@ -156,10 +145,16 @@ class BlastRadius:
         is_cred = CREDENTIAL_MASK.tolist()
         paths: dict[int, list[str]] = {}
         entries: list[dict[str, Any]] = []
-        for i, p, k, pv, d in zip(reached, pred, kinds, provs, depth, strict=True):
+        live = g.live[self.reached].tolist()
+        status = [g.statuses[c] for c in g.status[self.reached].tolist()]
+        for i, p, k, pv, d, lv, st in zip(reached, pred, kinds, provs, depth, live, status, strict=True):
             path = [*paths[p], ids[i]] if p >= 0 else [ids[i]]
             paths[i] = path
-            entries.append({"id": ids[i], "kind": kind_names[k], "provider": providers[pv], "depth": d, "path": path})
+            entry = {"id": ids[i], "kind": kind_names[k], "provider": providers[pv], "depth": d, "path": path}
+            if is_cred[k]:
+                entry["live"] = None if st == UNKNOWN_STATUS else lv
+                entry["status"] = st
+            entries.append(entry)
         ordered = [entries[j] for j in by_depth.tolist()]
         return {
             "sources": [ids[s] for s in self.sources],
@@ -245,23 +240,27 @@ def blast_radius(
     window: Window | None = None,
     blocked: np.ndarray | None = None,
 ) -> BlastRadius:
-    """Reachability from `sources`. `blocked[i]` (e.g. a dead credential) keeps i reachable but
-    stops every path through it, a blocked source's own out-edges included."""
+    """Reachability from `sources` along the walked relations. `blocked[i]` keeps i reachable but
+    stops every path through it, a blocked source's own out-edges included. By default the dead
+    nodes are blocked (a revoked key opens nothing); with a window, a dead node's edges count only
+    while it was live (see `_windowed`)."""
     if window is not None:
         return _windowed(graph, sources, window, blocked)
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import breadth_first_order
 
+    if blocked is None:
+        blocked = ~graph.live
     n = graph.n_nodes
-    indptr, indices = graph.indptr, graph.indices
-    if blocked is not None and blocked.any():
+    indptr, indices = graph.walk_arrays()
+    if blocked.any():
         counts = np.diff(indptr)
         keep = np.repeat(~blocked, counts)
         indices = indices[keep]
         new_counts = np.where(blocked, 0, counts)
         indptr = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(new_counts, out=indptr[1:])
-    if len(sources) == 1 and blocked is None:
+    elif len(sources) == 1:
         order, pred = breadth_first_order(graph.csr(), sources[0], directed=True, return_predecessors=True)
         pred[sources[0]] = -1
         return BlastRadius(graph, sources, order, pred)
@@ -280,56 +279,79 @@ def blast_radius(
 def _windowed(graph: CompiledGraph, sources: list[int], window: Window, blocked: np.ndarray | None) -> BlastRadius:
     """Earliest-exposure walk. A node's exposure time t is when the attacker could first hold it:
     sources at the window start; a first hop needs since <= window end and until >= window start
-    (an edge with no `since` dates from its target's creation); a later hop from a node exposed
-    at t needs until >= t, and exposes its target at max(t, since).
+    (no edge predates its target's creation); a later hop from a node exposed at t needs
+    until >= t, and exposes its target at max(t, since).
+
+    Each node also carries the end of its usefulness: a credential's material works until it
+    died (`graph.died`), and what is reached through something lasts no longer than it (a user
+    reached through a key stops when the key does; a secret yields its later values only while
+    its reader lives). An edge counts only if it existed before that end (since <= end), so a
+    replacement written after the key that could read its store was revoked is not exposed.
 
     Label-correcting rounds over the whole frontier at once (numpy), not a heap walk: relaxing is
-    monotone (a node exposed earlier can only pass more edges, and no later), so the rounds reach
-    the same fixpoint as Dijkstra: the earliest exposure of every node, then the fewest hops."""
+    monotone (a node exposed earlier, or usable longer, can only pass more edges), so the rounds
+    reach a fixpoint: the earliest exposure and the latest end of every node (taken over all
+    paths, an over-approximation only where the two come from different paths), then the fewest
+    hops."""
     ws, we = window.start.timestamp(), window.end.timestamp()
     n = graph.n_nodes
     src = np.unique(np.asarray(sources, dtype=np.int64))
+    is_material = CREDENTIAL_MASK[graph.kind] & (graph.kind != SECRET_CODE)
     best = np.full(n, np.inf)
+    end = np.full(n, -np.inf)
     depth = np.full(n, np.iinfo(np.int32).max, dtype=np.int64)
     pred = np.full(n, UNREACHED, dtype=np.int64)
     pred_edge = np.full(n, -1, dtype=np.int64)
     is_src = np.zeros(n, dtype=bool)
     is_src[src] = True
-    best[src], depth[src], pred[src] = ws, 0, -1
-    indptr = graph.indptr.astype(np.int64)
+    best[src], end[src], depth[src], pred[src] = ws, graph.died[src], 0, -1
+    indptr, indices = graph.walk_arrays()
+    indptr = indptr.astype(np.int64)
+    walked_edge = np.flatnonzero(WALKED_MASK[graph.rel]) if indices.shape[0] != graph.n_edges else None
     frontier = src
     while frontier.size:
+        # a blocked node, or one already dead when the attacker got it, is reported but yields nothing
+        usable = best[frontier] <= end[frontier]
         if blocked is not None:
-            # a blocked node (a dead credential, a blocked source too) is reported but yields nothing
-            frontier = frontier[~blocked[frontier]]
+            usable &= ~blocked[frontier]
+        frontier = frontier[usable]
         counts = indptr[frontier + 1] - indptr[frontier]
         total = int(counts.sum())
         if total == 0:
             break
         owner = np.repeat(frontier, counts)
         offsets = np.repeat(indptr[frontier] - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
-        eidx = np.arange(total, dtype=np.int64) + offsets
-        dst = graph.indices[eidx].astype(np.int64)
+        widx = np.arange(total, dtype=np.int64) + offsets
+        eidx = walked_edge[widx] if walked_edge is not None else widx
+        dst = indices[widx].astype(np.int64)
         since, until = graph.since[eidx], graph.until[eidx]
-        t = best[owner]
+        t, e_end = best[owner], end[owner]
         first = is_src[owner]
-        since = np.where(first & np.isnan(since), graph.created[dst], since)
+        # nothing could hold or reach a node before it existed: an edge dates from its target's creation
+        since = np.fmax(since, graph.created[dst])
         no_since, no_until = np.isnan(since), np.isnan(until)
         ok = np.where(first, (no_since | (since <= we)) & (no_until | (until >= ws)), no_until | (until >= t))
+        ok &= no_since | (since <= e_end)
         tj = np.where(no_since, t, np.maximum(t, np.where(no_since, t, since)))
+        ej = np.where(is_material[dst], graph.died[dst], np.minimum(e_end, graph.died[dst]))
         dj = depth[owner] + 1
-        dst, tj, dj, owner, eidx = dst[ok], tj[ok], dj[ok], owner[ok], eidx[ok]
-        better = (tj < best[dst]) | ((tj == best[dst]) & (dj < depth[dst]))
-        dst, tj, dj, owner, eidx = dst[better], tj[better], dj[better], owner[better], eidx[better]
+        dst, tj, ej, dj, owner, eidx = dst[ok], tj[ok], ej[ok], dj[ok], owner[ok], eidx[ok]
+        better_end = ej > end[dst]
+        better = (tj < best[dst]) | ((tj == best[dst]) & (dj < depth[dst])) | better_end
+        dst, tj, ej, dj, owner, eidx = dst[better], tj[better], ej[better], dj[better], owner[better], eidx[better]
         if not dst.size:
             break
+        # the latest end over all candidates (and what the node already had) is kept apart from the path
+        np.maximum.at(end, dst, ej)
         # one winner per target: earliest exposure, then fewest hops
         order = np.lexsort((dj, tj, dst))
         dst, tj, dj, owner, eidx = dst[order], tj[order], dj[order], owner[order], eidx[order]
         keep = np.ones(dst.size, dtype=bool)
         keep[1:] = dst[1:] != dst[:-1]
         dst, tj, dj, owner, eidx = dst[keep], tj[keep], dj[keep], owner[keep], eidx[keep]
-        best[dst], depth[dst], pred[dst], pred_edge[dst] = tj, dj, owner, eidx
+        improve = (tj < best[dst]) | ((tj == best[dst]) & (dj < depth[dst]))
+        d2 = dst[improve]
+        best[d2], depth[d2], pred[d2], pred_edge[d2] = tj[improve], dj[improve], owner[improve], eidx[improve]
         frontier = dst
     reached = np.flatnonzero(pred != UNREACHED)
     reached = reached[np.argsort(depth[reached], kind="stable")]

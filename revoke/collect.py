@@ -5,13 +5,15 @@ from __future__ import annotations
 import difflib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from revoke.config import Config, ConnectorConfig
-from revoke.connector import REFERENCES, Collected, Connector, ConnectorError, connector_class
+from revoke.connector import REFERENCES, Collected, CollectFinding, Connector, ConnectorError, connector_class
 from revoke.errors import InputError, RevokeError
+from revoke.model import Node, provider_of
 from revoke.store import Store
 
 log = structlog.get_logger()
@@ -81,6 +83,7 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
             report.failed[cfg.name] = msg
             log.error("collect.empty", connector=cfg.name, previous_nodes=prev.nodes)
             continue
+        _date_deaths(outcome.nodes, store)
         findings = [asdict(f) for f in outcome.findings]
         store.replace_snapshot(cfg.name, cfg.type, outcome.nodes, outcome.edges, outcome.meta, findings)
         report.collected[cfg.name] = (len(outcome.nodes), len(outcome.edges))
@@ -92,28 +95,77 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
     return report
 
 
+def _date_deaths(nodes: list[Node], store: Store) -> None:
+    """Give every dead node a death time: the provider's, else the one an earlier collection
+    recorded, else now (the first collection that saw it dead). A windowed walk counts a dead
+    credential's edges only while it was live."""
+    undated = [n for n in nodes if not n.is_live and not n.attrs.get("died_at")]
+    if not undated:
+        return
+    known = store.recorded_deaths([n.id for n in undated])
+    now = datetime.now(UTC).isoformat()
+    for node in undated:
+        at = node.died_at
+        node.attrs["died_at"] = known.get(node.id) or (at.isoformat() if at else now)
+
+
 def _check_references(chosen: list[ConnectorConfig], results: dict[str, Any], store: Store) -> None:
     """A node a connector's input names without declaring it (an inventory edge to an AWS key) must
-    be collected by some connector, now or in a kept snapshot; any other name is a typo (exit 2)."""
-    referring = [r for c in chosen if isinstance(r := results[c.name], Collected) and r.meta.get(REFERENCES)]
+    be collected by some connector, now or in a kept snapshot; any other name is a typo (exit 2).
+    A provider's credential an inventory declares without a status is checked the same way, so a
+    key its provider deleted is not kept alive by the inventory's word."""
+    referring = [(c.name, r) for c in chosen if isinstance(r := results[c.name], Collected) and r.meta.get(REFERENCES)]
     if not referring:
         return
-    known = {n.id for r in results.values() if isinstance(r, Collected) for n in r.nodes}
-    replaced = {c.name for c in chosen if isinstance(results[c.name], Collected)}
-    marks = ",".join("?" * len(replaced))
-    known |= {nid for (nid,) in store.db.execute(f"SELECT DISTINCT id FROM nodes WHERE snapshot NOT IN ({marks})",
-                                                 sorted(replaced))}
-    for collected in referring:
-        _resolve(collected, known)
+    ids = {c.name: {n.id for n in r.nodes} for c in chosen if isinstance(r := results[c.name], Collected)}
+    marks = ",".join("?" * len(ids))
+    kept = {nid for (nid,) in store.db.execute(f"SELECT DISTINCT id FROM nodes WHERE snapshot NOT IN ({marks})",
+                                               sorted(ids))}
+    providers = {c.type for c in chosen}
+    for name, collected in referring:
+        others = kept.union(*(v for k, v in ids.items() if k != name))
+        _resolve(name, collected, others, store, providers)
 
 
-def _resolve(collected: Collected, known: set[str]) -> None:
-    source = str(collected.meta.get("source", "inventory"))
+def _resolve(name: str, collected: Collected, known: set[str], store: Store, providers: set[str]) -> None:
+    """Each named node must exist. One that existed before (an earlier snapshot, an incident's
+    journal) and is gone now (expired, deleted, finalized) becomes a tombstone: kept with its id
+    and kind, dead, and a finding names the line that still refers to it."""
+    source = str(collected.meta.get("source", name))
+    own = {n.id: k for k, n in enumerate(collected.nodes)}
     for ref in collected.meta.pop(REFERENCES, []):
-        if ref["node"] in known:
+        nid = ref["node"]
+        declared = ref.get("declared", False)
+        if nid in known or (nid in own and not declared):
             continue
-        declared = [n.id for n in collected.nodes]
-        close = difflib.get_close_matches(ref["node"], declared, n=3) or difflib.get_close_matches(ref["node"], known, n=3)
+        if declared and provider_of(nid) not in providers:
+            continue  # no connector of its provider runs: the inventory's word is all there is
+        past = store.last_known(nid, snapshot=name)
+        if past is not None:
+            stone = _tombstone(past)
+            if nid in own:
+                collected.nodes[own[nid]] = stone
+            else:
+                own[nid] = len(collected.nodes)
+                collected.nodes.append(stone)
+            collected.findings.append(CollectFinding(
+                "collect.vanished", f"{source}:{ref['line']}: {ref['where']} names {nid}, which no connector collects "
+                f"any more; kept as a tombstone ({stone.status})", node=nid, source=source))
+            continue
+        if declared:
+            continue
+        same = nid.rsplit(":", 1)[0] + ":" if nid.count(":") >= 2 else nid.split(":", 1)[0] + ":"
+        close = (difflib.get_close_matches(nid, [k for k in own if k.startswith(same)], n=3)
+                 or difflib.get_close_matches(nid, [k for k in known if k.startswith(same)], n=3))
         hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-        raise InputError(f"{ref['where']}: edge names unknown node {ref['node']!r}{hint}; declare it under `nodes:` "
+        raise InputError(f"{ref['where']}: edge names unknown node {nid!r}{hint}; declare it under `nodes:` "
                          "or collect it with its connector", source=source, line=ref["line"])
+
+
+def _tombstone(past: Node) -> Node:
+    expired = past.expires is not None and past.expires <= datetime.now(UTC)
+    status = past.status if not past.is_live else ("expired" if expired else "deleted")
+    attrs = {k: v for k, v in past.attrs.items() if k in ("died_at", "account", "mount", "path", "email")}
+    return Node(past.id, past.kind, past.provider, name=past.name, created=past.created, expires=past.expires,
+                status=status, owner=past.owner, labels=dict(past.labels), fingerprint=past.fingerprint,
+                attrs={**attrs, "tombstone": True})

@@ -70,7 +70,7 @@ def load_public_key(path: str) -> Any:
     data = _read(path, "public key")
     try:
         if data.lstrip().startswith(b"ssh-ed25519"):
-            key = serialization.load_ssh_public_key(data.strip())
+            key: object = serialization.load_ssh_public_key(data.strip())
         else:
             key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):

@@ -1,16 +1,9 @@
 """The executor: runs a plan's DAG with bounded concurrency per provider, retries, and a journal.
 
-Every action is journaled as `intent` before and `outcome` after. A rotation also journals
+Every action is journaled as `intent` before and `outcome` after; a rotation also journals
 `progress` records (replacement created, each store written, old credential retired), holding
-ids and fingerprints only. On resume:
-- an action with an ok outcome is skipped;
-- an intent without outcome is re-probed first (a revoke that landed before the crash is not
-  repeated);
-- a rotation whose replacement was created but whose material died with the process deletes
-  that replacement (it never reached a store, or reached only some) and makes a new one, so
-  exactly one replacement survives; a replacement created just before the crash, before its
-  `progress` record, is found by comparing the principal's credentials with the list recorded
-  in the intent.
+ids and fingerprints only. What a resumed run does with each of them (the crash-recovery
+contract) is stated once, in revoke/incident_state.py, which reads the journal for this module.
 """
 
 from __future__ import annotations
@@ -21,13 +14,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
 
 from revoke import logs
-from revoke.connector import ActionContext, ActionResult, ConnectorError, Replacement
+from revoke.connector import ActionContext, ActionResult, Connector, ConnectorError, Replacement
 from revoke.graph import GraphView
+from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
 from revoke.model import Node, NodeKind
 from revoke.plan import Plan, Step
@@ -36,34 +31,6 @@ from revoke.runtime import Runtime
 
 log = structlog.get_logger()
 T = TypeVar("T")
-
-
-@dataclass
-class StepState:
-    intent: bool = False
-    outcome: dict[str, Any] | None = None
-    progress: list[dict[str, Any]] = field(default_factory=list)
-    intent_data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def done(self) -> bool:
-        return bool(self.outcome and self.outcome.get("ok"))
-
-
-def journal_state(journal: Journal) -> dict[str, StepState]:
-    out: dict[str, StepState] = {}
-    for r in journal.records():
-        if r.action is None or r.type not in ("intent", "progress", "outcome"):
-            continue
-        st = out.setdefault(r.action, StepState())
-        if r.type == "intent":
-            st.intent, st.outcome = True, None
-            st.intent_data = r.data
-        elif r.type == "progress":
-            st.progress.append(r.data)
-        else:
-            st.outcome = r.data
-    return out
 
 
 @dataclass
@@ -90,12 +57,8 @@ class Executor:
         self.plan, self.pb, self.journal, self.rt, self.view = plan, playbook, journal, runtime, view
         self.emergency = emergency
         self.progress = progress or (lambda _s, _o: None)
-        self.state = journal_state(journal)
-        self.replacements: dict[str, str] = {}
-        for st in self.state.values():
-            for p in st.progress:
-                if p.get("event") == "created" and p.get("old") and p.get("new"):
-                    self.replacements[p["old"]] = p["new"]
+        self.state = IncidentState.read(journal)
+        self.replacements: dict[str, str] = self.state.lineage()
         self.material: dict[str, Replacement] = {}
         self.stats = RunStats()
         self._stats_lock = threading.Lock()
@@ -164,14 +127,14 @@ class Executor:
 
         def block(sid: str, cause: str) -> None:
             for c in children[sid]:
-                if c in self.stats.blocked or self.state.get(c, StepState()).done:
+                if c in self.stats.blocked or self.state.done(c):
                     continue
                 self.stats.blocked[c] = f"blocked by {cause}"
                 self.record("blocked", by_id[c], reason=f"blocked by {cause}")
                 self.progress(by_id[c], "blocked")
                 block(c, cause)
 
-        done_before = [s.id for s in steps if self.state.get(s.id, StepState()).done]
+        done_before = [s.id for s in steps if self.state.done(s.id)]
         for sid in done_before:
             self.stats.skipped_done += 1
             self.progress(by_id[sid], "skipped")
@@ -210,8 +173,8 @@ class Executor:
     def _guarded(self, step: Step) -> None:
         with self.sem(step.provider):
             bound = log.bind(incident=self.journal.incident, action=step.id)
-            st = self.state.setdefault(step.id, StepState())
-            resumed = st.intent and st.outcome is None
+            st = self.state.steps.setdefault(step.id, StepState())
+            resumed = st.resumed
             intent: dict[str, Any] = {"verb": step.verb, "resumed": resumed}
             conn = self.rt.connector(step.connector)
             node = self.rt.node(step.node)
@@ -220,7 +183,7 @@ class Executor:
                 # restarts (one after a discarded replacement included), so it is carried forward
                 if resumed and "siblings" in st.intent_data:
                     intent["siblings"] = st.intent_data["siblings"]
-                elif not any(p.get("event") == "created" for p in st.progress):
+                elif not st.created:
                     intent["siblings"] = sorted(self.call("siblings", lambda: conn.siblings(node)))
             self.record("intent", step, **intent)
             st.intent_data = intent
@@ -238,7 +201,7 @@ class Executor:
             bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail,
                        ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("info") else None)
 
-    def _dispatch(self, step: Step, conn: Any, node: Node, st: StepState, resumed: bool) -> ActionResult:
+    def _dispatch(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> ActionResult:
         if step.verb in ("rotate", "reissue"):
             return self._rotate(step, conn, node, st, resumed)
         if step.verb == "create_ca":
@@ -248,13 +211,13 @@ class Executor:
             probe = self.call("probe", lambda: conn.probe(node))
             if probe.live is False:
                 return ActionResult(node.id, verb, changed=False, detail=f"already done before the restart ({probe.signal})")
-        first = not resumed and not self.state.get(step.id, StepState()).outcome
+        first = not resumed and not self.state.step(step.id).outcome
         return self.call(verb, lambda: conn.act(verb, node, self.ctx(first_attempt=first)))
 
-    def _create_ca(self, step: Step, conn: Any, node: Node, st: StepState) -> ActionResult:
-        created = [p for p in st.progress if p.get("event") == "created"]
+    def _create_ca(self, step: Step, conn: Connector, node: Node, st: StepState) -> ActionResult:
+        created = list(st.events("created"))
         if created:
-            return ActionResult(node.id, "create_ca", changed=False, data={"new": created[-1]["new"]},
+            return ActionResult(node.id, "create_ca", changed=False, data={"new": created[-1].data["new"]},
                                 detail="new CA already created")
         rep: Replacement = self.call("create_replacement", lambda: conn.create_replacement(node, self.ctx()))
         self.material[node.id] = rep
@@ -262,21 +225,20 @@ class Executor:
         self.record("progress", step, event="created", old=node.id, new=rep.new_id, fingerprint=rep.fingerprint)
         return ActionResult(node.id, "create_ca", data={"new": rep.new_id})
 
-    def _rotate(self, step: Step, conn: Any, node: Node, st: StepState, resumed: bool) -> ActionResult:
+    def _rotate(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> ActionResult:
         ctx = self.ctx()
-        live_new = _live_replacement(st.progress)
-        written = {p["store"] for p in st.progress if p.get("event") == "stored" and p.get("new") == live_new}
+        live_new = st.live_replacement
+        written = set(st.stored(live_new))
         targets = [t for t in step.stores if t["mode"] == "write"]
-        retired = any(p.get("event") == "retired" for p in st.progress)
+        retired = st.retired is not None
         held_by: dict[str, str] = {}  # store -> the credential it holds now, when not the old one
         if live_new and (node.id not in self.material or self.material[node.id].new_id != live_new):
             # the material of `live_new` died with the previous process: stores not yet written
             # cannot get it, so it is replaced, unless every store already holds it
             missing = [t for t in targets if t["store"] not in written
-                       and live_new not in self.call("store_holds", lambda t=t: self.rt.connector(t["connector"])
-                                                     .store_holds(self.rt.node(t["store"])))]
+                       and live_new not in self.call("store_holds", partial(self._store_holds, t))]
             if missing:
-                self.call("discard_replacement", lambda: conn.discard_replacement(live_new, ctx))
+                self.call("discard_replacement", partial(conn.discard_replacement, live_new, ctx))
                 self.record("progress", step, event="discarded", new=live_new, reason="material lost in a restart")
                 held_by = {t["store"]: live_new for t in targets if t["store"] in written}
                 written, live_new = set(), None
@@ -287,15 +249,15 @@ class Executor:
             before = set(st.intent_data["siblings"])
             now = self.call("siblings", lambda: conn.siblings(node))
             for orphan in sorted(now - before - {node.id}):
-                self.call("discard_replacement", lambda o=orphan: conn.discard_replacement(o, ctx))
+                self.call("discard_replacement", partial(conn.discard_replacement, orphan, ctx))
                 self.record("progress", step, event="discarded", new=orphan, reason="created before a crash, never stored")
         if live_new is None:
-            rep: Replacement = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
-            self.material[node.id] = rep
-            live_new = rep.new_id
+            created = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
+            self.material[node.id] = created
+            live_new = created.new_id
             self.replacements[node.id] = live_new
-            self.record("progress", step, event="created", old=node.id, new=live_new, fingerprint=rep.fingerprint,
-                        **{k: v for k, v in rep.attrs.items() if isinstance(v, str | int | bool)})
+            self.record("progress", step, event="created", old=node.id, new=live_new, fingerprint=created.fingerprint,
+                        **{k: v for k, v in created.attrs.items() if isinstance(v, str | int | bool)})
         rep = self.material.get(node.id)
         for t in targets:
             if t["store"] in written:
@@ -306,8 +268,7 @@ class Executor:
             old = node
             if t["store"] in held_by:
                 old = Node(id=held_by[t["store"]], kind=node.kind, provider=node.provider)
-            res = self.call("write_store", lambda sc=store_conn, sn=store_node, o=old:
-                            sc.write_store(sn, o, rep, self.ctx()))
+            res = self.call("write_store", partial(self._write_store, store_conn, store_node, old, rep))
             self.record("progress", step, event="stored", store=t["store"], new=live_new, changed=res.changed,
                         fingerprint=rep.fingerprint)
         if not retired:
@@ -317,6 +278,12 @@ class Executor:
             self.record("progress", step, event="retired", old=node.id, verb=verb)
         return ActionResult(node.id, step.verb, data={"new": live_new, "stores": [t["store"] for t in targets]})
 
+    def _store_holds(self, target: dict[str, Any]) -> set[str]:
+        return self.rt.connector(target["connector"]).store_holds(self.rt.node(target["store"]))
+
+    def _write_store(self, conn: Connector, store: Node, old: Node, rep: Replacement) -> ActionResult:
+        return conn.write_store(store, old, rep, self.ctx())  # a fresh context per attempt: it copies the lineage
+
 
 def _ocsf(record: Any, step: Step, incident: str) -> dict[str, Any]:
     """The outcome as an OCSF Account Change event, so a SIEM can ingest `--log-format json` as is."""
@@ -324,16 +291,6 @@ def _ocsf(record: Any, step: Step, incident: str) -> dict[str, Any]:
 
     return action_event({**record.to_dict(), "verb": step.verb, "kind": step.kind, "provider": step.provider,
                          "incident": incident})
-
-
-def _live_replacement(progress: list[dict[str, Any]]) -> str | None:
-    live = None
-    for p in progress:
-        if p.get("event") == "created":
-            live = p.get("new")
-        elif p.get("event") == "discarded" and p.get("new") == live:
-            live = None
-    return live
 
 
 # kinds whose probe reflects the action's effect, so a resumed intent can be checked first

@@ -9,6 +9,7 @@ them) that the store keeps as BLOBs and loads in milliseconds.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import numpy as np
 
 from revoke.model import (
     CREDENTIAL_KINDS,
+    NOT_WALKED,
     Edge,
     Node,
     NodeKind,
@@ -33,6 +35,9 @@ KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 RELS: list[Relation] = list(Relation)
 REL_CODE = {r: i for i, r in enumerate(RELS)}
 CREDENTIAL_MASK = np.array([k in CREDENTIAL_KINDS for k in KINDS], dtype=bool)
+UNKNOWN_STATUS = "unknown"
+# by relation code: whether the walk follows it (`trusts`, `holds_public` record facts only)
+WALKED_MASK = np.array([r not in NOT_WALKED for r in RELS], dtype=bool)
 
 
 def merge_nodes(first: Node, second: Node) -> Node:
@@ -104,6 +109,13 @@ def _ts(value: Any) -> float:
     return value.timestamp() if value is not None else math.nan
 
 
+def _died(node: Node, now: float) -> float:
+    if node.is_live:
+        return math.inf
+    at = node.died_at
+    return at.timestamp() if at is not None else now
+
+
 class CompiledGraph:
     """CSR adjacency plus per-node and per-edge columns. Node i is `ids[i]`."""
 
@@ -120,6 +132,9 @@ class CompiledGraph:
         until: np.ndarray,
         providers: list[str],
         provider: np.ndarray,
+        died: np.ndarray | None = None,
+        statuses: list[str] | None = None,
+        status: np.ndarray | None = None,
     ) -> None:
         self.ids = ids
         self.kind = kind
@@ -132,8 +147,13 @@ class CompiledGraph:
         self.until = until
         self.providers = providers
         self.provider = provider
+        # when each node stopped working (epoch seconds): +inf while live
+        self.died = died if died is not None else np.where(live, np.inf, -np.inf)
+        self.statuses = statuses or ["active"]
+        self.status = status if status is not None else np.zeros(len(ids), dtype=np.uint16)
         self._index: dict[str, int] | None = None
         self._csr: Any = None
+        self._walk: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- building -------------------------------------------------------------------------------
     @classmethod
@@ -147,13 +167,23 @@ class CompiledGraph:
         live = np.fromiter((nodes[i].is_live for i in ids), dtype=bool, count=n)
         created = np.fromiter((_ts(nodes[i].created) for i in ids), dtype=np.float64, count=n)
         provider = np.fromiter((pcode[nodes[i].provider] for i in ids), dtype=np.uint16, count=n)
+        # a dead node whose death time nobody recorded died at the latest now (the conservative end)
+        now = time.time()
+        died = np.fromiter((_died(nodes[i], now) for i in ids), dtype=np.float64, count=n)
+        # a stub (known only by reference) has no status of its own: its liveness is unknown
+        named = [UNKNOWN_STATUS if nodes[i].attrs.get("stub") else nodes[i].status for i in ids]
+        statuses = sorted(set(named) | {"active"})
+        scode = {st: k for k, st in enumerate(statuses)}
+        status = np.fromiter((scode[st] for st in named), dtype=np.uint16, count=n)
         m = len(edges)
         src = np.fromiter((index[e.src] for e in edges), dtype=np.int64, count=m)
         dst = np.fromiter((index[e.dst] for e in edges), dtype=np.int32, count=m)
         rel = np.fromiter((REL_CODE[e.rel] for e in edges), dtype=np.uint8, count=m)
         since = np.fromiter((_ts(e.since) for e in edges), dtype=np.float64, count=m)
         until = np.fromiter((_ts(e.until) for e in edges), dtype=np.float64, count=m)
-        return cls.from_arrays(ids, kind, live, created, providers, provider, src, dst, rel, since, until)
+        graph = cls.from_arrays(ids, kind, live, created, providers, provider, src, dst, rel, since, until)
+        graph.died, graph.statuses, graph.status = died, statuses, status
+        return graph
 
     @classmethod
     def from_arrays(
@@ -211,19 +241,47 @@ class CompiledGraph:
         return range(int(self.indptr[i]), int(self.indptr[i + 1]))
 
     def edge_between(self, a: int, b: int) -> int | None:
+        """An edge a -> b, a walked one when there is one (that is the hop a path took)."""
+        found = None
         for e in self.out_edges(a):
             if self.indices[e] == b:
-                return e
-        return None
+                if WALKED_MASK[self.rel[e]]:
+                    return e
+                found = e
+        return found
+
+    def status_of(self, i: int) -> str:
+        return self.statuses[int(self.status[i])]
+
+    def liveness(self, i: int) -> bool | None:
+        """True / False, or None when no connector reported the node (a stub)."""
+        return None if self.status_of(i) == UNKNOWN_STATUS else bool(self.live[i])
+
+    def walk_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(indptr, indices) of the edges the walk follows: the same arrays when every relation
+        is walked, else a filtered copy made once."""
+        if self._walk is None:
+            walked = WALKED_MASK[self.rel]
+            if walked.all():
+                self._walk = (self.indptr, self.indices)
+            else:
+                row = np.repeat(np.arange(self.n_nodes, dtype=np.int32), np.diff(self.indptr))
+                counts = np.bincount(row[walked], minlength=self.n_nodes)
+                indptr = np.zeros(self.n_nodes + 1, dtype=np.int32)
+                np.cumsum(counts, out=indptr[1:])
+                self._walk = (indptr, self.indices[walked])
+        return self._walk
 
     def csr(self) -> Any:
-        """scipy CSR over the same arrays (no copy); data are ones, csgraph only needs structure."""
+        """scipy CSR over the walked edges (no copy when all are); data are ones, csgraph only
+        needs structure."""
         if self._csr is None:
             from scipy.sparse import csr_matrix
 
             n = self.n_nodes
-            data = np.ones(self.n_edges, dtype=np.float64)
-            self._csr = csr_matrix((data, self.indices, self.indptr), shape=(n, n))
+            indptr, indices = self.walk_arrays()
+            data = np.ones(indices.shape[0], dtype=np.float64)
+            self._csr = csr_matrix((data, indices, indptr), shape=(n, n))
         return self._csr
 
     # -- networkx, for modelling and export -----------------------------------------------------

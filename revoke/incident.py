@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,14 @@ import structlog
 from revoke.config import Config, load_config
 from revoke.connector import ConnectorError, Unsupported
 from revoke.errors import InputError, RevokeError
-from revoke.execute import Executor, RunStats, journal_state
+from revoke.execute import Executor, RunStats
 from revoke.graph import GraphView
+from revoke.incident_state import IncidentState, finalize_action, rollback_action
 from revoke.journal import IncidentError, Journal, actor
-from revoke.plan import Plan, Step, build_plan
-from revoke.playbook import Playbook, load_playbook
+from revoke.plan import Plan, build_plan
+from revoke.playbook import Playbook
 from revoke.runtime import Runtime
 from revoke.store import Store
-from revoke.verify import load_plan
 
 log = structlog.get_logger()
 UNDOABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "retire_ca")
@@ -38,14 +37,6 @@ def require_config(path: str) -> Config:
     return load_config(path)
 
 
-@dataclass
-class RunOutcome:
-    plan: Plan
-    declared: bool
-    stats: RunStats | None = None
-    notes: list[str] = field(default_factory=list)
-
-
 def prepare(store: Store, journal: Journal, playbook: Playbook, nodes: list[str], config: Config | None,
             *, window: str | None, emergency: bool) -> tuple[Plan, bool]:
     """The recorded plan of an existing incident, or a fresh one. A resumed incident never
@@ -57,7 +48,7 @@ def prepare(store: Store, journal: Journal, playbook: Playbook, nodes: list[str]
                                 "use a new --incident ID for other nodes")
         if playbook.digest != info["playbook_digest"]:
             log.warning("playbook.changed", incident=journal.incident, effect="the recorded plan is used")
-        return load_plan(journal), False
+        return IncidentState.read(journal).require_plan(), False
     graph = store.load_compiled()
     plan = build_plan(playbook, store, graph, config, nodes, window=window, emergency=emergency)
     return plan, True
@@ -122,7 +113,7 @@ def execute(store: Store, journal: Journal, playbook: Playbook, plan: Plan, conf
 
 def attest(journal: Journal, node: str, note: str) -> dict[str, Any]:
     journal.require()
-    plan = load_plan(journal)
+    plan = IncidentState.read(journal).require_plan()
     manual = {s.node for s in plan.manual()}
     if node not in manual:
         raise InputError(f"{node} is not a manual task of incident {journal.incident!r}; manual tasks: "
@@ -133,41 +124,33 @@ def attest(journal: Journal, node: str, note: str) -> dict[str, Any]:
     return {"node": node, "by": rec.data["by"], "at": rec.ts}
 
 
-def _last_verify(journal: Journal) -> tuple[bool, datetime] | None:
-    for r in reversed(journal.records()):
-        if r.type == "verify":
-            return bool(r.data.get("clean")), datetime.fromisoformat(r.ts)
-    return None
-
-
 def finalize(
     store: Store, journal: Journal, playbook: Playbook, config: Config, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Irreversible clean-up (delete deactivated keys, destroy old secret versions, deregister CAs),
     only after a clean verify and the playbook's grace period."""
     now = now or datetime.now(UTC)
-    last = _last_verify(journal)
-    if last is None or not last[0]:
+    state = IncidentState.read(journal)
+    last = state.last_verify
+    if last is None or not last.clean:
         raise IncidentError("finalize needs a clean `revoke verify` first: irreversible steps wait for proof")
-    if now < last[1] + playbook.grace:
-        raise IncidentError(f"finalize is allowed from {(last[1] + playbook.grace).isoformat()} "
+    if now < last.time + playbook.grace:
+        raise IncidentError(f"finalize is allowed from {(last.time + playbook.grace).isoformat()} "
                             f"(grace period {playbook.model.finalize.grace_period} after the clean verify)")
-    plan = load_plan(journal)
-    state = journal_state(journal)
+    plan = state.require_plan()
     rt = Runtime(config, store)
     token = journal.acquire()
     out: dict[str, Any] = {"done": [], "not_supported": [], "failed": {}}
     try:
         targets: list[tuple[str, str, str | None]] = []
         for step in plan.executable():
-            st = state.get(step.id)
-            if st is None or not st.done or step.verb in ("create_ca", "revoke_sessions"):
+            if not state.done(step.id) or step.verb in ("create_ca", "revoke_sessions"):
                 continue
-            targets.append((f"finalize:{step.id}", step.node, step.connector))
-            targets += [(f"finalize:{step.id}:{t['store']}", t["store"], t["connector"])
+            targets.append((finalize_action(step.id), step.node, step.connector))
+            targets += [(finalize_action(step.id, t["store"]), t["store"], t["connector"])
                         for t in step.stores if t["mode"] == "write"]
         for action_id, node_id, conn_name in targets:
-            if state.get(action_id) and state[action_id].done:
+            if state.done(action_id):
                 continue
             # nothing irreversible to do for this kind counts as done
             error = _journaled_act(journal, rt, action_id, node_id, conn_name, "finalize", (ConnectorError,),
@@ -186,9 +169,9 @@ def finalize(
 
 def rollback(store: Store, journal: Journal, config: Config, *, execute: bool) -> dict[str, Any]:
     """Undo containment for a false alarm, newest first, as far as each provider allows."""
-    plan = load_plan(journal)
-    state = journal_state(journal)
-    done = [s for s in plan.executable() if s.verb in UNDOABLE and state.get(s.id) and state[s.id].done]
+    state = IncidentState.read(journal)
+    plan = state.require_plan()
+    done = [s for s in plan.executable() if s.verb in UNDOABLE and state.done(s.id)]
     out: dict[str, Any] = {"undone": [], "cannot_undo": {}, "planned": [s.node for s in reversed(done)]}
     if not execute:
         return out
@@ -196,8 +179,8 @@ def rollback(store: Store, journal: Journal, config: Config, *, execute: bool) -
     token = journal.acquire()
     try:
         for step in reversed(done):
-            action_id = f"rollback:{step.id}"
-            if state.get(action_id) and state[action_id].done:
+            action_id = rollback_action(step.id)
+            if state.done(action_id):
                 continue
             error = _journaled_act(journal, rt, action_id, step.node, step.connector, "rollback",
                                    (ConnectorError, RevokeError))
@@ -237,21 +220,15 @@ def _ctx(journal: Journal, rt: Runtime) -> Any:
 
 
 def step_status(journal: Journal, plan: Plan) -> dict[str, str]:
-    state = journal_state(journal)
+    """Each step's status for the plan table of a resumed run."""
+    state = IncidentState.read(journal)
     out = {}
     for s in plan.steps:
-        st = state.get(s.id)
+        st = state.step(s.id)
         if not s.executable:
             out[s.id] = s.verb
-        elif st is None:
-            out[s.id] = "pending"
-        elif st.done:
-            out[s.id] = "done"
-        elif st.outcome is not None:
-            out[s.id] = "failed"
+        elif not st.acted:
+            out[s.id] = "pending"  # this table has never shown `blocked`: a blocked step runs again
         else:
-            out[s.id] = "interrupted"
+            out[s.id] = st.status
     return out
-
-
-__all__ = ["Step", "attest", "check_approval", "declare", "execute", "finalize", "load_playbook", "prepare", "rollback"]

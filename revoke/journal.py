@@ -156,7 +156,8 @@ class Journal:
         if "error" in item:
             raise item["error"]
         _fault_point()
-        return item["record"]  # type: ignore[no-any-return]
+        record: Record = item["record"]
+        return record
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         try:

@@ -65,6 +65,13 @@ class Relation(StrEnum):
     ISSUED = "issued"
     PARENT_OF = "parent_of"
     DERIVES = "derives"
+    # facts the walk never follows: trusting a CA, or holding a certificate without its key,
+    # gives no access (kept for sweeps, reports and trust-store removal)
+    TRUSTS = "trusts"
+    HOLDS_PUBLIC = "holds_public"
+
+
+NOT_WALKED = frozenset({Relation.TRUSTS, Relation.HOLDS_PUBLIC})
 
 
 # Node ids are `<provider>:<type>:<native id>` or, for holders no provider owns, `<kind>:<name>`.
@@ -149,6 +156,22 @@ class Node:
         if self.status.lower() in DEAD_STATUSES:
             return False
         return not (self.expires is not None and self.expires <= datetime.now(UTC))
+
+    @property
+    def died_at(self) -> datetime | None:
+        """When this node stopped working: the provider's time, else the first collection that saw
+        it dead (`attrs.died_at`), else its expiry; None while live."""
+        if self.is_live:
+            return None
+        recorded = self.attrs.get("died_at")
+        if recorded:
+            try:
+                return parse_time(recorded, field_name="died_at")
+            except InputError:
+                pass
+        if self.expires is not None and self.expires <= datetime.now(UTC):
+            return self.expires
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind.value}

@@ -9,7 +9,9 @@ Ordering rules:
   and retires the old CA last (`--emergency` revokes first);
 - a Vault token whose ancestor is revoked is covered by that revoke (the subtree goes with it);
 - a credential no connector can act on, or the playbook marks manual, becomes a manual task with
-  its path; a `skip` is listed with its reason. Nothing reachable is dropped.
+  its path; a `skip` is listed with its reason. Nothing reachable is dropped;
+- a reached credential that is already dead (disabled, revoked, expired, deleted) is listed as
+  `already_dead`: no provider call, and the walk stops there (it opens nothing any more).
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ FALLBACKS = {
     "revoke": ("revoke", "disable"),
     "disable": ("disable", "revoke"),
 }
+# verbs that cut a credential off (a rotation retires the old one)
+CONTAINING = ("revoke", "disable", "rotate", "reissue", "retire_ca")
+# how a reader reaches a store: its own edge, or the identity it acts as
+READER_RELS = (Relation.CAN_READ, Relation.STORES, Relation.AUTHENTICATES_AS, Relation.CAN_ASSUME, Relation.PARENT_OF)
+READER_DEPTH = 4
 PHASE = {"revoke": 0, "disable": 0, "revoke_sessions": 0, "create_ca": 1, "rotate": 2, "reissue": 2, "retire_ca": 3}
 
 
@@ -54,6 +61,8 @@ class Step:
     stores: list[dict[str, Any]] = field(default_factory=list)
     retire: str = ""
     depth: int = 0
+    # the old credential can read a store its replacement goes to: retire it before writing
+    retire_first: bool = False
 
     @property
     def executable(self) -> bool:
@@ -138,6 +147,20 @@ def owned_sources(store: Store, owner: str) -> list[str]:
     ids = [nid for nid, data in store.db.execute("SELECT id, data FROM nodes")
            if json.loads(data).get("owner") in (owner, short)]
     return sorted(set(ids))
+
+
+def _reaches(steps: dict[str, Step], start: str, goal: str) -> bool:
+    """Whether `start` already (transitively) depends on `goal`: adding goal -> start would loop."""
+    seen, stack = {start}, [start]
+    while stack:
+        sid = stack.pop()
+        for d in steps[sid].depends_on if sid in steps else ():
+            if d == goal:
+                return True
+            if d not in seen:
+                seen.add(d)
+                stack.append(d)
+    return False
 
 
 def build_plan(
@@ -235,6 +258,12 @@ class _Planner:
             self.add(self.base(node, "skip", None, spec.reason))
             return
         conn = self.conns.owner(node)
+        i = self.g.lookup(node.id)
+        if i is not None and not self.g.live[i]:
+            # exposed, but it no longer works: no provider call now, verify probes it stays dead
+            self.add(self.base(node, "already_dead", conn, f"already {self.g.status_of(i) or 'dead'} before this "
+                               "plan: nothing to do; verify probes that it stays dead"))
+            return
         if spec.action == "manual":
             self.add(self.base(node, "manual", conn, spec.reason or "the playbook makes this a manual task"))
             return
@@ -339,19 +368,57 @@ class _Planner:
             frontier = nxt
         return found
 
+    def readers(self, store_id: str) -> set[str]:
+        """Live credentials that can read a store: directly, or through the identities they act as
+        (a key -> its user -> can_read; a user -> a role it can assume -> can_read)."""
+        out: set[str] = set()
+        seen = {store_id}
+        frontier = [store_id]
+        for _ in range(READER_DEPTH):
+            nxt = []
+            for nid in frontier:
+                for rel in READER_RELS:
+                    for pred in self.preds(nid, rel):
+                        if pred in seen:
+                            continue
+                        seen.add(pred)
+                        i = self.g.lookup(pred)
+                        if i is None or not self.g.live[i]:
+                            continue
+                        if self.g.is_credential(i):
+                            out.add(pred)
+                        else:
+                            nxt.append(pred)
+            frontier = nxt
+        return out
+
+    def containment_step(self, node_id: str) -> Step | None:
+        r = self.step_for_node.get(node_id)
+        if r is not None and r.verb == "covered":
+            r = self.steps.get(r.depends_on[0])
+        return r if r is not None and r.verb in CONTAINING else None
+
     def wire(self) -> None:
         steps = self.steps
         for step in steps.values():
             if step.verb in ("rotate", "reissue"):
-                # containment before redistribution: readers of a store are cut off before it gets the new value
+                # containment before redistribution: every live credential that can read a store the
+                # replacement goes to is contained first, whichever way it reads it
                 for target in step.stores:
-                    for rel in (Relation.CAN_READ, Relation.STORES):
-                        for reader in self.preds(target["store"], rel):
-                            r = self.step_for_node.get(reader)
-                            if r is not None and r.verb == "covered":
-                                r = steps.get(r.depends_on[0])
-                            if r is not None and r.verb in ("revoke", "disable") and r.id not in step.depends_on:
-                                step.depends_on.append(r.id)
+                    if target["mode"] != "write":
+                        continue
+                    for reader in sorted(self.readers(target["store"])):
+                        r = self.containment_step(reader)
+                        if r is None:
+                            continue
+                        if r.id == step.id:
+                            # the rotated credential reads its own store: retire it before writing
+                            step.retire_first = True
+                        elif r.id not in step.depends_on and not _reaches(steps, r.id, step.id):
+                            step.depends_on.append(r.id)
+                        elif r.id not in step.depends_on:
+                            # two rotations that read each other's stores: the later one retires first
+                            step.retire_first = True
                 if step.kind == NodeKind.CERTIFICATE.value:
                     for ca in self.preds(step.node, Relation.ISSUED):
                         create, retire = steps.get(f"create_ca:{ca}"), steps.get(f"retire_ca:{ca}")

@@ -153,8 +153,8 @@ def _fold(buckets: dict[tuple[Any, ...], list[Any]], limit: int) -> tuple[list[B
 def layout(boxes: list[Box], edges: list[tuple[str, str, int]]) -> tuple[int, int]:
     """Place boxes in depth columns; returns (width, height)."""
     parents: dict[str, list[str]] = {}
-    for a, b, _ in edges:
-        parents.setdefault(b, []).append(a)
+    for parent, child, _ in edges:
+        parents.setdefault(child, []).append(parent)
     by_key = {b.key: b for b in boxes}
     columns: dict[int, list[Box]] = {}
     for b in boxes:
@@ -178,7 +178,7 @@ def layout(boxes: list[Box], edges: list[tuple[str, str, int]]) -> tuple[int, in
                 runs[-1].append(b)
             else:
                 runs.append([b])
-        bottom = MARGIN + HEAD - GAP_Y
+        bottom: float = MARGIN + HEAD - GAP_Y
         for run in runs:
             span = len(run) * (BOX_H + GAP_Y) - GAP_Y
             top = max(wanted[run[0].key] - (span - BOX_H) / 2, bottom + GAP_Y)
@@ -212,8 +212,8 @@ def render_svg(radius: dict[str, Any]) -> str:
         label = "compromised" if depth == 0 else f"{depth} hop{'s' if depth > 1 else ''} away"
         out.append(f'<text x="{x:.0f}" y="{MARGIN + 12}" text-anchor="middle" font-size="12" fill="#64748b" '
                    f'font-weight="600">{label}</text>')
-    for a, b, n in edges:
-        pa, pb = by_key[a], by_key[b]
+    for src, dst, n in edges:
+        pa, pb = by_key[src], by_key[dst]
         x1, y1 = pa.x + BOX_W, pa.y + BOX_H / 2
         x2, y2 = pb.x - 2, pb.y + BOX_H / 2
         mid = (x1 + x2) / 2

@@ -143,6 +143,35 @@ class Store:
                 (name, type_, now, len(nodes), len(edges), json.dumps(meta, default=str), json.dumps(findings)),
             )
 
+    def recorded_deaths(self, ids: list[str]) -> dict[str, str]:
+        """`died_at` already recorded for these nodes by an earlier collection (any snapshot)."""
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            q = ",".join("?" * len(chunk))
+            for nid, data in self.db.execute(
+                    f"SELECT id, data FROM nodes WHERE id IN ({q}) AND data LIKE '%\"died_at\"%'", chunk):
+                died = (json.loads(data).get("attrs") or {}).get("died_at")
+                if died and (nid not in out or str(died) < out[nid]):
+                    out[nid] = str(died)
+        return out
+
+    def last_known(self, node_id: str, *, snapshot: str) -> Node | None:
+        """The last record of a node that is no longer collected: from another snapshot than the one
+        asking (or its own tombstone), else a node an incident's journal names (a key revoke itself
+        deleted); None if it never existed here."""
+        for snap, data in self.db.execute("SELECT snapshot, data FROM nodes WHERE id=? ORDER BY rowid DESC", (node_id,)):
+            node = Node.from_dict(json.loads(data))
+            if snap != snapshot or node.attrs.get("tombstone"):
+                return node
+        named = self.db.execute("SELECT 1 FROM journal WHERE node=? LIMIT 1", (node_id,)).fetchone() or \
+            self.db.execute("SELECT 1 FROM journal WHERE instr(data, ?) > 0 LIMIT 1", (json.dumps(node_id),)).fetchone()
+        if named is None:
+            return None
+        from revoke.graph import stub_node
+
+        return stub_node(node_id)
+
     def record_failure(self, name: str, type_: str, error: str) -> None:
         now = datetime.now(UTC).isoformat()
         with self.transaction() as db:
@@ -202,12 +231,13 @@ class Store:
         arrays = {
             "kind": graph.kind, "live": graph.live, "created": graph.created, "provider": graph.provider,
             "indptr": graph.indptr, "indices": graph.indices, "rel": graph.rel,
-            "since": graph.since, "until": graph.until,
+            "since": graph.since, "until": graph.until, "died": graph.died, "status": graph.status,
         }
         with self.transaction() as db:
             db.execute("DELETE FROM compiled")
             db.execute("INSERT INTO compiled VALUES ('ids', ?)", ("\n".join(graph.ids).encode(),))
             db.execute("INSERT INTO compiled VALUES ('providers', ?)", (json.dumps(graph.providers).encode(),))
+            db.execute("INSERT INTO compiled VALUES ('statuses', ?)", (json.dumps(graph.statuses).encode(),))
             db.execute("INSERT INTO compiled VALUES ('unresolved', ?)", (json.dumps(unresolved or []).encode(),))
             for key, arr in arrays.items():
                 buf = io.BytesIO()
@@ -223,12 +253,13 @@ class Store:
             raise StoreError(f"store {self.path} holds no graph yet; run `revoke collect` first")
         try:
             arr = {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in blobs.items()
-                   if k not in ("ids", "providers", "unresolved")}
+                   if k not in ("ids", "providers", "statuses", "unresolved")}
             text = blobs["ids"].decode()
             ids = text.split("\n") if text else []
             graph = CompiledGraph(
                 ids, arr["kind"], arr["live"], arr["created"], arr["indptr"], arr["indices"], arr["rel"],
                 arr["since"], arr["until"], json.loads(blobs["providers"]), arr["provider"],
+                arr["died"], json.loads(blobs["statuses"]), arr["status"],
             )
         except (KeyError, ValueError, OSError) as exc:
             raise StoreError(f"store {self.path}: compiled graph is corrupt ({exc}); re-run `revoke collect`") from exc

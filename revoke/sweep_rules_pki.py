@@ -39,7 +39,8 @@ def cert_expired(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
             since = span((ctx.now - node.expires).total_seconds())
             yield Hit(node.id, f"{node.kind.value} expired {since} ago and is still present",
                       {**when(node, *CERT_ATTRS), "days_expired": ago,
-                       "holders": sorted(e.src for e in ctx.incoming(node.id, Relation.STORES))})
+                       "holders": sorted(e.src for rel in (Relation.STORES, Relation.HOLDS_PUBLIC)
+                                         for e in ctx.incoming(node.id, rel))})
 
 
 def _issuers(ctx: SweepContext, node_id: str) -> list[Node]:

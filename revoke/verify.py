@@ -20,10 +20,10 @@ from revoke.collect import collect
 from revoke.config import Config
 from revoke.connector import ConnectorError
 from revoke.errors import RevokeError
-from revoke.execute import _live_replacement, journal_state
 from revoke.graph import KINDS
+from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
-from revoke.plan import Plan
+from revoke.plan import Plan, Step
 from revoke.runtime import Runtime
 from revoke.store import Store
 
@@ -74,35 +74,23 @@ class VerifyResult:
         return out
 
 
-def load_plan(journal: Journal) -> Plan:
-    for r in journal.records():
-        if r.type == "plan":
-            return Plan.from_json(r.data)
-    raise RevokeError(f"incident {journal.incident!r} has no recorded plan (was it created with --execute?)")
-
-
-def attestations(journal: Journal) -> dict[str, dict[str, Any]]:
-    return {r.node: {"node": r.node, "by": r.data.get("by"), "at": r.ts, "note": r.data.get("note")}
-            for r in journal.records() if r.type == "attest" and r.node}
-
-
 def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = True) -> VerifyResult:
     journal.require()
     chain_ok, chain_msg, _ = journal.check_chain()
     result = VerifyResult(journal.incident, chain_ok, chain_msg)
-    plan = load_plan(journal)
-    state = journal_state(journal)
-    attested = attestations(journal)
+    state = IncidentState.read(journal)
+    plan = state.require_plan()
+    attested = state.attestations
     rt = Runtime(config, store)
     dead: set[str] = set(attested)
     try:
         probed = [s for s in plan.executable() if s.verb != "create_ca"]
-        result.failed_steps = [s.id for s in plan.executable() if not (state.get(s.id) and state[s.id].done)]
+        result.failed_steps = [s.id for s in plan.executable() if not state.done(s.id)]
         for s in probed:  # node records are read now: the store is rewritten by the re-collection below
             rt.node(s.node)
             for t in s.stores:
                 rt.node(t["store"])
-        groups: dict[str | None, list[Any]] = {}
+        groups: dict[str | None, list[Step]] = {}
         for s in probed:
             groups.setdefault(s.connector, []).append(s)
         # probes (batched per connector) and the re-collection are independent: run them together
@@ -120,8 +108,8 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             result.probes.append(line)
             if line.live is False:
                 dead.add(step.node)
-            st = state.get(step.id)
-            if step.verb in ("rotate", "reissue") and st is not None:
+            st = state.step(step.id)
+            if step.verb in ("rotate", "reissue") and st.acted:
                 _check_stores(rt, step, st, result)
         by_id = plan.by_id()
         for step in plan.steps:
@@ -144,7 +132,7 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
     return result
 
 
-def _probe_group(rt: Runtime, conn_name: str | None, steps: list[Any]) -> list[ProbeLine]:
+def _probe_group(rt: Runtime, conn_name: str | None, steps: list[Step]) -> list[ProbeLine]:
     try:
         results = rt.connector(conn_name).probe_many([rt.node(s.node) for s in steps])
     except (ConnectorError, RevokeError) as exc:
@@ -160,8 +148,8 @@ def _probe_group(rt: Runtime, conn_name: str | None, steps: list[Any]) -> list[P
     return out
 
 
-def _check_stores(rt: Runtime, step: Any, st: Any, result: VerifyResult) -> None:
-    new = _live_replacement(st.progress)
+def _check_stores(rt: Runtime, step: Step, st: StepState, result: VerifyResult) -> None:
+    new = st.live_replacement
     for t in step.stores:
         if t["mode"] != "write":
             continue

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from revoke.connector import ActionContext, Collected, connector_class
 from examples.lab.aws_lab import ACCOUNT_ID, MotoServer, lab_client
+from revoke.connector import ActionContext, Collected, connector_class
 
 CANARY_PASSWORD = "canary-db-Pw-93f1c0d7e2"  # planted in a secret; must never leave it
 
 
 def make_connector(server: MotoServer, **extra: Any) -> Any:
-    return connector_class("aws")({"type": "aws", "endpoint_url": server.endpoint_url, **extra})
+    return connector_class("aws")({"endpoint_url": server.endpoint_url, **extra})
 
 
 def ctx(incident: str = "inc-1", **kw: Any) -> ActionContext:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from aws_testlib import ACCOUNT_ID, ctx, iam, make_connector
 
-from revoke.connector import ActionContext, ConnectorError, Secret
+from connectors.recognize import recognize
 from examples.lab.aws_lab import lab_client, seed_demo
 from examples.lab.pki import make_ca, pem, pem_key
+from revoke.connector import ActionContext, ConnectorError, Secret
 from revoke.model import Node, NodeKind
-from connectors.recognize import recognize
 
 
 @pytest.fixture(scope="module")

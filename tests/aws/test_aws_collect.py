@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from aws_testlib import ACCOUNT_ID, CANARY_PASSWORD, dump, edge_set, iam, make_connector, policy
 
-from revoke.connector import Collected
+from connectors.recognize import pem_ref
 from examples.lab.aws_lab import lab_client, seed_demo
 from examples.lab.pki import make_ca, make_leaf, pem, pem_key
+from revoke.connector import Collected
 from revoke.model import fingerprint
-from connectors.recognize import pem_ref
 
 U = lambda name: f"aws:user:arn:aws:iam::{ACCOUNT_ID}:user/{name}"  # noqa: E731
 R = lambda name: f"aws:role:arn:aws:iam::{ACCOUNT_ID}:role/{name}"  # noqa: E731

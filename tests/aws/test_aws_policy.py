@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.aws_collect import parse_credential_report
-from connectors.aws_policy import (
+from connectors.aws.policy import (
     ALLOW,
     DENY,
     IMPLICIT,
@@ -17,9 +16,10 @@ from connectors.aws_policy import (
     can_assume,
     evaluate,
     evaluate_with_boundary,
-    parse_policy,
     trust_grants,
 )
+from connectors.aws.policy_match import parse_policy
+from connectors.aws.transform import parse_credential_report
 
 ACCT = "111122223333"
 USER = f"arn:aws:iam::{ACCT}:user/alice"

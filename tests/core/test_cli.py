@@ -14,17 +14,18 @@ PASSWORD = "vault:password:secret/ci/db#password"
 WINDOW = "2026-03-31T10:00Z/2026-03-31T13:00Z"
 
 
-def _entry(id_: str, kind: str, provider: str, path: list[str]) -> dict:
-    return {"id": id_, "kind": kind, "provider": provider, "depth": len(path) - 1, "path": path}
+def _entry(id_: str, kind: str, provider: str, path: list[str], live: bool | None = None, status: str = "") -> dict:
+    out = {"id": id_, "kind": kind, "provider": provider, "depth": len(path) - 1, "path": path}
+    return {**out, "live": live, "status": status} if status else out
 
 
 EXPECTED_CREDENTIALS = [
-    _entry(KEY, "access_key", "aws", [RUNNER, KEY]),
-    _entry("aws:access_key:AKIALATER", "access_key", "aws", [RUNNER, "aws:access_key:AKIALATER"]),
-    _entry(TOKEN, "token", "vault", [RUNNER, TOKEN]),
-    _entry(KV, "secret", "vault", [RUNNER, TOKEN, KV]),
-    _entry("vault:token:acc-child", "token", "vault", [RUNNER, TOKEN, "vault:token:acc-child"]),
-    _entry(PASSWORD, "password", "vault", [RUNNER, TOKEN, KV, PASSWORD]),
+    _entry(KEY, "access_key", "aws", [RUNNER, KEY], True, "active"),
+    _entry("aws:access_key:AKIALATER", "access_key", "aws", [RUNNER, "aws:access_key:AKIALATER"], True, "active"),
+    _entry(TOKEN, "token", "vault", [RUNNER, TOKEN], True, "active"),
+    _entry(KV, "secret", "vault", [RUNNER, TOKEN, KV], True, "active"),
+    _entry("vault:token:acc-child", "token", "vault", [RUNNER, TOKEN, "vault:token:acc-child"], True, "active"),
+    _entry(PASSWORD, "password", "vault", [RUNNER, TOKEN, KV, PASSWORD], True, "active"),
 ]
 EXPECTED_HOLDERS = [
     _entry(RUNNER, "host", "", [RUNNER]),
@@ -41,7 +42,9 @@ def test_blast_radius_json_contract(lab: dict[str, Path]) -> None:
     assert data["sources"] == [RUNNER]
     assert data["credentials"] == EXPECTED_CREDENTIALS
     assert data["holders"] == EXPECTED_HOLDERS
-    for entry in data["credentials"] + data["holders"]:
+    for entry in data["credentials"]:
+        assert list(entry) == ["id", "kind", "provider", "depth", "path", "live", "status"]
+    for entry in data["holders"]:
         assert list(entry) == ["id", "kind", "provider", "depth", "path"]
 
 

@@ -29,7 +29,9 @@ def test_inventory_nodes_and_edges(tmp_path: Path) -> None:
         ("host:ci-runner-7", "host", ""), ("aws:access_key:AKIAEXAMPLE", "access_key", "aws")}
     assert {e.key for e in got.edges} == {("host:ci-runner-7", "stores", "aws:access_key:AKIAEXAMPLE")}
     assert got.edges[0].since.isoformat() == "2026-02-01T00:00:00+00:00"
-    assert got.meta == {"source": str(inv)}
+    # the key's liveness is its provider's: collect checks it like a reference
+    assert got.meta == {"source": str(inv), "references": [
+        {"node": "aws:access_key:AKIAEXAMPLE", "where": "nodes[1]", "line": 3, "declared": True}]}
 
 
 @pytest.mark.parametrize(
@@ -105,7 +107,8 @@ def test_config_connectors_names_and_paths(tmp_path: Path) -> None:
         ("{type: inventory}", "2: connector 'inventory': field path: Field required"),
         ("{type: inventory, path: a.yaml}\n  - {type: x509, paths: [x], max_file_bytes: lots}",
          "3: connector 'x509': field max_file_bytes: Input should be a valid integer"),
-        ("{type: x509, paths: [x],\n     holders: {x: [1]}}", "3: connector 'x509': field holders.x: Input should be a valid string"),
+        ("{type: x509, paths: [x],\n     holders: {x: [1]}}",
+         "3: connector 'x509': field holders.x: Input should be a valid string"),
     ],
 )
 def test_config_errors(tmp_path: Path, entry: str, message: str) -> None:

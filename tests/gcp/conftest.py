@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from revoke.connector import ActionContext
 from connectors.gcp import GcpConnector
 from examples.lab.gcp_iam_double import GcpIamDouble
+from revoke.connector import ActionContext
 
 PAGE_SIZE = 3  # small pages so every listing needs several round trips
 _counter = itertools.count(1)

@@ -10,9 +10,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import iam_admin_v1
 from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
 
-from revoke.connector import ActionContext, ConnectorError
 from connectors.gcp import GcpConnector
 from examples.lab.gcp_iam_double import GcpIamDouble
+from revoke.connector import ActionContext, ConnectorError, Unsupported
 from revoke.model import Node, NodeKind
 
 
@@ -136,6 +136,7 @@ def test_ten_key_limit(setup: dict, double: GcpIamDouble, ctx: ActionContext, ra
     with pytest.raises(ConnectorError) as err:
         setup["conn"].create_replacement(setup["key_node"], ctx)
     assert "maximum of 10 keys" in str(err.value) and err.value.retryable is False
+    assert err.value.code == "FAILED_PRECONDITION"
     assert isinstance(err.value.__cause__, gexc.FailedPrecondition)
     with pytest.raises(gexc.FailedPrecondition, match="Precondition check failed"):
         raw_client.create_service_account_key(request={"name": setup["sa_node"].attrs["resource"]})
@@ -173,6 +174,7 @@ def test_permission_denied_and_not_found_messages(setup: dict, double: GcpIamDou
     text = str(err.value)
     assert err.value.retryable is False and "PERMISSION_DENIED" in text and key["name"] in text
     assert err.value.node == node.id and err.value.call == "DisableServiceAccountKey"
+    assert err.value.code == "PERMISSION_DENIED"
     double.clear_faults()
     ghost = Node("gcp:service_account:ghost-sa@nowhere-proj.iam.gserviceaccount.com", NodeKind.SERVICE_ACCOUNT, "gcp")
     with pytest.raises(ConnectorError, match="cannot roll back"):
@@ -189,7 +191,7 @@ def test_transient_errors_are_retryable(setup: dict, double: GcpIamDouble, ctx: 
     double.fail_next("DisableServiceAccountKey", code)
     with pytest.raises(ConnectorError) as err:
         conn.act("disable", node, ctx)
-    assert err.value.retryable is True and code.name in str(err.value)
+    assert err.value.retryable is True and code.name in str(err.value) and err.value.code == code.name
     # what the executor does next: the same call again
     assert conn.act("disable", node, ctx).changed is True
 
@@ -203,6 +205,16 @@ def test_rate_limit_then_retry_succeeds(setup: dict, double: GcpIamDouble, ctx: 
     double.rate_limit("DisableServiceAccountKey", calls=1, per_seconds=0.2)
     time.sleep(0.05)
     assert conn.act("disable", node, ctx).changed is True
+
+
+def test_undeclared_operations_are_unsupported(setup: dict, ctx: ActionContext) -> None:
+    conn, key_node, sa_node = setup["conn"], setup["key_node"], setup["sa_node"]
+    for call in (lambda: conn.act("rotate", sa_node, ctx), lambda: conn.act("reissue", key_node, ctx),
+                 lambda: conn.create_replacement(sa_node, ctx), lambda: conn.write_store(sa_node, key_node, None, ctx)):
+        with pytest.raises(Unsupported) as err:
+            call()
+        assert err.value.code == "unsupported" and err.value.provider == "gcp"
+    assert conn.siblings(sa_node) == set()
 
 
 def test_probe_that_cannot_decide_says_so(setup: dict, double: GcpIamDouble) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from revoke.connector import ConnectorError
 from examples.lab.gcp_iam_double import GcpIamDouble, seed_demo
+from revoke.connector import ConnectorError
 
 N_ACCOUNTS = 8
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connectors.gcp_policy import (
+from connectors.gcp.transform import (
     ROLE_RELATIONS,
     key_id_from_name,
     member_node,

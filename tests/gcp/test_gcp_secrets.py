@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from revoke.connector import ActionContext, ConnectorError
 from connectors.gcp import GcpConnector
 from examples.lab.gcp_iam_double import GcpIamDouble
+from revoke.connector import ActionContext, ConnectorError
 
 TRANSPORT_LOGGER = "google.cloud.iam_admin_v1.services.iam.transports.grpc"
 

@@ -11,8 +11,8 @@ import networkx as nx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from revoke.connector import connector_class
 from examples.lab import pki
+from revoke.connector import connector_class
 from revoke.store import Store
 from tests.sweep.sweep_testlib import ago, edge, node, run_cli
 

@@ -62,9 +62,9 @@ def test_holders_per_path_and_fallback(tmp_path, collect):
         (cid(ca), "issued", cid(gw)),
         (kid(ca_key), "authenticates_as", cid(ca)),
         (kid(gw_key), "authenticates_as", cid(gw)),
-        ("host:ci-runner-7", "stores", cid(ca)),
+        ("host:ci-runner-7", "holds_public", cid(ca)),
         ("host:ci-runner-7", "stores", kid(ca_key)),
-        ("host:gateway-1", "stores", cid(gw)),
+        ("host:gateway-1", "holds_public", cid(gw)),
         ("repo:gateway-config", "stores", kid(gw_key)),
     }
     assert got.findings == []
@@ -87,8 +87,8 @@ def test_der_and_pem_of_the_same_cert_is_one_node(tmp_path, collect):
     assert edge_set(got) == {
         (cid(ca), "issued", cid(leaf)),
         (kid(leaf_key), "authenticates_as", cid(leaf)),
-        ("host:h", "stores", cid(ca)),
-        ("host:h", "stores", cid(leaf)),
+        ("host:h", "holds_public", cid(ca)),
+        ("host:h", "holds_public", cid(leaf)),
         ("host:h", "stores", kid(leaf_key)),
     }
 
@@ -143,7 +143,7 @@ def test_corrupt_and_encrypted_files_are_findings(tmp_path, collect):
         "enc.der": "x509.encrypted_key",
         "enc-ssh": "x509.encrypted_key",
     }
-    assert edge_set(got) == {("host:h", "stores", cid(ca))}
+    assert edge_set(got) == {("host:h", "holds_public", cid(ca))}
     assert [n.attrs["path"] for n in got.nodes] == [str(good)]
     text = serialised(got)
     assert "garbage" not in text and lines[1][:20] not in text

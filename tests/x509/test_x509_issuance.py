@@ -126,7 +126,7 @@ def test_key_pairing_across_formats(tmp_path, collect):
         (kid(ca_key), "authenticates_as", cid(ca)),
         (kid(ec_key), "authenticates_as", cid(ec_leaf)),
         (kid(rsa_key), "authenticates_as", cid(rsa_leaf)),
-    } | {("host:pki-box", "stores", n) for n in certs | keys}
+    } | {("host:pki-box", "holds_public", n) for n in certs} | {("host:pki-box", "stores", n) for n in keys}
     nodes = {n.id: n for n in got.nodes}
     assert {nodes[k].attrs["format"] for k in keys} == {"pkcs1", "sec1", "der", "openssh"}
     assert nodes[kid(ca_key)].attrs["key_type"] == "rsa" and nodes[kid(ca_key)].attrs["key_size"] == 2048

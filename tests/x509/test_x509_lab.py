@@ -33,7 +33,7 @@ def test_write_lab_pki_is_fast_and_writes_only_the_runner_files(tmp_path, collec
     ca_key = serialization.load_pem_private_key(lab["ca_key_pem"].encode(), None)
     assert edge_set(got) == {
         (kid(ca_key), "authenticates_as", cid(ca)),
-        ("host:ci-runner-7", "stores", cid(ca)),
+        ("host:ci-runner-7", "holds_public", cid(ca)),
         ("host:ci-runner-7", "stores", kid(ca_key)),
     }
 

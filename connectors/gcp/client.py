@@ -1,7 +1,10 @@
-"""GCP clients for the connector: channel and credentials, error mapping, message -> dict.
+"""The GCP client: channel and credentials, one `call` per RPC, every failure as a `ConnectorError`.
 
-Imported only by `connectors.gcp`, itself imported lazily by the registry, so the SDK is
-loaded only when a config names `type: gcp`.
+The only module of the package that imports `grpc` or `google.*`; the connector imports it when
+it is instantiated, so `revoke --help`, config validation and `revoke permissions` load no SDK.
+
+Every wrapped error carries `code`, the gRPC status name ("NOT_FOUND", "PERMISSION_DENIED"), and
+`retryable`; callers compare `err.code` and never look at the cause.
 
 Over gRPC `private_key_data` is the raw key-file JSON and a response's `repr()` shows it: no
 message from the SDK is ever logged or formatted into an error here, only ids and status
@@ -14,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +25,9 @@ import grpc
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
+from connectors.gcp.transform import PROVIDER
 from revoke.connector import ConnectorError
 
-PROVIDER = "gcp"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 RETRYABLE = {
     grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -32,6 +35,21 @@ RETRYABLE = {
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.INTERNAL,
     grpc.StatusCode.ABORTED,
+}
+# RPC name (as errors and the double name it) -> (service, SDK method)
+RPCS: dict[str, tuple[str, str]] = {
+    "ListServiceAccounts": ("iam", "list_service_accounts"),
+    "GetServiceAccount": ("iam", "get_service_account"),
+    "DisableServiceAccount": ("iam", "disable_service_account"),
+    "EnableServiceAccount": ("iam", "enable_service_account"),
+    "ListServiceAccountKeys": ("iam", "list_service_account_keys"),
+    "GetServiceAccountKey": ("iam", "get_service_account_key"),
+    "CreateServiceAccountKey": ("iam", "create_service_account_key"),
+    "DisableServiceAccountKey": ("iam", "disable_service_account_key"),
+    "EnableServiceAccountKey": ("iam", "enable_service_account_key"),
+    "DeleteServiceAccountKey": ("iam", "delete_service_account_key"),
+    "GetIamPolicy": ("iam", "get_iam_policy"),
+    "Projects.GetIamPolicy": ("projects", "get_iam_policy"),
 }
 _SDK_LOGGERS = (
     "google.cloud.iam_admin_v1",
@@ -41,7 +59,6 @@ _SDK_LOGGERS = (
     "google.cloud.resourcemanager_v3.services.projects.transports.grpc",
     "google.cloud.resourcemanager_v3.services.projects.client",
 )
-_SA_EMAIL_RE = re.compile(r"^[^@\s]+@([a-z][-a-z0-9]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$")
 
 
 def silence_sdk_logging() -> None:
@@ -82,12 +99,12 @@ def split_endpoint(endpoint: str) -> tuple[str, str, bool]:
     return host, rest, loopback and scheme != "https"
 
 
-def credentials(config: dict[str, Any]) -> Any:
+def credentials(credentials_env: str | None) -> Any:
     """A key file named by the env var `credentials_env`, else Application Default Credentials."""
     import google.auth
     from google.auth import exceptions as auth_exc
 
-    env = config.get("credentials_env")
+    env = credentials_env
     try:
         if env:
             path = os.environ.get(str(env))
@@ -109,35 +126,34 @@ def credentials(config: dict[str, Any]) -> Any:
 
 
 @dataclass
-class Clients:
+class _Sdk:
     iam: Any
     projects: Any
     channel: grpc.Channel | None
 
 
-def make_clients(config: dict[str, Any]) -> Clients:
+def _make_sdk(endpoint: str | None, credentials_env: str | None) -> _Sdk:
     from google.cloud import iam_admin_v1, resourcemanager_v3
     from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
     from google.cloud.resourcemanager_v3.services.projects.transports import ProjectsGrpcTransport
 
-    endpoint = config.get("endpoint")
     if endpoint:
-        _host, target, plaintext = split_endpoint(str(endpoint))
+        _host, target, plaintext = split_endpoint(endpoint)
         if plaintext:
             # No credentials are looked up on an explicit channel; proxies would break loopback.
             channel = grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)])
-            return Clients(iam_admin_v1.IAMClient(transport=IAMGrpcTransport(channel=channel)),
-                           resourcemanager_v3.ProjectsClient(transport=ProjectsGrpcTransport(channel=channel)),
-                           channel)
-        creds = credentials(config)
-        return Clients(
+            return _Sdk(iam_admin_v1.IAMClient(transport=IAMGrpcTransport(channel=channel)),
+                        resourcemanager_v3.ProjectsClient(transport=ProjectsGrpcTransport(channel=channel)),
+                        channel)
+        creds = credentials(credentials_env)
+        return _Sdk(
             iam_admin_v1.IAMClient(credentials=creds, client_options={"api_endpoint": target}),
             resourcemanager_v3.ProjectsClient(credentials=creds, client_options={"api_endpoint": target}),
             None,
         )
-    creds = credentials(config)
-    return Clients(iam_admin_v1.IAMClient(credentials=creds),
-                   resourcemanager_v3.ProjectsClient(credentials=creds), None)
+    creds = credentials(credentials_env)
+    return _Sdk(iam_admin_v1.IAMClient(credentials=creds),
+                resourcemanager_v3.ProjectsClient(credentials=creds), None)
 
 
 def read_retry(seconds: float) -> Any:
@@ -151,80 +167,82 @@ def read_retry(seconds: float) -> Any:
         initial=0.2, maximum=2.0, multiplier=2.0, timeout=seconds)
 
 
-def status_of(exc: BaseException) -> grpc.StatusCode | None:
-    if isinstance(exc, gexc.RetryError) and exc.cause is not None:
-        return status_of(exc.cause)
-    if isinstance(exc, gexc.GoogleAPICallError):
-        return exc.grpc_status_code
-    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
-        return exc.code()
-    return None
-
-
-class GcpCallError(ConnectorError):
-    """A failed GCP call; `status` is the gRPC status name (e.g. "NOT_FOUND"), "" if none."""
-
-    def __init__(self, status: str, call: str, message: str, *, node: str | None, retryable: bool) -> None:
-        super().__init__(PROVIDER, call, message, node=node, retryable=retryable)
-        self.status = status
-
-
-def has_status(err: ConnectorError, *statuses: str) -> bool:
-    return isinstance(err, GcpCallError) and err.status in statuses
-
-
-def wrap(exc: BaseException, call: str, resource: str, node: str | None = None) -> GcpCallError:
-    """One `ConnectorError` naming the call and the resource, retryable for throttling and
-    transient failures. Only the status and the server's message are kept (never a response)."""
-    code = status_of(exc)
+def wrap(exc: BaseException, call: str, resource: str, node: str | None = None) -> ConnectorError:
+    """One `ConnectorError` naming the call and the resource, its `code` the gRPC status name,
+    retryable for throttling and transient failures. Only the status and the server's message are
+    kept (never a response)."""
+    failed = exc.cause if isinstance(exc, gexc.RetryError) and exc.cause is not None else exc
+    status: grpc.StatusCode | None = None
+    if isinstance(failed, gexc.GoogleAPICallError):
+        status = failed.grpc_status_code
+    elif isinstance(failed, grpc.RpcError) and hasattr(failed, "code"):
+        status = failed.code()
     server = getattr(exc, "message", None) or ""
     if isinstance(exc, gexc.RetryError):
         server = f"gave up retrying: {getattr(exc.cause, 'message', '') or exc.cause!r}"
-    name = code.name if code is not None else type(exc).__name__
-    if code is grpc.StatusCode.PERMISSION_DENIED:
+    name = status.name if status is not None else type(exc).__name__
+    if status is grpc.StatusCode.PERMISSION_DENIED:
         message = f"PERMISSION_DENIED on {resource}: the caller lacks the permission for {call} (or it does not exist)"
-    elif code is grpc.StatusCode.NOT_FOUND:
+    elif status is grpc.StatusCode.NOT_FOUND:
         message = f"NOT_FOUND: {resource} does not exist"
-    elif code is grpc.StatusCode.FAILED_PRECONDITION and call == "CreateServiceAccountKey":
+    elif status is grpc.StatusCode.FAILED_PRECONDITION and call == "CreateServiceAccountKey":
         message = (f"FAILED_PRECONDITION on {resource}: the service account already has the maximum of 10 keys; "
                    "delete a disabled key first")
-    elif code is grpc.StatusCode.ABORTED:
+    elif status is grpc.StatusCode.ABORTED:
         message = f"ABORTED on {resource}: concurrent change (stale etag); read again and retry"
     else:
         message = f"{name} on {resource}: {server}".rstrip(": ")
-    retryable = code in RETRYABLE or (code is None and isinstance(exc, gexc.RetryError))
-    return GcpCallError(code.name if code is not None else "", call, message, node=node, retryable=retryable)
+    retryable = status in RETRYABLE or (status is None and isinstance(exc, gexc.RetryError))
+    return ConnectorError(PROVIDER, call, message, node=node, retryable=retryable,
+                          code=status.name if status is not None else None)
 
 
-def project_of(email: str) -> str:
-    """`x@P.iam.gserviceaccount.com` -> P; other service-agent domains -> `-` (any project)."""
-    match = _SA_EMAIL_RE.match(email)
-    return match.group(1) if match else "-"
+class GcpClient:
+    """IAM Admin and Resource Manager clients on one channel, made on the first call.
 
+    Reads are retried within `retry_seconds`; mutating calls are not retried here: a retryable
+    `ConnectorError` goes back to the executor, which owns the retry policy.
+    """
 
-def account_resource(email: str) -> str:
-    return f"projects/{project_of(email)}/serviceAccounts/{email}"
+    def __init__(self, *, endpoint: str | None, credentials_env: str | None, timeout: float,
+                 retry_seconds: float) -> None:
+        if endpoint:
+            split_endpoint(endpoint)  # refuse a plaintext remote endpoint up front
+        self.endpoint = endpoint
+        self.credentials_env = credentials_env
+        self.timeout = timeout
+        self.retry = read_retry(retry_seconds)
+        silence_sdk_logging()
+        self._sdk: _Sdk | None = None
+        self._lock = threading.Lock()
 
+    def _clients(self) -> _Sdk:
+        with self._lock:
+            if self._sdk is None:
+                self._sdk = _make_sdk(self.endpoint, self.credentials_env)
+            return self._sdk
 
-def policy_dict(policy: Any) -> dict[str, Any]:
-    return {
-        "etag": bytes(policy.etag).hex(),
-        "bindings": [
-            {"role": b.role, "members": list(b.members),
-             "condition": {"title": b.condition.title, "expression": b.condition.expression}
-             if b.HasField("condition") else None}
-            for b in policy.bindings
-        ],
-    }
+    def call(self, rpc: str, resource: str, request: dict[str, Any], *, read: bool, node: str | None = None) -> Any:
+        """Run one RPC (a key of `RPCS`) on `resource`; `read` calls are retried."""
+        service, method = RPCS[rpc]
+        fn = getattr(getattr(self._clients(), service), method)
+        try:
+            return fn(request=request, timeout=self.timeout, retry=self.retry if read else None)
+        except Exception as exc:  # every SDK/gRPC failure leaves as a ConnectorError
+            if isinstance(exc, ConnectorError):
+                raise
+            raise wrap(exc, rpc, resource, node) from exc
 
+    def pages(self, rpc: str, resource: str, request: dict[str, Any]) -> list[Any]:
+        """Every page of a paged read; later pages are fetched (and may fail) as the pager is walked."""
+        pager = self.call(rpc, resource, request, read=True)
+        try:
+            return list(pager.pages)
+        except Exception as exc:
+            raise wrap(exc, rpc, resource) from exc
 
-def account_dict(msg: Any) -> dict[str, Any]:
-    return {"name": msg.name, "email": msg.email, "unique_id": msg.unique_id,
-            "display_name": msg.display_name, "disabled": bool(msg.disabled)}
-
-
-def key_dict(msg: Any) -> dict[str, Any]:
-    """Public key metadata only: `private_key_data` is never copied."""
-    return {"name": msg.name, "key_algorithm": msg.key_algorithm.name, "key_origin": msg.key_origin.name,
-            "valid_after": msg.valid_after_time, "valid_before": msg.valid_before_time,
-            "disabled": bool(msg.disabled)}
+    def close(self) -> None:
+        with self._lock:
+            if self._sdk is not None and self._sdk.channel is not None:
+                self._sdk.channel.close()
+            self._sdk = None

@@ -1,29 +1,26 @@
-"""AWS collection: `get_*` call the API (one account each), `transform_*` are pure.
+"""AWS collection, the pure half: raw API payloads (an `AccountData` per account) to nodes and edges.
 
-IAM comes from `get_account_authorization_details` (users with their groups, inline and
-attached policies, roles with trust policies, managed policy documents: one paginated call
-instead of several per principal), plus `list_access_keys` per user. Last use comes from
-the credential report when it can be matched to the key, else `get_access_key_last_used`
-per key. Secret values are read, fingerprinted and recognised inside `get_secrets` and
-dropped there: nothing downstream ever sees one.
+No SDK, no I/O: every function here is unit-tested on recorded payloads. The ids and edges are
+listed in the package docstring (`connectors/aws/__init__.py`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connectors.recognize import recognize
-from revoke.connector import CollectFinding, ConnectorError
-from revoke.model import Node, NodeKind, fingerprint, parse_time
+from connectors.aws.client import PROVIDER
+from connectors.aws.iot import transform_iot
+from connectors.aws.policy import access_edges
+from connectors.aws.policy_match import Statement, parse_policy
+from revoke.connector import Collected, CollectFinding
+from revoke.model import Edge, Node, NodeKind, Relation, parse_time
 
-PROVIDER = "aws"
+if TYPE_CHECKING:
+    from connectors.aws.collect import AccountData
 
 # AWS-managed policies that matter for the edges collected, for when their documents are not
 # returned (moto without MOTO_IAM_LOAD_MANAGED_POLICIES, or a filtered call).
@@ -36,102 +33,57 @@ KNOWN_MANAGED = {
 }
 
 
-@dataclass
-class AccountData:
-    """What one account's fetch returned; no secret values."""
-
-    account_id: str
-    region: str
-    users: list[dict[str, Any]] = field(default_factory=list)
-    groups: list[dict[str, Any]] = field(default_factory=list)
-    roles: list[dict[str, Any]] = field(default_factory=list)
-    policies: list[dict[str, Any]] = field(default_factory=list)
-    keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # user name -> keys
-    secrets: list[dict[str, Any]] = field(default_factory=list)
-    iot: dict[str, Any] = field(default_factory=dict)
-    findings: list[CollectFinding] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-Call = Callable[..., Any]
-
-
-def paginate(client: Any, operation: str, key: str, call: Call, **kwargs: Any) -> list[Any]:
-    """Every item of a paginated list operation, through the connector's error wrapper."""
-    paginator = client.get_paginator(operation)
-
-    def pages() -> list[Any]:
-        out: list[Any] = []
-        for page in paginator.paginate(**kwargs):
-            out.extend(page.get(key, []))
-        return out
-
-    return call(pages, operation)
+def collected(datas: list[AccountData]) -> Collected:
+    """The whole snapshot of the configured accounts."""
+    out = Collected(meta={"accounts": [d.account_id for d in datas]})
+    found: list[Principal] = []
+    for data in datas:
+        out.findings.extend(data.findings)
+        found.extend(principals(data, out.findings))
+        out.meta[data.account_id] = data.meta
+        out.nodes.extend(transform_identities(data))
+        key_nodes, key_edges = transform_keys(data)
+        out.nodes.extend(key_nodes)
+        out.edges.extend(Edge(s, d, Relation(r)) for s, r, d in key_edges)
+        secret_nodes, secret_edges = transform_secrets(data)
+        out.nodes.extend(secret_nodes)
+        out.edges.extend(Edge(s, d, Relation(r), attrs=a) for s, r, d, a in secret_edges)
+        if data.iot:
+            iot_nodes, iot_edges, iot_findings = transform_iot(data.iot, data.account_id, data.region)
+            out.nodes.extend(iot_nodes)
+            out.edges.extend(Edge(s, d, Relation(r), attrs=a) for s, r, d, a in iot_edges)
+            out.findings.extend(iot_findings)
+    edges, findings = transform_access(datas, found)
+    out.edges.extend(edges)
+    out.findings.extend(findings)
+    return out
 
 
-def get_authorization_details(iam: Any, call: Call) -> dict[str, list[dict[str, Any]]]:
-    paginator = iam.get_paginator("get_account_authorization_details")
-
-    def pages() -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {"users": [], "groups": [], "roles": [], "policies": []}
-        for page in paginator.paginate():
-            out["users"].extend(page.get("UserDetailList", []))
-            out["groups"].extend(page.get("GroupDetailList", []))
-            out["roles"].extend(page.get("RoleDetailList", []))
-            out["policies"].extend(page.get("Policies", []))
-        return out
-
-    return call(pages, "get_account_authorization_details")
+# -- ids and times --------------------------------------------------------------------------------
 
 
-def get_access_keys(
-    iam: Any, user_names: list[str], call: Call, pool: ThreadPoolExecutor, *, report_wait: float = 5.0
-) -> tuple[dict[str, list[dict[str, Any]]], str]:
-    """Keys per user with `LastUsedDate` filled in; also says where last use came from."""
-
-    def one(name: str) -> tuple[str, list[dict[str, Any]]]:
-        return name, paginate(iam, "list_access_keys", "AccessKeyMetadata", call, UserName=name)
-
-    keys = dict(pool.map(one, user_names))
-    report = _credential_report(iam, call, report_wait)
-    unmatched: list[dict[str, Any]] = []
-    for name, items in keys.items():
-        slots = report.get(name, []) if report is not None else []
-        for key in items:
-            used = _slot_last_used(key, slots)
-            if used is None:
-                unmatched.append(key)
-            else:
-                key["LastUsedDate"] = used or None
-
-    def last_used(key: dict[str, Any]) -> None:
-        resp = call(lambda: iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]), "get_access_key_last_used")
-        key["LastUsedDate"] = resp.get("AccessKeyLastUsed", {}).get("LastUsedDate")
-
-    list(pool.map(last_used, unmatched))
-    source = "get_access_key_last_used" if report is None else "credential_report"
-    if report is not None and unmatched:
-        source += f" (+{len(unmatched)} by get_access_key_last_used)"
-    return keys, source
+def user_id(arn: str) -> str:
+    return f"aws:user:{arn}"
 
 
-def _credential_report(iam: Any, call: Call, wait: float) -> dict[str, list[dict[str, str]]] | None:
-    """user name -> [{active, last_rotated, last_used}] per key slot; None when unavailable."""
-    from botocore.exceptions import ClientError
+def role_id(arn: str) -> str:
+    return f"aws:role:{arn}"
 
-    deadline = time.monotonic() + wait
-    try:
-        while call(iam.generate_credential_report, "generate_credential_report").get("State") != "COMPLETE":
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.2)
-        content = call(iam.get_credential_report, "get_credential_report")["Content"]
-    except ConnectorError as exc:
-        if isinstance(exc.__cause__, ClientError) and not exc.retryable:
-            return None  # no permission for the report: fall back to one call per key
-        raise
-    text = content.decode() if isinstance(content, bytes) else str(content)
-    return parse_credential_report(text)
+
+def _dt(value: Any) -> datetime | None:
+    if value in (None, "", "N/A"):
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return parse_time(value)
+
+
+def _iso(value: Any) -> str:
+    dt = _dt(value)
+    return dt.isoformat() if dt else ""
+
+
+# -- credential report ----------------------------------------------------------------------------
 
 
 def parse_credential_report(text: str) -> dict[str, list[dict[str, str]]]:
@@ -148,7 +100,7 @@ def parse_credential_report(text: str) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-def _slot_last_used(key: dict[str, Any], slots: list[dict[str, str]]) -> datetime | str | None:
+def slot_last_used(key: dict[str, Any], slots: list[dict[str, str]]) -> datetime | str | None:
     """The report slot's last use for this key, "" for never used, None when it cannot be told.
 
     The report names slots, not key ids: a slot belongs to a key when its last_rotated is
@@ -171,84 +123,28 @@ def _second(value: Any) -> str:
     return dt.replace(microsecond=0).isoformat() if dt else ""
 
 
-def summarize_secret_value(value: str | bytes) -> dict[str, Any]:
-    """Fingerprint and recognised references of a secret value; the value is not kept."""
-    found = recognize(value)
-    return {
-        "fingerprint": fingerprint(value),
-        "found": [
-            {"kind": f.kind.value, "ref": f.ref, "fields": list(f.fields), "fingerprint": f.fingerprint}
-            for f in found
-        ],
-    }
+# -- nodes and edges ------------------------------------------------------------------------------
 
 
-def get_secrets(sm: Any, call: Call, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], list[CollectFinding]]:
-    from botocore.exceptions import ClientError
-
-    listed = paginate(sm, "list_secrets", "SecretList", call)
-    findings: list[CollectFinding] = []
-
-    def one(entry: dict[str, Any]) -> dict[str, Any]:
-        arn = entry["ARN"]
-        item = {
-            "arn": arn,
-            "name": entry.get("Name", ""),
-            "created": entry.get("CreatedDate"),
-            "last_changed": entry.get("LastChangedDate"),
-            "kms_key": entry.get("KmsKeyId", ""),
-        }
-        try:
-            resp = call(lambda: sm.get_secret_value(SecretId=arn), "get_secret_value", f"aws:secret:{arn}")
-        except ConnectorError as exc:
-            if exc.retryable or not isinstance(exc.__cause__, ClientError):
-                raise
-            item["unreadable"] = exc.__cause__.response.get("Error", {}).get("Code", "error")
-            return item
-        value = resp.get("SecretString")
-        if value is None:
-            value = resp.get("SecretBinary", b"")
-        item.update(summarize_secret_value(value))
-        item["version_id"] = resp.get("VersionId", "")
-        return item
-
-    secrets = list(pool.map(one, listed))
-    for item in secrets:
-        if "unreadable" in item:
-            findings.append(
-                CollectFinding(
-                    "aws.secret.unreadable",
-                    f"secret value could not be read ({item['unreadable']}): what it stores is unknown",
-                    node=f"aws:secret:{item['arn']}",
-                    source=PROVIDER,
-                )
-            )
-    return secrets, findings
+def trust(role: dict[str, Any]) -> tuple[Statement, ...]:
+    return parse_policy(role.get("AssumeRolePolicyDocument"))
 
 
-# ---------------------------------------------------------------------------------------------
-# pure transforms
-
-
-def _dt(value: Any) -> datetime | None:
-    if value in (None, "", "N/A"):
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return parse_time(value)
-
-
-def _iso(value: Any) -> str:
-    dt = _dt(value)
-    return dt.isoformat() if dt else ""
-
-
-def user_id(arn: str) -> str:
-    return f"aws:user:{arn}"
-
-
-def role_id(arn: str) -> str:
-    return f"aws:role:{arn}"
+def transform_identities(data: AccountData) -> list[Node]:
+    """The account root, its IAM users and its roles (with the services their trust admits)."""
+    nodes = [Node(id=f"aws:account:{data.account_id}", kind=NodeKind.USER, provider=PROVIDER,
+                  name="root", attrs={"account": data.account_id, "root": True})]
+    for user in data.users:
+        nodes.append(Node(id=user_id(user["Arn"]), kind=NodeKind.USER, provider=PROVIDER,
+                          name=user["UserName"], created=_dt(user.get("CreateDate")),
+                          attrs={"account": data.account_id, "groups": list(user.get("GroupList", []))}))
+    for role in data.roles:
+        trusted = sorted({v for s in trust(role) for t, v in s.principals if t != "AWS"})
+        nodes.append(Node(id=role_id(role["Arn"]), kind=NodeKind.ROLE, provider=PROVIDER,
+                          name=role["RoleName"], created=_dt(role.get("CreateDate")),
+                          attrs={"account": data.account_id,
+                                 **({"trusted_services": trusted} if trusted else {})}))
+    return nodes
 
 
 def transform_keys(data: AccountData) -> tuple[list[Node], list[tuple[str, str, str]]]:
@@ -321,6 +217,9 @@ def transform_secrets(data: AccountData) -> tuple[list[Node], list[tuple[str, st
     return nodes, edges
 
 
+# -- who may do what ------------------------------------------------------------------------------
+
+
 @dataclass
 class Principal:
     node_id: str
@@ -328,8 +227,8 @@ class Principal:
     account: str
     kind: str  # "user" | "role"
     name: str
-    statements: tuple[Any, ...]
-    boundary: tuple[Any, ...] | None
+    statements: tuple[Statement, ...]
+    boundary: tuple[Statement, ...] | None
     variables: dict[str, str]
 
 
@@ -358,17 +257,15 @@ def managed_documents(policies: list[dict[str, Any]]) -> dict[str, Any]:
 
 def principals(data: AccountData, findings: list[CollectFinding]) -> list[Principal]:
     """Users (with their groups' policies folded in) and roles, ready for evaluation."""
-    from connectors.aws_policy import parse_policy
-
     managed = managed_documents(data.policies)
     missing: set[str] = set()
     groups = {g["GroupName"]: _docs(g, "GroupPolicyList", managed, missing) for g in data.groups}
     out: list[Principal] = []
 
-    def statements(docs: list[Any]) -> tuple[Any, ...]:
+    def statements(docs: list[Any]) -> tuple[Statement, ...]:
         return tuple(s for doc in docs if doc for s in parse_policy(doc))
 
-    def boundary(entry: dict[str, Any]) -> tuple[Any, ...] | None:
+    def boundary(entry: dict[str, Any]) -> tuple[Statement, ...] | None:
         arn = (entry.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
         if not arn:
             return None
@@ -408,3 +305,14 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
             )
         )
     return out
+
+
+def transform_access(datas: list[AccountData], found: list[Principal]) -> tuple[list[Edge], list[CollectFinding]]:
+    """`can_mint`, `can_read` and `can_assume` edges across all accounts, and a finding for each
+    role whose trust admits any AWS principal."""
+    roles = [(role_id(r["Arn"]), r["Arn"], trust(r)) for d in datas for r in d.roles]
+    users = [(user_id(u["Arn"]), u["Arn"]) for d in datas for u in d.users]
+    secrets = [(f"aws:secret:{s['arn']}", s["arn"]) for d in datas for s in d.secrets]
+    edges, notes = access_edges(found, roles, users, secrets)
+    return ([Edge(s, d, Relation(r), attrs=a) for s, r, d, a in edges],
+            [CollectFinding("aws.iam.trust_any", n, node=n.split(": ")[0], source=PROVIDER) for n in notes])

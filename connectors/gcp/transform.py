@@ -1,6 +1,7 @@
-"""Pure transforms for the GCP connector: API payloads (plain dicts) -> nodes, edges, findings.
+"""Pure transforms for the GCP connector: API payloads (plain dicts) -> nodes, edges, findings,
+and the id formulas every other module of the package uses.
 
-No SDK here: `connectors.gcp` fetches and turns proto messages into the dicts below, so these
+No SDK here: `collect` fetches and turns proto messages into the dicts below, so these
 functions can be tested with recorded payloads.
 
 Payload of one project (`transform_project`):
@@ -13,6 +14,7 @@ Payload of one project (`transform_project`):
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,9 @@ from revoke.connector import Collected, CollectFinding
 from revoke.model import Edge, Node, NodeKind, Relation
 
 PROVIDER = "gcp"
+# the node types (middle part of the ids) the connector acts on
+ACCOUNT_TYPE = "service_account"
+KEY_TYPE = "service_account_key"
 
 # Roles that let a member act as a service account or mint credentials for it
 # (https://cloud.google.com/iam/docs/service-account-permissions). No other role makes an edge.
@@ -33,15 +38,16 @@ ROLE_RELATIONS: dict[str, Relation] = {
 }
 
 # Real key files without an expiry carry this validBeforeTime.
-_NO_EXPIRY_YEAR = 9999
+NO_EXPIRY_YEAR = 9999
+_SA_EMAIL_RE = re.compile(r"^[^@\s]+@([a-z][-a-z0-9]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$")
 
 
 def account_id(email: str) -> str:
-    return f"gcp:service_account:{email}"
+    return f"{PROVIDER}:{ACCOUNT_TYPE}:{email}"
 
 
 def key_node_id(key_id: str) -> str:
-    return f"gcp:service_account_key:{key_id}"
+    return f"{PROVIDER}:{KEY_TYPE}:{key_id}"
 
 
 def key_id_from_name(name: str) -> str:
@@ -54,6 +60,16 @@ def email_from_key_name(name: str) -> str:
     return parts[3] if len(parts) >= 6 and parts[2] == "serviceAccounts" else ""
 
 
+def project_of(email: str) -> str:
+    """`x@P.iam.gserviceaccount.com` -> P; other service-agent domains -> `-` (any project)."""
+    match = _SA_EMAIL_RE.match(email)
+    return match.group(1) if match else "-"
+
+
+def account_resource(email: str) -> str:
+    return f"projects/{project_of(email)}/serviceAccounts/{email}"
+
+
 def is_workload_member(member: str) -> bool:
     """`serviceAccount:PROJECT.svc.id.goog[NS/KSA]` is a Kubernetes service account, not a GCP one."""
     return member.startswith("serviceAccount:") and ".svc.id.goog[" in member
@@ -64,13 +80,13 @@ def member_node(member: str) -> Node | None:
     (`allUsers`, `allAuthenticatedUsers`: reported as findings; `deleted:` members: ignored)."""
     kind, _, value = member.partition(":")
     if is_workload_member(member) or member.startswith(("principal://", "principalSet://")):
-        return Node(id=f"gcp:workload:{member}", kind=NodeKind.WORKLOAD, provider=PROVIDER, name=member,
+        return Node(id=f"{PROVIDER}:workload:{member}", kind=NodeKind.WORKLOAD, provider=PROVIDER, name=member,
                     attrs={"member_type": kind if "://" not in member else member.split("://")[0]})
     if kind == "serviceAccount" and value:
         return Node(id=account_id(value), kind=NodeKind.SERVICE_ACCOUNT, provider=PROVIDER, name=value,
                     attrs={"external": True})
     if kind in ("user", "group", "domain") and value:
-        return Node(id=f"gcp:user:{value}", kind=NodeKind.USER, provider=PROVIDER, name=value,
+        return Node(id=f"{PROVIDER}:user:{value}", kind=NodeKind.USER, provider=PROVIDER, name=value,
                     attrs={"member_type": kind})
     return None
 
@@ -108,7 +124,7 @@ def transform_keys(project: str, email: str, keys: list[dict[str, Any]],
     for k in keys:
         key_id = key_id_from_name(k["name"])
         expires = _time(k.get("valid_before"))
-        if expires is not None and expires.year >= _NO_EXPIRY_YEAR:
+        if expires is not None and expires.year >= NO_EXPIRY_YEAR:
             expires = None
         status = "disabled" if k.get("disabled") or account_disabled else "active"
         if status == "active" and expires is not None and expires <= now:

@@ -1,27 +1,27 @@
-"""AWS IoT Core: CA and device certificates, things, policies (collect, and certificate work).
+"""AWS IoT Core: the pure transform of CA and device certificates, things and policies, and the
+certificate material a reissue needs.
 
 A CA registered in IoT is the same credential as the x509 connector's `x509:ca:<sha256 DER>`;
 `derives {alias: True}` edges join the two ids so a CA key found on a host reaches the IoT
-CA and every device certificate it issued.
+CA and every device certificate it issued. `issued` CA -> certificate comes from IoT's own
+link (checked against the signature: `signature: verified | mismatch | unchecked`) or, for a
+certificate IoT links to no CA, from the signature alone (`basis: signature`).
 
-`ListCACertificates` is not implemented by moto (500). CAs are then found from each device
-certificate's `caCertificateId` (real AWS returns it in DescribeCertificate) and the
-configured `iot_ca_ids`; the fallback is reported as a finding and in meta.
+The PKI helpers at the end (`new_device_certificate`, `new_ca`, `verification_certificate`,
+`der_sha256`, `registered_id_candidates`) are separate top-level functions so that a shared PKI
+module can replace them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from revoke.connector import CollectFinding, ConnectorError
+from connectors.aws.client import PROVIDER
+from revoke.connector import CollectFinding
 from revoke.model import Node, NodeKind
 
-PROVIDER = "aws"
-Call = Callable[..., Any]
 IotEdge = tuple[str, str, str, dict[str, Any]]
 
 
@@ -31,78 +31,6 @@ def ca_node_id(ca_id: str) -> str:
 
 def cert_node_id(cert_id: str) -> str:
     return f"aws:iot_certificate:{cert_id}"
-
-
-def _pages(client: Any, op: str, key: str, call: Call, **kwargs: Any) -> list[Any]:
-    def run() -> list[Any]:
-        out: list[Any] = []
-        for page in client.get_paginator(op).paginate(**kwargs):
-            out.extend(page.get(key, []))
-        return out
-
-    return call(run, op)
-
-
-def get_iot(
-    iot: Any, iot_noretry: Any, call: Call, pool: ThreadPoolExecutor, known_ca_ids: list[str]
-) -> tuple[dict[str, Any], list[CollectFinding]]:
-    """Raw IoT state of one region (certificate PEMs are public material; no keys)."""
-    findings: list[CollectFinding] = []
-    listed = _pages(iot, "list_certificates", "certificates", call)
-
-    def describe(c: dict[str, Any]) -> dict[str, Any]:
-        # a REVOKED or INACTIVE certificate is final for reachability: its listing entry is enough,
-        # which after a fleet reissue halves the calls of every later collection
-        if c.get("status") in ("REVOKED", "INACTIVE"):
-            return dict(c)
-        return call(lambda: iot.describe_certificate(certificateId=c["certificateId"]),  # type: ignore[no-any-return]
-                    "describe_certificate", cert_node_id(c["certificateId"]))["certificateDescription"]
-
-    certs = list(pool.map(describe, listed))
-    discovery = "list_ca_certificates"
-    try:
-        ca_ids = [c["certificateId"] for c in _pages(iot_noretry, "list_ca_certificates", "certificates", call)]
-    except ConnectorError as exc:
-        if not exc.retryable:
-            raise
-        discovery = "device certificates' caCertificateId and configured iot_ca_ids"
-        ca_ids = sorted({c["caCertificateId"] for c in certs if c.get("caCertificateId")} | set(known_ca_ids))
-        findings.append(
-            CollectFinding(
-                "aws.iot.list_ca_unavailable",
-                f"ListCACertificates failed ({exc}); CAs found from {discovery}: a CA no device "
-                "certificate names and no configuration lists is missed",
-                source=PROVIDER,
-            )
-        )
-
-    def ca(ca_id: str) -> dict[str, Any]:
-        desc = call(lambda: iot.describe_ca_certificate(certificateId=ca_id), "describe_ca_certificate",
-                    ca_node_id(ca_id))["certificateDescription"]
-        members = _pages(iot, "list_certificates_by_ca", "certificates", call, caCertificateId=ca_id)
-        desc["members"] = [m["certificateId"] for m in members]
-        return desc
-
-    cas = list(pool.map(ca, ca_ids))
-    things = _pages(iot, "list_things", "things", call)
-    thing_principals = dict(
-        pool.map(
-            lambda t: (t["thingName"], _pages(iot, "list_thing_principals", "principals", call,
-                                              thingName=t["thingName"])),
-            things,
-        )
-    )
-    policies = _pages(iot, "list_policies", "policies", call)
-    policy_targets = dict(
-        pool.map(
-            lambda p: (p["policyName"], _pages(iot, "list_targets_for_policy", "targets", call,
-                                               policyName=p["policyName"])),
-            policies,
-        )
-    )
-    raw = {"certificates": certs, "cas": cas, "thing_principals": thing_principals,
-           "policy_targets": policy_targets, "ca_discovery": discovery}
-    return raw, findings
 
 
 def pem_alias(pem: str) -> str | None:
@@ -281,3 +209,33 @@ def der_sha256(pem: str) -> str:
 
     cert = x509.load_pem_x509_certificate(pem.encode())
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def registered_id_candidates(cert_pem: str) -> list[str]:
+    """The ids IoT may have given a registered certificate: the SHA-256 of its DER (AWS), or of
+    its PEM text (some emulators)."""
+    return [der_sha256(cert_pem), hashlib.sha256(cert_pem.encode()).hexdigest()]
+
+
+def verification_certificate(ca_pem: str, ca_key_pem: str, code: str) -> str:
+    """The proof-of-possession certificate AWS asks for: CN = registration code, signed by the CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, code or "verification")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return _pem(cert)

@@ -1,0 +1,242 @@
+"""AWS collection, the fetch half: API calls and pagination, one account at a time.
+
+IAM comes from `get_account_authorization_details` (users with their groups, inline and
+attached policies, roles with trust policies, managed policy documents: one paginated call
+instead of several per principal), plus `list_access_keys` per user. Last use comes from
+the credential report when it can be matched to the key, else `get_access_key_last_used`
+per key. Secret values are read, fingerprinted and recognised inside `get_secrets` and
+dropped there: nothing downstream ever sees one. What comes back is raw API data in an
+`AccountData`; `transform` turns it into nodes and edges.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.aws.client import PROVIDER, Account, call, pages
+from connectors.aws.iot import ca_node_id, cert_node_id
+from connectors.aws.transform import parse_credential_report, slot_last_used
+from connectors.recognize import recognize
+from revoke.connector import CollectFinding, ConnectorError
+from revoke.model import fingerprint
+
+
+@dataclass
+class AccountData:
+    """What one account's fetch returned; no secret values."""
+
+    account_id: str
+    region: str
+    users: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    roles: list[dict[str, Any]] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # user name -> keys
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+    iot: dict[str, Any] = field(default_factory=dict)
+    findings: list[CollectFinding] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def collect_account(account: Account, max_workers: int, known_ca_ids: list[str]) -> AccountData:
+    """Everything one account holds that the graph needs, fetched concurrently."""
+    data = AccountData(account_id=account.account_id(), region=account.region)
+    iam = account.client("iam")
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        details = get_authorization_details(iam)
+        data.users, data.groups = details["users"], details["groups"]
+        data.roles, data.policies = details["roles"], details["policies"]
+        secrets_future = pool.submit(get_secrets, account.client("secretsmanager"), pool)
+        iot_future = pool.submit(get_iot, account.client("iot"), account.client("iot", attempts=1), pool,
+                                 known_ca_ids)
+        data.keys, source = get_access_keys(iam, [u["UserName"] for u in data.users], pool)
+        data.meta["last_used_source"] = source
+        data.secrets, findings = secrets_future.result()
+        data.findings.extend(findings)
+        data.iot, iot_findings = iot_future.result()
+        data.findings.extend(iot_findings)
+        data.meta["iot_ca_discovery"] = data.iot.get("ca_discovery", "")
+    if not data.users and not data.roles:
+        data.findings.append(CollectFinding("aws.empty", "no IAM users or roles returned: check credentials",
+                                            severity="error", source=PROVIDER))
+    return data
+
+
+def get_authorization_details(iam: Any) -> dict[str, list[dict[str, Any]]]:
+    paginator = iam.get_paginator("get_account_authorization_details")
+
+    def run() -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {"users": [], "groups": [], "roles": [], "policies": []}
+        for page in paginator.paginate():
+            out["users"].extend(page.get("UserDetailList", []))
+            out["groups"].extend(page.get("GroupDetailList", []))
+            out["roles"].extend(page.get("RoleDetailList", []))
+            out["policies"].extend(page.get("Policies", []))
+        return out
+
+    return call(run, "get_account_authorization_details")
+
+
+def get_access_keys(
+    iam: Any, user_names: list[str], pool: ThreadPoolExecutor, *, report_wait: float = 5.0
+) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Keys per user with `LastUsedDate` filled in; also says where last use came from."""
+
+    def one(name: str) -> tuple[str, list[dict[str, Any]]]:
+        return name, pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=name)
+
+    keys = dict(pool.map(one, user_names))
+    report = _credential_report(iam, report_wait)
+    unmatched: list[dict[str, Any]] = []
+    for name, items in keys.items():
+        slots = report.get(name, []) if report is not None else []
+        for key in items:
+            used = slot_last_used(key, slots)
+            if used is None:
+                unmatched.append(key)
+            else:
+                key["LastUsedDate"] = used or None
+
+    def last_used(key: dict[str, Any]) -> None:
+        resp = call(lambda: iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]), "get_access_key_last_used")
+        key["LastUsedDate"] = resp.get("AccessKeyLastUsed", {}).get("LastUsedDate")
+
+    list(pool.map(last_used, unmatched))
+    source = "get_access_key_last_used" if report is None else "credential_report"
+    if report is not None and unmatched:
+        source += f" (+{len(unmatched)} by get_access_key_last_used)"
+    return keys, source
+
+
+def _credential_report(iam: Any, wait: float) -> dict[str, list[dict[str, str]]] | None:
+    """user name -> [{active, last_rotated, last_used}] per key slot; None when unavailable."""
+    deadline = time.monotonic() + wait
+    try:
+        while call(iam.generate_credential_report, "generate_credential_report").get("State") != "COMPLETE":
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+        content = call(iam.get_credential_report, "get_credential_report")["Content"]
+    except ConnectorError as exc:
+        if exc.code is not None and not exc.retryable:
+            return None  # AWS refused (no permission for the report): fall back to one call per key
+        raise
+    text = content.decode() if isinstance(content, bytes) else str(content)
+    return parse_credential_report(text)
+
+
+def summarize_secret_value(value: str | bytes) -> dict[str, Any]:
+    """Fingerprint and recognised references of a secret value; the value is not kept."""
+    found = recognize(value)
+    return {
+        "fingerprint": fingerprint(value),
+        "found": [
+            {"kind": f.kind.value, "ref": f.ref, "fields": list(f.fields), "fingerprint": f.fingerprint}
+            for f in found
+        ],
+    }
+
+
+def get_secrets(sm: Any, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], list[CollectFinding]]:
+    listed = pages(sm, "list_secrets", "SecretList")
+    findings: list[CollectFinding] = []
+
+    def one(entry: dict[str, Any]) -> dict[str, Any]:
+        arn = entry["ARN"]
+        item = {
+            "arn": arn,
+            "name": entry.get("Name", ""),
+            "created": entry.get("CreatedDate"),
+            "last_changed": entry.get("LastChangedDate"),
+            "kms_key": entry.get("KmsKeyId", ""),
+        }
+        try:
+            resp = call(lambda: sm.get_secret_value(SecretId=arn), "get_secret_value", f"aws:secret:{arn}")
+        except ConnectorError as exc:
+            if exc.retryable or exc.code is None:
+                raise
+            item["unreadable"] = exc.code  # AWS refused this one (AccessDenied, a KMS key): a finding
+            return item
+        value = resp.get("SecretString")
+        if value is None:
+            value = resp.get("SecretBinary", b"")
+        item.update(summarize_secret_value(value))
+        item["version_id"] = resp.get("VersionId", "")
+        return item
+
+    secrets = list(pool.map(one, listed))
+    for item in secrets:
+        if "unreadable" in item:
+            findings.append(
+                CollectFinding(
+                    "aws.secret.unreadable",
+                    f"secret value could not be read ({item['unreadable']}): what it stores is unknown",
+                    node=f"aws:secret:{item['arn']}",
+                    source=PROVIDER,
+                )
+            )
+    return secrets, findings
+
+
+def get_iot(
+    iot: Any, iot_noretry: Any, pool: ThreadPoolExecutor, known_ca_ids: list[str]
+) -> tuple[dict[str, Any], list[CollectFinding]]:
+    """Raw IoT state of one region (certificate PEMs are public material; no keys).
+
+    `ListCACertificates` is not implemented by moto (500). CAs are then found from each device
+    certificate's `caCertificateId` (real AWS returns it in DescribeCertificate) and the
+    configured `iot_ca_ids`; the fallback is reported as a finding and in meta.
+    """
+    findings: list[CollectFinding] = []
+    listed = pages(iot, "list_certificates", "certificates")
+
+    def describe(c: dict[str, Any]) -> dict[str, Any]:
+        # a REVOKED or INACTIVE certificate is final for reachability: its listing entry is enough,
+        # which after a fleet reissue halves the calls of every later collection
+        if c.get("status") in ("REVOKED", "INACTIVE"):
+            return dict(c)
+        return call(lambda: iot.describe_certificate(certificateId=c["certificateId"]),
+                    "describe_certificate", cert_node_id(c["certificateId"]))["certificateDescription"]
+
+    certs = list(pool.map(describe, listed))
+    discovery = "list_ca_certificates"
+    try:
+        ca_ids = [c["certificateId"] for c in pages(iot_noretry, "list_ca_certificates", "certificates")]
+    except ConnectorError as exc:
+        if not exc.retryable:
+            raise
+        discovery = "device certificates' caCertificateId and configured iot_ca_ids"
+        ca_ids = sorted({c["caCertificateId"] for c in certs if c.get("caCertificateId")} | set(known_ca_ids))
+        findings.append(
+            CollectFinding(
+                "aws.iot.list_ca_unavailable",
+                f"ListCACertificates failed ({exc}); CAs found from {discovery}: a CA no device "
+                "certificate names and no configuration lists is missed",
+                source=PROVIDER,
+            )
+        )
+
+    def ca(ca_id: str) -> dict[str, Any]:
+        desc = call(lambda: iot.describe_ca_certificate(certificateId=ca_id), "describe_ca_certificate",
+                    ca_node_id(ca_id))["certificateDescription"]
+        members = pages(iot, "list_certificates_by_ca", "certificates", caCertificateId=ca_id)
+        desc["members"] = [m["certificateId"] for m in members]
+        return desc
+
+    cas = list(pool.map(ca, ca_ids))
+    things = pages(iot, "list_things", "things")
+    thing_principals = dict(
+        pool.map(lambda t: (t["thingName"], pages(iot, "list_thing_principals", "principals",
+                                                   thingName=t["thingName"])), things)
+    )
+    policies = pages(iot, "list_policies", "policies")
+    policy_targets = dict(
+        pool.map(lambda p: (p["policyName"], pages(iot, "list_targets_for_policy", "targets",
+                                                    policyName=p["policyName"])), policies)
+    )
+    raw = {"certificates": certs, "cas": cas, "thing_principals": thing_principals,
+           "policy_targets": policy_targets, "ca_discovery": discovery}
+    return raw, findings

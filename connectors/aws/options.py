@@ -1,0 +1,38 @@
+"""The options of a `type: aws` block in revoke.yaml, validated before any connector runs.
+
+Unknown keys are errors (`endpont_url:` must not send calls to the real cloud instead of the
+lab). Credentials are named by environment variable only, never given as values.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from revoke.connector import ConnectorOptions
+
+
+class AccountOptions(ConnectorOptions):
+    """Where one account is and how to sign in to it. An `accounts:` entry overrides the
+    top-level values it sets and inherits the others."""
+
+    region: str | None = None  # default us-east-1
+    profile: str | None = None  # else boto3's default credential chain
+    endpoint_url: str | None = None  # a lab or emulator instead of AWS
+    access_key_id_env: str | None = None  # names of environment variables, never values
+    secret_access_key_env: str | None = None
+    session_token_env: str | None = None
+    retry_mode: Literal["legacy", "standard", "adaptive"] | None = None  # default standard
+
+
+class AwsOptions(AccountOptions):
+    accounts: list[AccountOptions] | None = None  # several accounts; none: the top level is the one
+    max_workers: int = 16  # concurrent calls per account (at least 4)
+    max_attempts: int = 5  # botocore's attempts per call
+    iot_ca_ids: list[str] = []  # CA ids to describe where ListCACertificates is unavailable
+    probe_sts: bool = True  # corroborate key probes with STS (signing with a wrong secret)
+
+    def account_settings(self) -> list[AccountOptions]:
+        """One merged settings object per account: an entry's own values over the top level's."""
+        shared = {k: v for k in AccountOptions.model_fields if (v := getattr(self, k))}
+        entries = self.accounts or [AccountOptions()]
+        return [AccountOptions(**{**shared, **e.model_dump(exclude_unset=True)}) for e in entries]
