@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
 from connectors.aws import wrap_error as aws_wrap
-from connectors.vault_api import wrap_error as vault_wrap
+from connectors.vault.client import wrap_error as vault_wrap
 from examples.lab.aws_lab import LAB_ENV, MotoServer
 from examples.lab.faultproxy import FaultPlan, FaultProxy
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from vault_testlib import World, assert_no_canaries, aws_pair, connector, seed_world
 
-from revoke.connector import ActionContext, ConnectorError, Replacement, Secret
 from examples.lab.vault_lab import OpenBaoServer
+from revoke.connector import ActionContext, ConnectorError, Replacement, Secret
 from revoke.model import Node, NodeKind, fingerprint
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from vault_testlib import World, assert_no_canaries, connector, dump, seed_world
 
-from examples.lab.vault_lab import OpenBaoServer
 from connectors.recognize import pem_objects, pem_ref
+from examples.lab.vault_lab import OpenBaoServer
 
 CI = ["aws-app", "db", "gcp-deployer", "nested", "tls"]
 ALL = [f"ci/{p}" for p in CI] + ["team/db", "team/x/db"]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from vault_testlib import connector, require_bao
 
-from revoke.connector import ActionContext, ConnectorError
 from examples.lab.vault_lab import OpenBaoServer
+from revoke.connector import ActionContext, ConnectorError
 from revoke.model import Node, NodeKind
 
 

@@ -96,7 +96,7 @@ def connector(bao: OpenBaoServer, monkeypatch: pytest.MonkeyPatch, token: str | 
 
     env = "REVOKE_TEST_VAULT_TOKEN_" + secrets.token_hex(3).upper()
     monkeypatch.setenv(env, token or bao.root_token)
-    return connector_class("vault")({"type": "vault", "url": bao.url, "token_env": env, **extra})
+    return connector_class("vault")({"url": bao.url, "token_env": env, **extra})
 
 
 def dump(collected: Any) -> str:

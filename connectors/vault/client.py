@@ -1,12 +1,16 @@
-"""The Vault HTTP boundary: one lazily created hvac client and the error mapping.
+"""The Vault HTTP boundary: the only module that imports hvac or requests (on the first call, so
+loading the connector class imports neither), one client per connector, and the error mapping.
 
-Every hvac or requests exception becomes a `ConnectorError` naming the call (the API path,
-never a body) and the node; 429 and 5xx are retryable, except a sealed server, which no
-amount of backoff fixes.
+Every hvac or requests exception becomes a `ConnectorError` naming the call (the API path, never
+a body) and the node. Its `code` is the HTTP status as a string ("400", "404", "503"), so callers
+compare `exc.code`; it is None when no status came back (Vault unreachable) or hvac did not say
+which (`UnexpectedError`). 429 and 5xx are retryable, except a sealed server, which no amount of
+backoff fixes.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
 import random
 import threading
@@ -14,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from connectors.vault.options import VaultOptions
 from revoke.connector import ConnectorError
 
 PROVIDER = "vault"
@@ -23,16 +28,15 @@ T = TypeVar("T")
 class VaultApi:
     """Thin wrapper over `hvac.Client.adapter`: paths are relative to `/v1/`."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.url = str(config.get("url") or os.environ.get("VAULT_ADDR") or "")
+    def __init__(self, opts: VaultOptions) -> None:
+        self.url = str(opts.url or os.environ.get("VAULT_ADDR") or "")
         if not self.url:
             raise ConnectorError(PROVIDER, "configure", "no `url` in the vault connector block")
-        self.token_env = str(config.get("token_env") or "VAULT_TOKEN")
-        self.namespace = config.get("namespace") or None
-        verify = config.get("ca_cert") or config.get("verify", True)
-        self.verify: bool | str = verify if isinstance(verify, bool | str) else True
-        self.timeout = float(config.get("timeout", 30))
-        self.read_attempts = max(1, int(config.get("read_attempts", 5)))
+        self.token_env = opts.token_env or "VAULT_TOKEN"
+        self.namespace = opts.namespace or None
+        self.verify: bool | str = opts.ca_cert or opts.verify
+        self.timeout = opts.timeout
+        self.read_attempts = max(1, opts.read_attempts)
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -119,9 +123,9 @@ class VaultApi:
         # hvac's JSON adapter returns a dict for bodies and a Response for 204 No Content
         return resp if isinstance(resp, dict) else None
 
-    def list_keys(self, path: str, node: str | None = None, page: int = 0) -> list[str]:
+    def list_keys(self, path: str, node: str | None = None, page: int = 0) -> builtins.list[str]:
         """All keys of a LIST, following `limit`/`after` pages when `page` > 0. Missing path: []."""
-        keys: list[str] = []
+        keys: builtins.list[str] = []
         after = ""
         while True:
             params: dict[str, Any] = {}
@@ -132,35 +136,26 @@ class VaultApi:
             try:
                 body = self.list(path, node, **params)
             except ConnectorError as exc:
-                if status_of(exc) == 404:
+                if exc.code == "404":
                     return keys
                 raise
-            batch = list(((body or {}).get("data") or {}).get("keys") or [])
+            batch = builtins.list(((body or {}).get("data") or {}).get("keys") or [])
             keys.extend(batch)
             if not page or len(batch) < page:
                 return keys
             after = batch[-1]
 
 
-def status_of(exc: BaseException) -> int | None:
-    """HTTP status behind a wrapped error (the chained hvac exception), if any."""
-    cause = exc.__cause__ if isinstance(exc, ConnectorError) else exc
-    return _STATUS.get(type(cause).__name__) if cause is not None else None
+def _status(exc: Any) -> int | None:
+    """The HTTP status hvac raised this exception for: hvac keeps only the class, not the number."""
+    import hvac.exceptions as hx
 
-
-_STATUS = {
-    "InvalidRequest": 400,
-    "Unauthorized": 401,
-    "Forbidden": 403,
-    "InvalidPath": 404,
-    "UnsupportedOperation": 405,
-    "PreconditionFailed": 412,
-    "RateLimitExceeded": 429,
-    "InternalServerError": 500,
-    "VaultNotInitialized": 501,
-    "BadGateway": 502,
-    "VaultDown": 503,
-}
+    statuses: tuple[tuple[type[Exception], int], ...] = (
+        (hx.InvalidRequest, 400), (hx.Unauthorized, 401), (hx.Forbidden, 403), (hx.InvalidPath, 404),
+        (hx.UnsupportedOperation, 405), (hx.PreconditionFailed, 412), (hx.RateLimitExceeded, 429),
+        (hx.InternalServerError, 500), (hx.VaultNotInitialized, 501), (hx.BadGateway, 502), (hx.VaultDown, 503),
+    )
+    return next((status for cls, status in statuses if isinstance(exc, cls)), None)
 
 
 def wrap_error(call: str, exc: BaseException, node: str | None = None) -> ConnectorError:
@@ -173,12 +168,15 @@ def wrap_error(call: str, exc: BaseException, node: str | None = None) -> Connec
                               retryable=True)
     if isinstance(exc, hx.VaultError):
         errors = "; ".join(str(e) for e in (exc.errors or []))[:300] or type(exc).__name__
-        status = _STATUS.get(type(exc).__name__)
+        status = _status(exc)
+        code = str(status) if status else None
         if isinstance(exc, hx.VaultDown) and "sealed" in errors.lower():
-            return ConnectorError(PROVIDER, call, "Vault is sealed (503): unseal it, then re-run", node=node)
+            return ConnectorError(PROVIDER, call, "Vault is sealed (503): unseal it, then re-run", node=node,
+                                  code=code)
         if isinstance(exc, hx.RateLimitExceeded):
-            return ConnectorError(PROVIDER, call, f"rate limited (429): {errors}", node=node, retryable=True)
+            return ConnectorError(PROVIDER, call, f"rate limited (429): {errors}", node=node, retryable=True,
+                                  code=code)
         retryable = (status is not None and status >= 500) or isinstance(exc, hx.UnexpectedError)
         label = f"HTTP {status}" if status else "unexpected status"
-        return ConnectorError(PROVIDER, call, f"{label}: {errors}", node=node, retryable=retryable)
+        return ConnectorError(PROVIDER, call, f"{label}: {errors}", node=node, retryable=retryable, code=code)
     return ConnectorError(PROVIDER, call, f"{type(exc).__name__}", node=node)

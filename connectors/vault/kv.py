@@ -1,25 +1,29 @@
 """KV v2 as a store: write a replacement as a new version, read back what it holds, and destroy
 old versions in the finalize step (the versions the attacker could read keep the old material
-until then, so rollback stays possible until finalize)."""
+until then, so rollback stays possible until finalize).
+
+Store ids: `vault:secret:<mount>/<path>`; what a store holds is reported as the node ids
+`recognize()` gives the credentials in its value, plus `fp:<fingerprint>` for each.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from connectors.recognize import recognize, substitute
-from connectors.vault_api import PROVIDER, VaultApi
-from revoke.connector import ConnectorError, Replacement
+from connectors.vault.client import PROVIDER, VaultApi
+from connectors.vault.collect import get_mounts
+from connectors.vault.ids import split_secret, value_node_id
+from connectors.vault.transform import kv2_mounts
+from revoke.connector import ConnectorError, ProbeResult, Replacement
 from revoke.model import Node, NodeKind, fingerprint
 
 
-def split_secret(node_id: str, mounts: list[str]) -> tuple[str, str]:
-    """`vault:secret:secret/ci/db` -> (`secret`, `ci/db`), longest known mount first."""
-    rest = node_id.split(":", 2)[2]
-    for mount in sorted(mounts, key=len, reverse=True):
-        if rest.startswith(mount + "/"):
-            return mount, rest[len(mount) + 1:]
-    mount, _, path = rest.partition("/")
-    return mount, path
+def secret_path(api: VaultApi, node: Node) -> tuple[str, str]:
+    """(mount, path) of a secret node: from its attributes, else from its id and the KV mounts."""
+    if node.attrs.get("mount") and node.attrs.get("path"):
+        return str(node.attrs["mount"]), str(node.attrs["path"])
+    return split_secret(node.id, kv2_mounts(get_mounts(api)))
 
 
 def read_current(api: VaultApi, mount: str, path: str, node: str) -> tuple[dict[str, Any], int]:
@@ -36,7 +40,7 @@ def holds(mount: str, path: str, data: dict[str, Any]) -> set[str]:
         if item.ref:
             out.add(item.ref)
         elif item.kind in (NodeKind.PASSWORD, NodeKind.API_KEY):
-            out.add(f"vault:{item.kind.value}:{mount}/{path}#{item.fields[0]}")
+            out.add(value_node_id(item.kind.value, mount, path, item.fields[0]))
         if item.fingerprint:
             out.add("fp:" + item.fingerprint)
     return out
@@ -92,3 +96,14 @@ def destroy_old_versions(api: VaultApi, mount: str, path: str, node: str) -> tup
         return False, "no old versions left"
     api.post(f"{mount}/destroy/{path}", {"versions": old}, node=node)
     return True, f"destroyed versions {old}"
+
+
+def probe_secret(api: VaultApi, node: Node) -> ProbeResult:
+    mount, path = secret_path(api, node)
+    try:
+        read_current(api, mount, path, node.id)
+    except ConnectorError as exc:
+        if exc.code == "404":
+            return ProbeResult(node.id, False, "kv read: 404 (deleted or destroyed)")
+        raise
+    return ProbeResult(node.id, True, "kv read: current version readable")

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from connectors.vault_api import VaultApi, status_of
+from connectors.vault.client import VaultApi
 from revoke.connector import ConnectorError
 
 RULE_RE = re.compile(r'path\s+"([^"]+)"\s*\{(.*?)\}', re.S)
@@ -38,14 +38,14 @@ def parse_policy(text: str) -> dict[str, set[str]]:
             rules.setdefault(pattern, set()).update(caps)
         return rules
     for pattern, body in RULE_RE.findall(text):
-        caps: set[str] = set()
+        found: set[str] = set()
         m = CAPS_RE.search(body)
         if m:
-            caps |= {c.strip().strip('"') for c in m.group(1).split(",") if c.strip()}
+            found |= {c.strip().strip('"') for c in m.group(1).split(",") if c.strip()}
         old = OLD_POLICY_RE.search(body)
         if old:
-            caps |= OLD_POLICY.get(old.group(1), set())
-        rules.setdefault(pattern, set()).update(caps)
+            found |= OLD_POLICY.get(old.group(1), set())
+        rules.setdefault(pattern, set()).update(found)
     return rules
 
 
@@ -95,7 +95,7 @@ def fallback_capabilities(api: VaultApi, lookups: dict[str, dict[str, Any]], pat
             try:
                 body = api.get(f"sys/policies/acl/{name}") or {}
             except ConnectorError as exc:
-                if status_of(exc) in (401, 403):
+                if exc.code in ("401", "403"):
                     return {}, f"policy {name} unreadable too, so no can_read edges"
                 raise
             texts[name] = str((body.get("data") or {}).get("policy") or "")

@@ -1,0 +1,37 @@
+"""The options of a `type: vault` block in `revoke.yaml`, checked before any connector runs.
+
+    - type: vault
+      url: https://vault.example:8200   # else $VAULT_ADDR
+      token_env: VAULT_TOKEN            # the collector's token, by environment variable only
+      namespace: team-a                 # Vault Enterprise / OpenBao namespace
+      verify: true                      # false, or a CA bundle path; `ca_cert` wins when set
+      ca_cert: ./vault-ca.pem
+      timeout: 30                       # seconds per HTTP request
+      read_attempts: 5                  # tries per read (429, 5xx, connection errors)
+      parent_source: auto               # auto | raw | audit | none (see connectors.vault.snapshot)
+      audit_log: /var/log/vault/audit.log
+      audit_device: file                # the file audit device writing `audit_log`, when not unique
+      kv_page_size: 500                 # keys per LIST page on KV v2 metadata
+
+A typo'd key or a wrongly typed value is an input error (exit 2, file, line and field).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from revoke.connector import ConnectorOptions
+
+
+class VaultOptions(ConnectorOptions):
+    url: str | None = None
+    token_env: str = "VAULT_TOKEN"
+    namespace: str | None = None
+    verify: bool | str = True
+    ca_cert: str | None = None
+    timeout: float = 30.0
+    read_attempts: int = 5
+    parent_source: Literal["auto", "raw", "audit", "none"] = "auto"
+    audit_log: str | None = None
+    audit_device: str | None = None
+    kv_page_size: int = 500
