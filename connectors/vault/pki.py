@@ -1,54 +1,19 @@
 """Vault PKI actions over the client: revoke a certificate or an issuer, probe them against the
-CRL, reissue a certificate, replace a root issuer. Plus the certificate helpers the transform uses
-(`load_cert`, `der_sha256`, `signed_by`, `common_name`); cryptography is imported on use.
+CRL, reissue a certificate, replace a root issuer. Certificate parsing and issuance checks come from
+`connectors.pki`.
 
 Ids: `vault:pki_cert:<mount>/<serial>`, `vault:pki_issuer:<mount>/<issuer id>` (connectors.vault.ids).
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
-from typing import Any
 
+from connectors import pki
 from connectors.vault.client import PROVIDER, VaultApi
 from connectors.vault.ids import cert_node_id, issuer_node_id, norm_serial, split_pki
 from revoke.connector import ConnectorError, ProbeResult, Replacement, Secret
 from revoke.model import Node, NodeKind
-
-
-def load_cert(pem: str) -> Any:
-    from cryptography import x509
-
-    return x509.load_pem_x509_certificate(pem.encode())
-
-
-def der_sha256(cert: Any) -> str:
-    """sha256 of the certificate's DER: the `x509:<cert|ca>:<sha256>` id the file connector gives it."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
-
-
-def signed_by(cert: Any, issuer: Any) -> bool:
-    from cryptography.exceptions import InvalidSignature
-
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def common_name(cert: Any) -> str:
-    from cryptography.x509.oid import NameOID
-
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else ""
-
-
-# ---------------------------------------------------------------------------------------------
-# Actions and probes
 
 
 def revoke_cert(api: VaultApi, node: Node) -> tuple[bool, str]:
@@ -80,12 +45,12 @@ def probe_cert(api: VaultApi, node: Node) -> ProbeResult:
         if exc.code == "404":
             return ProbeResult(node.id, False, "cert read: 404 not found")
         raise
-    cert = load_cert(data["certificate"])
+    cert = pki.load_pem(data["certificate"])
     if cert.not_valid_after_utc <= datetime.now(UTC):
         return ProbeResult(node.id, False, "certificate expired")
-    issuers = {iid: load_cert(((api.get(f"{mount}/issuer/{iid}") or {}).get("data") or {})["certificate"])
+    issuers = {iid: pki.load_pem(((api.get(f"{mount}/issuer/{iid}") or {}).get("data") or {})["certificate"])
                for iid in api.list_keys(f"{mount}/issuers")}
-    signer = next((iid for iid, ic in issuers.items() if signed_by(cert, ic)), None)
+    signer = next((iid for iid, ic in issuers.items() if pki.issued_by(cert, ic)), None)
     if signer is None:
         return ProbeResult(node.id, None, "no issuer of the mount verifies this certificate")
     crl = x509.load_der_x509_crl(api.get_bytes(f"{mount}/issuer/{signer}/crl/der", node=node.id))
@@ -121,7 +86,7 @@ def reissue_cert(api: VaultApi, node: Node, issuer_ref: str | None) -> Replaceme
     from cryptography.hazmat.primitives.asymmetric import ec
 
     mount, serial = split_pki(node.id)
-    old = load_cert(((api.get(f"{mount}/cert/{serial}", node=node.id) or {}).get("data") or {})["certificate"])
+    old = pki.load_pem(((api.get(f"{mount}/cert/{serial}", node=node.id) or {}).get("data") or {})["certificate"])
     key = ec.generate_private_key(ec.SECP256R1())
     builder = x509.CertificateSigningRequestBuilder().subject_name(old.subject)
     try:
@@ -159,7 +124,7 @@ def new_root_issuer(api: VaultApi, node: Node) -> Replacement:
     """A new internal root issuer with the same subject, made the mount's default."""
     mount, iid = split_pki(node.id)
     old_data = (api.get(f"{mount}/issuer/{iid}", node=node.id) or {}).get("data") or {}
-    old = load_cert(old_data["certificate"])
+    old = pki.load_pem(old_data["certificate"])
     if old.issuer != old.subject:
         raise ConnectorError(PROVIDER, "create_replacement", "only root issuers can be replaced here; "
                              "an intermediate needs its parent to sign the new one", node=node.id)
@@ -167,7 +132,7 @@ def new_root_issuer(api: VaultApi, node: Node) -> Replacement:
     remaining = max(int((old.not_valid_after_utc - datetime.now(UTC)).total_seconds()), 86400)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     data = (api.post(f"{mount}/root/generate/internal", {
-        "common_name": common_name(old), "issuer_name": f"{old_data.get('issuer_name') or 'issuer'}-r{stamp}"[:120],
+        "common_name": pki.common_name(old), "issuer_name": f"{old_data.get('issuer_name') or 'issuer'}-r{stamp}"[:120],
         "key_type": key_type, "key_bits": 256 if key_type == "ec" else 2048, "ttl": f"{remaining}s",
     }, node=node.id) or {}).get("data") or {}
     new_id = data["issuer_id"]

@@ -38,7 +38,6 @@ from connectors.vault.ids import (
     token_node_id,
     value_node_id,
 )
-from connectors.vault.pki import common_name, der_sha256, load_cert, signed_by
 from revoke.errors import InputError
 from revoke.model import Edge, Node, NodeKind, Relation, fingerprint, parse_time
 
@@ -227,7 +226,7 @@ def value_refs(mount: str, path: str, data: dict[str, Any], token_fps: dict[str,
             # resolved here: the raw token store told us which accessor this value belongs to
             out.append(RefEdge(sid, Relation.STORES, token_node_id(by_fp[item.fingerprint])))
         elif item.ref:
-            out.append(RefEdge(sid, Relation.STORES, item.ref))
+            out.append(RefEdge(sid, item.rel, item.ref))
             email = item.attrs.get("client_email")
             if item.kind is NodeKind.SERVICE_ACCOUNT_KEY and email:
                 out.append(RefEdge(item.ref, Relation.AUTHENTICATES_AS, f"gcp:service_account:{email}"))
@@ -357,7 +356,7 @@ class PkiPayload:
 def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
     """`pki/cert/<serial>` does not say which issuer signed a certificate, so `issued` edges are
     decided by verifying each certificate's signature against every issuer of the mount."""
-    from connectors.pki import cert_node_id as x509_node_id  # imports cryptography: on use only
+    from connectors import pki  # imports cryptography: on use only
 
     nodes: list[Node] = []
     edges: list[Edge] = []
@@ -365,13 +364,13 @@ def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
     issuer_certs: dict[str, Any] = {}
     issuer_shas: set[str] = set()
     for iid, data in sorted(payload.issuers.items()):
-        cert = load_cert(data["certificate"])
-        sha = der_sha256(cert)
+        cert = pki.load_pem(data["certificate"])
+        sha = pki.cert_sha256(cert)
         issuer_certs[iid] = cert
         issuer_shas.add(sha)
         nid = issuer_node_id(m, iid)
         revoked = bool(data.get("revoked"))
-        nodes.append(Node(nid, NodeKind.CA, P, name=data.get("issuer_name") or common_name(cert),
+        nodes.append(Node(nid, NodeKind.CA, P, name=data.get("issuer_name") or pki.common_name(cert),
                           created=cert.not_valid_before_utc, expires=cert.not_valid_after_utc,
                           status="revoked" if revoked else "active",
                           attrs={"mount": m, "issuer_id": iid, "subject": cert.subject.rfc4514_string(),
@@ -380,24 +379,24 @@ def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
         edges.append(Edge(f"x509:ca:{sha}", nid, Relation.DERIVES, attrs={"alias": True}))
     for iid, cert in issuer_certs.items():  # a root issuer that signed an intermediate one
         for pid, parent in issuer_certs.items():
-            if pid != iid and signed_by(cert, parent):
+            if pid != iid and pki.issued_by(cert, parent):
                 edges.append(Edge(issuer_node_id(m, pid), issuer_node_id(m, iid), Relation.ISSUED))
     for serial, data in sorted(payload.certs.items()):
         if not data.get("certificate"):
             continue
-        cert = load_cert(data["certificate"])
-        sha = der_sha256(cert)
+        cert = pki.load_pem(data["certificate"])
+        sha = pki.cert_sha256(cert)
         if sha in issuer_shas:
             continue  # `LIST pki/certs` includes the issuers' own serials
         nid = cert_node_id(m, serial)
         revoked = int(data.get("revocation_time") or 0) > 0
-        signers = [iid for iid, ic in issuer_certs.items() if signed_by(cert, ic)]
-        nodes.append(Node(nid, NodeKind.CERTIFICATE, P, name=common_name(cert),
+        signers = [iid for iid, ic in issuer_certs.items() if pki.issued_by(cert, ic)]
+        nodes.append(Node(nid, NodeKind.CERTIFICATE, P, name=pki.common_name(cert),
                           created=cert.not_valid_before_utc, expires=cert.not_valid_after_utc,
                           status="revoked" if revoked else "active",
                           attrs={"mount": m, "serial": norm_serial(serial), "subject": cert.subject.rfc4514_string(),
                                  "issuer_id": signers[0] if signers else "", "sha256": sha}))
-        edges.append(Edge(x509_node_id(cert), nid, Relation.DERIVES, attrs={"alias": True}))
+        edges.append(Edge(pki.cert_node_id(cert), nid, Relation.DERIVES, attrs={"alias": True}))
         for iid in signers:
             edges.append(Edge(issuer_node_id(m, iid), nid, Relation.ISSUED))
     return nodes, edges
