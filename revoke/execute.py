@@ -26,13 +26,13 @@ from typing import Any, TypeVar
 import structlog
 
 from revoke import logs
+from revoke.connections import Runtime
 from revoke.connector import ActionContext, ActionResult, ConnectorError, Replacement
 from revoke.graph import GraphView
 from revoke.journal import Journal
 from revoke.model import Node, NodeKind
 from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
-from revoke.runtime import Runtime
 
 log = structlog.get_logger()
 T = TypeVar("T")

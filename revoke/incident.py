@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from revoke.config import Config, load_config
+from revoke.connections import Runtime
 from revoke.connector import ConnectorError, Unsupported
 from revoke.errors import InputError, RevokeError
 from revoke.execute import Executor, RunStats, journal_state
@@ -17,7 +18,6 @@ from revoke.graph import GraphView
 from revoke.journal import IncidentError, Journal, actor
 from revoke.plan import Plan, Step, build_plan
 from revoke.playbook import Playbook, load_playbook
-from revoke.runtime import Runtime
 from revoke.store import Store
 from revoke.verify import load_plan
 

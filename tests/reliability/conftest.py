@@ -17,10 +17,6 @@ from typing import Any
 from tests.incident.conftest import demo_lab, revoke_cli  # noqa: F401 - fixture re-exported
 
 ROOT = Path(__file__).resolve().parents[2]
-# `revoke permissions` until cli.py registers cli_admin itself
-_ENTRY = ("import sys; from revoke import cli, cli_admin; "
-          "cli_admin.register(cli.app) if 'permissions' not in {c.name for c in cli.app.registered_commands} else None; "
-          "cli.main()")
 
 
 def record_figures(name: str, data: dict[str, Any]) -> None:
@@ -34,6 +30,6 @@ def record_figures(name: str, data: dict[str, Any]) -> None:
 
 def revoke_admin(cwd: Path, *args: str, env: dict[str, str] | None = None,
                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The real CLI, with the admin commands registered (for `revoke permissions`)."""
-    return subprocess.run([sys.executable, "-c", _ENTRY, *args], cwd=cwd, env={**os.environ, **(env or {})},
+    """The real CLI."""
+    return subprocess.run([sys.executable, "-m", "revoke", *args], cwd=cwd, env={**os.environ, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)

@@ -100,11 +100,6 @@ def check_rejection(res: Result, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    from revoke import cli
-
-    cli._register_more()
-    saved = cli._register_more
-    cli._register_more = lambda: None  # registered once for the whole module
     root = tmp_path_factory.mktemp("badinput")
     (root / "inventory.yaml").write_text(yaml.safe_dump(INVENTORY))
     (root / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [{"type": "inventory", "path": "inventory.yaml"}]}))
@@ -113,7 +108,6 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     # a first dry run creates the journal tables (lazily, by design): the baseline includes them
     assert revoke(w, "run", "compromised-ci-supply-chain", "--node", "host:ci-runner-7", "--incident", "warmup").rc == 0
     yield w
-    cli._register_more = saved
     known = TRIED.pop("yaml_reader_error_two_lines", 0)
     record_figures("bad_input", {"examples_per_property": EXAMPLES, "tried": dict(TRIED), "total": sum(TRIED.values()),
                                  "yaml_reader_errors_on_two_lines": known})

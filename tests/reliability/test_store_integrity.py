@@ -23,11 +23,6 @@ FIGURES: dict[str, str] = {}
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from revoke import cli
-
-    cli._register_more()
-    saved = cli._register_more
-    cli._register_more = lambda: None
     root = tmp_path_factory.mktemp("integrity")
     (root / "inventory.yaml").write_text(yaml.safe_dump(INVENTORY))
     (root / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [{"type": "inventory", "path": "inventory.yaml"}]}))
@@ -41,7 +36,6 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     assert res.rc == 0, res.out + res.err
     ws.snapshot()  # checkpoint: the whole store is in the main file
     yield root
-    cli._register_more = saved
     record_figures("store_integrity", FIGURES)
 
 

@@ -161,12 +161,8 @@ def record_incident(store: Store, plan: Plan, playbook: Any, incident: str, scen
 
 
 def run_cli(*args: str, cwd: Path, store_url: str) -> subprocess.CompletedProcess[str]:
-    """The real `revoke` entry point with the report command registered (as cli._register_more will)."""
-    code = ("from revoke import cli, cli_report\n"
-            "_more = cli._register_more\n"
-            "def _both():\n    _more()\n    cli_report.register(cli.app)\n"
-            "cli._register_more = _both\ncli.main()\n")
+    """The real `revoke` entry point."""
     env = {**os.environ, "REVOKE_STORE": store_url, "COLUMNS": "200"}
     env.pop("REVOKE_FAULT_KILL_AFTER", None)
-    return subprocess.run([str(PYTHON if PYTHON.exists() else sys.executable), "-c", code, *args], cwd=cwd, env=env,
+    return subprocess.run([str(PYTHON if PYTHON.exists() else sys.executable), "-m", "revoke", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
