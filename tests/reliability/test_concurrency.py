@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from examples.lab.demo import RUNNER
-from examples.lab.faultproxy import lab_with_faults
+from examples.lab.faulty_lab import lab_with_faults
 from tests.incident.provider_state import aws_keys, gcp_keys, sm_secret, vault_kv
 from tests.reliability.conftest import record_figures
 from tests.reliability.test_bad_input import INVENTORY

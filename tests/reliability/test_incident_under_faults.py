@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from examples.lab.faultproxy import FaultyLab, run_incident_under_faults
+from examples.lab.faulty_lab import FaultyLab, run_incident_under_faults
 from tests.incident.provider_state import aws_keys, gcp_keys, sm_secret, vault_kv
 from tests.reliability.conftest import record_figures
 
