@@ -29,7 +29,7 @@ def new_key(key: KeyType = "ec") -> PrivateKey:
     raise ValueError(f"unknown key type {key!r}; expected 'ec', 'rsa' or 'ed25519'")
 
 
-def _digest(signer: PrivateKey) -> hashes.HashAlgorithm | None:
+def _digest(signer: PrivateKey) -> hashes.SHA256 | None:
     # Ed25519 signs the message itself: cryptography requires no separate hash
     return None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
 
