@@ -131,11 +131,8 @@ def test_no_canary_anywhere(demo_lab: Lab, tmp_path: Path) -> None:
         cli(JSON_DEBUG, "export", "--format", fmt, "--out", str(out_dir / f"graph.{fmt}"))
     reports = 0
     for fmt in ("md", "html", "json"):
-        proc = revoke_cli(lb, *JSON_DEBUG, "report", "--incident", "leak", "--format", fmt, env=env)
-        if "No such command" in proc.stderr:
-            break  # `revoke report` not wired in this build
+        cli(JSON_DEBUG, "report", "--incident", "leak", "--format", fmt, ok=(0,))
         reports += 1
-        texts[f"report {fmt}"] = proc.stdout + proc.stderr
     # console logs at debug level
     cli(CONSOLE_DEBUG, "collect")
     cli(CONSOLE_DEBUG, "plan", PLAYBOOK, "--node", RUNNER)
