@@ -105,7 +105,8 @@ def test_config_connectors_names_and_paths(tmp_path: Path) -> None:
         ("{type: inventory}", "2: connector 'inventory': field path: Field required"),
         ("{type: inventory, path: a.yaml}\n  - {type: x509, paths: [x], max_file_bytes: lots}",
          "3: connector 'x509': field max_file_bytes: Input should be a valid integer"),
-        ("{type: x509, paths: [x],\n     holders: {x: [1]}}", "3: connector 'x509': field holders.x: Input should be a valid string"),
+        ("{type: x509, paths: [x],\n     holders: {x: [1]}}",
+         "3: connector 'x509': field holders.x: Input should be a valid string"),
     ],
 )
 def test_config_errors(tmp_path: Path, entry: str, message: str) -> None:

@@ -18,16 +18,11 @@ from typing import Any
 import pytest
 
 from examples.lab.faulty_lab import FaultyLab, run_incident_under_faults
-from tests.incident.provider_state import aws_keys, gcp_keys, sm_secret, vault_kv
-from tests.reliability.conftest import record_figures
-
-DEPLOYER = "deployer@lab-project.iam.gserviceaccount.com"
+from tests.reliability.reliability_testlib import check_one_replacement_each, demo_incident_state, record_figures
 
 
 def _state(fl: FaultyLab) -> dict[str, Any]:
-    lb = fl.lab
-    return {"aws": aws_keys(lb), "gcp": gcp_keys(lb, DEPLOYER), "kv_app": vault_kv(lb, "ci/aws-app"),
-            "sm": sm_secret(lb, "prod/pipeline")["aws_access_key_id"]}
+    return demo_incident_state(fl.lab)
 
 
 def _soak_state(fl: FaultyLab) -> dict[str, Any]:
@@ -38,20 +33,6 @@ def _soak_state(fl: FaultyLab) -> dict[str, Any]:
     rotated = [s["node"].rsplit(":", 1)[1] for s in plan["steps"]
                if s["verb"] == "rotate" and s["node"].startswith("aws:access_key:")]
     return {**_state(fl), "rotated": rotated}
-
-
-def _check_one_replacement_each(state: dict[str, Any]) -> None:
-    aws = state["aws"]
-    # ci-deployer and app-backend: old key Inactive, one new Active key; data-pipeline: two Active
-    # keys, the unreachable one kept and the reachable one replaced (deleted first: two-key limit)
-    for user in ("ci-deployer", "app-backend"):
-        statuses = sorted(aws[user].values())
-        assert statuses == ["Active", "Inactive"], (user, aws)
-    assert sorted(aws["data-pipeline"].values()) == ["Active", "Active"], aws
-    new_app = next(k for k, s in aws["app-backend"].items() if s == "Active")
-    assert state["kv_app"]["aws_access_key_id"] == new_app
-    assert state["sm"] in aws["data-pipeline"]
-    assert sorted(state["gcp"].values()) == [False, True], state["gcp"]
 
 
 def _check_contained(state: dict[str, Any]) -> None:
@@ -79,7 +60,7 @@ def test_demo_incident_under_20_percent_faults(tmp_path: Path) -> None:
     assert figures["phases"]["run"]["faults"]["aws"] >= 5 and figures["phases"]["run"]["faults"]["vault"] >= 1
     # the GCP SDK does not retry writes: the executor's own backoff absorbed those
     assert figures["executor_retries"] >= 2
-    _check_one_replacement_each(state)
+    check_one_replacement_each(state)
 
 
 @pytest.mark.skipif(not os.environ.get("REVOKE_SOAK"), reason="soak: set REVOKE_SOAK=1")
@@ -103,4 +84,4 @@ def test_soak_faults(tmp_path: Path, scenario: str, devices: int) -> None:
     if scenario == "lost_responses":
         _check_contained(state)
     else:  # every fault is answered before the provider acts: nothing is created twice
-        _check_one_replacement_each(state)
+        check_one_replacement_each(state)

@@ -10,8 +10,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from revoke.connector import connector_class
 from examples.lab import pki
+from revoke.connector import connector_class
 from revoke.graph import resolve
 from revoke.sweep import SweepContext, default_config, run_sweep
 from tests.sweep.sweep_testlib import ago, ahead, edge, findings_of, flagged, node
