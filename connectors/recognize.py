@@ -12,6 +12,7 @@ carrying that fingerprint.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -240,10 +241,15 @@ def substitute(value: Any, old_ref: str, new_fields: dict[str, str], kind: NodeK
         text = original
         for key, new in replacements.items():
             text = re.sub(rf"^(\s*(?:export\s+)?{re.escape(key)}\s*=\s*)(['\"]?).*?\2\s*$",
-                          lambda m, new=new: f"{m.group(1)}{m.group(2)}{new}{m.group(2)}", text, flags=re.M)
+                          functools.partial(_env_assignment, new=new), text, flags=re.M)
         return text
     # a bare scalar: the whole value is the credential
     return next(iter(replacements.values()))
+
+
+def _env_assignment(m: re.Match[str], *, new: str) -> str:
+    """`KEY=old` (quoted or not, `export` or not) with `new` in place of `old`, quotes kept."""
+    return f"{m.group(1)}{m.group(2)}{new}{m.group(2)}"
 
 
 def _field_values(found: Found, new: dict[str, str], kind: NodeKind, mapping: dict[str, Any]) -> dict[str, str]:

@@ -9,6 +9,7 @@ what was wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from connectors.pki import is_ca, spki_sha256
 from connectors.recognize import PEM_RE
@@ -109,6 +111,7 @@ def _parse_pem(out: FileContents, data: bytes) -> None:
 
 
 def _load_pem_key(out: FileContents, label: str, block: str, raw: bytes, where: str) -> None:
+    key: PrivateKeyTypes
     try:
         if label == "OPENSSH PRIVATE KEY":
             key = serialization.load_ssh_private_key(raw, password=None)
@@ -248,14 +251,15 @@ def cert_attrs(cert: x509.Certificate) -> dict[str, Any]:
         attrs["signature_hash"] = algo.name if algo is not None else None
     except UnsupportedAlgorithm:
         attrs["signature_hash"] = "unsupported"
-    for cls, name, render in (
+    renderers: tuple[tuple[type[x509.ExtensionType], str, Callable[[Any], Any]], ...] = (
         (x509.SubjectAlternativeName, "san", lambda v: [_general_name(n) for n in v]),
         (x509.KeyUsage, "key_usage", _key_usage),
         (x509.ExtendedKeyUsage, "extended_key_usage", lambda v: [_oid_name(o) for o in v]),
         (x509.SubjectKeyIdentifier, "ski", lambda v: v.digest.hex()),
         (x509.AuthorityKeyIdentifier, "aki", lambda v: v.key_identifier.hex() if v.key_identifier else None),
         (x509.BasicConstraints, "path_length", lambda v: v.path_length),
-    ):
+    )
+    for cls, name, render in renderers:
         try:
             attrs[name] = render(ext.get_extension_for_class(cls).value)
         except x509.ExtensionNotFound:

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from revoke.cli import G, check_format, console, open_store, out
+from revoke.cli_context import G, check_format, console, open_store, out
 
 
 def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None:
     from rich.table import Table
 
-    from revoke.render import short_path
+    from revoke.tables import short_path
 
     table = Table(title=f"Plan: {plan.playbook_name} from {', '.join(plan.sources)}")
     for col in ("#", "action", "node", "via", "after", "why"):
@@ -107,12 +107,12 @@ def run_cmd(
     if from_sweep:
         nodes += _sweep_nodes(store)
     if finalize:
-        config = inc.require_config(g.config)
+        final_config = inc.require_config(g.config)
         journal.require()
         if not execute:
             out("dry run: finalize would delete what containment disabled; re-run with --execute")
             return
-        res = inc.finalize(store, journal, pb, config)
+        res = inc.finalize(store, journal, pb, final_config)
         out(f"finalized {len(res['done'])}, nothing to finalize for {len(res['not_supported'])}, failed {len(res['failed'])}")
         for nid, err in res["failed"].items():
             out(f"  failed {nid}: {err}")
@@ -185,7 +185,7 @@ def verify_cmd(
 
 
 def _verify_text(r: Any) -> None:
-    from revoke.render import short_path
+    from revoke.tables import short_path
 
     out(f"journal: {r.chain_message}" + ("" if r.chain_ok else "  <-- TAMPERED"))
     dead = sum(1 for p in r.probes if p.live is False)

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from revoke.cli_context import G, Globals, check_format, open_store, out
+
 if TYPE_CHECKING:
-    from revoke.cli import Globals
     from revoke.store import Store
 
 
@@ -30,7 +31,6 @@ def report_cmd(
                                                help="The signer's Ed25519 public key (PEM or ssh-ed25519), for --check.")] = None,
 ) -> None:
     """The incident report: timeline, blast radius with paths, what was done, verification, journal chain."""
-    from revoke.cli import G, check_format, out
     from revoke.report import FORMATS
 
     g = G(ctx)
@@ -43,7 +43,6 @@ def report_cmd(
     if sign and not out_file:
         raise typer.BadParameter("--sign writes <out>.sig.json beside the report: give --out FILE", param_hint="--sign")
     from revoke import evidence
-    from revoke.cli import open_store
     from revoke.journal import Journal
     from revoke.report import build_report, render
 
@@ -69,7 +68,6 @@ def report_cmd(
 
 def _check(g: Globals, sig_file: str, pubkey: str | None, incident: str | None) -> None:
     from revoke import evidence
-    from revoke.cli import out
 
     if not pubkey:
         # fail closed: without the signer's key a signature proves nothing about who made it
@@ -93,6 +91,4 @@ def _store_if_present(g: Globals) -> Store | None:
 
 
 def register(app: typer.Typer) -> None:
-    if any(c.name == "report" for c in app.registered_commands):
-        return
     app.command("report")(report_cmd)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import structlog
 
 from revoke import logs
+from revoke.connections import Runtime
 from revoke.connector import ActionContext, ActionResult, Connector, ConnectorError, Replacement, declared
 from revoke.graph import GraphView
 from revoke.incident_state import IncidentState, StepState
@@ -27,7 +28,6 @@ from revoke.journal import Journal
 from revoke.model import Node
 from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
-from revoke.runtime import Runtime
 
 log = structlog.get_logger()
 T = TypeVar("T")

@@ -58,7 +58,7 @@ def merge_nodes(first: Node, second: Node) -> Node:
 
 def stub_node(node_id: str, kind_hint: str | None = None) -> Node:
     """A node seen only as a reference: kept, so nothing reachable is dropped for lack of a connector."""
-    kind = NodeKind(kind_hint) if kind_hint in NodeKind.__members__.values() else infer_kind(node_id)
+    kind = NodeKind(kind_hint) if kind_hint is not None and kind_hint in NodeKind.__members__.values() else infer_kind(node_id)
     return Node(id=node_id, kind=kind, provider=provider_of(node_id), attrs={"stub": True})
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from revoke.config import Config, load_config
+from revoke.connections import Runtime
 from revoke.connector import ConnectorError, Unsupported, declared
 from revoke.errors import InputError, RevokeError
 from revoke.execute import Executor, RunStats
@@ -17,7 +18,6 @@ from revoke.incident_state import IncidentState, finalize_action, rollback_actio
 from revoke.journal import IncidentError, Journal, actor
 from revoke.plan import ConnectorIndex, Plan, Step, build_plan
 from revoke.playbook import Playbook
-from revoke.runtime import Runtime
 from revoke.store import Store
 
 log = structlog.get_logger()

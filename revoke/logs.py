@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -27,7 +28,7 @@ def redact(text: str) -> str:
     return text
 
 
-def _redactor(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redactor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if isinstance(value, str):
             event[key] = redact(value)

@@ -14,72 +14,17 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from revoke.errors import InputError
 from revoke.model import NodeKind
 from revoke.sweep import RuleConfig, builtin_rules, default_config, parse_severity
+from revoke.yamlio import key_line, load_file
 
 KIND_PARAMS = {"kinds", "holder_kinds"}
 
 
-class _Map(dict):  # type: ignore[type-arg]
-    """A mapping that remembers its own line and each key's line (1-based)."""
-
-    line: int = 0
-    key_lines: dict[Any, int]
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    out = _Map()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if not isinstance(key, str | int | float | bool) or key is None:
-            raise InputError("mapping key is not a scalar", line=line)
-        if key in out:
-            raise InputError(f"duplicate key {key!r}", line=line)
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = line
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _line(mapping: Any, key: Any) -> int | None:
-    if isinstance(mapping, _Map):
-        return mapping.key_lines.get(key) or mapping.line or None
-    return None
-
-
 def load_rules(path: str | Path) -> dict[str, RuleConfig]:
     """Defaults overlaid with the rules file at `path`."""
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("rules file not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read rules file: {exc}", source=source) from None
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except InputError as exc:
-        raise InputError(str(exc), source=source, line=exc.line) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise InputError(f"invalid YAML: {exc.problem or exc.context}", source=source,
-                         line=mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", source=source) from None
-    return parse_rules(data, source)
+    return parse_rules(load_file(path, what="rules file"), str(Path(path)))
 
 
 def parse_rules(data: Any, source: str = "<rules>") -> dict[str, RuleConfig]:
@@ -88,7 +33,7 @@ def parse_rules(data: Any, source: str = "<rules>") -> dict[str, RuleConfig]:
         return config
 
     def fail(message: str, mapping: Any = None, key: Any = None) -> InputError:
-        return InputError(message, source=source, line=_line(mapping, key) if mapping is not None else None)
+        return InputError(message, source=source, line=key_line(mapping, key) if mapping is not None else None)
 
     if not isinstance(data, dict):
         raise fail("expected a mapping with a `rules:` mapping")

@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.markup import escape
 
-from revoke.render import short_path
 from revoke.sweep import Finding, RuleConfig, builtin_rules, severity_counts
+from revoke.tables import short_path
 
 COLOURS = {"critical": "#7f1d1d", "high": "#b91c1c", "medium": "#b45309", "low": "#1d4ed8", "info": "#4b5563"}
 

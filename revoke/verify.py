@@ -18,13 +18,13 @@ import structlog
 from revoke.blast import live_reachable, resolve_sources
 from revoke.collect import collect
 from revoke.config import Config
+from revoke.connections import Runtime
 from revoke.connector import ConnectorError
 from revoke.errors import RevokeError
 from revoke.graph import KINDS
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
 from revoke.plan import Plan, Step
-from revoke.runtime import Runtime
 from revoke.store import Store
 
 log = structlog.get_logger()

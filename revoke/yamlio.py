@@ -11,13 +11,18 @@ import yaml
 from revoke.errors import InputError
 
 
-class LineDict(dict):  # type: ignore[type-arg]
-    """A mapping that remembers the line it started on (1-based; 0 when unknown)."""
+class LineDict(dict[Any, Any]):
+    """A mapping that remembers the line it started on and each key's (1-based; 0 when unknown)."""
 
     line: int = 0
+    key_lines: dict[Any, int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_lines = {}
 
 
-class LineList(list):  # type: ignore[type-arg]
+class LineList(list[Any]):
     """A sequence that remembers its own line and each item's, so a scalar item can be located."""
 
     line: int = 0
@@ -39,6 +44,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         if key in mapping:
             raise InputError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
         mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[key] = key_node.start_mark.line + 1
     mapping.line = node.start_mark.line + 1
     return mapping
 
@@ -92,6 +98,11 @@ def _one_line(value: Any) -> str:
 def line_of(value: Any) -> int | None:
     line = getattr(value, "line", 0)
     return line or None
+
+
+def key_line(mapping: Any, key: Any) -> int | None:
+    """Line of `key` in `mapping`, else the mapping's own line."""
+    return getattr(mapping, "key_lines", {}).get(key) or line_of(mapping)
 
 
 def item_line(seq: Any, index: int) -> int | None:

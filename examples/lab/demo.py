@@ -196,9 +196,9 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
         plan = build_plan(pb, store, graph, config, [RUNNER])
         counts = plan.to_json()["summary"]
         c.print(f"[bold]4. plan[/] {pb.name}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-        for s in plan.steps:
-            if s.kind != "certificate":
-                c.print(f"   {s.verb:16} {s.node}" + (f"  [dim]{s.reason}[/]" if s.reason else ""))
+        for step in plan.steps:
+            if step.kind != "certificate":
+                c.print(f"   {step.verb:16} {step.node}" + (f"  [dim]{step.reason}[/]" if step.reason else ""))
         phase("plan", t)
         t = time.perf_counter()
         journal = Journal(store, INCIDENT)

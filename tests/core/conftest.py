@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from core_testlib import ROLE, USER, run_cli, write_config, write_yaml_inventory
+from core_testlib import ROLE, USER, write_config, write_yaml_inventory
 
 INVENTORY_NODES = [
     "{id: host:ci-runner-7, kind: host}",
@@ -37,12 +37,12 @@ INVENTORY_EDGES = [
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def lab(revoke_cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A directory with inventory.yaml, revoke.yaml and a store collected from them."""
     d = tmp_path_factory.mktemp("lab")
     write_yaml_inventory(d / "inventory.yaml", INVENTORY_NODES, INVENTORY_EDGES)
     write_config(d / "revoke.yaml", "{type: inventory, path: inventory.yaml}")
     store = d / "store" / "revoke.db"
-    res = run_cli("collect", cwd=d, store=store)
-    assert res.rc == 0, res.err
+    res = revoke_cli("collect", cwd=d, store=store)
+    assert res.returncode == 0, res.stderr
     return {"dir": d, "store": store}

@@ -1,12 +1,7 @@
-"""Helpers for the core tests: small graphs from tuples, radius summaries, the CLI as a subprocess."""
+"""Helpers for the core tests: small graphs from tuples, radius summaries, inventory and config files."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +10,6 @@ import numpy as np
 from revoke.blast import BlastRadius, Window, blast_radius
 from revoke.graph import CREDENTIAL_MASK, CompiledGraph, resolve
 from revoke.model import Edge, Node, NodeKind, Relation, infer_kind, parse_time
-
-REPO = Path(__file__).resolve().parents[2]
-REVOKE = REPO / ".venv" / "bin" / "revoke"
 
 USER = "aws:user:arn:aws:iam::123456789012:user/ci-deployer"
 ROLE = "aws:role:arn:aws:iam::123456789012:role/deploy-role"
@@ -70,29 +62,6 @@ def paths(r: BlastRadius) -> dict[str, tuple[str, ...]]:
 
 def dead_credentials(graph: CompiledGraph) -> np.ndarray:
     return ~graph.live & CREDENTIAL_MASK[graph.kind]
-
-
-# -- CLI ---------------------------------------------------------------------------------------
-@dataclass
-class Run:
-    rc: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def run_cli(*args: str, cwd: Path, store: Path | None = None) -> Run:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REVOKE_")}
-    env["COLUMNS"] = "250"
-    argv = [str(REVOKE) if REVOKE.exists() else sys.executable]
-    if not REVOKE.exists():
-        argv += ["-c", "from revoke.cli import main; main()"]
-    if store is not None:
-        argv += ["--store", f"sqlite:///{store}"]
-    proc = subprocess.run([*argv, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-    return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 def write_yaml_inventory(path: Path, nodes: list[str], edges: list[str]) -> Path:

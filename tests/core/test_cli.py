@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core_testlib import ROLE, USER, file_state, run_cli
+from core_testlib import ROLE, USER, file_state
 
 RUNNER = "host:ci-runner-7"
 KEY = "aws:access_key:AKIACIDEPLOYER"
@@ -34,9 +34,9 @@ EXPECTED_HOLDERS = [
 ]
 
 
-def test_blast_radius_json_contract(lab: dict[str, Path]) -> None:
-    res = run_cli("blast-radius", RUNNER, "--format", "json", cwd=lab["dir"], store=lab["store"])
-    assert (res.rc, res.err) == (0, "")
+def test_blast_radius_json_contract(revoke_cli, lab: dict[str, Path]) -> None:
+    res = revoke_cli("blast-radius", RUNNER, "--format", "json", cwd=lab["dir"], store=lab["store"])
+    assert (res.returncode, res.stderr) == (0, "")
     data = res.json()
     assert list(data) == ["sources", "credentials", "holders"]
     assert data["sources"] == [RUNNER]
@@ -48,10 +48,10 @@ def test_blast_radius_json_contract(lab: dict[str, Path]) -> None:
         assert list(entry) == ["id", "kind", "provider", "depth", "path"]
 
 
-def test_blast_radius_with_a_window_and_several_sources(lab: dict[str, Path]) -> None:
-    res = run_cli("blast-radius", RUNNER, "host:unrelated", "--window", WINDOW, "--format", "json",
-                  cwd=lab["dir"], store=lab["store"])
-    assert res.rc == 0, res.err
+def test_blast_radius_with_a_window_and_several_sources(revoke_cli, lab: dict[str, Path]) -> None:
+    res = revoke_cli("blast-radius", RUNNER, "host:unrelated", "--window", WINDOW, "--format", "json",
+                     cwd=lab["dir"], store=lab["store"])
+    assert res.returncode == 0, res.stderr
     data = res.json()
     assert data["sources"] == [RUNNER, "host:unrelated"]
     # the key stored on the runner only after the window is out; the other source's key is in
@@ -60,29 +60,29 @@ def test_blast_radius_with_a_window_and_several_sources(lab: dict[str, Path]) ->
     assert {(e["id"], e["depth"]) for e in data["holders"]} == {(RUNNER, 0), ("host:unrelated", 0), (USER, 2), (ROLE, 3)}
 
 
-def test_blast_radius_table(lab: dict[str, Path]) -> None:
-    res = run_cli("blast-radius", RUNNER, cwd=lab["dir"], store=lab["store"])
-    assert res.rc == 0, res.err
-    assert res.out.splitlines()[0] == (
+def test_blast_radius_table(revoke_cli, lab: dict[str, Path]) -> None:
+    res = revoke_cli("blast-radius", RUNNER, cwd=lab["dir"], store=lab["store"])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[0] == (
         f"Blast radius of {RUNNER}: 6 credentials to act on, 3 holders/identities exposed")
-    assert PASSWORD in res.out
+    assert PASSWORD in res.stdout
 
 
-def test_explain_prints_each_hop_with_its_relation(lab: dict[str, Path]) -> None:
-    res = run_cli("explain", RUNNER, ROLE, cwd=lab["dir"], store=lab["store"])
-    assert res.rc == 0, res.err
-    assert res.out.splitlines() == [
+def test_explain_prints_each_hop_with_its_relation(revoke_cli, lab: dict[str, Path]) -> None:
+    res = revoke_cli("explain", RUNNER, ROLE, cwd=lab["dir"], store=lab["store"])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [
         RUNNER,
         f"  --stores--> {KEY}",
         f"  --authenticates_as--> {USER}",
         f"  --can_assume--> {ROLE}",
     ]
-    res = run_cli("explain", RUNNER, "aws:access_key:AKIAUNRELATED", "--format", "json", cwd=lab["dir"], store=lab["store"])
-    assert res.rc == 1
+    res = revoke_cli("explain", RUNNER, "aws:access_key:AKIAUNRELATED", "--format", "json", cwd=lab["dir"], store=lab["store"])
+    assert res.returncode == 1
     assert res.json() == {"node": RUNNER, "target": "aws:access_key:AKIAUNRELATED", "reachable": False, "hops": []}
 
 
-def test_queries_leave_the_store_untouched(lab: dict[str, Path]) -> None:
+def test_queries_leave_the_store_untouched(revoke_cli, lab: dict[str, Path]) -> None:
     before = file_state(lab["store"])
-    assert run_cli("blast-radius", RUNNER, "--format", "json", cwd=lab["dir"], store=lab["store"]).rc == 0
+    assert revoke_cli("blast-radius", RUNNER, "--format", "json", cwd=lab["dir"], store=lab["store"]).returncode == 0
     assert file_state(lab["store"]) == before

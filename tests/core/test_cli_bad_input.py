@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from core_testlib import Run, file_state, run_cli, write_config, write_yaml_inventory
+from core_testlib import file_state, write_config, write_yaml_inventory
+
+if TYPE_CHECKING:
+    from tests.conftest import CliRun
 
 
 @pytest.fixture
@@ -19,72 +24,69 @@ def ws(lab: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
     return {"dir": tmp_path, "store": store}
 
 
-def _assert_input_error(res: Run, *fragments: str) -> str:
-    assert res.rc == 2, (res.rc, res.out, res.err)
-    lines = res.err.strip().splitlines()
-    assert len(lines) == 1, res.err
-    assert lines[0].startswith("error: ") and "Traceback" not in res.err
+def _assert_input_error(res: CliRun, *fragments: str) -> str:
+    line = res.error_line()
     for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+        assert fragment in line, line
+    return line
 
 
-def _collect(ws: dict[str, Path], inventory: Path) -> Run:
+def _collect(revoke_cli: Callable[..., CliRun], ws: dict[str, Path], inventory: Path) -> CliRun:
     write_config(ws["dir"] / "revoke.yaml", f"{{type: inventory, path: {inventory.name}}}")
     before = file_state(ws["store"])
-    res = run_cli("collect", cwd=ws["dir"], store=ws["store"])
+    res = revoke_cli("collect", cwd=ws["dir"], store=ws["store"])
     assert file_state(ws["store"]) == before
     return res
 
 
-def test_malformed_yaml_names_file_and_line(ws: dict[str, Path]) -> None:
+def test_malformed_yaml_names_file_and_line(revoke_cli, ws: dict[str, Path]) -> None:
     bad = ws["dir"] / "inv.yaml"
     bad.write_text("nodes:\n  - {id: host:a, kind: host}\n  - id: host:b\n   kind: host\nedges: []\n")
-    line = _assert_input_error(_collect(ws, bad), f"{bad}:", "invalid YAML")
+    line = _assert_input_error(_collect(revoke_cli, ws, bad), f"{bad}:", "invalid YAML")
     assert re.search(rf"{re.escape(str(bad))}:4: ", line), line
 
 
-def test_malformed_json_names_file_and_line(ws: dict[str, Path]) -> None:
+def test_malformed_json_names_file_and_line(revoke_cli, ws: dict[str, Path]) -> None:
     bad = ws["dir"] / "inv.json"
     bad.write_text('{"nodes": [\n  {"id": "host:a", "kind": "host"},\n]}\n')
-    _assert_input_error(_collect(ws, bad), f"{bad}:3: invalid JSON")
+    _assert_input_error(_collect(revoke_cli, ws, bad), f"{bad}:3: invalid JSON")
 
 
-def test_edge_naming_an_unknown_node(ws: dict[str, Path]) -> None:
+def test_edge_naming_an_unknown_node(revoke_cli, ws: dict[str, Path]) -> None:
     inv = write_yaml_inventory(ws["dir"] / "inv.yaml", ["{id: host:ci-runner-7, kind: host}"],
                                ["{from: host:ci-runer-7, to: host:ci-runner-7, rel: stores}"])
-    _assert_input_error(_collect(ws, inv), f"{inv}:4: edges[0]: edge names unknown node 'host:ci-runer-7' "
+    _assert_input_error(_collect(revoke_cli, ws, inv), f"{inv}:4: edges[0]: edge names unknown node 'host:ci-runer-7' "
                         "(did you mean: host:ci-runner-7?)")
 
 
-def test_unknown_kind(ws: dict[str, Path]) -> None:
+def test_unknown_kind(revoke_cli, ws: dict[str, Path]) -> None:
     inv = write_yaml_inventory(ws["dir"] / "inv.yaml", ["{id: host:a, kind: host}", "{id: host:b, kind: hots}"], [])
-    _assert_input_error(_collect(ws, inv), f"{inv}:3: nodes[1]: unknown kind 'hots'; expected one of: access_key,")
+    _assert_input_error(_collect(revoke_cli, ws, inv), f"{inv}:3: nodes[1]: unknown kind 'hots'; expected one of: access_key,")
 
 
-def test_unknown_rel(ws: dict[str, Path]) -> None:
+def test_unknown_rel(revoke_cli, ws: dict[str, Path]) -> None:
     inv = write_yaml_inventory(ws["dir"] / "inv.yaml", ["{id: host:a, kind: host}", "{id: host:b, kind: host}"],
                                ["{from: host:a, to: host:b, rel: stores}", "{from: host:a, to: host:b, rel: owns}"])
-    _assert_input_error(_collect(ws, inv), f"{inv}:6: edges[1]: unknown rel 'owns'; expected one of: stores,")
+    _assert_input_error(_collect(revoke_cli, ws, inv), f"{inv}:6: edges[1]: unknown rel 'owns'; expected one of: stores,")
 
 
-def test_bad_timestamp_in_inventory(ws: dict[str, Path]) -> None:
+def test_bad_timestamp_in_inventory(revoke_cli, ws: dict[str, Path]) -> None:
     inv = write_yaml_inventory(ws["dir"] / "inv.yaml", ["{id: host:a, kind: host, created: last tuesday}"], [])
-    _assert_input_error(_collect(ws, inv), f"{inv}:2: nodes[0]: invalid created 'last tuesday'")
+    _assert_input_error(_collect(revoke_cli, ws, inv), f"{inv}:2: nodes[0]: invalid created 'last tuesday'")
 
 
-def test_missing_inventory_is_an_input_error_and_keeps_the_store(ws: dict[str, Path]) -> None:
-    _assert_input_error(_collect(ws, ws["dir"] / "deleted.yaml"), "inventory not found", "deleted.yaml")
+def test_missing_inventory_is_an_input_error_and_keeps_the_store(revoke_cli, ws: dict[str, Path]) -> None:
+    _assert_input_error(_collect(revoke_cli, ws, ws["dir"] / "deleted.yaml"), "inventory not found", "deleted.yaml")
 
 
-def test_inline_token_in_config_is_refused(ws: dict[str, Path]) -> None:
+def test_inline_token_in_config_is_refused(revoke_cli, ws: dict[str, Path]) -> None:
     canary = "s.CANARYcanaryCANARYcanary12"
     cfg = write_config(ws["dir"] / "revoke.yaml", "{type: inventory, path: inv.yaml}",
                        f"{{type: vault, url: 'http://127.0.0.1:8200', token: {canary}}}")
     before = file_state(ws["store"])
-    res = run_cli("--config", str(cfg), "collect", cwd=ws["dir"], store=ws["store"])
+    res = revoke_cli("--config", str(cfg), "collect", cwd=ws["dir"], store=ws["store"])
     line = _assert_input_error(res, f"{cfg}:3: field 'token': credentials are taken by reference only")
-    assert canary not in line + res.out
+    assert canary not in line + res.stdout
     assert file_state(ws["store"]) == before
 
 
@@ -103,26 +105,26 @@ def test_inline_token_in_config_is_refused(ws: dict[str, Path]) -> None:
     ],
     ids=["unknown-node", "unknown-second-source", "unknown-target", "window-reversed", "window-shape", "window-date"],
 )
-def test_bad_query_arguments(ws: dict[str, Path], args: list[str], expected: str) -> None:
+def test_bad_query_arguments(revoke_cli, ws: dict[str, Path], args: list[str], expected: str) -> None:
     before = file_state(ws["store"])
-    res = run_cli(*args, cwd=ws["dir"], store=ws["store"])
+    res = revoke_cli(*args, cwd=ws["dir"], store=ws["store"])
     _assert_input_error(res, expected)
-    assert res.out == ""
+    assert res.stdout == ""
     assert file_state(ws["store"]) == before
 
 
 @pytest.mark.parametrize("command", [["blast-radius", "host:ci-runner-7"], ["collect"]])
-def test_corrupt_store_is_refused_and_left_alone(ws: dict[str, Path], command: list[str]) -> None:
+def test_corrupt_store_is_refused_and_left_alone(revoke_cli, ws: dict[str, Path], command: list[str]) -> None:
     ws["store"].write_bytes(b"\x7fELF not a database \x00\xff" * 300)
     write_config(ws["dir"] / "revoke.yaml", "{type: inventory, path: inv.yaml}")
     write_yaml_inventory(ws["dir"] / "inv.yaml", ["{id: host:a, kind: host}"], [])
     before = file_state(ws["store"])
-    res = run_cli(*command, cwd=ws["dir"], store=ws["store"])
+    res = revoke_cli(*command, cwd=ws["dir"], store=ws["store"])
     _assert_input_error(res, f"store {ws['store']} is unreadable or corrupt")
     assert file_state(ws["store"]) == before
 
 
-def test_missing_store_is_not_created_by_a_query(tmp_path: Path) -> None:
-    res = run_cli("blast-radius", "host:a", cwd=tmp_path, store=tmp_path / "nowhere" / "revoke.db")
+def test_missing_store_is_not_created_by_a_query(revoke_cli, tmp_path: Path) -> None:
+    res = revoke_cli("blast-radius", "host:a", cwd=tmp_path, store=tmp_path / "nowhere" / "revoke.db")
     _assert_input_error(res, "no store at", "run `revoke collect` first")
     assert not (tmp_path / "nowhere").exists()

@@ -11,7 +11,6 @@ import sqlite3
 import pytest
 
 from examples.lab.demo import RUNNER
-from tests.incident.conftest import revoke_cli
 from tests.incident.provider_state import aws_keys, gcp_keys, sm_secret, vault_kv
 
 PLAYBOOK = "compromised-ci-supply-chain"
@@ -27,15 +26,15 @@ def _last_record(lb) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("k", KILL_POINTS)
-def test_resume_after_sigkill(demo_lab, k: int) -> None:
+def test_resume_after_sigkill(revoke_cli, demo_lab, k: int) -> None:
     lb = demo_lab
-    assert revoke_cli(lb, "collect").returncode == 0
+    assert revoke_cli("collect", cwd=lb.directory).returncode == 0
     before = aws_keys(lb)
-    crashed = revoke_cli(lb, "run", PLAYBOOK, "--node", RUNNER, "--incident", "c1", "--execute",
-                         env={"REVOKE_FAULT_KILL_AFTER": str(k)})
+    crashed = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "c1", "--execute",
+                         env={"REVOKE_FAULT_KILL_AFTER": str(k)}, cwd=lb.directory)
     assert crashed.returncode in (-9, 0), crashed.stderr
     killed_after = _last_record(lb) if crashed.returncode == -9 else ("completed", "")
-    resumed = revoke_cli(lb, "run", PLAYBOOK, "--incident", "c1", "--execute")
+    resumed = revoke_cli("run", PLAYBOOK, "--incident", "c1", "--execute", cwd=lb.directory)
     assert resumed.returncode == 0, f"killed after {killed_after}: {resumed.stdout}{resumed.stderr}"
 
     after = aws_keys(lb)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,23 +20,12 @@ edges:
 """
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "revoke", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
 @pytest.fixture
-def work(tmp_path: Path) -> Path:
+def work(revoke_cli, tmp_path: Path) -> Path:
     (tmp_path / "inventory.yaml").write_text(INVENTORY)
     (tmp_path / "revoke.yaml").write_text("connectors:\n  - type: inventory\n    path: inventory.yaml\n")
-    assert run(tmp_path, "collect").returncode == 0
+    assert revoke_cli("collect", cwd=tmp_path).returncode == 0
     return tmp_path
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = [x for x in proc.stderr.splitlines() if x.strip()]
-    assert "Traceback" not in proc.stderr
-    return lines[-1]
 
 
 def journal_rows(work: Path) -> int:
@@ -49,30 +36,30 @@ def journal_rows(work: Path) -> int:
         return 0
 
 
-def test_invalid_playbook_names_file_line_and_field(work: Path) -> None:
+def test_invalid_playbook_names_file_line_and_field(revoke_cli, work: Path) -> None:
     (work / "bad.yaml").write_text("name: bad\nactions:\n  access_key: rotat\n")
-    line = one_line_error(run(work, "plan", "bad.yaml", "--node", "host:runner"))
+    line = revoke_cli("plan", "bad.yaml", "--node", "host:runner", cwd=work).error_line()
     assert "bad.yaml:3" in line and "actions" in line and "rotat" in line
 
 
-def test_unknown_node_is_refused_with_suggestion(work: Path) -> None:
-    line = one_line_error(run(work, "plan", "compromised-host", "--node", "host:runnr"))
+def test_unknown_node_is_refused_with_suggestion(revoke_cli, work: Path) -> None:
+    line = revoke_cli("plan", "compromised-host", "--node", "host:runnr", cwd=work).error_line()
     assert "host:runnr" in line and "host:runner" in line
 
 
-def test_unknown_incident(work: Path) -> None:
+def test_unknown_incident(revoke_cli, work: Path) -> None:
     for args in (("verify", "--incident", "nope"), ("attest", "--incident", "nope", "x:y", "--note", "n"),
                  ("report", "--incident", "nope")):
-        assert "unknown incident 'nope'" in one_line_error(run(work, *args))
+        assert "unknown incident 'nope'" in revoke_cli(*args, cwd=work).error_line()
 
 
-def test_playbook_that_does_not_apply(work: Path) -> None:
-    line = one_line_error(run(work, "plan", "leaked-aws-key", "--node", "host:runner"))
+def test_playbook_that_does_not_apply(revoke_cli, work: Path) -> None:
+    line = revoke_cli("plan", "leaked-aws-key", "--node", "host:runner", cwd=work).error_line()
     assert "applies to kinds" in line
 
 
-def test_credentials_without_a_connector_become_manual_tasks(work: Path) -> None:
-    plan = run(work, "plan", "compromised-host", "--node", "host:runner", "--format", "json")
+def test_credentials_without_a_connector_become_manual_tasks(revoke_cli, work: Path) -> None:
+    plan = revoke_cli("plan", "compromised-host", "--node", "host:runner", "--format", "json", cwd=work)
     assert plan.returncode == 0, plan.stderr
     steps = {s["node"]: s for s in json.loads(plan.stdout)["steps"]}
     for nid in ("aws:access_key:AKIAEXAMPLE0000000001", "vault:token:acc1"):
@@ -81,17 +68,17 @@ def test_credentials_without_a_connector_become_manual_tasks(work: Path) -> None
         assert steps[nid]["path"] == ["host:runner", nid]
 
 
-def test_approval_required_but_not_given(work: Path) -> None:
+def test_approval_required_but_not_given(revoke_cli, work: Path) -> None:
     # a playbook that requires approval above zero actions, on a graph with an actionable step
     (work / "pb.yaml").write_text("name: strict\nactions: {access_key: revoke}\napproval: {required_above: 0}\n")
     (work / "revoke.yaml").write_text(
         "connectors:\n  - type: inventory\n    path: inventory.yaml\n"
         "  - type: aws\n    endpoint_url: http://127.0.0.1:9\n    region: us-east-1\n")
     # the aws connector was never collected: refused, the graph would be incomplete
-    line = one_line_error(run(work, "run", "pb.yaml", "--node", "host:runner", "--incident", "a1", "--execute"))
+    line = revoke_cli("run", "pb.yaml", "--node", "host:runner", "--incident", "a1", "--execute", cwd=work).error_line()
     assert "graph is incomplete" in line and "aws: never collected" in line
-    line = one_line_error(run(work, "run", "pb.yaml", "--node", "host:runner", "--incident", "a1", "--execute",
-                              "--allow-partial"))
+    line = revoke_cli("run", "pb.yaml", "--node", "host:runner", "--incident", "a1", "--execute",
+                      "--allow-partial", cwd=work).error_line()
     assert "approval required" in line and "--approve" in line
     assert journal_rows(work) == 0
 
@@ -104,26 +91,26 @@ def dump(work: Path) -> list[str]:
         db.close()
 
 
-def test_dry_run_changes_nothing(work: Path) -> None:
+def test_dry_run_changes_nothing(revoke_cli, work: Path) -> None:
     before = dump(work)
-    dry = run(work, "run", "compromised-host", "--node", "host:runner", "--incident", "d1")
+    dry = revoke_cli("run", "compromised-host", "--node", "host:runner", "--incident", "d1", cwd=work)
     assert dry.returncode == 0 and "dry run" in dry.stdout
     assert journal_rows(work) == 0
     assert dump(work) == before
 
 
-def test_departed_owner_takes_everything_the_person_owns(tmp_path: Path) -> None:
+def test_departed_owner_takes_everything_the_person_owns(revoke_cli, tmp_path: Path) -> None:
     (tmp_path / "inv.yaml").write_text(
         "nodes:\n"
         "  - {id: host:laptop-alice, kind: host, owner: alice}\n"
         "  - {id: 'aws:access_key:AKIAALICE', kind: access_key, owner: alice}\n"
         "  - {id: 'aws:access_key:AKIABOB', kind: access_key, owner: bob}\n")
     (tmp_path / "revoke.yaml").write_text("connectors:\n  - {type: inventory, path: inv.yaml}\n")
-    assert run(tmp_path, "collect").returncode == 0
-    plan = run(tmp_path, "plan", "departed-owner", "--node", "alice", "--format", "json")
+    assert revoke_cli("collect", cwd=tmp_path).returncode == 0
+    plan = revoke_cli("plan", "departed-owner", "--node", "alice", "--format", "json", cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
     body = json.loads(plan.stdout)
     assert body["sources"] == ["aws:access_key:AKIAALICE", "host:laptop-alice"]
     assert {s["node"] for s in body["steps"]} == {"aws:access_key:AKIAALICE"}
-    assert "no node in the graph is owned by carol" in one_line_error(
-        run(tmp_path, "plan", "departed-owner", "--node", "carol"))
+    line = revoke_cli("plan", "departed-owner", "--node", "carol", cwd=tmp_path).error_line()
+    assert "no node in the graph is owned by carol" in line

@@ -7,116 +7,50 @@ seconds. Example counts are kept modest for CI; REVOKE_HYPOTHESIS_EXAMPLES raise
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import sqlite3
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.conftest import record_figures
+from tests.reliability.reliability_testlib import INVENTORY, Workspace, record_figures
+
+if TYPE_CHECKING:
+    from tests.conftest import CliRun
 
 EXAMPLES = int(os.environ.get("REVOKE_HYPOTHESIS_EXAMPLES", "100"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 TRIED: dict[str, int] = {}
-# Known: yaml.ReaderError (a control character in the file) reaches the user as two lines, because
-# revoke/yamlio.py formats a plain YAMLError with str(exc), which ends in "\n  in <unicode string>,
-# position N". Fix there: `" ".join(str(exc).split())`. Until then such a second line is counted.
-KNOWN_SECOND_LINE = "  in \"<unicode string>\", position"
-
-INVENTORY = {
-    "nodes": [{"id": "host:ci-runner-7", "kind": "host"},
-              {"id": "aws:access_key:AKIAEXAMPLE", "kind": "access_key", "provider": "aws"},
-              {"id": "vault:password:secret/ci/db#password", "kind": "password", "provider": "vault"}],
-    "edges": [{"from": "host:ci-runner-7", "to": "aws:access_key:AKIAEXAMPLE", "rel": "stores"},
-              {"from": "host:ci-runner-7", "to": "vault:password:secret/ci/db#password", "rel": "stores"}],
-}
 
 
-@dataclass
-class Result:
-    rc: int
-    out: str
-    err: str
-
-
-@dataclass
-class Workspace:
-    root: Path
-    store: Path
-    config: Path
-
-    def snapshot(self) -> bytes:
-        # fold the WAL into the main file first, so equal bytes mean an equal store
-        db = sqlite3.connect(self.store)
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.close()
-        return self.store.read_bytes()
-
-
-def revoke(ws: Workspace, *args: str, config: Path | None = None) -> Result:
-    from revoke import cli
-
-    argv = ["revoke", "--store", f"sqlite:///{ws.store}", "--config", str(config or ws.config), *args]
-    # real text streams over bytes: commands write JSON to sys.stdout.buffer
-    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
-    err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
-    saved = sys.argv
-    sys.argv = argv
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                cli.main()
-                rc = 0
-            except SystemExit as exc:
-                rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = saved
-    return Result(rc, out.buffer.getvalue().decode(), err.buffer.getvalue().decode())
-
-
-def check_rejection(res: Result, what: str) -> None:
-    assert "Traceback" not in res.err and "internal error" not in res.err, (what, res.err)
-    assert res.rc in (0, 1, 2), (what, res.rc, res.err)
-    if res.rc == 2:
-        lines = [ln for ln in res.err.splitlines() if ln.strip()]
+def check_rejection(res: CliRun, what: str) -> None:
+    assert "Traceback" not in res.stderr and "internal error" not in res.stderr, (what, res.stderr)
+    assert res.returncode in (0, 1, 2), (what, res.returncode, res.stderr)
+    if res.returncode == 2:
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
         if any(ln.startswith("Usage:") for ln in lines):  # click's own usage errors: one `Error:` line
-            assert sum(ln.startswith("Error:") for ln in lines) == 1, (what, res.err)
+            assert sum(ln.startswith("Error:") for ln in lines) == 1, (what, res.stderr)
         else:
-            if len(lines) == 2 and lines[1].startswith(KNOWN_SECOND_LINE) and "invalid YAML" in lines[0]:
-                _count("yaml_reader_error_two_lines")
-                lines = lines[:1]
-            assert len(lines) == 1 and lines[0].startswith("error: "), (what, res.err)
+            assert len(lines) == 1 and lines[0].startswith("error: "), (what, res.stderr)
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    from revoke import cli
-
-    cli._register_more()
-    saved = cli._register_more
-    cli._register_more = lambda: None  # registered once for the whole module
+def ws(revoke_cli, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     root = tmp_path_factory.mktemp("badinput")
     (root / "inventory.yaml").write_text(yaml.safe_dump(INVENTORY))
     (root / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [{"type": "inventory", "path": "inventory.yaml"}]}))
     w = Workspace(root, root / ".revoke" / "revoke.db", root / "revoke.yaml")
-    assert revoke(w, "collect").rc == 0
+    assert revoke_cli("collect", **w.cli).returncode == 0
     # a first dry run creates the journal tables (lazily, by design): the baseline includes them
-    assert revoke(w, "run", "compromised-ci-supply-chain", "--node", "host:ci-runner-7", "--incident", "warmup").rc == 0
+    warmup = ("run", "compromised-ci-supply-chain", "--node", "host:ci-runner-7", "--incident", "warmup")
+    assert revoke_cli(*warmup, **w.cli).returncode == 0
     yield w
-    cli._register_more = saved
-    known = TRIED.pop("yaml_reader_error_two_lines", 0)
-    record_figures("bad_input", {"examples_per_property": EXAMPLES, "tried": dict(TRIED), "total": sum(TRIED.values()),
-                                 "yaml_reader_errors_on_two_lines": known})
+    record_figures("bad_input", {"examples_per_property": EXAMPLES, "tried": dict(TRIED), "total": sum(TRIED.values())})
 
 
 def _count(name: str) -> None:
@@ -145,7 +79,7 @@ def _dump(doc: object, as_json: bool) -> str:
 @SETTINGS
 @given(doc=st.one_of(DOCS, st.builds(lambda n, e: {"nodes": n, "edges": e}, DOCS, DOCS)), as_json=st.booleans(),
        raw=st.one_of(st.none(), RAW))
-def test_inventory_loader(ws: Workspace, doc: object, as_json: bool, raw: str | None) -> None:
+def test_inventory_loader(revoke_cli, ws: Workspace, doc: object, as_json: bool, raw: str | None) -> None:
     _count("inventory")
     text = raw if raw is not None else _dump(doc, as_json)
     inv = ws.root / ("fuzz.json" if as_json else "fuzz.yaml")
@@ -153,24 +87,24 @@ def test_inventory_loader(ws: Workspace, doc: object, as_json: bool, raw: str | 
     cfg = ws.root / "fuzz-inventory.yaml"
     cfg.write_text(yaml.safe_dump({"connectors": [{"type": "inventory", "path": inv.name}]}))
     before = ws.snapshot()
-    res = revoke(ws, "collect", "--allow-empty", config=cfg)
+    res = revoke_cli("collect", "--allow-empty", **(ws.cli | {"config": cfg}))
     check_rejection(res, text[:200])
-    if res.rc == 2:
+    if res.returncode == 2:
         assert ws.snapshot() == before, "a rejected inventory changed the store"
     else:
-        assert revoke(ws, "collect").rc == 0  # back to the reference graph
+        assert revoke_cli("collect", **ws.cli).returncode == 0  # back to the reference graph
 
 
 @SETTINGS
 @given(doc=st.one_of(DOCS, st.builds(lambda a, h, x: {"name": "fuzz", "actions": a, "holders": h, **(x or {})},
                                      DOCS, DOCS, st.one_of(st.none(), st.dictionaries(KEYS, DOCS, max_size=3)))),
        raw=st.one_of(st.none(), RAW))
-def test_playbook_loader(ws: Workspace, doc: object, raw: str | None) -> None:
+def test_playbook_loader(revoke_cli, ws: Workspace, doc: object, raw: str | None) -> None:
     _count("playbook")
     pb = ws.root / "fuzz-playbook.yaml"
     pb.write_text(raw if raw is not None else _dump(doc, False), encoding="utf-8", errors="surrogateescape")
     before = ws.snapshot()
-    res = revoke(ws, "plan", str(pb), "--node", "host:ci-runner-7", "--format", "json")
+    res = revoke_cli("plan", str(pb), "--node", "host:ci-runner-7", "--format", "json", **ws.cli)
     check_rejection(res, pb.read_text(errors="replace")[:200])
     assert ws.snapshot() == before, "plan changed the store"
 
@@ -183,14 +117,14 @@ CONFIGS = st.one_of(DOCS, st.builds(lambda c: {"connectors": c}, st.lists(st.one
 
 @SETTINGS
 @given(doc=CONFIGS, raw=st.one_of(st.none(), RAW))
-def test_config_loader(ws: Workspace, doc: object, raw: str | None) -> None:
+def test_config_loader(revoke_cli, ws: Workspace, doc: object, raw: str | None) -> None:
     _count("config")
     cfg = ws.root / "fuzz-config.yaml"
     cfg.write_text(raw if raw is not None else _dump(doc, False), encoding="utf-8", errors="surrogateescape")
     before = ws.snapshot()
     # plan reads the config and builds connector classes without contacting any provider
-    res = revoke(ws, "plan", "compromised-ci-supply-chain", "--node", "host:ci-runner-7", "--format", "json",
-                 config=cfg)
+    res = revoke_cli("plan", "compromised-ci-supply-chain", "--node", "host:ci-runner-7", "--format", "json",
+                     **(ws.cli | {"config": cfg}))
     check_rejection(res, cfg.read_text(errors="replace")[:200])
     assert ws.snapshot() == before, "plan changed the store"
 
@@ -205,7 +139,7 @@ NODE_IDS = st.one_of(
 
 @SETTINGS
 @given(node=NODE_IDS.filter(lambda s: "\x00" not in s), cmd=st.sampled_from(["blast", "explain", "plan", "run", "attest"]))
-def test_node_ids_on_the_command_line(ws: Workspace, node: str, cmd: str) -> None:
+def test_node_ids_on_the_command_line(revoke_cli, ws: Workspace, node: str, cmd: str) -> None:
     _count("node_id")
     argv = {
         "blast": ["blast-radius", "--format", "json", "--", node],
@@ -215,6 +149,6 @@ def test_node_ids_on_the_command_line(ws: Workspace, node: str, cmd: str) -> Non
         "attest": ["attest", "--incident", "no-such-incident", "--note", "x", "--", node],
     }[cmd]
     before = ws.snapshot()
-    res = revoke(ws, *argv)
+    res = revoke_cli(*argv, **ws.cli)
     check_rejection(res, f"{cmd} {node!r}")
     assert ws.snapshot() == before, f"{cmd} {node!r} changed the store"

@@ -13,11 +13,8 @@ from pathlib import Path
 import yaml
 
 from examples.lab.demo import RUNNER
-from examples.lab.faultproxy import lab_with_faults
-from tests.incident.provider_state import aws_keys, gcp_keys, sm_secret, vault_kv
-from tests.reliability.conftest import record_figures
-from tests.reliability.test_bad_input import INVENTORY
-from tests.reliability.test_incident_under_faults import DEPLOYER, _check_one_replacement_each
+from examples.lab.faulty_lab import lab_with_faults
+from tests.reliability.reliability_testlib import INVENTORY, check_one_replacement_each, demo_incident_state, record_figures
 
 PLAYBOOK = "compromised-ci-supply-chain"
 
@@ -39,12 +36,11 @@ def _records(store: Path, incident: str, type_: str) -> int:
         db.close()
 
 
-def test_second_run_refuses_while_the_first_holds_the_lock(tmp_path: Path) -> None:
+def test_second_run_refuses_while_the_first_holds_the_lock(revoke_cli, tmp_path: Path) -> None:
     with lab_with_faults(tmp_path / "lab", devices=5, rate=0.0) as fl:
         lb = fl.lab
         store = lb.directory / ".revoke" / "revoke.db"
-        assert subprocess.run([sys.executable, "-m", "revoke", "collect"], cwd=lb.directory,
-                              capture_output=True).returncode == 0
+        assert revoke_cli("collect", cwd=lb.directory).returncode == 0
         # every AWS call answered 0.15 s late: the first run holds the lock for several seconds
         fl.aws.plan.weights = {"slow": 1.0}
         fl.aws.plan.slow_seconds = (0.15, 0.15)
@@ -66,20 +62,18 @@ def test_second_run_refuses_while_the_first_holds_the_lock(tmp_path: Path) -> No
         assert second.returncode == 2 and len(lines) == 1, err2
         assert "is being run by" in lines[0] and "race" in lines[0], lines[0]
         # run again once the first is done: everything is already done
-        third = subprocess.run([sys.executable, "-m", "revoke", *args], cwd=lb.directory, capture_output=True, text=True)
+        third = revoke_cli(*args, cwd=lb.directory)
         assert third.returncode == 0 and " 0 actions done" in third.stdout, third.stdout + third.stderr
         assert _records(store, "race", "run.start") == 2  # the refused run never started
-        state = {"aws": aws_keys(lb), "gcp": gcp_keys(lb, DEPLOYER), "kv_app": vault_kv(lb, "ci/aws-app"),
-                 "sm": sm_secret(lb, "prod/pipeline")["aws_access_key_id"]}
-        _check_one_replacement_each(state)
+        check_one_replacement_each(demo_incident_state(lb))
         record_figures("concurrency_lock", {"refusal": lines[0], "first": out1.strip().splitlines()[0]})
 
 
-def test_simultaneous_fresh_runs_declare_once(tmp_path: Path) -> None:
+def test_simultaneous_fresh_runs_declare_once(revoke_cli, tmp_path: Path) -> None:
     """Both processes start before either has declared the incident: exactly one declares it."""
     (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(INVENTORY))
     (tmp_path / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [{"type": "inventory", "path": "inventory.yaml"}]}))
-    assert subprocess.run([sys.executable, "-m", "revoke", "collect"], cwd=tmp_path, capture_output=True).returncode == 0
+    assert revoke_cli("collect", cwd=tmp_path).returncode == 0
     outcomes: list[tuple[int, str]] = []
     rounds = 4
     for i in range(rounds):

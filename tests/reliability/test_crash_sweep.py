@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 
 from examples.lab.demo import RUNNER, lab
-from tests.incident.conftest import revoke_cli
-from tests.incident.provider_state import aws_keys, gcp_keys, sm_secret, vault_kv
-from tests.reliability.conftest import record_figures
-from tests.reliability.test_incident_under_faults import DEPLOYER, _check_one_replacement_each
+from tests.incident.provider_state import vault_kv
+from tests.reliability.reliability_testlib import check_one_replacement_each, demo_incident_state, record_figures
 
 PLAYBOOK = "compromised-ci-supply-chain"
 MANUAL = "vault:password:secret/ci/db#password"
@@ -45,21 +43,20 @@ def _landing(store: Path) -> dict[str, str]:
 
 @pytest.mark.skipif(not POINTS, reason="opt-in: set REVOKE_CRASH_SWEEP=N")
 @pytest.mark.parametrize("k", POINTS)
-def test_kill_resume_verify(tmp_path: Path, k: int) -> None:
+def test_kill_resume_verify(revoke_cli, tmp_path: Path, k: int) -> None:
     with lab(tmp_path / "lab", devices=5) as lb:
-        assert revoke_cli(lb, "collect").returncode == 0
-        crashed = revoke_cli(lb, "run", PLAYBOOK, "--node", RUNNER, "--incident", "c1", "--execute",
-                             env={"REVOKE_FAULT_KILL_AFTER": str(k)})
+        assert revoke_cli("collect", cwd=lb.directory).returncode == 0
+        crashed = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "c1", "--execute",
+                             env={"REVOKE_FAULT_KILL_AFTER": str(k)}, cwd=lb.directory)
         assert crashed.returncode in (-9, 0), crashed.stderr
         landing = _landing(lb.directory / ".revoke" / "revoke.db") if crashed.returncode == -9 else {"after": "completed"}
-        resumed = revoke_cli(lb, "run", PLAYBOOK, "--incident", "c1", "--execute")
+        resumed = revoke_cli("run", PLAYBOOK, "--incident", "c1", "--execute", cwd=lb.directory)
         record_figures("crash_sweep", {"k": k, **landing, "resume_rc": resumed.returncode})
         assert resumed.returncode == 0, (landing, resumed.stdout, resumed.stderr)
-        state = {"aws": aws_keys(lb), "gcp": gcp_keys(lb, DEPLOYER), "kv_app": vault_kv(lb, "ci/aws-app"),
-                 "sm": sm_secret(lb, "prod/pipeline")["aws_access_key_id"]}
-        _check_one_replacement_each(state)
+        state = demo_incident_state(lb)
+        check_one_replacement_each(state)
         gcp_new = next(kid for kid, on in state["gcp"].items() if on)
         assert gcp_new in json.dumps(vault_kv(lb, "ci/gcp-deployer")), landing
-        assert revoke_cli(lb, "attest", "--incident", "c1", MANUAL, "--note", "DBA").returncode == 0
-        verify = revoke_cli(lb, "verify", "--incident", "c1")
+        assert revoke_cli("attest", "--incident", "c1", MANUAL, "--note", "DBA", cwd=lb.directory).returncode == 0
+        verify = revoke_cli("verify", "--incident", "c1", cwd=lb.directory)
         assert verify.returncode == 0, (landing, verify.stdout)

@@ -22,8 +22,7 @@ import hvac
 
 from examples.lab.aws_lab import ACCOUNT_ID
 from examples.lab.demo import RUNNER, VAULT_TOKEN_ENV, Lab
-from tests.incident.conftest import revoke_cli
-from tests.reliability.conftest import record_figures
+from tests.reliability.reliability_testlib import record_figures
 
 PLAYBOOK = "compromised-ci-supply-chain"
 MANUAL = "vault:password:secret/ci/db#password"
@@ -87,7 +86,7 @@ def scan(canaries: dict[str, str], texts: dict[str, str]) -> list[str]:
     return hits
 
 
-def test_no_canary_anywhere(demo_lab: Lab, tmp_path: Path) -> None:
+def test_no_canary_anywhere(revoke_cli, demo_lab: Lab, tmp_path: Path) -> None:
     lb = demo_lab
     out_dir = lb.directory / "out"
     out_dir.mkdir()
@@ -98,10 +97,11 @@ def test_no_canary_anywhere(demo_lab: Lab, tmp_path: Path) -> None:
     env = {"GOOGLE_SDK_PYTHON_LOGGING_SCOPE": "google"}
     n = 0
 
-    def cli(log: tuple[str, ...], *args: str, ok: tuple[int, ...] = (0, 1)) -> str:
+    def recorded(log: tuple[str, ...], *args: str, ok: tuple[int, ...] = (0, 1)) -> str:
+        """Run `revoke`, keep its stdout and stderr for the scan and its stderr as a log file."""
         nonlocal n
         n += 1
-        proc = revoke_cli(lb, *log, *args, env=env)
+        proc = revoke_cli(*log, *args, env=env, cwd=lb.directory)
         assert proc.returncode in ok, f"{args}: {proc.stdout}{proc.stderr}"
         label = f"`revoke {' '.join(log + args)}`"
         texts[f"stdout of {label}"] = proc.stdout
@@ -110,7 +110,7 @@ def test_no_canary_anywhere(demo_lab: Lab, tmp_path: Path) -> None:
         return proc.stdout
 
     before = harvest(lb)
-    cli(JSON_DEBUG, "collect")
+    recorded(JSON_DEBUG, "collect")
     import sqlite3
 
     store = lb.directory / ".revoke" / "revoke.db"
@@ -118,31 +118,28 @@ def test_no_canary_anywhere(demo_lab: Lab, tmp_path: Path) -> None:
     # and their raw bytes (pages not yet checkpointed) are searched too
     holder = sqlite3.connect(store)
     holder.execute("SELECT count(*) FROM meta").fetchone()
-    cli(JSON_DEBUG, "blast-radius", RUNNER, "--format", "json")
-    cli(JSON_DEBUG, "blast-radius", RUNNER)
-    cli(JSON_DEBUG, "explain", RUNNER, "vault:password:secret/ci/db#password")
-    cli(JSON_DEBUG, "plan", PLAYBOOK, "--node", RUNNER, "--format", "json")
-    cli(JSON_DEBUG, "run", PLAYBOOK, "--node", RUNNER, "--incident", "leak", "--execute")
-    cli(JSON_DEBUG, "attest", "--incident", "leak", MANUAL, "--note", "rotated by the DBA")
-    cli(JSON_DEBUG, "verify", "--incident", "leak", "--format", "json", ok=(0,))
-    cli(JSON_DEBUG, "sweep", "--format", "json", "--fail-on", "none")
-    cli(JSON_DEBUG, "sweep", "--format", "html", "--out", str(out_dir / "sweep.html"), "--fail-on", "none")
+    recorded(JSON_DEBUG, "blast-radius", RUNNER, "--format", "json")
+    recorded(JSON_DEBUG, "blast-radius", RUNNER)
+    recorded(JSON_DEBUG, "explain", RUNNER, "vault:password:secret/ci/db#password")
+    recorded(JSON_DEBUG, "plan", PLAYBOOK, "--node", RUNNER, "--format", "json")
+    recorded(JSON_DEBUG, "run", PLAYBOOK, "--node", RUNNER, "--incident", "leak", "--execute")
+    recorded(JSON_DEBUG, "attest", "--incident", "leak", MANUAL, "--note", "rotated by the DBA")
+    recorded(JSON_DEBUG, "verify", "--incident", "leak", "--format", "json", ok=(0,))
+    recorded(JSON_DEBUG, "sweep", "--format", "json", "--fail-on", "none")
+    recorded(JSON_DEBUG, "sweep", "--format", "html", "--out", str(out_dir / "sweep.html"), "--fail-on", "none")
     for fmt in ("json", "graphml", "dot"):
-        cli(JSON_DEBUG, "export", "--format", fmt, "--out", str(out_dir / f"graph.{fmt}"))
+        recorded(JSON_DEBUG, "export", "--format", fmt, "--out", str(out_dir / f"graph.{fmt}"))
     reports = 0
     for fmt in ("md", "html", "json"):
-        proc = revoke_cli(lb, *JSON_DEBUG, "report", "--incident", "leak", "--format", fmt, env=env)
-        if "No such command" in proc.stderr:
-            break  # `revoke report` not wired in this build
+        recorded(JSON_DEBUG, "report", "--incident", "leak", "--format", fmt, ok=(0,))
         reports += 1
-        texts[f"report {fmt}"] = proc.stdout + proc.stderr
     # console logs at debug level
-    cli(CONSOLE_DEBUG, "collect")
-    cli(CONSOLE_DEBUG, "plan", PLAYBOOK, "--node", RUNNER)
-    cli(CONSOLE_DEBUG, "run", PLAYBOOK, "--incident", "leak", "--execute")
-    cli(CONSOLE_DEBUG, "verify", "--incident", "leak", ok=(0,))
-    cli(CONSOLE_DEBUG, "sweep", "--fail-on", "none")
-    cli(CONSOLE_DEBUG, "export")
+    recorded(CONSOLE_DEBUG, "collect")
+    recorded(CONSOLE_DEBUG, "plan", PLAYBOOK, "--node", RUNNER)
+    recorded(CONSOLE_DEBUG, "run", PLAYBOOK, "--incident", "leak", "--execute")
+    recorded(CONSOLE_DEBUG, "verify", "--incident", "leak", ok=(0,))
+    recorded(CONSOLE_DEBUG, "sweep", "--fail-on", "none")
+    recorded(CONSOLE_DEBUG, "export")
 
     canaries = {**before, **harvest(lb)}  # the replacements' material too
     files = [p for p in lb.directory.rglob("*") if p.is_file() and "pki" not in p.relative_to(lb.directory).parts]

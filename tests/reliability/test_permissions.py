@@ -5,27 +5,31 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
 from examples.lab.vault_lab import OpenBaoServer
-from tests.reliability.conftest import record_figures, revoke_admin
+from tests.reliability.reliability_testlib import record_figures
+
+if TYPE_CHECKING:
+    from tests.conftest import CliRun
 
 ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 
 
-def _perms(cwd: Path, playbook: str, *extra: str) -> dict:
-    res = revoke_admin(cwd, "permissions", "--playbook", playbook, "--format", "json", *extra)
+def _perms(revoke_cli: Callable[..., CliRun], cwd: Path, playbook: str, *extra: str) -> dict:
+    res = revoke_cli("permissions", "--playbook", playbook, "--format", "json", *extra, cwd=cwd)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
 
 @pytest.fixture(scope="module")
-def ci(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _perms(tmp_path_factory.mktemp("perms"), "compromised-ci-supply-chain")
+def ci(revoke_cli, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _perms(revoke_cli, tmp_path_factory.mktemp("perms"), "compromised-ci-supply-chain")
 
 
 def _actions(report: dict) -> dict[str, list[str]]:
@@ -54,11 +58,11 @@ def test_gcp_custom_role(ci: dict) -> None:
     assert ci["gcp"]["predefined_roles"] and not ci["gcp"]["not_in_predefined_table"]
 
 
-def test_narrower_playbook_needs_less(tmp_path: Path) -> None:
+def test_narrower_playbook_needs_less(revoke_cli, tmp_path: Path) -> None:
     pb = tmp_path / "keys-only.yaml"
     pb.write_text(yaml.safe_dump({"name": "keys-only", "scope": "self", "actions": {"access_key": "revoke"},
                                   "default_action": "manual"}))
-    narrow = _perms(tmp_path, str(pb))
+    narrow = _perms(revoke_cli, tmp_path, str(pb))
     acts = _actions(narrow)
     assert "iam:UpdateAccessKey" in acts["RevokeActions"]
     assert "iam:CreateAccessKey" not in acts["RevokeActions"] and "iam:PutRolePolicy" not in acts["RevokeActions"]
@@ -66,25 +70,25 @@ def test_narrower_playbook_needs_less(tmp_path: Path) -> None:
     assert "iam.serviceAccountKeys.create" not in narrow["gcp"]["custom_role"]["includedPermissions"]
     manual = tmp_path / "manual.yaml"
     manual.write_text(yaml.safe_dump({"name": "look-only", "default_action": "manual"}))
-    look = _perms(tmp_path, str(manual))
+    look = _perms(revoke_cli, tmp_path, str(manual))
     assert [s["Sid"] for s in look["aws"]["iam_policy"]["Statement"]] == ["RevokeCollectVerify"]
     record_figures("permissions", {
-        "ci_aws_actions": sum(len(v) for v in _actions(_perms(tmp_path, "compromised-ci-supply-chain")).values()),
+        "ci_aws_actions": sum(len(v) for v in _actions(_perms(revoke_cli, tmp_path, "compromised-ci-supply-chain")).values()),
         "keys_only_aws_actions": sum(len(v) for v in acts.values()),
         "look_only_aws_actions": sum(len(s["Action"]) for s in look["aws"]["iam_policy"]["Statement"])})
 
 
-def test_config_limits_providers_and_text_output(tmp_path: Path) -> None:
+def test_config_limits_providers_and_text_output(revoke_cli, tmp_path: Path) -> None:
     (tmp_path / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [{"type": "aws", "region": "us-east-1"}]}))
-    only = _perms(tmp_path, "leaked-aws-key")
+    only = _perms(revoke_cli, tmp_path, "leaked-aws-key")
     assert "aws" in only and "vault" not in only and "gcp" not in only
-    text = revoke_admin(tmp_path, "permissions", "--playbook", "leaked-aws-key")
+    text = revoke_cli("permissions", "--playbook", "leaked-aws-key", cwd=tmp_path)
     assert text.returncode == 0 and "## AWS: IAM policy" in text.stdout
 
 
 @pytest.mark.parametrize("args", [("--format", "xml"), ("--vault-mount", "nope")])
-def test_bad_arguments_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
-    res = revoke_admin(tmp_path, "permissions", "--playbook", "compromised-ci-supply-chain", *args)
+def test_bad_arguments_exit_2(revoke_cli, tmp_path: Path, args: tuple[str, ...]) -> None:
+    res = revoke_cli("permissions", "--playbook", "compromised-ci-supply-chain", *args, cwd=tmp_path)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
 
 
@@ -94,9 +98,9 @@ def bao() -> Iterator[OpenBaoServer]:
         yield server
 
 
-def test_vault_policy_loads_and_grants_only_what_it_says(bao: OpenBaoServer, ci: dict, tmp_path: Path) -> None:
+def test_vault_policy_loads_and_grants_only_what_it_says(revoke_cli, bao: OpenBaoServer, ci: dict, tmp_path: Path) -> None:
     root = bao.client()
-    hcl = _perms(tmp_path, "compromised-ci-supply-chain", "--vault-mount", "kv=kv2")["vault"]["policy_hcl"]
+    hcl = _perms(revoke_cli, tmp_path, "compromised-ci-supply-chain", "--vault-mount", "kv=kv2")["vault"]["policy_hcl"]
     assert 'path "kv2/data/*"' in hcl
     root.sys.create_or_update_policy("revoke-ci", ci["vault"]["policy_hcl"])  # OpenBao parses it
     token = root.auth.token.create(policies=["revoke-ci"], ttl="10m")["auth"]["client_token"]

@@ -9,12 +9,15 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
-from tests.reliability.conftest import record_figures
-from tests.reliability.test_bad_input import INVENTORY, Workspace, revoke
+from tests.reliability.reliability_testlib import INVENTORY, Workspace, record_figures
+
+if TYPE_CHECKING:
+    from tests.conftest import CliRun
 
 PLAYBOOK = "compromised-ci-supply-chain"
 MANUAL = ["aws:access_key:AKIAEXAMPLE", "vault:password:secret/ci/db#password"]
@@ -22,26 +25,20 @@ FIGURES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from revoke import cli
-
-    cli._register_more()
-    saved = cli._register_more
-    cli._register_more = lambda: None
+def pristine(revoke_cli, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("integrity")
     (root / "inventory.yaml").write_text(yaml.safe_dump(INVENTORY))
     (root / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [{"type": "inventory", "path": "inventory.yaml"}]}))
     ws = Workspace(root, root / ".revoke" / "revoke.db", root / "revoke.yaml")
-    assert revoke(ws, "collect").rc == 0
-    run = revoke(ws, "run", PLAYBOOK, "--node", "host:ci-runner-7", "--incident", "i1", "--execute")
-    assert run.rc == 0, run.out + run.err
+    assert revoke_cli("collect", **ws.cli).returncode == 0
+    run = revoke_cli("run", PLAYBOOK, "--node", "host:ci-runner-7", "--incident", "i1", "--execute", **ws.cli)
+    assert run.returncode == 0, run.stdout + run.stderr
     for node in MANUAL:
-        assert revoke(ws, "attest", "--incident", "i1", node, "--note", "done by hand").rc == 0
-    res = revoke(ws, "verify", "--incident", "i1")
-    assert res.rc == 0, res.out + res.err
+        assert revoke_cli("attest", "--incident", "i1", node, "--note", "done by hand", **ws.cli).returncode == 0
+    res = revoke_cli("verify", "--incident", "i1", **ws.cli)
+    assert res.returncode == 0, res.stdout + res.stderr
     ws.snapshot()  # checkpoint: the whole store is in the main file
     yield root
-    cli._register_more = saved
     record_figures("store_integrity", FIGURES)
 
 
@@ -54,13 +51,9 @@ def ws(pristine: Path, tmp_path: Path) -> Workspace:
     return Workspace(root, root / ".revoke" / "revoke.db", root / "revoke.yaml")
 
 
-def _one_line_error(res: object, what: str) -> str:
-    lines = [ln for ln in res.err.splitlines() if ln.strip()]  # type: ignore[attr-defined]
-    assert res.rc == 2, (what, res.rc, res.err)  # type: ignore[attr-defined]
-    assert len(lines) == 1 and lines[0].startswith("error: "), (what, res.err)
-    assert "Traceback" not in res.err and "internal error" not in res.err  # type: ignore[attr-defined]
-    FIGURES[what] = lines[0]
-    return lines[0]
+def _one_line_error(res: CliRun, what: str) -> str:
+    FIGURES[what] = res.error_line()
+    return FIGURES[what]
 
 
 COMMANDS = {
@@ -73,7 +66,7 @@ COMMANDS = {
 
 @pytest.mark.parametrize("cmd", sorted(COMMANDS))
 @pytest.mark.parametrize("damage", ["truncated_half", "garbage_header", "truncated_to_header"])
-def test_damaged_store_is_reported_not_rebuilt(ws: Workspace, damage: str, cmd: str) -> None:
+def test_damaged_store_is_reported_not_rebuilt(revoke_cli, ws: Workspace, damage: str, cmd: str) -> None:
     data = ws.store.read_bytes()
     if damage == "truncated_half":
         data = data[: len(data) // 2]
@@ -82,25 +75,25 @@ def test_damaged_store_is_reported_not_rebuilt(ws: Workspace, damage: str, cmd: 
     else:
         data = data[:100]
     ws.store.write_bytes(data)
-    res = revoke(ws, *COMMANDS[cmd])
+    res = revoke_cli(*COMMANDS[cmd], **ws.cli)
     line = _one_line_error(res, f"{damage} / {cmd}")
     assert "corrupt" in line or "unreadable" in line or "malformed" in line, line
     assert ws.store.read_bytes() == data, "the damaged store was modified"
 
 
-def test_empty_store_file_is_not_silently_recreated(ws: Workspace) -> None:
+def test_empty_store_file_is_not_silently_recreated(revoke_cli, ws: Workspace) -> None:
     """A store truncated to 0 bytes (disk full, a bad copy) must not become a fresh empty store
     that forgets every incident."""
     ws.store.write_bytes(b"")
     for cmd in ("verify", "collect", "run"):
-        res = revoke(ws, *COMMANDS[cmd])
+        res = revoke_cli(*COMMANDS[cmd], **ws.cli)
         line = _one_line_error(res, f"empty store / {cmd}")
         assert "empty file" in line, line
         assert ws.store.read_bytes() == b"", "an empty store file was silently initialised"
 
 
 @pytest.mark.parametrize("edit", ["data", "type", "delete", "reorder"])
-def test_edited_journal_fails_verify_and_names_the_record(ws: Workspace, edit: str) -> None:
+def test_edited_journal_fails_verify_and_names_the_record(revoke_cli, ws: Workspace, edit: str) -> None:
     db = sqlite3.connect(ws.store)
     seq = db.execute("SELECT seq FROM journal WHERE incident='i1' AND type='attest' ORDER BY seq LIMIT 1").fetchone()[0]
     if edit == "data":
@@ -115,7 +108,7 @@ def test_edited_journal_fails_verify_and_names_the_record(ws: Workspace, edit: s
         db.execute("UPDATE journal SET seq=? WHERE incident='i1' AND seq=-1", (seq + 1,))
     db.commit()
     db.close()
-    res = revoke(ws, "verify", "--incident", "i1", "--no-collect")
-    assert res.rc == 1, res.out + res.err
-    assert "TAMPERED" in res.out and f"record {seq}" in res.out, res.out
-    FIGURES[f"journal {edit}"] = next(ln for ln in res.out.splitlines() if "TAMPERED" in ln)
+    res = revoke_cli("verify", "--incident", "i1", "--no-collect", **ws.cli)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "TAMPERED" in res.stdout and f"record {seq}" in res.stdout, res.stdout
+    FIGURES[f"journal {edit}"] = next(ln for ln in res.stdout.splitlines() if "TAMPERED" in ln)

@@ -4,28 +4,11 @@ small fresh store per test for the tests that tamper with the journal."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from revoke.journal import Journal
-from revoke.plan import Plan
-from revoke.store import Store
-from tests.report.report_testlib import build_store, record_incident
-
-
-@dataclass
-class Lab:
-    dir: Path
-    store: Store
-    url: str
-    plan: Plan
-    playbook: Any
-
-    def journal(self, incident: str) -> Journal:
-        return Journal(self.store, incident)
+from tests.report.report_testlib import Lab, build_store, record_incident
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,7 @@ verify.verify write them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,6 @@ from revoke.model import Edge, Node, NodeKind, Relation
 from revoke.plan import Plan, build_plan
 from revoke.playbook import load_playbook
 from revoke.store import Store
-
-REPO = Path(__file__).resolve().parents[2]
-PYTHON = REPO / ".venv" / "bin" / "python"
 
 HOST = "host:ci-runner-7"
 RUNNER_KEY = "aws:access_key:AKIARUNNERKEY0000001"
@@ -47,6 +42,20 @@ CANARIES = {
     "outcome": "s.CANARYOUTCOME5Jq8Lm2Np",
     "kv": "postgres://app:CANARYKV6-hunter2@db.internal/app",
 }
+
+
+@dataclass
+class Lab:
+    """A store with recorded incidents (see conftest.py), its folder and its URL."""
+
+    dir: Path
+    store: Store
+    url: str
+    plan: Plan
+    playbook: Any
+
+    def journal(self, incident: str) -> Journal:
+        return Journal(self.store, incident)
 
 
 def cert(i: int) -> str:
@@ -158,15 +167,3 @@ def record_incident(store: Store, plan: Plan, playbook: Any, incident: str, scen
                              "open_manual": open_manual, "probes": len(plan.executable()), "chain_ok": True,
                              "failed_steps": sorted(failed)})
     return j
-
-
-def run_cli(*args: str, cwd: Path, store_url: str) -> subprocess.CompletedProcess[str]:
-    """The real `revoke` entry point with the report command registered (as cli._register_more will)."""
-    code = ("from revoke import cli, cli_report\n"
-            "_more = cli._register_more\n"
-            "def _both():\n    _more()\n    cli_report.register(cli.app)\n"
-            "cli._register_more = _both\ncli.main()\n")
-    env = {**os.environ, "REVOKE_STORE": store_url, "COLUMNS": "200"}
-    env.pop("REVOKE_FAULT_KILL_AFTER", None)
-    return subprocess.run([str(PYTHON if PYTHON.exists() else sys.executable), "-c", code, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)

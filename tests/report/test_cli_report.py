@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -13,8 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_pri
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from revoke import evidence
-from tests.report.conftest import Lab
-from tests.report.report_testlib import CANARIES, HOST, run_cli
+from tests.report.report_testlib import CANARIES, HOST, Lab
+
+if TYPE_CHECKING:
+    from tests.conftest import CliRun
 
 
 def _keypair(d: Path, name: str = "signer") -> tuple[Path, Path]:
@@ -32,11 +36,11 @@ def _mode(p: Path) -> int:
 
 
 @pytest.fixture
-def signed(small: Lab) -> tuple[Lab, Path, Path, Path]:
+def signed(revoke_cli, small: Lab) -> tuple[Lab, Path, Path, Path]:
     priv, pub = _keypair(small.dir)
     out = small.dir / "out" / "report.html"
-    res = run_cli("report", "--incident", "inc-clean", "--format", "html", "--out", str(out), "--sign", str(priv),
-                  cwd=small.dir, store_url=small.url)
+    res = revoke_cli("report", "--incident", "inc-clean", "--format", "html", "--out", str(out), "--sign", str(priv),
+                     cwd=small.dir, store=small.url)
     assert res.returncode == 0, res.stderr
     return small, out, Path(f"{out}.sig.json"), pub
 
@@ -56,9 +60,9 @@ def signed_here(small: Lab) -> tuple[Lab, Path, Path, Path]:
     return small, out, Path(evidence.sig_path(str(out))), pub
 
 
-def check(lab: Lab, sig: Path, pub: Path, *extra: str) -> tuple[int, str]:
+def check(revoke_cli: Callable[..., CliRun], lab: Lab, sig: Path, pub: Path, *extra: str) -> tuple[int, str]:
     """`revoke report --check` as a subprocess: the exit code is part of the contract."""
-    res = run_cli("report", "--check", str(sig), "--pubkey", str(pub), *extra, cwd=lab.dir, store_url=lab.url)
+    res = revoke_cli("report", "--check", str(sig), "--pubkey", str(pub), *extra, cwd=lab.dir, store=lab.url)
     return res.returncode, res.stdout + res.stderr
 
 
@@ -68,22 +72,22 @@ def check_here(lab: Lab, sig: Path, pub: Path) -> tuple[int, str]:
     return (0 if res.valid else 1), "\n".join([*res.lines, "VALID" if res.valid else "INVALID"])
 
 
-def test_formats_to_stdout_and_file(small: Lab) -> None:
-    res = run_cli("report", "--incident", "inc-dirty", "--format", "json", cwd=small.dir, store_url=small.url)
+def test_formats_to_stdout_and_file(revoke_cli, small: Lab) -> None:
+    res = revoke_cli("report", "--incident", "inc-dirty", "--format", "json", cwd=small.dir, store=small.url)
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["incident"]["id"] == "inc-dirty" and data["summary"]["verdict"] == "not clean"
-    res = run_cli("report", "--incident", "inc-dirty", cwd=small.dir, store_url=small.url)
+    res = revoke_cli("report", "--incident", "inc-dirty", cwd=small.dir, store=small.url)
     assert res.returncode == 0 and res.stdout.startswith("# Incident report: inc-dirty")
     out = small.dir / "r.md"
     out.write_text("old, world-readable")
     out.chmod(0o644)
-    res = run_cli("report", "--incident", "inc-dirty", "--out", str(out), cwd=small.dir, store_url=small.url)
+    res = revoke_cli("report", "--incident", "inc-dirty", "--out", str(out), cwd=small.dir, store=small.url)
     assert res.returncode == 0 and _mode(out) == 0o600 and out.read_text().startswith("# Incident report")
 
 
-def test_unknown_incident_is_one_clear_line(small: Lab) -> None:
-    res = run_cli("report", "--incident", "nope", cwd=small.dir, store_url=small.url)
+def test_unknown_incident_is_one_clear_line(revoke_cli, small: Lab) -> None:
+    res = revoke_cli("report", "--incident", "nope", cwd=small.dir, store=small.url)
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.strip().splitlines() == [
         "error: unknown incident 'nope'; known incidents: " + res.stderr.split("known incidents: ")[1].strip()]
@@ -93,12 +97,12 @@ def test_unknown_incident_is_one_clear_line(small: Lab) -> None:
 @pytest.mark.parametrize("args", [["--incident", "inc-clean", "--format", "pdf"],
                                   ["--incident", "inc-clean", "--sign", "k.pem"],
                                   ["--check", "x.sig.json"], []])
-def test_usage_errors_exit_2(small: Lab, args: list[str]) -> None:
-    res = run_cli("report", *args, cwd=small.dir, store_url=small.url)
+def test_usage_errors_exit_2(revoke_cli, small: Lab, args: list[str]) -> None:
+    res = revoke_cli("report", *args, cwd=small.dir, store=small.url)
     assert res.returncode == 2, res.stdout + res.stderr
 
 
-def test_bad_signing_keys_exit_2_and_write_nothing(small: Lab) -> None:
+def test_bad_signing_keys_exit_2_and_write_nothing(revoke_cli, small: Lab) -> None:
     ec = small.dir / "ec.pem"
     ec.write_bytes(generate_private_key(SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
@@ -106,12 +110,12 @@ def test_bad_signing_keys_exit_2_and_write_nothing(small: Lab) -> None:
     cases = ((ec, "not Ed25519"), (small.dir / "junk.pem", "not a PEM private key"), (small.dir / "absent.pem", "cannot read"))
     for key, says in cases:
         out = small.dir / f"r-{key.stem}.md"
-        res = run_cli("report", "--incident", "inc-clean", "--out", str(out), "--sign", str(key),
-                      cwd=small.dir, store_url=small.url)
+        res = revoke_cli("report", "--incident", "inc-clean", "--out", str(out), "--sign", str(key),
+                         cwd=small.dir, store=small.url)
         assert res.returncode == 2 and says in res.stderr and not out.exists(), res.stderr
 
 
-def test_sign_and_check_round_trip(signed: tuple[Lab, Path, Path, Path]) -> None:
+def test_sign_and_check_round_trip(revoke_cli, signed: tuple[Lab, Path, Path, Path]) -> None:
     lab, out, sig, pub = signed
     assert _mode(out) == 0o600 and _mode(sig) == 0o600
     env = json.loads(sig.read_text())
@@ -122,18 +126,18 @@ def test_sign_and_check_round_trip(signed: tuple[Lab, Path, Path, Path]) -> None
     assert stmt["report"]["file"] == "report.html" and env["signature"]["key"].startswith("sha256:")
     text = sig.read_text()
     assert not any(c in text for c in CANARIES.values())
-    rc, said = check(lab, sig, pub)
+    rc, said = check(revoke_cli, lab, sig, pub)
     assert rc == 0 and said.strip().endswith("VALID"), said
     assert "journal unchanged" in said and "matches the signed digest" in said
 
 
-def test_edited_statement_fails(signed: tuple[Lab, Path, Path, Path]) -> None:
+def test_edited_statement_fails(revoke_cli, signed: tuple[Lab, Path, Path, Path]) -> None:
     lab, _, sig, pub = signed
     env = json.loads(sig.read_text())
     env["statement"]["verification"]["live_reachable"] = 0
     env["statement"]["claim"] = env["statement"]["claim"].replace("host:ci-runner-7", "host:other")
     sig.write_text(json.dumps(env, indent=1))
-    rc, said = check(lab, sig, pub)
+    rc, said = check(revoke_cli, lab, sig, pub)
     assert rc == 1 and "does not match the statement" in said and said.strip().endswith("INVALID")
 
 
@@ -150,11 +154,11 @@ def test_edited_report_fails(signed_here: tuple[Lab, Path, Path, Path]) -> None:
     assert rc == 1 and "changed after signing" in said
 
 
-def test_journal_edited_after_signing_fails(signed_here: tuple[Lab, Path, Path, Path]) -> None:
+def test_journal_edited_after_signing_fails(revoke_cli, signed_here: tuple[Lab, Path, Path, Path]) -> None:
     lab, _, sig, pub = signed_here
     lab.store.db.execute("UPDATE journal SET data = replace(data, 'dba@lab', 'mallory') "
                          "WHERE incident='inc-clean' AND type='attest'")
-    rc, said = check(lab, sig, pub)
+    rc, said = check(revoke_cli, lab, sig, pub)
     assert rc == 1 and "hash chain no longer checks" in said
 
 
@@ -184,24 +188,24 @@ def test_other_key_fails(signed_here: tuple[Lab, Path, Path, Path]) -> None:
     assert rc == 1 and "not by the given public key" in said
 
 
-def test_check_without_store_checks_signature_only(signed_here: tuple[Lab, Path, Path, Path]) -> None:
+def test_check_without_store_checks_signature_only(revoke_cli, signed_here: tuple[Lab, Path, Path, Path]) -> None:
     lab, _, sig, pub = signed_here
-    res = run_cli("report", "--check", str(sig), "--pubkey", str(pub), cwd=lab.dir,
-                  store_url=f"sqlite:///{lab.dir / 'absent.db'}")
+    res = revoke_cli("report", "--check", str(sig), "--pubkey", str(pub), cwd=lab.dir,
+                     store=f"sqlite:///{lab.dir / 'absent.db'}")
     assert res.returncode == 0 and "journal was not re-checked" in res.stdout
 
 
-def test_wrong_incident_named_fails(signed_here: tuple[Lab, Path, Path, Path]) -> None:
+def test_wrong_incident_named_fails(revoke_cli, signed_here: tuple[Lab, Path, Path, Path]) -> None:
     lab, _, sig, pub = signed_here
-    rc, said = check(lab, sig, pub, "--incident", "inc-dirty")
+    rc, said = check(revoke_cli, lab, sig, pub, "--incident", "inc-dirty")
     assert rc == 1 and "not 'inc-dirty'" in said
 
 
-def test_dirty_incident_is_signed_honestly(small: Lab) -> None:
+def test_dirty_incident_is_signed_honestly(revoke_cli, small: Lab) -> None:
     priv, pub = _keypair(small.dir)
     out = small.dir / "dirty.json"
-    res = run_cli("report", "--incident", "inc-dirty", "--format", "json", "--out", str(out), "--sign", str(priv),
-                  cwd=small.dir, store_url=small.url)
+    res = revoke_cli("report", "--incident", "inc-dirty", "--format", "json", "--out", str(out), "--sign", str(priv),
+                     cwd=small.dir, store=small.url)
     assert res.returncode == 0, res.stderr
     stmt = json.loads(Path(f"{out}.sig.json").read_text())["statement"]
     assert stmt["clean"] is False and stmt["claim"].startswith("NOT clean at ")
@@ -210,7 +214,7 @@ def test_dirty_incident_is_signed_honestly(small: Lab) -> None:
     assert check_here(small, Path(f"{out}.sig.json"), pub)[0] == 0  # a true statement that it is not clean
 
 
-def test_broken_chain_report_exits_1(small: Lab) -> None:
+def test_broken_chain_report_exits_1(revoke_cli, small: Lab) -> None:
     small.store.db.execute("UPDATE journal SET ts='2020-01-01T00:00:00+00:00' WHERE incident='inc-clean' AND seq=3")
-    res = run_cli("report", "--incident", "inc-clean", cwd=small.dir, store_url=small.url)
+    res = revoke_cli("report", "--incident", "inc-clean", cwd=small.dir, store=small.url)
     assert res.returncode == 1 and "hash chain is broken" in res.stderr and "**BROKEN**" in res.stdout

@@ -11,7 +11,6 @@ import pytest
 
 from revoke.report import build_report, render
 from revoke.report_graph import build_boxes, layout
-from tests.report.conftest import Lab
 from tests.report.report_testlib import (
     APP_KEY,
     CA,
@@ -26,6 +25,7 @@ from tests.report.report_testlib import (
     RUNNER_KEY,
     TOKEN,
     USER,
+    Lab,
     cert,
 )
 

@@ -1,6 +1,6 @@
 """The HTML report opened in headless Chromium: it parses, draws the picture, asks for nothing over
-the network and logs no error of its own. Skipped when no Chromium is installed (CI installs only
-Python packages unless it adds `apt-get install -y chromium`)."""
+the network and logs no error of its own. Skipped when no Chromium is installed (.ci/run installs
+Debian's `chromium` where it can)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from revoke.report import build_report, render
-from tests.report.conftest import Lab
+from tests.report.report_testlib import Lab
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome"))
                  if p), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None,
+                                reason="headless Chromium not installed (apt-get install -y chromium; .ci/run does)")
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--enable-logging=stderr"]

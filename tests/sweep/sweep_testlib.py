@@ -1,14 +1,11 @@
 """Helpers for the sweep and export tests: nodes with relative dates, stores written through
-`Store.replace_snapshot` + `compile` (what `revoke collect` does), and the CLI run in-process."""
+`Store.replace_snapshot` + `compile` (what `revoke collect` does)."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from revoke.model import Edge, Node, NodeKind, Relation
 from revoke.store import Store
@@ -62,20 +59,3 @@ def make_store(path: Path, nodes: list[Node], edges: list[Edge]) -> str:
     store.compile()
     store.close()
     return url
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`revoke ARGS` in-process through the real entry point (exit-code mapping included)."""
-    from revoke.cli import main
-
-    old = sys.argv
-    sys.argv = ["revoke", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err

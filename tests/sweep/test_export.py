@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from examples.lab import pki
 from revoke.connector import connector_class
 from revoke.store import Store
-from tests.sweep.sweep_testlib import ago, edge, node, run_cli
+from tests.sweep.sweep_testlib import ago, edge, node
 
 CANARY = "CANARY-export-7f3a9c-do-not-leak"
 KEY_ID = "aws:access_key:AKIAEXPORT"
@@ -76,9 +76,9 @@ def _pem_body_chunks(pem: str) -> list[str]:
     return lines[1:-1]  # full 64-char base64 lines of the key
 
 
-def export(capsys: pytest.CaptureFixture[str], world: dict[str, object], fmt: str) -> str:
+def export(revoke_cli, world: dict[str, object], fmt: str) -> str:
     out = Path(str(world["tmp"])) / f"graph.{fmt}"
-    code, stdout, err = run_cli(capsys, "--store", str(world["url"]), "export", "--out", str(out))
+    code, stdout, err = revoke_cli("export", "--out", str(out), store=str(world["url"]), in_process=True)
     assert code == 0, err
     assert f"({fmt})" in stdout  # the format comes from the suffix
     return out.read_text()
@@ -91,8 +91,8 @@ def assert_no_secrets(text: str, world: dict[str, object]) -> None:
         assert fp.removeprefix("sha256:") not in text
 
 
-def test_graphml_reads_back_with_networkx(capsys: pytest.CaptureFixture[str], world: dict[str, object]) -> None:
-    text = export(capsys, world, "graphml")
+def test_graphml_reads_back_with_networkx(revoke_cli, world: dict[str, object]) -> None:
+    text = export(revoke_cli, world, "graphml")
     assert_no_secrets(text, world)
     g = nx.read_graphml(Path(str(world["tmp"])) / "graph.graphml", force_multigraph=True)
     assert g.is_directed() and g.is_multigraph()
@@ -104,8 +104,8 @@ def test_graphml_reads_back_with_networkx(capsys: pytest.CaptureFixture[str], wo
     assert WEIRD in g.nodes
 
 
-def test_json_is_node_link_readable_by_networkx(capsys: pytest.CaptureFixture[str], world: dict[str, object]) -> None:
-    text = export(capsys, world, "json")
+def test_json_is_node_link_readable_by_networkx(revoke_cli, world: dict[str, object]) -> None:
+    text = export(revoke_cli, world, "json")
     assert_no_secrets(text, world)
     data = json.loads(text)
     g = nx.node_link_graph(data)
@@ -143,8 +143,8 @@ def parse_dot(text: str) -> tuple[dict[str, dict[str, str]], set[tuple[str, str,
     return nodes, edges
 
 
-def test_dot_parses_back(capsys: pytest.CaptureFixture[str], world: dict[str, object]) -> None:
-    text = export(capsys, world, "dot")
+def test_dot_parses_back(revoke_cli, world: dict[str, object]) -> None:
+    text = export(revoke_cli, world, "dot")
     assert_no_secrets(text, world)
     nodes, edges = parse_dot(text)
     assert set(nodes) == world["ids"] and edges == world["edges"]
@@ -152,9 +152,9 @@ def test_dot_parses_back(capsys: pytest.CaptureFixture[str], world: dict[str, ob
     assert nodes["host:ci-runner-7"]["shape"] == "box"
 
 
-def test_dot_parses_with_pydot(capsys: pytest.CaptureFixture[str], world: dict[str, object]) -> None:
+def test_dot_parses_with_pydot(revoke_cli, world: dict[str, object]) -> None:
     pydot = pytest.importorskip("pydot")
-    text = export(capsys, world, "dot")
+    text = export(revoke_cli, world, "dot")
     [g] = pydot.graph_from_dot_data(text)
     ids = {_unquote(n.get_name()) for n in g.get_nodes() if n.get_name() not in ("node", "edge", "graph")}
     assert ids == world["ids"]
@@ -163,10 +163,10 @@ def test_dot_parses_with_pydot(capsys: pytest.CaptureFixture[str], world: dict[s
     assert got == world["edges"]
 
 
-def test_export_to_stdout_and_bad_format(capsys: pytest.CaptureFixture[str], world: dict[str, object]) -> None:
-    code, out, _ = run_cli(capsys, "--store", str(world["url"]), "export")
+def test_export_to_stdout_and_bad_format(revoke_cli, world: dict[str, object]) -> None:
+    code, out, _ = revoke_cli("export", store=str(world["url"]), in_process=True)
     assert code == 0 and json.loads(out)["multigraph"] is True  # json by default
-    code, out, _ = run_cli(capsys, "--store", str(world["url"]), "export", "--format", "graphml")
+    code, out, _ = revoke_cli("export", "--format", "graphml", store=str(world["url"]), in_process=True)
     assert code == 0 and out.startswith("<?xml")
-    code, _, err = run_cli(capsys, "--store", str(world["url"]), "export", "--format", "gexf")
+    code, _, err = revoke_cli("export", "--format", "gexf", store=str(world["url"]), in_process=True)
     assert code == 2 and "--format" in err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweep.sweep_testlib import ago, edge, make_store, node, run_cli
+from tests.sweep.sweep_testlib import ago, edge, make_store, node
 
 ROOT_TOKEN = "vault:token:rootacc"
 
@@ -32,22 +32,22 @@ def clean_store(tmp_path: Path) -> str:
                                                                              created=ago(5), last_used=ago(1))], [])
 
 
-def test_exit_codes_follow_fail_on(capsys: pytest.CaptureFixture[str], store: str, clean_store: str) -> None:
-    code, out, _ = run_cli(capsys, "--store", store, "sweep")
+def test_exit_codes_follow_fail_on(revoke_cli, store: str, clean_store: str) -> None:
+    code, out, _ = revoke_cli("sweep", store=store, in_process=True)
     assert code == 1 and "vault-token-root" in out and "critical" in out
-    assert run_cli(capsys, "--store", store, "sweep", "--fail-on", "none")[0] == 0
-    assert run_cli(capsys, "--store", store, "sweep", "--fail-on", "critical")[0] == 1
-    assert run_cli(capsys, "--store", clean_store, "sweep", "--fail-on", "info")[0] == 0
+    assert revoke_cli("sweep", "--fail-on", "none", store=store, in_process=True)[0] == 0
+    assert revoke_cli("sweep", "--fail-on", "critical", store=store, in_process=True)[0] == 1
+    assert revoke_cli("sweep", "--fail-on", "info", store=clean_store, in_process=True)[0] == 0
     # the clean store has a finding only below medium? none at all: exit 0 at any threshold
-    code, out, _ = run_cli(capsys, "--store", clean_store, "sweep")
+    code, out, _ = revoke_cli("sweep", store=clean_store, in_process=True)
     assert code == 0 and "no findings" in out
 
 
-def test_rules_file_turns_findings_off(capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path) -> None:
+def test_rules_file_turns_findings_off(revoke_cli, store: str, tmp_path: Path) -> None:
     rules = tmp_path / "r.yaml"
     rules.write_text("rules:\n  vault-token-root: {severity: low}\n  vault-token-no-expiry: false\n"
                      "  cert-expiring: false\n  cert-ca-unknown: {severity: low}\n")
-    code, out, _ = run_cli(capsys, "--store", store, "sweep", "--rules", str(rules), "--format", "json")
+    code, out, _ = revoke_cli("sweep", "--rules", str(rules), "--format", "json", store=store, in_process=True)
     data = json.loads(out)
     assert code == 0, data["summary"]  # nothing left at high or above
     rules_seen = {f["rule"] for f in data["findings"]}
@@ -55,20 +55,20 @@ def test_rules_file_turns_findings_off(capsys: pytest.CaptureFixture[str], store
     assert data["rules"]["vault-token-no-expiry"]["enabled"] is False
 
 
-def test_bad_input_exits_2(capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path) -> None:
+def test_bad_input_exits_2(revoke_cli, store: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  nope-rule: {}\n")
-    code, _, err = run_cli(capsys, "--store", store, "sweep", "--rules", str(bad))
+    code, _, err = revoke_cli("sweep", "--rules", str(bad), store=store, in_process=True)
     assert code == 2 and f"{bad}:2: rules.nope-rule: unknown rule id" in err
-    assert run_cli(capsys, "--store", store, "sweep", "--format", "xml")[0] == 2
-    code, _, err = run_cli(capsys, "--store", store, "sweep", "--fail-on", "severe")
+    assert revoke_cli("sweep", "--format", "xml", store=store, in_process=True)[0] == 2
+    code, _, err = revoke_cli("sweep", "--fail-on", "severe", store=store, in_process=True)
     assert code == 2 and "--fail-on" in err
-    code, _, err = run_cli(capsys, "--store", f"sqlite:///{tmp_path}/missing.db", "sweep")
+    code, _, err = revoke_cli("sweep", store=f"sqlite:///{tmp_path}/missing.db", in_process=True)
     assert code == 2 and "revoke collect" in err
 
 
-def test_json_output_shape(capsys: pytest.CaptureFixture[str], store: str) -> None:
-    code, out, _ = run_cli(capsys, "--store", store, "sweep", "--format", "json")
+def test_json_output_shape(revoke_cli, store: str) -> None:
+    code, out, _ = revoke_cli("sweep", "--format", "json", store=store, in_process=True)
     data = json.loads(out)
     assert code == 1 and data["fail_on"] == "high"
     assert set(data) == {"generated", "summary", "fail_on", "rules", "findings"}
@@ -82,15 +82,15 @@ def test_json_output_shape(capsys: pytest.CaptureFixture[str], store: str) -> No
     assert [ranks.index(f["severity"]) for f in data["findings"]] == sorted(ranks.index(f["severity"]) for f in data["findings"])
 
 
-def test_markdown_and_html_reports(capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path) -> None:
+def test_markdown_and_html_reports(revoke_cli, store: str, tmp_path: Path) -> None:
     md_path, html_path = tmp_path / "out" / "sweep.md", tmp_path / "sweep.html"
-    code, out, _ = run_cli(capsys, "--store", store, "sweep", "--format", "md", "--out", str(md_path))
+    code, out, _ = revoke_cli("sweep", "--format", "md", "--out", str(md_path), store=store, in_process=True)
     assert code == 1 and f"written to {md_path}" in out
     md = md_path.read_text()
     assert md.startswith("# Credential hygiene sweep")
     assert "## Critical (1)" in md and f"`{ROOT_TOKEN}`" in md and "## Rules" in md
     assert "CN=gone\\|pipe" in md  # a pipe in a value cannot break the table
-    run_cli(capsys, "--store", store, "sweep", "--format", "html", "--out", str(html_path))
+    revoke_cli("sweep", "--format", "html", "--out", str(html_path), store=store, in_process=True)
     page = html_path.read_text()
     assert page.startswith("<!DOCTYPE html>") and "http://" not in page and "https://" not in page
     assert "<script" not in page  # the node name planted above is escaped
@@ -99,8 +99,8 @@ def test_markdown_and_html_reports(capsys: pytest.CaptureFixture[str], store: st
     assert "vault-token-root" in page and "Rules" in page
 
 
-def test_log_format_json_emits_one_ocsf_event_per_finding(capsys: pytest.CaptureFixture[str], store: str) -> None:
-    code, out, err = run_cli(capsys, "--store", store, "--log-format", "json", "sweep", "--format", "json")
+def test_log_format_json_emits_one_ocsf_event_per_finding(revoke_cli, store: str) -> None:
+    code, out, err = revoke_cli("--log-format", "json", "sweep", "--format", "json", store=store, in_process=True)
     assert code == 1
     findings = json.loads(out)["findings"]
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
@@ -110,11 +110,11 @@ def test_log_format_json_emits_one_ocsf_event_per_finding(capsys: pytest.Capture
     assert root["class_uid"] == 2004 and root["type_uid"] == 200401 and root["severity_id"] == 5
     assert root["level"] == "error" and root["resources"][0]["uid"] == ROOT_TOKEN
     # console logging does not repeat the findings on stderr
-    _, _, err = run_cli(capsys, "--store", store, "sweep", "--format", "json")
+    _, _, err = revoke_cli("sweep", "--format", "json", store=store, in_process=True)
     assert "sweep.finding" not in err
 
 
-def test_sweep_after_revoke_collect(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_after_revoke_collect(revoke_cli, tmp_path: Path) -> None:
     (tmp_path / "inventory.yaml").write_text("""
 nodes:
   - {id: host:ci-runner-7, kind: host}
@@ -123,10 +123,9 @@ edges:
   - {from: host:ci-runner-7, to: aws:access_key:AKIAEXAMPLE, rel: stores}
 """)
     (tmp_path / "revoke.yaml").write_text("connectors:\n  - type: inventory\n    path: inventory.yaml\n")
-    monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path}/r.db"
-    assert run_cli(capsys, "--store", url, "collect")[0] == 0
-    code, out, _ = run_cli(capsys, "--store", url, "sweep", "--format", "json")
+    assert revoke_cli("collect", cwd=tmp_path, store=url, in_process=True)[0] == 0
+    code, out, _ = revoke_cli("sweep", "--format", "json", cwd=tmp_path, store=url, in_process=True)
     rules = {(f["rule"], f["node"]) for f in json.loads(out)["findings"]}
     assert code == 0  # medium findings only, default --fail-on high
     assert rules == {("key-unused", "aws:access_key:AKIAEXAMPLE"), ("key-rotation-overdue", "aws:access_key:AKIAEXAMPLE"),

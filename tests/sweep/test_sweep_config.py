@@ -76,3 +76,13 @@ def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, n
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="rules file not found"):
         load_rules(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("text", ["rules:\n  key-unused: {days: 3}\x07\n", "rules: [\n", "rules: {a: 1, a: 2}\n"])
+def test_yaml_errors_are_one_line(tmp_path: Path, text: str) -> None:
+    """The rules file goes through revoke.yamlio like every other input: one line, file:line first."""
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        load_rules(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}:"), message

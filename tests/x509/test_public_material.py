@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from x509_testlib import cid, kid, write
@@ -12,12 +10,10 @@ from x509_testlib import cid, kid, write
 from examples.lab.pki import make_ca, make_leaf, pem, pem_key
 
 
-def _revoke(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "revoke", "--store", f"sqlite:///{cwd / 's.db'}", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+def test_trusting_a_ca_exposes_nothing_holding_its_key_does(tmp_path: Path, revoke_cli) -> None:
+    def _revoke(cwd: Path, *args: str):
+        return revoke_cli(*args, cwd=cwd, store=cwd / "s.db")
 
-
-def test_trusting_a_ca_exposes_nothing_holding_its_key_does(tmp_path: Path) -> None:
     ca, ca_key = make_ca("Acme IoT Device CA")
     devices = [make_leaf(ca, ca_key, f"device-{i}")[0] for i in range(3)]
     # a web server trusts the CA (its certificate only), and holds a device certificate without its key

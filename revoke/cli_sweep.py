@@ -1,36 +1,18 @@
-"""Hygiene and export commands: `revoke sweep`, `revoke export`."""
+"""`revoke sweep`: hygiene findings over the collected graph, as a table, JSON, Markdown or HTML."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from revoke.errors import InputError
+from revoke.cli_context import G, check_format, console, open_store, out, write_output
 
 if TYPE_CHECKING:
     from revoke.sweep import Finding, RuleConfig
 
 SWEEP_FORMATS = ("table", "json", "md", "html")
-EXPORT_SUFFIXES = {".graphml": "graphml", ".xml": "graphml", ".dot": "dot", ".gv": "dot", ".json": "json"}
-
-
-def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
-    # an InputError, not typer.BadParameter: the entry point maps it to exit 2 with one line
-    if value not in allowed:
-        raise InputError(f"{option}: {value!r} is not one of {', '.join(allowed)}")
-    return value
-
-
-def _write(path: str, data: bytes) -> None:
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"cannot write output: {exc.strerror}", source=path) from None
 
 
 def sweep(
@@ -42,10 +24,9 @@ def sweep(
     out_file: Annotated[str | None, typer.Option("--out", help="Write the output to FILE instead of stdout.")] = None,
 ) -> None:
     """Hygiene findings over the collected graph; exit 1 when findings at or above --fail-on exist."""
-    from revoke.cli import G, open_store, out
     from revoke.sweep import at_or_above, default_config, parse_severity, severity_counts, sweep_store
 
-    _choice("--format", fmt, SWEEP_FORMATS)
+    check_format(fmt, SWEEP_FORMATS)
     floor = None if fail_on.lower() == "none" else parse_severity(fail_on, where="--fail-on")
     g = G(ctx)
     if rules:
@@ -59,7 +40,7 @@ def sweep(
         _log_findings(findings)
     data = _render(findings, config, fmt, fail_on=floor.value if floor else None)
     if out_file:
-        _write(out_file, data)
+        write_output(out_file, data)
         counts = ", ".join(f"{n} {s}" for s, n in severity_counts(findings).items() if n) or "none"
         out(f"sweep: {len(findings)} findings ({counts}) written to {out_file}")
     else:
@@ -101,44 +82,15 @@ def _render(findings: list[Finding], config: dict[str, RuleConfig], fmt: str, *,
 
     from rich.console import Console
 
-    from revoke.cli import console
-
     width = console().width
     buf = io.StringIO()
     # colour only for a terminal; a file or a pipe gets plain text
     # emoji off: ids such as `vault:secret:...` would otherwise render `:secret:` as an emoji
-    out = Console(file=buf, width=width, force_terminal=sys.stdout.isatty(), no_color=not sys.stdout.isatty(),
-                  emoji=False, highlight=False)
-    sweep_render.table(out, findings)
+    table_console = Console(file=buf, width=width, force_terminal=sys.stdout.isatty(), no_color=not sys.stdout.isatty(),
+                            emoji=False, highlight=False)
+    sweep_render.table(table_console, findings)
     return buf.getvalue().encode()
 
 
-def export(
-    ctx: typer.Context,
-    fmt: Annotated[str | None, typer.Option("--format", help="graphml, dot or json (node-link); default from --out's "
-                                            "suffix, else json.")] = None,
-    out_file: Annotated[str | None, typer.Option("--out", help="Write to FILE instead of stdout.")] = None,
-) -> None:
-    """The whole graph for Gephi, Graphviz, networkx or Neo4j (no secret values, no fingerprints)."""
-    from revoke.cli import G, open_store, out
-    from revoke.export import FORMATS, from_store, render
-
-    if fmt is None:
-        fmt = EXPORT_SUFFIXES.get(Path(out_file).suffix.lower(), "json") if out_file else "json"
-    _choice("--format", fmt, FORMATS)
-    graph = from_store(open_store(G(ctx)))
-    data = render(graph, fmt)
-    if out_file:
-        _write(out_file, data)
-        out(f"export: {len(graph.nodes)} nodes, {len(graph.edges)} edges written to {out_file} ({fmt})")
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-
-
 def register(app: typer.Typer) -> None:
-    present = {c.name for c in app.registered_commands}
-    if "sweep" not in present:
-        app.command("sweep")(sweep)
-    if "export" not in present:
-        app.command("export")(export)
+    app.command("sweep")(sweep)

@@ -1,4 +1,4 @@
-"""Administration commands: `revoke permissions` (least privilege of revoke itself)."""
+"""`revoke permissions`: the least privilege revoke itself needs to run a playbook."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from revoke.cli_context import G, check_format, out
 from revoke.errors import InputError
 
 
@@ -21,12 +22,10 @@ def permissions_cmd(
     """The IAM policy, Vault policy and GCP role revoke needs to run PLAYBOOK, and no more."""
     from pathlib import Path
 
-    from revoke.cli import G, out
     from revoke.permissions import permissions_report, render_text
     from revoke.playbook import load_playbook
 
-    if fmt not in ("text", "json"):
-        raise InputError(f"--format: {fmt!r} is not one of text, json")
+    check_format(fmt, ("text", "json"))
     mounts: dict[str, str] = {}
     for item in vault_mount or []:
         key, sep, value = item.partition("=")
@@ -51,5 +50,4 @@ def permissions_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    if "permissions" not in {c.name for c in app.registered_commands}:
-        app.command("permissions")(permissions_cmd)
+    app.command("permissions")(permissions_cmd)

@@ -1,11 +1,12 @@
-"""Connector instances and node lookups for one command: created lazily, closed once."""
+"""Connector instances and node lookups for one command (`Runtime`): a connector is instantiated
+from its configuration block on first use, by name, and every one is closed once at the end."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from revoke.config import Config
+from revoke.connector import Connector
 from revoke.errors import RevokeError
 from revoke.model import Node
 from revoke.store import Store
@@ -15,11 +16,11 @@ class Runtime:
     def __init__(self, config: Config | None, store: Store) -> None:
         self.config = config
         self.store = store
-        self._conns: dict[str, Any] = {}
+        self._conns: dict[str, Connector] = {}
         self._nodes: dict[str, Node] = {}
         self._lock = threading.Lock()
 
-    def connector(self, name: str | None) -> Any:
+    def connector(self, name: str | None) -> Connector:
         if name is None:
             raise RevokeError("internal: an executable step without a connector")
         with self._lock:
