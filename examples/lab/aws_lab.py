@@ -50,7 +50,7 @@ def speed_up_moto_dispatch() -> None:
         return modules
 
     cached._cached = True  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = cached  # type: ignore[assignment]
+    backends.list_of_moto_modules = cached
 
 
 class MotoServer:
@@ -142,7 +142,7 @@ def _iot_fleet_in_memory(certs: list[str], ca_pem: str) -> list[tuple[str, str]]
     for i, cert_pem in enumerate(certs):
         cert = backend.register_certificate(cert_pem, ca_pem, True, "ACTIVE")
         thing = f"device-{i:04d}"
-        backend.create_thing(thing, None, None)
+        backend.create_thing(thing, None, None)  # type: ignore[arg-type]  # moto takes None: no type, no attributes
         backend.attach_thing_principal(thing, cert.arn)
         backend.attach_policy(IOT_POLICY, cert.arn)
         out.append((cert.certificate_id, cert_pem))

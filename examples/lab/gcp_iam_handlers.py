@@ -95,7 +95,7 @@ class Handlers:
             acct = self.s.account(req.name)
         key, key_json = self.s.create_key(acct)
         msg = key_message(key)
-        msg.private_key_type = iam.ServiceAccountPrivateKeyType.TYPE_GOOGLE_CREDENTIALS_FILE
+        msg.private_key_type = iam.ServiceAccountPrivateKeyType.TYPE_GOOGLE_CREDENTIALS_FILE  # type: ignore[assignment]
         msg.private_key_data = key_json.encode()
         return msg
 
