@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from revoke.cli_context import G, check_format, console, open_store, out, write_output
+from revoke.cli_context import G, check_format, console, is_terminal, open_store, out, write_output
 from revoke.errors import RevokeError
 
 EXPORT_SUFFIXES = {".graphml": "graphml", ".xml": "graphml", ".dot": "dot", ".gv": "dot", ".json": "json"}
@@ -60,12 +60,12 @@ def blast_radius_cmd(
     ctx: typer.Context,
     nodes: Annotated[list[str], typer.Argument(help="Compromised node ids.")],
     window: Annotated[str | None, typer.Option("--window", help="Exposure window START/END (ISO-8601).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or tsv.")] = "table",
 ) -> None:
     """Every credential and holder reachable from the compromised nodes, with paths."""
     from revoke.blast import Window, blast_radius, resolve_sources
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, ("table", "json", "tsv"))
     win = Window.parse(window) if window else None
     store = open_store(G(ctx))
     graph = store.load_compiled()
@@ -76,9 +76,16 @@ def blast_radius_cmd(
 
         sys.stdout.buffer.write(orjson.dumps(data) + b"\n")
         return
-    from revoke.tables import blast_table
+    from revoke.tables import IdCells, blast_table, blast_tsv
 
-    blast_table(console(), data)
+    if fmt == "tsv":
+        sys.stdout.write(blast_tsv(data))
+        return
+    ids = IdCells(short=is_terminal())
+    if ids.short:  # a shortened id reads better with its name: `x509:ca:bce5…935a (Acme IoT Device CA)`
+        shown = [e["id"] for e in (*data["credentials"][:500], *data["holders"][:500])]
+        ids.names = {nid: n.name for nid, n in store.load_nodes(shown).items() if n.name}
+    blast_table(console(), data, ids=ids)
 
 
 def explain(

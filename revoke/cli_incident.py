@@ -7,28 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from revoke.cli_context import G, check_format, console, open_store, out
+from revoke.cli_context import G, check_format, console, is_terminal, open_store, out, warn
 
 
 def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None:
-    from rich.table import Table
+    from revoke.tables import IdCells, plan_table
 
-    from revoke.tables import short_path
-
-    table = Table(title=f"Plan: {plan.playbook_name} from {', '.join(plan.sources)}")
-    for col in ("#", "action", "node", "via", "after", "why"):
-        table.add_column(col, overflow="fold")
-    for n, s in enumerate(plan.steps, 1):
-        label = s.verb if status is None else f"{s.verb} [{status.get(s.id, '')}]"
-        extra = ""
-        if s.stores:
-            extra = "; stores: " + ", ".join(f"{t['store']} ({t['mode']})" for t in s.stores)
-        after = ", ".join(s.depends_on[:3]) + (" ..." if len(s.depends_on) > 3 else "")
-        table.add_row(str(n), label, s.node, s.connector or "-", after,
-                      (s.reason + extra).strip("; ") + ("\n" if s.reason or extra else "") + short_path(s.path))
-    c.print(table)
-    counts = plan.to_json()["summary"]
-    c.print("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    plan_table(c, plan, status, ids=IdCells(short=is_terminal()))
 
 
 def plan_cmd(
@@ -37,14 +22,14 @@ def plan_cmd(
     node: Annotated[list[str], typer.Option("--node", help="Compromised node id (repeatable).")],
     window: Annotated[str | None, typer.Option("--window")] = None,
     emergency: Annotated[bool, typer.Option(help="Revoke before reissuing.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or tsv.")] = "table",
 ) -> None:
     """What would be done, in order, and why."""
     from revoke.incident import optional_config
     from revoke.plan import build_plan
     from revoke.playbook import load_playbook
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, ("table", "json", "tsv"))
     g = G(ctx)
     pb = load_playbook(playbook)
     store = open_store(g)
@@ -53,11 +38,15 @@ def plan_cmd(
     from revoke.incident import graph_gaps
 
     for gap in graph_gaps(store, config):
-        sys.stderr.write(f"warning: incomplete graph: {gap}\n")
+        warn(f"incomplete graph: {gap}")
     if fmt == "json":
         import orjson
 
         sys.stdout.buffer.write(orjson.dumps(plan.to_json()) + b"\n")
+    elif fmt == "tsv":
+        from revoke.tables import plan_tsv
+
+        sys.stdout.write(plan_tsv(plan.to_json()))
     else:
         _plan_table(console(), plan)
 
@@ -125,7 +114,7 @@ def run_cmd(
         status = None if fresh else inc.step_status(journal, plan)
         _plan_table(c, plan, status)
         for gap in inc.graph_gaps(store, config) if fresh else []:
-            sys.stderr.write(f"warning: incomplete graph: {gap}\n")
+            warn(f"incomplete graph: {gap}")
         out("dry run: nothing was changed. Re-run with --execute to act.")
         return
     assert config is not None
@@ -161,7 +150,7 @@ def _sweep_nodes(store: Any) -> list[str]:
 def verify_cmd(
     ctx: typer.Context,
     incident: Annotated[str, typer.Option("--incident")],
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or tsv.")] = "table",
     no_collect: Annotated[bool, typer.Option("--no-collect", help="Skip re-collection (probes only).")] = False,
 ) -> None:
     """Probe every acted-on credential and walk the re-collected graph; exit 1 if anything is live."""
@@ -169,7 +158,7 @@ def verify_cmd(
     from revoke.journal import Journal
     from revoke.verify import verify
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, ("table", "json", "tsv"))
     g = G(ctx)
     store = open_store(g)
     config = require_config(g.config)
@@ -178,6 +167,10 @@ def verify_cmd(
         import orjson
 
         sys.stdout.buffer.write(orjson.dumps(result.to_json()) + b"\n")
+    elif fmt == "tsv":
+        from revoke.tables import verify_tsv
+
+        sys.stdout.write(verify_tsv(result.to_json()))
     else:
         _verify_text(result)
     if not result.clean:
