@@ -10,6 +10,7 @@ import typer
 
 from revoke.cli_context import G, check_format, console, is_terminal, open_store, out, write_output
 from revoke.errors import RevokeError
+from revoke.textsafe import safe
 
 EXPORT_SUFFIXES = {".graphml": "graphml", ".xml": "graphml", ".dot": "dot", ".gv": "dot", ".json": "json"}
 
@@ -42,15 +43,15 @@ def collect(
                 with contextlib.suppress(OSError):  # the folder too, if this run made it
                     parse_url(g.store).parent.rmdir()
         raise
-    from rich.markup import escape
+    from revoke.tables import cell
 
     c = console()
     for name, (n, e) in report.collected.items():
-        c.print(f"[green]collected[/] {escape(name)}: {n} nodes, {e} edges")
+        c.print(f"[green]collected[/] {cell(name)}: {n} nodes, {e} edges")
     for name, err in report.failed.items():
-        c.print(f"[red]failed[/] {escape(name)}: {escape(err)} (previous snapshot kept)")
+        c.print(f"[red]failed[/] {cell(name)}: {cell(err)} (previous snapshot kept)")
     for f in report.findings:
-        c.print(escape(f"finding [{f['severity']}] {f['connector']}: {f['code']}: {f['message']}"))
+        c.print(cell(f"finding [{f['severity']}] {f['connector']}: {f['code']}: {f['message']}"))
     c.print(f"graph: {report.nodes} nodes, {report.edges} edges")
     if not report.ok:
         raise typer.Exit(1)
@@ -111,13 +112,13 @@ def explain(
         out(orjson.dumps({"node": node, "target": target, "reachable": hops is not None,
                           "hops": [{"from": a, "rel": r, "to": b} for a, r, b in hops or []]}).decode())
     elif hops is None:
-        out(f"{target} is not reachable from {node}")
+        out(f"{safe(target)} is not reachable from {safe(node)}")
     elif not hops:
-        out(f"{target} is the compromised node itself")
+        out(f"{safe(target)} is the compromised node itself")
     else:
-        out(hops[0][0])
+        out(safe(hops[0][0]))
         for _, rel, b in hops:
-            out(f"  --{rel}--> {b}")
+            out(f"  --{rel}--> {safe(b)}")
     if hops is None:
         raise typer.Exit(1)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from revoke.cli_context import G, check_format, console, is_terminal, open_store, out, warn
+from revoke.textsafe import safe as one  # free text (a note, a reason, a provider's error) on one line
 
 
 def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None:
@@ -104,7 +105,7 @@ def run_cmd(
         res = inc.finalize(store, journal, pb, final_config)
         out(f"finalized {len(res['done'])}, nothing to finalize for {len(res['not_supported'])}, failed {len(res['failed'])}")
         for nid, err in res["failed"].items():
-            out(f"  failed {nid}: {err}")
+            out(f"  failed {nid}: {one(err)}")
         raise typer.Exit(1 if res["failed"] else 0)
     if not nodes and journal.info() is None:
         raise typer.BadParameter("give at least one --node (or --from-sweep)", param_hint="--node")
@@ -128,14 +129,14 @@ def run_cmd(
     out(f"incident {incident}: {stats.done} actions done, {stats.skipped_done} already done, "
         f"{len(stats.failed)} failed, {len(stats.blocked)} blocked, {stats.retries} retries, {stats.seconds:.2f}s")
     for sid, err in stats.failed.items():
-        out(f"  FAILED {sid}: {err}")
+        out(f"  FAILED {sid}: {one(err)}")
     for sid, why in stats.blocked.items():
-        out(f"  BLOCKED {sid}: {why}")
+        out(f"  BLOCKED {sid}: {one(why)}")
     manual = plan.manual()
     if manual:
         out(f"{len(manual)} manual task(s) to do and attest (`revoke attest --incident {incident} NODE --note ...`):")
         for s in manual:
-            out(f"  {s.node}: {s.reason}")
+            out(f"  {s.node}: {one(s.reason)}")
     if not stats.ok:
         out("the incident stays open; fix the cause and re-run the same command to resume")
         raise typer.Exit(1)
@@ -180,25 +181,25 @@ def verify_cmd(
 def _verify_text(r: Any) -> None:
     from revoke.tables import short_path
 
-    out(f"journal: {r.chain_message}" + ("" if r.chain_ok else "  <-- TAMPERED"))
+    out(f"journal: {one(r.chain_message)}" + ("" if r.chain_ok else "  <-- TAMPERED"))
     dead = sum(1 for p in r.probes if p.live is False)
     out(f"probes: {dead}/{len(r.probes)} dead")
     for p in r.probes:
         if p.problem:
-            out(f"  {p.node}: {p.problem}")
+            out(f"  {p.node}: {one(p.problem)}")
     for sid in r.failed_steps:
         out(f"  not done: {sid}")
     for msg in r.problems:
-        out(f"  problem: {msg}")
+        out(f"  problem: {one(msg)}")
     for name, err in r.collect_failures.items():
-        out(f"  collection failed for {name}: {err}")
+        out(f"  collection failed for {name}: {one(err)}")
     out(f"live credentials still reachable: {len(r.survivors)}")
     for s in r.survivors:
-        out(f"  {s.node} ({s.kind}): {s.reason}\n    via {short_path(s.path)}")
+        out(f"  {s.node} ({s.kind}): {one(s.reason)}\n    via {short_path(s.path)}")
     for m in r.open_manual:
-        out(f"  open manual task: {m['node']}: {m['reason']}")
+        out(f"  open manual task: {m['node']}: {one(m['reason'])}")
     for a in r.attested:
-        out(f"  attested, not probed: {a['node']} by {a['by']} at {a['at']}: {a['note']}")
+        out(f"  attested, not probed: {a['node']} by {one(a['by'])} at {a['at']}: {one(a['note'])}")
     out("CLEAN" if r.clean else "NOT CLEAN")
 
 
@@ -235,7 +236,7 @@ def rollback_cmd(
         return
     out(f"undone: {len(res['undone'])}")
     for nid, err in res["cannot_undo"].items():
-        out(f"  cannot undo {nid}: {err}")
+        out(f"  cannot undo {nid}: {one(err)}")
     if res["cannot_undo"]:
         raise typer.Exit(1)
 
