@@ -48,13 +48,14 @@ def _terminal_safe(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
 
 
 class _SafeConsoleRenderer:
-    """structlog's console renderer, its output (a traceback included) shown safely."""
+    """structlog's console renderer, its output (a traceback included) redacted and shown safely.
+    Tracebacks are plain: Rich's would print every frame's local variables, secrets included."""
 
     def __init__(self) -> None:
-        self.inner = structlog.dev.ConsoleRenderer(colors=False)
+        self.inner = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
 
     def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
-        return safe(self.inner(logger, name, event), newlines=True)
+        return safe(redact(self.inner(logger, name, event)), newlines=True)
 
 
 _level = logging.INFO

@@ -25,13 +25,15 @@ from collections.abc import Callable
 from typing import Any
 
 # Unicode categories Cc (control), Cf (format: bidi, zero-width, BOM, tags), Cs (surrogates), Zl
-# and Zp (line and paragraph separators), as of Unicode 15.1; tests/reliability/test_hostile_output.py
-# checks this class against the running Python's own Unicode tables.
+# and Zp (line and paragraph separators), as of Unicode 15.1, and the 66 noncharacters (U+FFFE...,
+# which XML cannot carry); tests/reliability/test_hostile_output.py checks this class against the
+# running Python's own Unicode tables.
 _OTHER_UNSAFE = (
     "\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
-    "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+    "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufdd0-\ufdef\ufeff\ufff9-\ufffb\ufffe\uffff"
     "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
     "\U000e0001\U000e0020-\U000e007f"
+    + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17))
 )
 _UNSAFE = re.compile(f"[\x00-\x1f{_OTHER_UNSAFE}]")
 _UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_OTHER_UNSAFE}]")
