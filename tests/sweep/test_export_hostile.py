@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -125,7 +124,7 @@ def test_reversible_escape_round_trips_anything() -> None:
 
     from revoke.export import file_text
 
-    alphabet = st.sampled_from(list('\\"xuU0aF\x00\x01\x1f\x7f\x9f\ufffe\uffff\u202e') + ["\\x41", "\\u0041"])
+    alphabet = st.sampled_from([*'\\"xuU0aF\x00\x01\x1f\x7f\x9f\ufffe\uffff\u202e', "\\x41", "\\u0041"])
 
     @settings(max_examples=400, deadline=None)
     @given(st.lists(alphabet, max_size=20).map("".join))
