@@ -185,28 +185,17 @@ def verify_cmd(
 
 
 def _verify_text(r: Any) -> None:
-    from revoke.tables import short_path
-
     out(f"journal: {r.chain_message}" + ("" if r.chain_ok else "  <-- TAMPERED"))
     dead = sum(1 for p in r.probes if p.live is False)
-    out(f"probes: {dead}/{len(r.probes)} dead")
-    for p in r.probes:
-        if p.problem:
-            out(f"  {p.node}: {p.problem}")
-    for sid in r.failed_steps:
-        out(f"  not done: {sid}")
-    for msg in r.problems:
-        out(f"  problem: {msg}")
-    for name, err in r.collect_failures.items():
-        out(f"  collection failed for {name}: {err}")
-    out(f"live credentials still reachable: {len(r.survivors)}")
-    for s in r.survivors:
-        out(f"  {s.node} ({s.kind}): {s.reason}\n    via {short_path(s.path)}")
-    for m in r.open_manual:
-        out(f"  open manual task: {m['node']}: {m['reason']}")
+    out(f"checks: {dead}/{len(r.probes)} contained; live credentials still reachable: {len(r.survivors)}")
     for a in r.attested:
         out(f"  attested, not probed: {a['node']} by {a['by']} at {a['at']}: {a['note']}")
-    out("CLEAN" if r.clean else "NOT CLEAN")
+    if r.clean:
+        out("CLEAN")
+        return
+    out(f"NOT CLEAN, {len(r.reasons)} reason(s):")
+    for reason in r.reasons:
+        out(f"  - {reason}")
 
 
 def attest_cmd(
