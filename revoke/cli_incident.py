@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from revoke.cli_context import G, check_format, console, open_store, out
+from revoke.errors import InputError
 
 
 def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None:
@@ -90,6 +91,9 @@ def run_cmd(
     emergency: Annotated[bool, typer.Option(help="Revoke before reissuing.")] = False,
     finalize: Annotated[bool, typer.Option("--finalize", help="Irreversible clean-up after a clean verify + grace.")] = False,
     from_sweep: Annotated[bool, typer.Option("--from-sweep", help="Take the nodes from `revoke sweep` findings.")] = False,
+    rules: Annotated[str | None, typer.Option("--rules", help="With --from-sweep: the sweep's rules file.")] = None,
+    min_severity: Annotated[str, typer.Option(
+        "--min-severity", help="With --from-sweep: hand over findings at or above this severity.")] = "medium",
     window: Annotated[str | None, typer.Option("--window")] = None,
     allow_partial: Annotated[bool, typer.Option("--allow-partial", help="Act despite a failed collection.")] = False,
 ) -> None:
@@ -105,7 +109,12 @@ def run_cmd(
     c = console()
     nodes = list(node or [])
     if from_sweep:
-        nodes += _sweep_nodes(store)
+        swept = _sweep_nodes(store, rules, min_severity)
+        if not swept and not nodes and journal.info() is None:
+            raise InputError(f"--from-sweep: no finding at or above {min_severity} names a credential to act on")
+        nodes += swept
+    elif rules is not None:
+        raise InputError("--rules is for --from-sweep (the sweep that picks the nodes)")
     if finalize:
         final_config = inc.require_config(g.config)
         journal.require()
@@ -142,7 +151,10 @@ def run_cmd(
         out(f"  FAILED {sid}: {err}")
     for sid, why in stats.blocked.items():
         out(f"  BLOCKED {sid}: {why}")
-    manual = plan.manual()
+    from revoke.incident_state import IncidentState
+
+    attested = IncidentState.read(journal).attestations
+    manual = [s for s in plan.manual() if s.node not in attested]
     if manual:
         out(f"{len(manual)} manual task(s) to do and attest (`revoke attest --incident {incident} NODE --note ...`):")
         for s in manual:
@@ -152,10 +164,10 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-def _sweep_nodes(store: Any) -> list[str]:
-    from revoke.sweep import targets_from_store
+def _sweep_nodes(store: Any, rules: str | None, min_severity: str) -> list[str]:
+    from revoke.sweep import parse_severity, targets_from_store
 
-    return list(targets_from_store(store, min_severity="high"))
+    return list(targets_from_store(store, parse_severity(min_severity, where="--min-severity"), rules=rules))
 
 
 def verify_cmd(

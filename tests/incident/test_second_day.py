@@ -143,3 +143,30 @@ def test_a_later_rotation_of_the_same_lineage_keeps_the_first_incident_clean(dem
     assert second != first
     v = revoke_cli("verify", "--incident", "i1", "--format", "json", cwd=lb.directory)
     assert v.returncode == 0, v.json()["reasons"]
+
+
+def test_the_shipped_hygiene_pair_rotates_a_key_unused_for_90_days(demo_lab, revoke_cli) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+    lb = demo_lab
+    (stale,) = _keys(lb, "app-backend")
+    # the lab's moto runs in this process: age the key as a real account would have it
+    key = next(k for k in iam_backends[DEFAULT_ACCOUNT_ID]["global"].users["app-backend"].access_keys
+               if k.access_key_id == stale)
+    key.create_date = datetime.now(UTC) - timedelta(days=400)
+    key.last_used = AccessKeyLastUsed(datetime.now(UTC) - timedelta(days=120), "s3", "us-east-1")
+    assert revoke_cli("collect", cwd=lb.directory).returncode == 0
+    run = revoke_cli("run", "hygiene-rotate", "--from-sweep", "--incident", "h1", "--execute", cwd=lb.directory)
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = _keys(lb, "app-backend")
+    assert after[stale] == "Inactive" and len([k for k, s in after.items() if s == "Active"]) == 1
+    # --rules and --min-severity choose what the sweep hands over
+    strict = revoke_cli("run", "hygiene-rotate", "--from-sweep", "--min-severity", "critical", "--incident", "h2",
+                        cwd=lb.directory)
+    assert strict.error_line() == "error: --from-sweep: no finding at or above critical names a credential to act on"
+    bad = revoke_cli("run", "hygiene-rotate", "--node", f"aws:access_key:{stale}", "--rules", "x.yaml",
+                     "--incident", "h3", cwd=lb.directory)
+    assert bad.error_line() == "error: --rules is for --from-sweep (the sweep that picks the nodes)"
