@@ -107,6 +107,10 @@ class CollectFinding:
     severity: str = "warning"
     source: str | None = None
 
+    def __post_init__(self) -> None:
+        # a provider's error text may span lines (Vault's does): a finding is one line
+        self.message = " ".join(str(self.message).split())
+
 
 # `Collected.meta[REFERENCES]`: node ids a connector's input names without declaring them
 # ([{node, where, line}]); `revoke collect` resolves them against the whole collection
