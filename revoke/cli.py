@@ -112,6 +112,11 @@ def hoist_globals(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    import warnings
+
+    # urllib3 warns about SOCKS support on import where a proxy variable names socks://: noise, not
+    # an outcome of the command (loopback never goes through a proxy)
+    warnings.filterwarnings("ignore", message=".*SOCKS.*")
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
         rc = app(args=hoist_globals(sys.argv[1:]), prog_name="revoke", standalone_mode=False)

@@ -49,7 +49,8 @@ def collect(
     for name, (n, e) in report.collected.items():
         c.print(f"[green]collected[/] {cell(name)}: {n} nodes, {e} edges")
     for name, err in report.failed.items():
-        c.print(f"[red]failed[/] {cell(name)}: {cell(err)} (previous snapshot kept)")
+        kept = "previous snapshot kept" if name in report.kept else "no earlier snapshot"
+        c.print(f"[red]failed[/] {cell(name)}: {cell(err)} ({kept})")
     for f in report.findings:
         c.print(cell(f"finding [{f['severity']}] {f['connector']}: {f['code']}: {f['message']}"))
     c.print(f"graph: {report.nodes} nodes, {report.edges} edges")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from revoke.cli_context import G, check_format, console, is_terminal, open_store, out, warn
+from revoke.errors import InputError
 from revoke.textsafe import safe as one  # free text (a note, a reason, a provider's error) on one line
 
 
@@ -80,6 +81,9 @@ def run_cmd(
     emergency: Annotated[bool, typer.Option(help="Revoke before reissuing.")] = False,
     finalize: Annotated[bool, typer.Option("--finalize", help="Irreversible clean-up after a clean verify + grace.")] = False,
     from_sweep: Annotated[bool, typer.Option("--from-sweep", help="Take the nodes from `revoke sweep` findings.")] = False,
+    rules: Annotated[str | None, typer.Option("--rules", help="With --from-sweep: the sweep's rules file.")] = None,
+    min_severity: Annotated[str, typer.Option(
+        "--min-severity", help="With --from-sweep: hand over findings at or above this severity.")] = "medium",
     window: Annotated[str | None, typer.Option("--window")] = None,
     allow_partial: Annotated[bool, typer.Option("--allow-partial", help="Act despite a failed collection.")] = False,
 ) -> None:
@@ -95,7 +99,12 @@ def run_cmd(
     c = console()
     nodes = list(node or [])
     if from_sweep:
-        nodes += _sweep_nodes(store)
+        swept = _sweep_nodes(store, rules, min_severity)
+        if not swept and not nodes and journal.info() is None:
+            raise InputError(f"--from-sweep: no finding at or above {min_severity} names a credential to act on")
+        nodes += swept
+    elif rules is not None:
+        raise InputError("--rules is for --from-sweep (the sweep that picks the nodes)")
     if finalize:
         final_config = inc.require_config(g.config)
         journal.require()
@@ -132,7 +141,10 @@ def run_cmd(
         out(f"  FAILED {sid}: {one(err)}")
     for sid, why in stats.blocked.items():
         out(f"  BLOCKED {sid}: {one(why)}")
-    manual = plan.manual()
+    from revoke.incident_state import IncidentState
+
+    attested = IncidentState.read(journal).attestations
+    manual = [s for s in plan.manual() if s.node not in attested]
     if manual:
         out(f"{len(manual)} manual task(s) to do and attest (`revoke attest --incident {incident} NODE --note ...`):")
         for s in manual:
@@ -142,10 +154,10 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-def _sweep_nodes(store: Any) -> list[str]:
-    from revoke.sweep import targets_from_store
+def _sweep_nodes(store: Any, rules: str | None, min_severity: str) -> list[str]:
+    from revoke.sweep import parse_severity, targets_from_store
 
-    return list(targets_from_store(store, min_severity="high"))
+    return list(targets_from_store(store, parse_severity(min_severity, where="--min-severity"), rules=rules))
 
 
 def verify_cmd(
@@ -179,28 +191,17 @@ def verify_cmd(
 
 
 def _verify_text(r: Any) -> None:
-    from revoke.tables import short_path
-
     out(f"journal: {one(r.chain_message)}" + ("" if r.chain_ok else "  <-- TAMPERED"))
     dead = sum(1 for p in r.probes if p.live is False)
-    out(f"probes: {dead}/{len(r.probes)} dead")
-    for p in r.probes:
-        if p.problem:
-            out(f"  {p.node}: {one(p.problem)}")
-    for sid in r.failed_steps:
-        out(f"  not done: {sid}")
-    for msg in r.problems:
-        out(f"  problem: {one(msg)}")
-    for name, err in r.collect_failures.items():
-        out(f"  collection failed for {name}: {one(err)}")
-    out(f"live credentials still reachable: {len(r.survivors)}")
-    for s in r.survivors:
-        out(f"  {s.node} ({s.kind}): {one(s.reason)}\n    via {short_path(s.path)}")
-    for m in r.open_manual:
-        out(f"  open manual task: {m['node']}: {one(m['reason'])}")
+    out(f"checks: {dead}/{len(r.probes)} contained; live credentials still reachable: {len(r.survivors)}")
     for a in r.attested:
         out(f"  attested, not probed: {a['node']} by {one(a['by'])} at {a['at']}: {one(a['note'])}")
-    out("CLEAN" if r.clean else "NOT CLEAN")
+    if r.clean:
+        out("CLEAN")
+        return
+    out(f"NOT CLEAN, {len(r.reasons)} reason(s):")
+    for reason in r.reasons:
+        out(f"  - {one(reason)}")
 
 
 def attest_cmd(

@@ -212,6 +212,7 @@ def _verification(report: dict[str, Any]) -> list[str]:
         return [*out, "No `revoke verify` was recorded for this incident.", ""]
     out += [f"- last run: {when(last['at'])} ({len(v['runs'])} run(s) in all): "
             f"{'clean' if last['clean'] else 'NOT clean'}, {last['probes']} probes",
+            *[f"  - {cell(r)}" for r in last["reasons"]],
             f"- live credentials still reachable: {len(last['survivors'])}"]
     out += [f"  - {code(x['node'])} ({cell(x['kind'])}) via {cell(path_text(x['path']))}" for x in last["survivors"]]
     out.append(f"- open manual tasks: {len(last['open_manual'])}")
