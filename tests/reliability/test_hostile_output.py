@@ -290,6 +290,19 @@ def test_terminal_tables_fit_and_never_split_an_id(ws: dict[str, Any], tmp_path:
     assert not any(ca_id[8:40] in ln for ln in lines if "│" in ln)  # no piece of a folded id in a cell
 
 
+@pytest.mark.parametrize("args", [["plan", PLAYBOOK, "--node", HOST], ["sweep", "--fail-on", "none"]],
+                         ids=["plan", "sweep"])
+def test_terminal_plan_and_sweep_fit_80_columns(ws: dict[str, Any], args: list[str]) -> None:
+    root, store = ws["root"], ws["store"]
+    text = _on_a_terminal(["--store", f"sqlite:///{store}", "--config", str(root / "revoke.yaml"), *args], root)
+    plain = _RICH_STYLE.sub("", text).replace("\r\n", "\n")
+    assert_shown_safely(plain)
+    lines = plain.splitlines()
+    table = [ln for ln in lines if ln[:1] in "┃│┏┡└"]
+    assert table and max(len(ln) for ln in table) <= 80, plain
+    assert "full ids of the shortened ones above:" in plain  # the long hostile ids, whole
+
+
 def test_piped_tables_are_never_folded(ws: dict[str, Any]) -> None:
     """Off a terminal, ids are whole on one line whatever COLUMNS says."""
     res = ws["cli"]("blast-radius", HOST, columns=40)
