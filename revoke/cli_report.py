@@ -47,18 +47,24 @@ def report_cmd(
     from revoke.report import build_report, render
 
     key = evidence.load_private_key(sign) if sign else None  # a bad key fails before anything is written
+    if out_file:
+        from revoke.files import refuse_symlink
+
+        refuse_symlink(out_file, "report")
+        if key is not None:
+            refuse_symlink(evidence.sig_path(out_file), "signed statement")
     store = open_store(g)
     report = build_report(store, Journal(store, incident))
     data = render(report, fmt).encode("utf-8")
     if out_file:
-        evidence.write_private(out_file, data)
+        evidence.write_private(out_file, data, what="report")
         out(f"report written to {out_file}")
     else:
         sys.stdout.buffer.write(data)
     if key is not None and out_file:
         env = evidence.sign(report, key, report_bytes=data, report_file=out_file, fmt=fmt)
         target = evidence.sig_path(out_file)
-        evidence.write_private(target, evidence.canonical_pretty(env))
+        evidence.write_private(target, evidence.canonical_pretty(env), what="signed statement")
         out(f"signed statement written to {target} (key {env['signature']['key']})")
         out(f"claim: {env['statement']['claim']}")
     if not report["journal"]["intact"]:
