@@ -50,10 +50,9 @@ def plan_cmd(
     store = open_store(g)
     config = optional_config(g.config)
     plan = build_plan(pb, store, store.load_compiled(), config, node, window=window, emergency=emergency)
-    from revoke.incident import graph_gaps
+    from revoke.collection_gaps import warn_gaps
 
-    for gap in graph_gaps(store, config):
-        sys.stderr.write(f"warning: incomplete graph: {gap}\n")
+    warn_gaps(store, config)
     if fmt == "json":
         import orjson
 
@@ -124,8 +123,10 @@ def run_cmd(
     if not execute:
         status = None if fresh else inc.step_status(journal, plan)
         _plan_table(c, plan, status)
-        for gap in inc.graph_gaps(store, config) if fresh else []:
-            sys.stderr.write(f"warning: incomplete graph: {gap}\n")
+        if fresh:  # a resumed incident shows its recorded plan, not one drawn from the graph now
+            from revoke.collection_gaps import warn_gaps
+
+            warn_gaps(store, config)
         out("dry run: nothing was changed. Re-run with --execute to act.")
         return
     assert config is not None

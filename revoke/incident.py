@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from revoke.collection_gaps import graph_gaps
 from revoke.config import Config, load_config
 from revoke.connections import Runtime
 from revoke.connector import ConnectorError, Unsupported, declared
@@ -51,22 +52,6 @@ def prepare(store: Store, journal: Journal, playbook: Playbook, nodes: list[str]
     graph = store.load_compiled()
     plan = build_plan(playbook, store, graph, config, nodes, window=window, emergency=emergency)
     return plan, True
-
-
-def graph_gaps(store: Store, config: Config | None) -> list[str]:
-    """Configured connectors whose snapshot is missing or older than their last failure: a plan
-    made now would miss whatever they hold."""
-    if config is None:
-        return []
-    snaps = {s.name: s for s in store.snapshots()}
-    gaps = []
-    for cfg in config.connectors:
-        snap = snaps.get(cfg.name)
-        if snap is None or snap.taken_at == "never":
-            gaps.append(f"{cfg.name}: never collected")
-        elif snap.last_error:
-            gaps.append(f"{cfg.name}: last collection failed ({snap.last_error}); the snapshot is from {snap.taken_at}")
-    return gaps
 
 
 def check_complete(store: Store, config: Config | None, *, allow_partial: bool) -> list[str]:
