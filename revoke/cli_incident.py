@@ -248,9 +248,37 @@ def rollback_cmd(
         raise typer.Exit(1)
 
 
+def unlock_cmd(
+    ctx: typer.Context,
+    incident: Annotated[str, typer.Option("--incident")],
+    force: Annotated[bool, typer.Option("--force", help="Required: clear the lock whoever holds it.")] = False,
+) -> None:
+    """Clear an incident's run lock by hand (journaled: who cleared it, whose lock it was)."""
+    from datetime import UTC, datetime
+
+    from revoke.errors import InputError
+    from revoke.journal import Journal
+    from revoke.run_lock import read_holder
+
+    store = open_store(G(ctx))
+    journal = Journal(store, incident)
+    journal.require()
+    if not force:
+        holder = read_holder(store, incident)
+        held = f"held by {holder.describe(datetime.now(UTC))}" if holder else "not locked"
+        raise InputError(f"unlock needs --force (incident {incident!r} is {held}): clearing the lock of a run "
+                         "that is still acting lets two runs act at once")
+    holder = journal.force_unlock()
+    if holder is None:
+        out(f"incident {incident} is not locked; nothing to clear")
+        return
+    out(f"unlocked incident {incident}: cleared the lock of {holder.describe(datetime.now(UTC))} (journaled)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan_cmd)
     app.command("run")(run_cmd)
     app.command("verify")(verify_cmd)
     app.command("attest")(attest_cmd)
     app.command("rollback")(rollback_cmd)
+    app.command("unlock")(unlock_cmd)

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from revoke.errors import RevokeError
+from revoke.run_lock import Holder, RunLock
 from revoke.store import Store
 
 GENESIS = "0" * 64
-
-
+log = structlog.get_logger()
 
 
 class IncidentError(RevokeError):
@@ -68,6 +70,7 @@ class Journal:
         self._cv = threading.Condition()
         self._queue: list[dict[str, Any]] = []
         self._writing = False
+        self._lock = RunLock(store, incident)
 
     # -- incidents --------------------------------------------------------------------------------
     def info(self) -> dict[str, Any] | None:
@@ -109,23 +112,28 @@ class Journal:
             raise IncidentError(f"incident {self.incident!r} was declared by another process at the same moment; "
                                 "it is running there (re-run the same command later to resume it)") from None
 
-    # -- the run lock: one executor per incident ------------------------------------------------------
+    # -- the run lock: one executor per incident (revoke/run_lock.py) -----------------------------------
     def acquire(self) -> str:
-        token = f"{os.getpid()}@{socket.gethostname()}"
-        now = datetime.now(UTC).isoformat()
-        with self.store.transaction() as db:
-            row = db.execute("SELECT lock_owner, lock_at FROM incidents WHERE id=?", (self.incident,)).fetchone()
-            if row and row[0] and row[0] != token and _holder_alive(row[0]):
-                raise IncidentError(
-                    f"incident {self.incident!r} is being run by {row[0]} since {row[1]}; wait for it to finish "
-                    "(a lock held by a dead process is taken over automatically)")
-            db.execute("UPDATE incidents SET lock_owner=?, lock_at=? WHERE id=?", (token, now, self.incident))
-        return token
+        me, taken, why = self._lock.acquire()
+        if taken is not None:
+            heartbeat = taken.heartbeat.isoformat() if taken.heartbeat else None
+            log.warning("lock.taken_over", incident=self.incident, holder=taken.owner, reason=why)
+            self.append("lock.takeover", data={"by": actor(), "holder": taken.owner, "heartbeat": heartbeat,
+                                               "reason": why})
+        return me
 
     def release(self, token: str) -> None:
-        with self.store.transaction() as db:
-            db.execute("UPDATE incidents SET lock_owner=NULL, lock_at=NULL WHERE id=? AND lock_owner=?",
-                       (self.incident, token))
+        self._lock.release(token)
+
+    def force_unlock(self) -> Holder | None:
+        """`revoke unlock --force`: clear the lock whoever holds it, and journal who did it and whose
+        lock it was. None when the incident was not locked (nothing is journaled)."""
+        self.require()
+        holder = self._lock.force_clear()
+        if holder is not None:
+            self.append("unlock", data={"by": actor(), "holder": holder.owner,
+                                        "heartbeat": holder.heartbeat.isoformat() if holder.heartbeat else None})
+        return holder
 
     # -- records ------------------------------------------------------------------------------------
     def append(self, type_: str, *, action: str | None = None, node: str | None = None,
@@ -228,16 +236,3 @@ def _fault_point() -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _holder_alive(owner: str) -> bool:
-    pid_text, _, host = owner.partition("@")
-    if host != socket.gethostname():
-        return True  # cannot tell for another machine: assume it is alive
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
