@@ -112,10 +112,13 @@ def run_cmd(
             out("dry run: finalize would delete what containment disabled; re-run with --execute")
             return
         res = inc.finalize(store, journal, pb, final_config)
-        out(f"finalized {len(res['done'])}, nothing to finalize for {len(res['not_supported'])}, failed {len(res['failed'])}")
+        out(f"finalized {len(res['done'])}, nothing to finalize for {len(res['not_supported'])}, "
+            f"failed {len(res['failed'])}, refused {len(res['refused'])}")
         for nid, err in res["failed"].items():
             out(f"  failed {nid}: {err}")
-        raise typer.Exit(1 if res["failed"] else 0)
+        for nid, why in res["refused"].items():
+            out(f"  refused {nid}: {why}")
+        raise typer.Exit(1 if res["failed"] or res["refused"] else 0)
     if not nodes and journal.info() is None:
         raise typer.BadParameter("give at least one --node (or --from-sweep)", param_hint="--node")
     config = inc.optional_config(g.config) if not execute else inc.require_config(g.config)
