@@ -142,7 +142,7 @@ def ws(verified: Path, tmp_path: Path) -> Workspace:
 
 
 # records appended after the clean verify, the way attest, a re-run and a rollback write them
-CHANGES = {
+CHANGES: dict[str, tuple[str, str | None, str, dict[str, Any], str]] = {
     "attestation": ("attest", None, INV_MANUAL[0], {"by": "x@y", "note": "again"}, "an attestation of"),
     "re-run outcome": ("outcome", "s1", INV_MANUAL[0], {"ok": True}, "an action of a re-run"),
     "re-run interrupted": ("intent", "s1", INV_MANUAL[0], {"verb": "revoke"}, "an action of a re-run"),
