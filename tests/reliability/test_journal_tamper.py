@@ -267,8 +267,11 @@ def test_a_bad_journal_key_is_an_input_error_before_anything_is_written(revoke_c
                                                                           case: str) -> None:
     ws, _ = _copy(pristine, tmp_path, signed=False)
     args, section, said = KEY_ERRORS[case]
-    subprocess.run(["openssl", "genpkey", "-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:1024",
-                    "-out", str(ws.root / "rsa.pem")], check=True, capture_output=True)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    (ws.root / "rsa.pem").write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     if section is not None:
         config = yaml.safe_load(ws.config.read_text())
         config["journal"] = section
