@@ -72,9 +72,12 @@ def load_config(path: str | Path) -> Config:
     data = load_file(path, what="config")
     if not isinstance(data, dict) or not isinstance(data.get("connectors"), list):
         raise InputError("expected a mapping with a `connectors:` list", source=src, line=line_of(data))
-    unknown_top = set(data) - {"connectors", "store"}
+    unknown_top = set(data) - {"connectors", "store", "journal"}
     if unknown_top:
         raise InputError(f"unknown key(s) {sorted(unknown_top)}", source=src, line=line_of(data))
+    from revoke.journal_key import section_key
+
+    section_key(data.get("journal"), src, data)  # `journal: {signing_key: FILE}`, read by revoke/journal_key.py
     known = set(known_connectors())
     out: list[ConnectorConfig] = []
     names: set[str] = set()

@@ -244,6 +244,7 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
 
 def _write_report(store: Any, journal: Any, directory: Path, keep: str | None) -> str | None:
     try:
+        from revoke.files import write_private
         from revoke.report import build_report, render
     except ImportError:
         return None
@@ -253,7 +254,6 @@ def _write_report(store: Any, journal: Any, directory: Path, keep: str | None) -
     paths = []
     for fmt in ("md", "html"):
         path = out_dir / f"demo-incident-report.{fmt}"
-        path.write_text(render(report, fmt), encoding="utf-8")
-        os.chmod(path, 0o600)
+        write_private(path, render(report, fmt).encode("utf-8"), what="report")
         paths.append(str(path))
     return " and ".join(paths)
