@@ -8,8 +8,8 @@ from typing import Any
 
 from revoke.connector import REFERENCES, ActionTable, BaseConnector, Collected, ConnectorOptions
 from revoke.errors import InputError
-from revoke.model import Edge, Node
-from revoke.yamlio import item_line, line_of, load_file
+from revoke.model import Edge, FieldError, Node
+from revoke.yamlio import item_line, key_line, line_of, load_file, shown_keys
 
 NODE_FIELDS = {"id", "kind", "provider", "name", "created", "expires", "last_used", "status", "owner",
                "labels", "fingerprint", "attrs"}
@@ -20,9 +20,10 @@ def parse_inventory(data: Any, source: str) -> Collected:
     """Pure transform of a parsed inventory document; every error names the file and line."""
     if not isinstance(data, dict):
         raise InputError("expected a mapping with `nodes:` and `edges:` lists", source=source)
-    unknown = set(data) - {"nodes", "edges"}
+    unknown = [k for k in data if k not in ("nodes", "edges")]
     if unknown:
-        raise InputError(f"unknown key(s) {sorted(unknown)}; expected nodes, edges", source=source, line=line_of(data))
+        raise InputError(f"unknown key(s) {shown_keys(unknown)}; expected nodes, edges", source=source,
+                         line=line_of(data))
     raw_nodes = data.get("nodes") or []
     raw_edges = data.get("edges") or []
     if not isinstance(raw_nodes, list) or not isinstance(raw_edges, list):
@@ -56,11 +57,13 @@ def _items(name: str, raw: list[Any], fields: set[str], parse: Callable[[dict[st
         where, line = f"{name}[{i}]", item_line(raw, i)
         if not isinstance(item, dict):
             raise InputError(f"{where}: expected a mapping", source=source, line=line)
-        extra = set(item) - fields
+        extra = [k for k in item if k not in fields]
         if extra:
-            raise InputError(f"{where}: unknown field(s) {sorted(extra)}", source=source, line=line)
+            raise InputError(f"{where}: unknown field(s) {shown_keys(extra)}", source=source, line=line)
         try:
             parsed = parse(item)
+        except FieldError as exc:
+            raise InputError(f"{where}: {exc}", source=source, line=key_line(item, exc.field) or line) from None
         except InputError as exc:
             raise InputError(f"{where}: {exc}", source=source, line=line) from None
         yield where, line, parsed
