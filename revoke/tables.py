@@ -7,10 +7,14 @@ from typing import Any
 MAX_PATH_SHOWN = 6
 
 
-def short_path(path: list[str]) -> str:
+def short_path(path: list[str], length: int | None = None) -> str:
+    """A path on one line. `length` is the whole path's when `path` was already shortened (it then
+    holds "…", see revoke.blast.ShortPaths); unknown, the count is left out."""
     if len(path) <= MAX_PATH_SHOWN:
         return " -> ".join(path)
-    return " -> ".join([*path[:2], f"... {len(path) - 4} more ...", *path[-2:]])
+    if length is None and "…" in path:
+        return " -> ".join([*path[:2], "... more ...", *path[-2:]])
+    return " -> ".join([*path[:2], f"... {(length or len(path)) - 4} more ...", *path[-2:]])
 
 
 def blast_table(console: Any, data: dict[str, Any], *, limit: int = 500) -> None:
@@ -23,7 +27,8 @@ def blast_table(console: Any, data: dict[str, Any], *, limit: int = 500) -> None
     for col in ("id", "kind", "provider", "depth", "path"):
         table.add_column(col, overflow="fold")
     for item in creds[:limit]:
-        table.add_row(item["id"], item["kind"], item["provider"], str(item["depth"]), short_path(item["path"]))
+        table.add_row(item["id"], item["kind"], item["provider"], str(item["depth"]),
+                      short_path(item["path"], item.get("path_length")))
     console.print(table)
     if len(creds) > limit:
         console.print(f"... {len(creds) - limit} more credentials (use --format json for all)")
