@@ -9,7 +9,7 @@ from typing import Any
 from revoke.connector import connector_class, known_connectors
 from revoke.errors import InputError
 from revoke.secret_shapes import ENV_NAME_RE, REFERENCE_FIELD_RE, credential_shape, is_secret_field
-from revoke.yamlio import item_line, key_line, line_for, line_of, load_file, shown_key, shown_keys
+from revoke.yamlio import field_path, item_line, key_line, line_for, line_of, load_file, shown_key, shown_keys
 
 # keys whose values are paths, resolved against the config file's directory
 PATH_KEYS = ("path", "paths", "audit_log", "ca_cert")
@@ -83,12 +83,6 @@ def _inline_secret(value: Any, line: int | None, field: str) -> tuple[str, int |
     return None
 
 
-def _segment(key: Any) -> str:
-    """One step of a field path in an error line: the key when it is a plain name, else `?`."""
-    shown = shown_key(key)
-    return shown[1:-1] if shown.startswith("'") else "?"
-
-
 def load_config(path: str | Path) -> Config:
 
 
@@ -143,7 +137,7 @@ def _validate_options(ctype: str, entry: dict[str, Any], options: dict[str, Any]
         err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         loc = tuple(err["loc"])
         # a location may pass through a mapping keyed by file names: only plain names are shown
-        field_name = ".".join(str(p) if isinstance(p, int) else _segment(p) for p in loc) or "(connector)"
+        field_name = field_path(loc) or "(connector)"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise InputError(f"connector {ctype!r}: field {field_name}: {msg}", source=source,
                          line=line_for(entry, loc) or line) from None

@@ -357,6 +357,16 @@ def shown_key(key: Any) -> str:
     return "(a key not shown)"
 
 
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """`accounts.0.region` for a validation error's location: plain names and indices as they
+    are, any other key (a file name, a line of some other file) as `?`."""
+    parts = []
+    for part in loc:
+        shown = shown_key(part)
+        parts.append(str(part) if isinstance(part, int) else shown[1:-1] if shown.startswith("'") else "?")
+    return ".".join(parts)
+
+
 def shown_keys(keys: list[Any]) -> str:
     """`['colour', 'weight']`: several keys as shown_key shows each."""
     return "[" + ", ".join(sorted(shown_key(k) for k in keys)) + "]"
