@@ -163,7 +163,8 @@ def _text(data: dict[str, Any], name: str, default: str = "") -> str:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise FieldError(name, f"expected text, got {type_name(value)} (quote the value)")
+    hint = " (quote the value: YAML reads yes/no/on/off as booleans)" if isinstance(value, bool) else ""
+    raise FieldError(name, f"expected text, got {type_name(value)}{hint}")
 
 
 def _time(data: dict[str, Any], name: str) -> datetime | None:

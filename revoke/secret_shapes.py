@@ -34,8 +34,9 @@ GCP_KEY_TEXT_RE = re.compile(r'"(?:private_key|private_key_id)"\s*:|"type"\s*:\s
 
 # Field names that hold a credential's value. Keys ending in `_env` name an environment variable
 # instead (`token_env: VAULT_TOKEN`): those are references, never values.
-SECRET_FIELD_RE = re.compile(r"token|secret|passw|pwd|private_?key|credential|api_?key|key_?json|auth_?key", re.I)
-REFERENCE_FIELD_RE = re.compile(r"_env$", re.I)
+SECRET_FIELD_RE = re.compile(r"token|secret|passw|pwd|private[-_ ]?key|credential|api[-_ ]?key|key[-_ ]?json|auth[-_ ]?key",
+                             re.I)
+REFERENCE_FIELD_RE = re.compile(r"[-_]env$", re.I)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

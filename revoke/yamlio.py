@@ -55,6 +55,10 @@ class LineList(list[Any]):
     item_lines: tuple[int, ...] = ()
 
 
+class _BadScalar(InputError):
+    """A scalar refused while constructing it; the mapping holding it names its key."""
+
+
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader with line numbers, no anchors or aliases, and bounded nesting."""
 
@@ -94,7 +98,7 @@ class _Loader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except (ValueError, OverflowError):
             tag = str(node.tag).rsplit(":", 1)[-1]
-            raise InputError(f"invalid {_TAG_NAMES.get(tag, tag)}", line=node.start_mark.line + 1) from None
+            raise _BadScalar(f"invalid {_TAG_NAMES.get(tag, tag)}", line=node.start_mark.line + 1) from None
 
 
 _TAG_NAMES = {"timestamp": "date or time (not a real calendar date?)", "int": "integer", "float": "number",
@@ -111,7 +115,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
             raise InputError("mapping key is not a scalar", line=key_node.start_mark.line + 1) from None
         if key in mapping:
             raise InputError(f"duplicate key {shown_key(key)}", line=key_node.start_mark.line + 1)
-        mapping[key] = loader.construct_object(value_node, deep=True)
+        try:
+            mapping[key] = loader.construct_object(value_node, deep=True)
+        except _BadScalar as exc:  # name the field it was given to
+            raise InputError(f"field {shown_key(key)}: {exc!s}", line=exc.line) from None
         mapping.key_lines[key] = key_node.start_mark.line + 1
     mapping.line = node.start_mark.line + 1
     return mapping
@@ -126,17 +133,17 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
 
 def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
     if len(str(node.value)) > _INT_CHARS:
-        raise InputError(f"integer out of range (|n| < 2**{MAX_INT.bit_length() - 1})", line=node.start_mark.line + 1)
+        raise _BadScalar(f"integer out of range (|n| < 2**{MAX_INT.bit_length() - 1})", line=node.start_mark.line + 1)
     value = loader.construct_yaml_int(node)
     if abs(value) >= MAX_INT:
-        raise InputError(f"integer out of range (|n| < 2**{MAX_INT.bit_length() - 1})", line=node.start_mark.line + 1)
+        raise _BadScalar(f"integer out of range (|n| < 2**{MAX_INT.bit_length() - 1})", line=node.start_mark.line + 1)
     return int(value)
 
 
 def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
     value = loader.construct_yaml_float(node)
     if not math.isfinite(value):
-        raise InputError("number out of range (infinite or not a number)", line=node.start_mark.line + 1)
+        raise _BadScalar("number out of range (infinite or not a number)", line=node.start_mark.line + 1)
     return float(value)
 
 
@@ -274,7 +281,52 @@ def _too_deep(doc: Any) -> bool:
     return False
 
 
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:]|-?[0-9][0-9.eE+-]*|[A-Za-z]+', re.S)
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|-?[0-9][0-9.eE+-]*|[A-Za-z]+', re.S)
+
+
+def json_line(path: Path | str, loc: tuple[Any, ...]) -> int | None:
+    """Line of the value at `loc` (e.g. ("nodes", 3, "name"): the key's line) in a JSON file, for
+    an error found after parsing: json keeps no positions, so the file is scanned again up to
+    that value. None if it is not found or the file is not JSON."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    target = list(loc)
+    frames: list[list[Any]] = []  # [is_object, current key or index, expecting a key]
+    for m in _JSON_TOKEN.finditer(text):
+        tok = m.group()
+        head = tok[0]
+        if head in "}]":
+            if frames:
+                frames.pop()
+            continue
+        if head == ",":
+            if frames:
+                if frames[-1][0]:
+                    frames[-1][2] = True
+                else:
+                    frames[-1][1] += 1
+            continue
+        if head == ":":
+            if frames:
+                frames[-1][2] = False
+            continue
+        if head == '"' and frames and frames[-1][0] and frames[-1][2]:
+            frames[-1][1] = json.loads(tok)
+            if [f[1] for f in frames] == target:  # the key of the field looked for
+                return text.count("\n", 0, m.start()) + 1
+            continue
+        if [f[1] for f in frames] == target:  # a value starts where the location points
+            return text.count("\n", 0, m.start()) + 1
+        if head == "{":
+            frames.append([True, None, True])
+        elif head == "[":
+            frames.append([False, 0, False])
+    return None
 
 
 def _json_line(text: str, problem: str) -> int | None:
@@ -292,6 +344,8 @@ def _json_line(text: str, problem: str) -> int | None:
         elif head in "}]":
             if stack:
                 stack.pop()
+        elif head == ",":
+            continue
         elif head == '"':
             key = tok
             continue
@@ -314,6 +368,8 @@ def _bad_number(tok: str) -> bool:
         return True
     if not (tok[0].isdigit() or tok[0] == "-"):
         return False
+    if len(tok) > 20 and not any(c in tok for c in ".eE"):  # past 2**63, and past what int() converts
+        return True
     try:
         value = float(tok) if any(c in tok for c in ".eE") else int(tok)
     except (ValueError, OverflowError):
