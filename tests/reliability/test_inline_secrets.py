@@ -69,6 +69,23 @@ def test_credentials_in_revoke_yaml_are_refused_by_shape_and_name(revoke_cli, ws
             failures.append(f"{block[:60]}: {str(exc)[:300]}")
     record_figures("inline_secrets", {"payloads": len(INLINE)})
     assert not failures, "\n".join(failures)
+    _references_and_secret_looking_paths_are_accepted(ws.root / "accepted")
+
+
+def _references_and_secret_looking_paths_are_accepted(root: Path) -> None:
+    """The other side of the class: names of variables, and paths and ids that merely look
+    related, are not credentials."""
+    root.mkdir()
+    (root / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [
+        {"type": "vault", "url": "http://ops@127.0.0.1:8200", "token_env": "VAULT_TOKEN"},
+        {"type": "aws", "access_key_id_env": "AWS_ACCESS_KEY_ID", "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
+         "session_token_env": "AWS_SESSION_TOKEN", "profile": "incident-response",
+         "iot_ca_ids": ["a" * 64, "0123456789abcdef0123456789abcdef01234567"]},
+        {"type": "gcp", "projects": ["p"], "credentials_env": "GOOGLE_CREDENTIALS"},
+        {"type": "x509", "paths": ["./secrets/tls", "./private_keys"], "holders": {"./secrets/tls": "host:web-1"}},
+    ]}))
+    conf = load_config(root / "revoke.yaml")
+    assert [c.type for c in conf.connectors] == ["vault", "aws", "gcp", "x509"]
 
 
 def test_a_store_url_with_a_password_in_revoke_yaml_is_refused(revoke_cli, ws: Workspace) -> None:
@@ -77,19 +94,6 @@ def test_a_store_url_with_a_password_in_revoke_yaml_is_refused(revoke_cli, ws: W
     res = revoke_cli("collect", **(ws.cli | {"config": cfg}))
     assert "field 'store': the value looks like a URL with a password" in one_error_line(res.returncode, res.stderr)
     assert "CANARYdbpass" not in res.stderr
-
-
-def test_references_and_secret_looking_paths_are_accepted(tmp_path: Path) -> None:
-    (tmp_path / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [
-        {"type": "vault", "url": "http://ops@127.0.0.1:8200", "token_env": "VAULT_TOKEN"},
-        {"type": "aws", "access_key_id_env": "AWS_ACCESS_KEY_ID", "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
-         "session_token_env": "AWS_SESSION_TOKEN", "profile": "incident-response",
-         "iot_ca_ids": ["a" * 64, "0123456789abcdef0123456789abcdef01234567"]},
-        {"type": "gcp", "projects": ["p"], "credentials_env": "GOOGLE_CREDENTIALS"},
-        {"type": "x509", "paths": ["./secrets/tls", "./private_keys"], "holders": {"./secrets/tls": "host:web-1"}},
-    ]}))
-    conf = load_config(tmp_path / "revoke.yaml")
-    assert [c.type for c in conf.connectors] == ["vault", "aws", "gcp", "x509"]
 
 
 # -- no error line quotes the file it failed on ------------------------------------------------------
