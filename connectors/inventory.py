@@ -8,8 +8,10 @@ from typing import Any
 
 from revoke.connector import REFERENCES, ActionTable, BaseConnector, Collected, ConnectorOptions
 from revoke.errors import InputError
+from revoke.input_rules import shown_keys
+from revoke.json_input import json_line
 from revoke.model import Edge, FieldError, Node
-from revoke.yamlio import item_line, json_line, key_line, line_of, load_file, shown_keys
+from revoke.yamlio import item_line, key_line, line_of, load_file
 
 NODE_FIELDS = {"id", "kind", "provider", "name", "created", "expires", "last_used", "status", "owner",
                "labels", "fingerprint", "attrs"}

@@ -8,8 +8,9 @@ from typing import Any
 
 from revoke.connector import connector_class, known_connectors
 from revoke.errors import InputError
+from revoke.input_rules import field_path, shown_key, shown_keys
 from revoke.secret_shapes import ENV_NAME_RE, REFERENCE_FIELD_RE, credential_shape, is_secret_field
-from revoke.yamlio import field_path, item_line, key_line, line_for, line_of, load_file, shown_key, shown_keys
+from revoke.yamlio import item_line, key_line, line_for, line_of, load_file
 
 # keys whose values are paths, resolved against the config file's directory
 PATH_KEYS = ("path", "paths", "audit_log", "ca_cert")
@@ -55,8 +56,9 @@ def _inline_secret(value: Any, line: int | None, field: str) -> tuple[str, int |
         line = line_of(value) or line
         for key, item in value.items():
             name, at = str(key), key_line(value, key) or line
-            if credential_shape(name):
-                return shown_key(key), at, f"a key that looks like {credential_shape(name)}; {BY_REFERENCE}"
+            key_shape = credential_shape(name)
+            if key_shape:
+                return shown_key(key), at, f"a key that looks like {key_shape}; {BY_REFERENCE}"
             if key in PATH_KEYED and isinstance(item, dict):
                 found = _inline_secret(list(item.values()), at, shown_key(key))
             elif REFERENCE_FIELD_RE.search(name):
@@ -113,7 +115,7 @@ def load_config(path: str | Path) -> Config:
         counts[ctype] = counts.get(ctype, 0) + 1
         name = entry.get("name") or (ctype if counts[ctype] == 1 else f"{ctype}-{counts[ctype]}")
         if not isinstance(name, str):
-            raise InputError("field name: expected text", source=src, line=key_line(entry, "name") or line)
+            raise InputError("field 'name': expected text", source=src, line=key_line(entry, "name") or line)
         if name in names:
             raise InputError(f"duplicate connector name {shown_key(name)}", source=src, line=line)
         names.add(name)

@@ -32,8 +32,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from revoke.errors import InputError
+from revoke.input_rules import field_path, shown_key
 from revoke.model import CREDENTIAL_KINDS, HOLDER_KINDS, NodeKind
-from revoke.yamlio import field_path, line_for, load_file, shown_key
+from revoke.yamlio import line_for, load_file
 
 CREDENTIAL_ACTIONS = ("revoke", "rotate", "disable", "reissue", "skip", "manual")
 HOLDER_ACTIONS = ("revoke_sessions", "disable", "skip")

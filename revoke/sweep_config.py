@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from revoke.errors import InputError
+from revoke.input_rules import field_path, shown_key, shown_keys
 from revoke.model import NodeKind, type_name
 from revoke.sweep import RuleConfig, builtin_rules, default_config, parse_severity
-from revoke.yamlio import field_path, key_line, load_file, shown_key, shown_keys
+from revoke.yamlio import key_line, load_file
 
 KIND_PARAMS = {"kinds", "holder_kinds"}
 
