@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from revoke.blast import BlastRadius, Window, blast_radius, resolve_sources
+from revoke.blast import BlastRadius, ShortPaths, Window, blast_radius, resolve_sources
 from revoke.config import Config
 from revoke.connector import Connector, writes_stores
 from revoke.errors import InputError
@@ -216,6 +216,7 @@ class _Planner:
         self.aliases = _alias_edges(store)
         self.steps: dict[str, Step] = {}
         self.step_for_node: dict[str, Step] = {}
+        self._paths: dict[str, tuple[list[str], int]] | None = None
 
     def preds(self, node_id: str, rel: Relation) -> list[str]:
         return self.view.preds(node_id, rel)
@@ -223,8 +224,15 @@ class _Planner:
     def succs(self, node_id: str, rel: Relation) -> list[str]:
         return self.view.succs(node_id, rel)
 
-    def path(self, node_id: str) -> list[str]:
-        return self.radius.path_ids(node_id) or [node_id]
+    def path(self, node_id: str) -> tuple[list[str], int]:
+        """(path printed and journaled for the node, its whole length): long paths are shortened
+        the way `blast-radius` prints them, so a deep chain plans in linear time and space."""
+        if self._paths is None:
+            short = ShortPaths(self.g.ids)
+            reached = self.radius.reached.tolist()
+            self._paths = {self.g.ids[i]: short.add(i, p)
+                           for i, p in zip(reached, self.radius.pred[self.radius.reached].tolist(), strict=True)}
+        return self._paths.get(node_id) or ([node_id], 1)
 
     def add(self, step: Step) -> Step:
         self.steps[step.id] = step
@@ -249,8 +257,9 @@ class _Planner:
         return Plan(self.pb.source, self.pb.name, self.sources, self.window, self.emergency, self.order())
 
     def base(self, node: Node, verb: str, conn: str | None, reason: str = "", sid: str | None = None) -> Step:
+        path, length = self.path(node.id)
         return Step(sid or f"{verb}:{node.id}", verb, node.id, node.kind.value, node.provider, conn,
-                    self.path(node.id), reason=reason, depth=len(self.path(node.id)) - 1)
+                    path, reason=reason, depth=length - 1)
 
     def plan_credential(self, node: Node) -> None:
         spec = self.pb.action_for(node.kind)

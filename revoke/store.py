@@ -52,9 +52,21 @@ CREATE TABLE IF NOT EXISTS journal (
 
 
 def parse_url(url: str) -> Path:
+    """The store file a URL names. A URL that cannot keep anything is refused before anything
+    runs: an in-memory database (`:memory:`, `mode=memory`) would let `collect` or `run --execute`
+    succeed and lose the graph and the journal when the command ends."""
     if not url.startswith("sqlite:///"):
         raise StoreError(f"unsupported store URL {url!r}; expected sqlite:///PATH")
-    return Path(url[len("sqlite:///") :])
+    raw = url[len("sqlite:///") :]
+    if not raw.strip():
+        raise StoreError("store URL names no file; expected sqlite:///PATH")
+    if raw.strip() == ":memory:" or raw.startswith("file:") or "?" in raw or "mode=memory" in raw:
+        raise StoreError("store URL cannot persist (an in-memory or URI database loses everything when the "
+                         "command ends); give a file path: sqlite:///PATH")
+    path = Path(raw)
+    if path.exists() and not path.is_file():
+        raise StoreError(f"store {path} is not a regular file")
+    return path
 
 
 def _refuse_links(path: Path) -> None:
