@@ -113,3 +113,25 @@ def trust_survivors(store: Store, plan_steps: list[Step]) -> list[tuple[str, str
         if ca in cas and (i is None or graph.live[i]):
             out.append((holder, ca, found))
     return out
+
+
+def retired_cas(store: Store) -> dict[str, str]:
+    """CA -> the incident that retired it: its retirement done, or its manual task attested."""
+    from revoke.incident_state import IncidentState
+    from revoke.journal import Journal
+
+    out: dict[str, str] = {}
+    for (incident,) in store.db.execute("SELECT id FROM incidents ORDER BY created_at"):
+        state = IncidentState.read(Journal(store, incident))
+        plan = state.plan
+        if plan is None:
+            continue
+        for s in plan.steps:
+            if s.kind != NodeKind.CA.value or s.verb == "skip":
+                continue
+            acted = s.verb == "retire_ca" and state.done(s.id)
+            acted = acted or (s.verb in ("manual", "already_dead") and s.node in state.attestations)
+            acted = acted or (s.verb == "covered" and bool(s.depends_on) and state.done(s.depends_on[0]))
+            if acted:
+                out.setdefault(s.node, incident)
+    return out

@@ -78,3 +78,10 @@ def test_a_compromised_ca_leaves_every_trust_store_and_verify_reads_them_back(tm
     assert again["trust_survivors"] == [{"holder": "host:web-2", "ca": cid(inter),
                                          "paths": [str(tmp_path / "web-2" / "bundle.pem")]}]
     assert any("host:web-2" in r and "bundle.pem" in r for r in again["reasons"])
+    # and the sweep flags the bundle holding a CA an incident retired
+    res = rv("sweep", "--format", "json", "--fail-on", "none")
+    assert res.returncode == 0, res.stderr
+    dead = [f for f in json.loads(res.stdout)["findings"] if f["rule"] == "trust-store-dead-ca"]
+    assert [(f["node"], [t["holder"] for t in f["evidence"]["trust_stores"]]) for f in dead] == [
+        (cid(inter), ["host:web-2"])]
+    assert "retired by incident ca1" in dead[0]["reason"]
