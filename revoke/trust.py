@@ -16,7 +16,7 @@ own retirement removes (an IoT CA registry trusting the CA it deregisters) is co
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from revoke.model import NodeKind, Relation
 from revoke.store import Store
@@ -134,4 +134,27 @@ def retired_cas(store: Store) -> dict[str, str]:
             acted = acted or (s.verb == "covered" and bool(s.depends_on) and state.done(s.depends_on[0]))
             if acted:
                 out.setdefault(s.node, incident)
+    return out
+
+
+def trust_removed(steps: list[Step], attested: dict[str, dict[str, Any]], store: Store) -> list[dict[str, Any]]:
+    """The report's "Trust removed": each holder, the CA it dropped, what it trusts now (as last
+    collected), and how that was established."""
+    now = trust_edges(store)
+    out = []
+    for s in untrust_steps(steps):
+        ca = s.trust.get("ca", "")
+        still = (s.node, ca) in now
+        if still:
+            how = "still trusted at the last collection"
+        elif s.verb == "covered":
+            how = f"gone from the re-read registry; removed by {s.depends_on[0] if s.depends_on else 'the CA step'}"
+        elif s.node in attested:
+            how = f"gone from the re-read trust store; attested by {attested[s.node]['by']}"
+        else:
+            how = "gone from the re-read trust store; task not attested"
+        out.append({"holder": s.node, "dropped": ca, "dropped_name": s.trust.get("ca_name", ""),
+                    "fingerprint": s.trust.get("fingerprint", ""), "paths": s.trust.get("paths", []),
+                    "trusts_now": sorted(c for (h, c) in now if h == s.node and c != ca),
+                    "removed": not still, "verified": how})
     return out

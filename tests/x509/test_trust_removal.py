@@ -69,6 +69,14 @@ def test_a_compromised_ca_leaves_every_trust_store_and_verify_reads_them_back(tm
     res = rv("verify", "--incident", "ca1", "--format", "json")
     first = json.loads(res.stdout)
     assert first["clean"] is True and first["trust_survivors"] == [], first["reasons"]
+    report = json.loads(rv("report", "--incident", "ca1", "--format", "json").stdout)
+    removed = {t["holder"]: t for t in report["trust_removed"]}
+    assert set(removed) == {*WEB, "host:api-1"}
+    assert removed["host:api-1"]["dropped"] == cid(inter) and removed["host:api-1"]["trusts_now"] == [cid(new)]
+    assert removed["host:web-1"]["removed"] and "attested" in removed["host:web-1"]["verified"]
+    for fmt in ("md", "html"):
+        text = rv("report", "--incident", "ca1", "--format", fmt).stdout
+        assert "Trust removed" in text and "host:web-3" in text
 
     # out of band, the old CA is back in one bundle: verify names that host and its file
     write(tmp_path / "web-2" / "bundle.pem", pem(root) + pem(new) + pem(inter))
