@@ -85,9 +85,12 @@ def plan_untrust(planner: _Planner) -> None:
                 planner.add(step)
                 continue
             step.depends_on = [*([create.id] if create else []), *delivered]
-            order = (f"after the reissued certificates are delivered ({len(delivered)} reissue step(s))"
-                     + (f" and before {retire.id} retires the old CA; the executor does not wait for this "
-                        "attestation, so run the retirement only once it is done" if retire else ""))
+            order = f"after the reissued certificates are delivered ({len(delivered)} reissue step(s))"
+            if retire and planner.emergency:
+                order += f"; --emergency retires the old CA first ({retire.id})"
+            elif retire:
+                order += (f" and before {retire.id} retires the old CA; the executor does not wait for this "
+                          "attestation, so run the retirement only once it is done")
             step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id}'s trust store {where} and install "
                            f"{repl}; {order}; then attest")
             planner.add(step)

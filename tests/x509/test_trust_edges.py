@@ -27,3 +27,11 @@ def test_trust_paths_record_trusts_with_the_file_not_holds_public(tmp_path, coll
 def test_trust_paths_entries_forbid_extra_keys(tmp_path) -> None:
     with pytest.raises(ValueError, match="extra"):
         connector_class("x509")({"trust_paths": [{"path": str(tmp_path), "holder": "host:a", "mode": "x"}]})
+
+
+def test_a_bad_trust_paths_entry_is_exit_2_naming_file_line_and_field(tmp_path, revoke_cli) -> None:
+    (tmp_path / "revoke.yaml").write_text(
+        "connectors:\n  - type: x509\n    trust_paths:\n      - {path: ./a.pem, holder: host:a, mode: x}\n")
+    res = revoke_cli("collect", cwd=tmp_path, store=tmp_path / "s.db")
+    assert res.returncode == 2
+    assert "revoke.yaml:4" in res.stderr and "trust_paths.0.mode" in res.stderr

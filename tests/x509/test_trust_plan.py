@@ -46,3 +46,8 @@ def test_untrust_after_the_reissues_before_the_retirement(tmp_path: Path) -> Non
     assert f"untrust:{CA}->host:gone" not in steps
     order = [s.id for s in plan.executable()]
     assert order.index(f"retire_ca:{CA}") > max(order.index(f"reissue:{c}") for c in CERTS)
+
+
+def test_emergency_says_the_old_ca_goes_first(tmp_path: Path) -> None:
+    gw = _plan(tmp_path, emergency=True).by_id()[f"untrust:{CA}->host:gw-1"]
+    assert "--emergency retires the old CA first" in gw.reason
