@@ -6,7 +6,9 @@ follows `trusts`. But a CA whose key was stolen can mint new certificates no rev
 knows, and every holder that still trusts it accepts them. So when the plan retires or replaces
 a CA, every holder trusting it gets a task: remove the CA from that trust store and install its
 replacement, after the reissued certificates are delivered (a holder that drops the old CA
-before its peers hold new certificates breaks) and before the old CA is retired.
+before its peers hold new certificates breaks) and before the old CA is retired. The executor
+orders executable steps only, so the retirement does not wait for a person's attestation: the
+task's reason says the order, and verify is NOT CLEAN while a re-read trust store holds the CA.
 
 No connector removes a CA from a file trust store today: the task is a manual one naming the
 file(s) and the CA's SHA-256 fingerprint, attested by the person who did it. A trust the CA's
@@ -89,8 +91,9 @@ def plan_untrust(planner: _Planner) -> None:
             if retire and planner.emergency:
                 order += f"; --emergency retires the old CA first ({retire.id})"
             elif retire:
-                order += (f" and before {retire.id} retires the old CA; the executor does not wait for this "
-                          "attestation, so run the retirement only once it is done")
+                # the executor orders executable steps only: it cannot hold the retirement for a person
+                order += (f", ideally before {retire.id} retires the old CA (the executor does not wait for this "
+                          "attestation; verify stays NOT CLEAN while a trust store still holds the old CA)")
             step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id}'s trust store {where} and install "
                            f"{repl}; {order}; then attest")
             planner.add(step)
