@@ -45,6 +45,9 @@ def _resolve_paths(options: dict[str, Any], base: Path) -> None:
         options["holders"] = {
             (str((base / k).resolve()) if not Path(k).is_absolute() else k): v for k, v in holders.items()
         }
+    for entry in options.get("trust_paths") or []:  # x509 trust stores: [{path, holder}]
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            _resolve_paths(entry, base)
 
 
 def _inline_secret(value: Any, line: int | None, field: str) -> tuple[str, int | None, str] | None:

@@ -31,6 +31,7 @@ from revoke.graph import CompiledGraph, GraphView
 from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
 from revoke.playbook import Playbook
 from revoke.store import Store
+from revoke.trust import plan_untrust
 
 EXECUTABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "create_ca", "retire_ca")
 FALLBACKS = {
@@ -63,6 +64,8 @@ class Step:
     depth: int = 0
     # the old credential can read a store its replacement goes to: retire it before writing
     retire_first: bool = False
+    # an `untrust:` task: the CA a holder must stop trusting, its fingerprint and trust store files
+    trust: dict[str, Any] = field(default_factory=dict)
 
     @property
     def executable(self) -> bool:
@@ -253,6 +256,7 @@ class _Planner:
         for nid in holders:
             self.plan_holder(self.nodes[nid])
         self.cover()
+        plan_untrust(self)
         self.wire()
         return Plan(self.pb.source, self.pb.name, self.sources, self.window, self.emergency, self.order())
 
