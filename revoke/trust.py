@@ -75,8 +75,9 @@ def plan_untrust(planner: _Planner) -> None:
             holder = planner.node(holder_id)
             where = ", ".join(found) or "its trust store"
             repl = f"its replacement from {create.id}" if create else "its replacement CA"
+            ca_path, ca_length = planner.path(ca_id)
             step = Step(f"untrust:{ca_id}->{holder_id}", "manual", holder_id, holder.kind.value, holder.provider,
-                        None, [*planner.path(ca_id), holder_id], depth=len(planner.path(ca_id)))
+                        None, [*ca_path, holder_id], depth=ca_length)
             step.trust = {"ca": ca_id, "ca_name": ca.name, "fingerprint": fp, "paths": found,
                           "replacement": create.node if create else "", "before": retire.id if retire else ""}
             if acting.executable and holder.provider and holder.provider == ca.provider:

@@ -67,6 +67,7 @@ def test_a_compromised_ca_leaves_every_trust_store_and_verify_reads_them_back(tm
     for node in sorted(manual):
         assert rv("attest", "--incident", "ca1", node, "--note", "done").returncode == 0
     res = rv("verify", "--incident", "ca1", "--format", "json")
+    assert res.stdout, res.stderr
     first = json.loads(res.stdout)
     assert first["clean"] is True and first["trust_survivors"] == [], first["reasons"]
     report = json.loads(rv("report", "--incident", "ca1", "--format", "json").stdout)
