@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from revoke.blast import ELIDED
 from revoke.errors import StoreError
 from revoke.plan import Plan
 from revoke.store import Store
@@ -49,7 +50,9 @@ def blast_radius(plan: Plan, steps: list[dict[str, Any]], by_node: dict[str, lis
     depth: dict[str, int] = {s: 0 for s in plan.sources}
     path_of: dict[str, list[str]] = {s: [s] for s in plan.sources}
     for e in steps:
-        for i, nid in enumerate(e["path"]):
+        # a long path is recorded shortened (head, "…", tail): only its head's positions are depths
+        head = e["path"][: e["path"].index(ELIDED)] if ELIDED in e["path"] else e["path"]
+        for i, nid in enumerate(head):
             if i < depth.get(nid, 1 << 30):
                 depth[nid], path_of[nid] = i, e["path"][: i + 1]
         if e["node"] not in depth:
@@ -68,7 +71,8 @@ def blast_radius(plan: Plan, steps: list[dict[str, Any]], by_node: dict[str, lis
         (creds if kind in cred_kinds else holders).append(entry)
     return {"sources": [{"id": s, "kind": kinds.get(s, ("host", ""))[0]} for s in plan.sources],
             "credentials": creds, "holders": holders,
-            "edges": sorted({(p[i], p[i + 1]) for e in [*creds, *holders] for p in [e["path"]] for i in range(len(p) - 1)})}
+            "edges": sorted({(p[i], p[i + 1]) for e in [*creds, *holders] for p in [e["path"]] for i in range(len(p) - 1)
+                             if ELIDED not in (p[i], p[i + 1])})}
 
 
 def _combine(results: list[str]) -> str | None:
