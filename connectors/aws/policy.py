@@ -112,24 +112,49 @@ def account_of_trust(value: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _names_caller(pairs: Iterable[tuple[str, str]], arn: str, account: str, *, exact: bool = False) -> bool:
+    """Whether a Principal block names the caller: its ARN, `*`, or (unless `exact`) its account.
+
+    A NotPrincipal naming an account exempts only that account's root user, hence `exact`.
+    """
+    for ptype, value in pairs:
+        if ptype != "AWS":
+            continue
+        if value in ("*", arn) or (not exact and account_of_trust(value) == account):
+            return True
+    return False
+
+
+def trust_denies(statements: Iterable[Statement], caller_arn: str, caller_account: str,
+                 action: str = "sts:AssumeRole") -> bool:
+    """Whether an unconditional Deny of the trust policy blocks this caller.
+
+    A Deny naming the caller's ARN, its account (root ARN or bare id) or `*` blocks it, and so
+    does a Deny with a NotPrincipal that does not name it, whatever the Allow statements admit.
+    """
+    for stmt in statements:
+        if stmt.effect != "Deny" or stmt.condition or not action_matches(stmt, action):
+            continue
+        if stmt.principals and _names_caller(stmt.principals, caller_arn, caller_account):
+            return True
+        if stmt.not_principals and not _names_caller(stmt.not_principals, caller_arn, caller_account, exact=True):
+            return True
+    return False
+
+
 def trust_grants(statements: Iterable[Statement], action: str = "sts:AssumeRole") -> list[TrustGrant]:
     """Principals an Allow statement of the trust policy admits for `action`.
 
-    Unconditional Deny statements remove principals they name (or everyone for `*`).
+    A named principal the trust's own Deny blocks is left out; an account or `*` grant stays
+    (a Deny may spare some of its callers) and `can_assume` applies the Deny to each caller.
     """
     grants: list[TrustGrant] = []
-    denied: set[str] = set()
     statements = tuple(statements)
-    for stmt in statements:
-        if stmt.effect == "Deny" and not stmt.condition and action_matches(stmt, action):
-            denied.update(v for _t, v in stmt.principals)
     for stmt in statements:
         if stmt.effect != "Allow" or not action_matches(stmt, action):
             continue
         conds = [stmt.conditions] if stmt.condition else []
         for ptype, value in stmt.principals:
-            if value in denied or "*" in denied:
-                continue
             if ptype == "Service":
                 grants.append(TrustGrant(value, "service", conds))
             elif ptype == "Federated":
@@ -138,9 +163,9 @@ def trust_grants(statements: Iterable[Statement], action: str = "sts:AssumeRole"
                 grants.append(TrustGrant(value, "canonical", conds))
             elif value == "*":
                 grants.append(TrustGrant("*", "any", conds))
-            elif account_of_trust(value):
-                grants.append(TrustGrant(account_of_trust(value) or value, "account", conds))
-            else:
+            elif account := account_of_trust(value):
+                grants.append(TrustGrant(account, "account", conds))
+            elif not trust_denies(statements, value, _arn_account(value), action):
                 grants.append(TrustGrant(value, "arn", conds))
     return grants
 
@@ -160,6 +185,9 @@ def can_assume(
     role_account = _arn_account(role_arn)
     if identity.effect == DENY:
         return False, [], "identity deny"
+    trust = tuple(trust)
+    if trust_denies(trust, principal_arn, principal_account):
+        return False, [], "trust deny"
     for grant in trust_grants(trust):
         if grant.kind in ("arn", "any") and (grant.principal in (principal_arn, "*")):
             same_account = principal_account == role_account
@@ -234,10 +262,12 @@ def access_edges(
         for grant in trust_grants(trust):
             conds = grant.conditions
             if grant.kind == "account":
-                edges.append(
-                    (f"aws:account:{grant.principal}", "can_assume", rid,
-                     _attrs(["sts:AssumeRole"], conds, basis="trust names the account root"))
-                )
+                # the root user is a caller like any other: a Deny of the account blocks it too
+                if not trust_denies(trust, f"arn:aws:iam::{grant.principal}:root", grant.principal):
+                    edges.append(
+                        (f"aws:account:{grant.principal}", "can_assume", rid,
+                         _attrs(["sts:AssumeRole"], conds, basis="trust names the account root"))
+                    )
                 candidates = [p for p in assumers if p.account == grant.principal and p.arn != rarn]
             elif grant.kind == "arn":
                 known = by_arn.get(grant.principal)
@@ -253,12 +283,17 @@ def access_edges(
                 candidates = [p for p in principals if p.arn != rarn]
             else:
                 continue
-            for p in candidates:
-                identity = _decide(p, "sts:AssumeRole", rarn)
-                ok, all_conds, basis = can_assume(trust, rarn, p.arn, p.account, identity)
-                if ok:
-                    edges.append((p.node_id, "can_assume", rid, _attrs(["sts:AssumeRole"], all_conds, basis=basis)))
+            _assume_each(edges, candidates, trust, rid, rarn)
     return _dedupe(edges), notes
+
+
+def _assume_each(edges: list[AccessEdge], candidates: list[Any], trust: tuple[Statement, ...], rid: str,
+                 rarn: str) -> None:
+    for p in candidates:
+        identity = _decide(p, "sts:AssumeRole", rarn)
+        ok, all_conds, basis = can_assume(trust, rarn, p.arn, p.account, identity)
+        if ok:
+            edges.append((p.node_id, "can_assume", rid, _attrs(["sts:AssumeRole"], all_conds, basis=basis)))
 
 
 def _principal_node(arn: str) -> str | None:
