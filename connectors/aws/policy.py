@@ -3,41 +3,50 @@
 moto implements no policy simulator, and the real simulator costs one call per
 (principal, action, resource), so the collector decides itself what a principal may do.
 Rules follow AWS "Policy evaluation logic" for identity policies, permissions boundaries
-and role trust policies:
+and role trust policies (resource and key policies on secrets: `policy_resource.py`):
 
 - an unconditional explicit Deny beats every Allow; no Allow is an implicit deny;
 - statements match actions, resources and variables as `policy_match.py` says;
 - a permissions boundary caps identity policies (both must allow);
+- a trust policy's unconditional Deny blocks the caller it names (ARN, account, `*`,
+  or everyone but a NotPrincipal), whatever its Allow statements admit;
 - conditions are kept, not decided: an Allow under conditions is "possible" (the attacker may
   meet them) and carries them; a Deny under conditions may not apply, so it does not block.
 
-Not evaluated: resource policies (secret, KMS), SCPs and RCPs, session policies, condition
-operators themselves.
+Not evaluated: SCPs and RCPs, session policies, condition operators themselves.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.aws.policy_match import Statement, action_matches, resource_matches
+from connectors.aws.policy_match import (
+    ALLOW,
+    DENY,
+    IMPLICIT,
+    Decision,
+    Statement,
+    account_of_trust,
+    action_matches,
+    resource_matches,
+)
+from connectors.aws.policy_resource import Guarded, read_statements, secret_read, worth_evaluating
 
-ALLOW = "allow"
-DENY = "deny"
-IMPLICIT = "implicit"
-
-
-@dataclass
-class Decision:
-    effect: str  # ALLOW | DENY | IMPLICIT
-    conditions: list[dict[str, Any]] = field(default_factory=list)  # of the Allow(s) that matched
-
-    @property
-    def allowed(self) -> bool:
-        return self.effect == ALLOW
-
+__all__ = [
+    "ALLOW",
+    "DENY",
+    "IMPLICIT",
+    "Decision",
+    "access_edges",
+    "account_of_trust",
+    "can_assume",
+    "evaluate",
+    "evaluate_with_boundary",
+    "trust_denies",
+    "trust_grants",
+]
 
 def evaluate(
     statements: Iterable[Statement],
@@ -102,14 +111,6 @@ class TrustGrant:
     principal: str  # an ARN, an account id, "*", a service or a federated provider
     kind: str  # "arn" | "account" | "any" | "service" | "federated" | "canonical"
     conditions: list[dict[str, Any]] = field(default_factory=list)
-
-
-def account_of_trust(value: str) -> str | None:
-    """Account id when a trust principal names an account (`123456789012` or `...:root`)."""
-    if re.fullmatch(r"\d{12}", value):
-        return value
-    match = re.fullmatch(r"arn:aws[a-zA-Z-]*:iam::(\d{12}):root", value)
-    return match.group(1) if match else None
 
 
 def _names_caller(pairs: Iterable[tuple[str, str]], arn: str, account: str, *, exact: bool = False) -> bool:
@@ -228,13 +229,14 @@ def access_edges(
     principals: list[Any],
     roles: list[tuple[str, str, tuple[Statement, ...]]],
     users: list[tuple[str, str]],
-    secrets: list[tuple[str, str]],
+    secrets: Sequence[Guarded | tuple[str, str]],
 ) -> tuple[list[AccessEdge], list[str]]:
     """`can_mint`, `can_assume` and `can_read` edges, plus notes for findings.
 
     `principals`: objects with node_id, arn, account, statements, boundary, variables;
-    `roles`: (node id, arn, trust statements); `users` and `secrets`: (node id, arn).
-    IAM and secret access is same-account only (resource policies are not evaluated).
+    `roles`: (node id, arn, trust statements); `users`: (node id, arn); `secrets`: `Guarded`
+    (resource and key policies) or (node id, arn) for a secret with neither.
+    Minting keys is same-account only; secret reads follow `policy_resource`.
     """
     edges: list[AccessEdge] = []
     notes: list[str] = []
@@ -249,13 +251,8 @@ def access_edges(
             if allowed:
                 conds = [c for _a, d in allowed for c in d.conditions]
                 edges.append((p.node_id, "can_mint", uid, _attrs([a for a, _d in allowed], conds)))
-        if may_grant(p.statements, READ_ACTIONS[0]):
-            for sid, sarn in secrets:
-                if _arn_account(sarn) != p.account:
-                    continue
-                decision = _decide(p, READ_ACTIONS[0], sarn)
-                if decision.allowed:
-                    edges.append((p.node_id, "can_read", sid, _attrs(list(READ_ACTIONS), decision.conditions)))
+    _read_edges(edges, principals, [g if isinstance(g, Guarded) else Guarded(g[0], g[1], _arn_account(g[1]))
+                                     for g in secrets])
     # only principals some Allow could let call sts:AssumeRole need evaluating for delegated trusts
     assumers = [p for p in principals if may_grant(p.statements, "sts:AssumeRole")]
     for rid, rarn, trust in roles:
@@ -294,6 +291,21 @@ def _assume_each(edges: list[AccessEdge], candidates: list[Any], trust: tuple[St
         ok, all_conds, basis = can_assume(trust, rarn, p.arn, p.account, identity)
         if ok:
             edges.append((p.node_id, "can_assume", rid, _attrs(["sts:AssumeRole"], all_conds, basis=basis)))
+
+
+def _read_edges(edges: list[AccessEdge], principals: list[Any], secrets: list[Guarded]) -> None:
+    may_read = {p.arn: may_grant(p.statements, READ_ACTIONS[0]) for p in principals}
+    for secret in secrets:
+        relevant = read_statements(secret)
+        for p in principals:
+            if not worth_evaluating(p, relevant, may_read[p.arn]):
+                continue
+            boundary_ok = p.boundary is None or evaluate(p.boundary, READ_ACTIONS[0], secret.arn,
+                                                         p.variables).effect == ALLOW
+            decision, attrs = secret_read(p, secret, relevant, _decide, boundary_ok)
+            if decision.allowed:
+                edges.append((p.node_id, "can_read", secret.node_id,
+                              _attrs(list(READ_ACTIONS), decision.conditions, **attrs)))
 
 
 def _principal_node(arn: str) -> str | None:

@@ -16,6 +16,7 @@ from connectors.aws.client import PROVIDER
 from connectors.aws.iot import transform_iot
 from connectors.aws.policy import access_edges
 from connectors.aws.policy_match import Statement, parse_policy
+from connectors.aws.policy_resource import Guarded
 from revoke.connector import Collected, CollectFinding
 from revoke.model import Edge, Node, NodeKind, Relation, parse_time
 
@@ -309,12 +310,25 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
     return out
 
 
+def guarded(account: str, item: dict[str, Any]) -> Guarded:
+    """A collected secret with its resource policy and, for a customer managed key, its key policy."""
+    key = item.get("kms") or {}
+    customer = bool(key) and key.get("manager") != "AWS"
+    return Guarded(
+        f"aws:secret:{item['arn']}", item["arn"], account,
+        policy=parse_policy(item.get("policy") or None),
+        key_arn=key.get("arn", "") if customer else "",
+        key_policy=parse_policy(key["policy"]) if customer and "policy" in key else None,
+        tags=dict(item.get("tags") or {}),
+    )
+
+
 def transform_access(datas: list[AccountData], found: list[Principal]) -> tuple[list[Edge], list[CollectFinding]]:
     """`can_mint`, `can_read` and `can_assume` edges across all accounts, and a finding for each
     role whose trust admits any AWS principal."""
     roles = [(role_id(r["Arn"]), r["Arn"], trust(r)) for d in datas for r in d.roles]
     users = [(user_id(u["Arn"]), u["Arn"]) for d in datas for u in d.users]
-    secrets = [(f"aws:secret:{s['arn']}", s["arn"]) for d in datas for s in d.secrets]
+    secrets = [guarded(d.account_id, s) for d in datas for s in d.secrets]
     edges, notes = access_edges(found, roles, users, secrets)
     return ([Edge(s, d, Relation(r), attrs=a) for s, r, d, a in edges],
             [CollectFinding("aws.iam.trust_any", n, node=n.split(": ")[0], source=PROVIDER) for n in notes])
