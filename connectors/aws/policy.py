@@ -10,10 +10,12 @@ and role trust policies (resource and key policies on secrets: `policy_resource.
 - a permissions boundary caps identity policies (both must allow);
 - a trust policy's unconditional Deny blocks the caller it names (ARN, account, `*`,
   or everyone but a NotPrincipal), whatever its Allow statements admit;
-- conditions are kept, not decided: an Allow under conditions is "possible" (the attacker may
-  meet them) and carries them; a Deny under conditions may not apply, so it does not block.
+- conditions are decided where the collection knows every key they test
+  (`policy_conditions.py`): decided false, the statement does not apply; decided true, it applies
+  as if unconditional. Otherwise an Allow under conditions is "possible" (the attacker may meet
+  them) and carries them, and a Deny under conditions may not apply, so it does not block.
 
-Not evaluated: SCPs and RCPs, session policies, condition operators themselves.
+Not evaluated: SCPs and RCPs, session policies, conditions on keys the collection cannot know.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.aws.policy_conditions import Context, decide
 from connectors.aws.policy_match import (
     ALLOW,
     DENY,
@@ -48,11 +51,19 @@ __all__ = [
     "trust_grants",
 ]
 
+def applies(stmt: Statement, context: Context | None, variables: Mapping[str, str] | None = None) -> bool | None:
+    """Whether a matched statement's conditions hold: True (or none), False, None (undecided)."""
+    if not stmt.condition:
+        return True
+    return decide(stmt.conditions, context, stmt.effect, variables)
+
+
 def evaluate(
     statements: Iterable[Statement],
     action: str,
     resource: str,
     variables: Mapping[str, str] | None = None,
+    context: Context | None = None,
 ) -> Decision:
     """Decide one action on one resource from a principal's identity statements."""
     variables = variables or {}
@@ -61,14 +72,15 @@ def evaluate(
     for stmt in statements:
         if not action_matches(stmt, action, variables) or not resource_matches(stmt, resource, variables):
             continue
+        holds = applies(stmt, context, variables)
         if stmt.effect == "Deny":
-            if not stmt.condition:
+            if holds:
                 return Decision(DENY)
-            # a conditional Deny may not apply: it cannot rule the access out
+            # a Deny whose conditions may not hold cannot rule the access out
         elif stmt.effect == "Allow":
-            if stmt.condition:
+            if holds is None:
                 allow_conditions.append(stmt.conditions)
-            else:
+            elif holds:
                 unconditional_allow = True
     if unconditional_allow:
         return Decision(ALLOW)
@@ -83,13 +95,14 @@ def evaluate_with_boundary(
     action: str,
     resource: str,
     variables: Mapping[str, str] | None = None,
+    context: Context | None = None,
 ) -> Decision:
     """Identity policies intersected with a permissions boundary (None = no boundary)."""
     statements = tuple(statements)
-    identity = evaluate(statements, action, resource, variables)
+    identity = evaluate(statements, action, resource, variables, context)
     if boundary is None or identity.effect != ALLOW:
         return identity
-    capped = evaluate(tuple(boundary), action, resource, variables)
+    capped = evaluate(tuple(boundary), action, resource, variables, context)
     if capped.effect != ALLOW:
         return Decision(DENY if capped.effect == DENY else IMPLICIT)
     return Decision(ALLOW, identity.conditions + capped.conditions)
@@ -127,14 +140,14 @@ def _names_caller(pairs: Iterable[tuple[str, str]], arn: str, account: str, *, e
 
 
 def trust_denies(statements: Iterable[Statement], caller_arn: str, caller_account: str,
-                 action: str = "sts:AssumeRole") -> bool:
-    """Whether an unconditional Deny of the trust policy blocks this caller.
+                 action: str = "sts:AssumeRole", context: Context | None = None) -> bool:
+    """Whether a Deny of the trust policy (unconditional, or its conditions decided true) blocks this caller.
 
     A Deny naming the caller's ARN, its account (root ARN or bare id) or `*` blocks it, and so
     does a Deny with a NotPrincipal that does not name it, whatever the Allow statements admit.
     """
     for stmt in statements:
-        if stmt.effect != "Deny" or stmt.condition or not action_matches(stmt, action):
+        if stmt.effect != "Deny" or not action_matches(stmt, action) or not applies(stmt, context):
             continue
         if stmt.principals and _names_caller(stmt.principals, caller_arn, caller_account):
             return True
@@ -177,19 +190,27 @@ def can_assume(
     principal_arn: str,
     principal_account: str,
     identity: Decision,
+    context: Context | None = None,
 ) -> tuple[bool, list[dict[str, Any]], str]:
     """Whether a principal may assume a role: (possible, conditions, basis).
 
     A trust naming the principal's ARN (or `*`) grants by itself, unless an identity Deny
     blocks it; a trust of the principal's account delegates, so an identity Allow is needed.
+    A grant whose conditions are decided false for this caller is skipped; decided true, dropped.
     """
     role_account = _arn_account(role_arn)
     if identity.effect == DENY:
         return False, [], "identity deny"
     trust = tuple(trust)
-    if trust_denies(trust, principal_arn, principal_account):
+    if trust_denies(trust, principal_arn, principal_account, context=context):
         return False, [], "trust deny"
     for grant in trust_grants(trust):
+        if grant.conditions:
+            holds = decide(grant.conditions[0], context, "Allow")
+            if holds is False:
+                continue
+            if holds:
+                grant = TrustGrant(grant.principal, grant.kind)
         if grant.kind in ("arn", "any") and (grant.principal in (principal_arn, "*")):
             same_account = principal_account == role_account
             if same_account or identity.allowed:
@@ -221,8 +242,14 @@ def _attrs(actions: list[str], conditions: list[dict[str, Any]], **extra: Any) -
     return out
 
 
-def _decide(p: Any, action: str, resource: str) -> Decision:
-    return evaluate_with_boundary(p.statements, p.boundary, action, resource, p.variables)
+def _context(p: Any, tags: Mapping[str, str] | None = None) -> Context | None:
+    """What the collection knows of a request by `p` on a resource with these tags."""
+    ctx: Context | None = getattr(p, "context", None)
+    return ctx.with_resource_tags(tags) if ctx is not None else None
+
+
+def _decide(p: Any, action: str, resource: str, tags: Mapping[str, str] | None = None) -> Decision:
+    return evaluate_with_boundary(p.statements, p.boundary, action, resource, p.variables, _context(p, tags))
 
 
 def access_edges(
@@ -230,14 +257,17 @@ def access_edges(
     roles: list[tuple[str, str, tuple[Statement, ...]]],
     users: list[tuple[str, str]],
     secrets: Sequence[Guarded | tuple[str, str]],
+    tags: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[list[AccessEdge], list[str]]:
     """`can_mint`, `can_assume` and `can_read` edges, plus notes for findings.
 
     `principals`: objects with node_id, arn, account, statements, boundary, variables;
     `roles`: (node id, arn, trust statements); `users`: (node id, arn); `secrets`: `Guarded`
     (resource and key policies) or (node id, arn) for a secret with neither.
+    `tags`: user and role ARN -> tags, for `aws:ResourceTag/*` conditions.
     Minting keys is same-account only; secret reads follow `policy_resource`.
     """
+    tags = tags or {}
     edges: list[AccessEdge] = []
     notes: list[str] = []
     by_arn = {p.arn: p for p in principals}
@@ -246,7 +276,7 @@ def access_edges(
         for uid, uarn in users if mint else ():
             if uarn == p.arn or _arn_account(uarn) != p.account:
                 continue
-            granted = [(a, _decide(p, a, uarn)) for a in mint]
+            granted = [(a, _decide(p, a, uarn, tags.get(uarn, {}))) for a in mint]
             allowed = [(a, d) for a, d in granted if d.allowed]
             if allowed:
                 conds = [c for _a, d in allowed for c in d.conditions]
@@ -280,15 +310,15 @@ def access_edges(
                 candidates = [p for p in principals if p.arn != rarn]
             else:
                 continue
-            _assume_each(edges, candidates, trust, rid, rarn)
+            _assume_each(edges, candidates, trust, rid, rarn, tags.get(rarn, {}))
     return _dedupe(edges), notes
 
 
 def _assume_each(edges: list[AccessEdge], candidates: list[Any], trust: tuple[Statement, ...], rid: str,
-                 rarn: str) -> None:
+                 rarn: str, role_tags: Mapping[str, str]) -> None:
     for p in candidates:
-        identity = _decide(p, "sts:AssumeRole", rarn)
-        ok, all_conds, basis = can_assume(trust, rarn, p.arn, p.account, identity)
+        identity = _decide(p, "sts:AssumeRole", rarn, role_tags)
+        ok, all_conds, basis = can_assume(trust, rarn, p.arn, p.account, identity, _context(p, role_tags))
         if ok:
             edges.append((p.node_id, "can_assume", rid, _attrs(["sts:AssumeRole"], all_conds, basis=basis)))
 
@@ -300,9 +330,10 @@ def _read_edges(edges: list[AccessEdge], principals: list[Any], secrets: list[Gu
         for p in principals:
             if not worth_evaluating(p, relevant, may_read[p.arn]):
                 continue
+            ctx = _context(p, secret.tags)
             boundary_ok = p.boundary is None or evaluate(p.boundary, READ_ACTIONS[0], secret.arn,
-                                                         p.variables).effect == ALLOW
-            decision, attrs = secret_read(p, secret, relevant, _decide, boundary_ok)
+                                                         p.variables, ctx).effect == ALLOW
+            decision, attrs = secret_read(p, secret, relevant, _decide, boundary_ok, ctx)
             if decision.allowed:
                 edges.append((p.node_id, "can_read", secret.node_id,
                               _attrs(list(READ_ACTIONS), decision.conditions, **attrs)))

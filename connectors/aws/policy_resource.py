@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.aws.policy_conditions import Context, decide
 from connectors.aws.policy_match import ALLOW, DENY, Decision, Statement, account_of_trust, action_matches, resource_matches
 
 READ = "secretsmanager:GetSecretValue"
@@ -68,7 +69,7 @@ def _principal_kind(pairs: Iterable[tuple[str, str]], arn: str, account: str) ->
 
 
 def read_resource_policy(statements: Iterable[Statement], action: str, resource: str, caller_arn: str,
-                         caller_account: str) -> Named:
+                         caller_account: str, context: Context | None = None) -> Named:
     """Which statements of a resource policy apply to this caller, and how."""
     out = Named()
     for stmt in statements:
@@ -83,12 +84,13 @@ def read_resource_policy(statements: Iterable[Statement], action: str, resource:
             kind = ""
         if not kind:
             continue
+        holds = decide(stmt.conditions, context, stmt.effect) if stmt.condition else True
         if stmt.effect == "Deny":
-            out.deny = out.deny or not stmt.condition
+            out.deny = out.deny or holds is True
             continue
-        if stmt.effect != "Allow":
+        if stmt.effect != "Allow" or holds is False:
             continue
-        decision = Decision(ALLOW, [stmt.conditions] if stmt.condition else [])
+        decision = Decision(ALLOW, [stmt.conditions] if holds is None else [])
         current = out.direct if kind == "direct" else out.account
         merged = _stronger(current, decision)
         if kind == "direct":
@@ -136,18 +138,18 @@ def worth_evaluating(p: Any, relevant: tuple[Statement, ...], may_read: bool) ->
     return any(st.not_principals or any(v in ("*", p.arn) for _t, v in st.principals) for st in relevant)
 
 
-def secret_read(p: Any, secret: Guarded, relevant: tuple[Statement, ...], decide: Any,
-                boundary_allows: bool) -> tuple[Decision, dict[str, Any]]:
+def secret_read(p: Any, secret: Guarded, relevant: tuple[Statement, ...], identity: Any,
+                boundary_allows: bool, context: Context | None = None) -> tuple[Decision, dict[str, Any]]:
     """Whether principal `p` may read `secret`: (decision, edge attributes).
 
-    `decide(p, action, resource)` is the identity side (permissions boundary included);
+    `identity(p, action, resource, tags)` is the identity side (permissions boundary included);
     `boundary_allows` says whether p's boundary (if any) allows the read by itself.
     """
     same = p.account == secret.account
-    named = read_resource_policy(relevant, READ, secret.arn, p.arn, p.account)
+    named = read_resource_policy(relevant, READ, secret.arn, p.arn, p.account, context)
     if not same and not named.names():
         return Decision("implicit"), {}
-    read, basis = combine(decide(p, READ, secret.arn), named, same_account=same,
+    read, basis = combine(identity(p, READ, secret.arn, secret.tags), named, same_account=same,
                           boundary_allows=boundary_allows, is_role=getattr(p, "kind", "user") == "role")
     if read.effect != ALLOW:
         return read, {}
@@ -160,16 +162,19 @@ def secret_read(p: Any, secret: Guarded, relevant: tuple[Statement, ...], decide
     if secret.key_policy is None:
         attrs["key_policy"] = "not read"  # kept: over-report rather than miss a read
         return read, attrs
-    decrypt = key_decrypt(p, secret, decide)
+    decrypt = key_decrypt(p, secret, identity, context.with_resource_tags(None) if context else None)
     if decrypt.effect != ALLOW:
         return decrypt, {}
     return Decision(ALLOW, read.conditions + decrypt.conditions), attrs
 
 
-def key_decrypt(p: Any, secret: Guarded, decide: Any) -> Decision:
-    """`kms:Decrypt` on the secret's customer managed key: the key policy decides first."""
-    key = read_resource_policy(secret.key_policy or (), DECRYPT, secret.key_arn, p.arn, p.account)
-    identity = decide(p, DECRYPT, secret.key_arn)
+def key_decrypt(p: Any, secret: Guarded, decide: Any, context: Context | None) -> Decision:
+    """`kms:Decrypt` on the secret's customer managed key: the key policy decides first.
+
+    The key's own tags are not collected, so `aws:ResourceTag/*` stays undecided here.
+    """
+    key = read_resource_policy(secret.key_policy or (), DECRYPT, secret.key_arn, p.arn, p.account, context)
+    identity = decide(p, DECRYPT, secret.key_arn, None)
     if key.deny or identity.effect == DENY:
         return Decision(DENY)
     same = p.account == secret.key_arn.split(":")[4]

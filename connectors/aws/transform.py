@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.aws.client import PROVIDER
 from connectors.aws.iot import transform_iot
 from connectors.aws.policy import access_edges
+from connectors.aws.policy_conditions import Context
 from connectors.aws.policy_match import Statement, parse_policy
 from connectors.aws.policy_resource import Guarded
 from revoke.connector import Collected, CollectFinding
@@ -233,6 +234,27 @@ class Principal:
     statements: tuple[Statement, ...]
     boundary: tuple[Statement, ...] | None
     variables: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)
+    context: Context | None = None  # what conditions may test of this caller
+
+
+def _tag_map(entry: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in entry.get("Tags") or []}
+
+
+def caller_context(kind: str, arn: str, account: str, name: str, user_id_value: str,
+                   tags: dict[str, str]) -> Context:
+    """Condition keys a request by this principal carries, as far as the collection knows them.
+
+    A role session's tags may be replaced by session tags and its user id carries a session name
+    the caller picks, so neither is decided for roles; roles have no `aws:username`.
+    """
+    values = {"aws:principalarn": arn, "aws:principalaccount": account,
+              "aws:principaltype": "User" if kind == "user" else "AssumedRole"}
+    if kind == "user":
+        values |= {"aws:username": name, "aws:userid": user_id_value}
+        return Context(values, frozenset(), principal_tags=tags)
+    return Context(values, frozenset({"aws:username"}))
 
 
 def _docs(
@@ -281,12 +303,15 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
         docs = _docs(user, "UserPolicyList", managed, missing)
         for group in user.get("GroupList", []):
             docs.extend(groups.get(group, []))
+        tags = _tag_map(user)
         out.append(
             Principal(
                 user_id(user["Arn"]), user["Arn"], data.account_id, "user", user["UserName"],
                 statements(docs), boundary(user),
                 {"aws:username": user["UserName"], "aws:userid": user.get("UserId", ""),
                  "aws:PrincipalType": "User", "aws:PrincipalAccount": data.account_id},
+                tags, caller_context("user", user["Arn"], data.account_id, user["UserName"],
+                                     user.get("UserId", ""), tags),
             )
         )
     for role in data.roles:
@@ -297,6 +322,7 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
                 statements(docs), boundary(role),
                 {"aws:userid": role.get("RoleId", "") + ":*", "aws:PrincipalType": "AssumedRole",
                  "aws:PrincipalAccount": data.account_id},
+                _tag_map(role), caller_context("role", role["Arn"], data.account_id, role["RoleName"], "", {}),
             )
         )
     for arn in sorted(missing):
@@ -329,6 +355,7 @@ def transform_access(datas: list[AccountData], found: list[Principal]) -> tuple[
     roles = [(role_id(r["Arn"]), r["Arn"], trust(r)) for d in datas for r in d.roles]
     users = [(user_id(u["Arn"]), u["Arn"]) for d in datas for u in d.users]
     secrets = [guarded(d.account_id, s) for d in datas for s in d.secrets]
-    edges, notes = access_edges(found, roles, users, secrets)
+    tags = {e["Arn"]: _tag_map(e) for d in datas for e in (*d.users, *d.roles)}
+    edges, notes = access_edges(found, roles, users, secrets, tags)
     return ([Edge(s, d, Relation(r), attrs=a) for s, r, d, a in edges],
             [CollectFinding("aws.iam.trust_any", n, node=n.split(": ")[0], source=PROVIDER) for n in notes])

@@ -42,6 +42,7 @@ class Case:
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"policy": [...], "key": name}
     expected: set[tuple[str, str, str]] = field(default_factory=set)
     absent: set[tuple[str, str, str]] = field(default_factory=set)
+    possible: set[tuple[str, str, str]] = field(default_factory=set)  # expected, with conditions kept on the edge
 
     def __str__(self) -> str:
         return self.name
@@ -92,7 +93,11 @@ def check(server: MotoServer, case: Case, **options: Any) -> Collected:
     def resolve(triples: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
         return {(ids.get(a, a), rel, ids.get(b, b)) for a, rel, b in triples}
 
-    missing = resolve(case.expected) - edges
+    missing = resolve(case.expected | case.possible) - edges
     wrong = resolve(case.absent) & edges
     assert not missing and not wrong, f"{case.name}: missing {sorted(missing)}, wrong {sorted(wrong)}"
+    conditional = {e.key for e in got.edges if e.attrs.get("conditions")}
+    # an expected edge is certain (its conditions decided), a possible one carries them
+    assert not resolve(case.expected) & conditional, f"{case.name}: undecided {resolve(case.expected) & conditional}"
+    assert resolve(case.possible) <= conditional, f"{case.name}: decided {resolve(case.possible) - conditional}"
     return got
