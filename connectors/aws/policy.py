@@ -248,7 +248,8 @@ def _context(p: Any, tags: Mapping[str, str] | None = None) -> Context | None:
     return ctx.with_resource_tags(tags) if ctx is not None else None
 
 
-def _decide(p: Any, action: str, resource: str, tags: Mapping[str, str] | None = None) -> Decision:
+def identity_decision(p: Any, action: str, resource: str, tags: Mapping[str, str] | None = None) -> Decision:
+    """What `p`'s identity policies and boundary decide for one action on one resource."""
     return evaluate_with_boundary(p.statements, p.boundary, action, resource, p.variables, _context(p, tags))
 
 
@@ -276,7 +277,7 @@ def access_edges(
         for uid, uarn in users if mint else ():
             if uarn == p.arn or _arn_account(uarn) != p.account:
                 continue
-            granted = [(a, _decide(p, a, uarn, tags.get(uarn, {}))) for a in mint]
+            granted = [(a, identity_decision(p, a, uarn, tags.get(uarn, {}))) for a in mint]
             allowed = [(a, d) for a, d in granted if d.allowed]
             if allowed:
                 conds = [c for _a, d in allowed for c in d.conditions]
@@ -317,7 +318,7 @@ def access_edges(
 def _assume_each(edges: list[AccessEdge], candidates: list[Any], trust: tuple[Statement, ...], rid: str,
                  rarn: str, role_tags: Mapping[str, str]) -> None:
     for p in candidates:
-        identity = _decide(p, "sts:AssumeRole", rarn, role_tags)
+        identity = identity_decision(p, "sts:AssumeRole", rarn, role_tags)
         ok, all_conds, basis = can_assume(trust, rarn, p.arn, p.account, identity, _context(p, role_tags))
         if ok:
             edges.append((p.node_id, "can_assume", rid, _attrs(["sts:AssumeRole"], all_conds, basis=basis)))
@@ -333,7 +334,7 @@ def _read_edges(edges: list[AccessEdge], principals: list[Any], secrets: list[Gu
             ctx = _context(p, secret.tags)
             boundary_ok = p.boundary is None or evaluate(p.boundary, READ_ACTIONS[0], secret.arn,
                                                          p.variables, ctx).effect == ALLOW
-            decision, attrs = secret_read(p, secret, relevant, _decide, boundary_ok, ctx)
+            decision, attrs = secret_read(p, secret, relevant, identity_decision, boundary_ok, ctx)
             if decision.allowed:
                 edges.append((p.node_id, "can_read", secret.node_id,
                               _attrs(list(READ_ACTIONS), decision.conditions, **attrs)))

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.aws.client import PROVIDER
 from connectors.aws.iot import transform_iot
-from connectors.aws.policy import access_edges
+from connectors.aws.policy import access_edges, identity_decision
 from connectors.aws.policy_conditions import Context
 from connectors.aws.policy_match import Statement, parse_policy
 from connectors.aws.policy_resource import Guarded
+from connectors.aws.policy_sessions import MAX_HOURS, session_edges
 from revoke.connector import Collected, CollectFinding
 from revoke.model import Edge, Node, NodeKind, Relation, parse_time
 
@@ -55,7 +56,8 @@ def collected(datas: list[AccountData]) -> Collected:
             out.nodes.extend(iot_nodes)
             out.edges.extend(Edge(s, d, Relation(r), attrs=a) for s, r, d, a in iot_edges)
             out.findings.extend(iot_findings)
-    edges, findings = transform_access(datas, found)
+    session_nodes, edges, findings = transform_access(datas, found)
+    out.nodes.extend(session_nodes)
     out.edges.extend(edges)
     out.findings.extend(findings)
     return out
@@ -349,13 +351,20 @@ def guarded(account: str, item: dict[str, Any]) -> Guarded:
     )
 
 
-def transform_access(datas: list[AccountData], found: list[Principal]) -> tuple[list[Edge], list[CollectFinding]]:
-    """`can_mint`, `can_read` and `can_assume` edges across all accounts, and a finding for each
-    role whose trust admits any AWS principal."""
+def transform_access(
+    datas: list[AccountData], found: list[Principal]
+) -> tuple[list[Node], list[Edge], list[CollectFinding]]:
+    """`can_mint`, `can_read` and `can_assume` edges across all accounts, the session tokens users
+    can mint (`policy_sessions`), and a finding for each role whose trust admits any AWS principal."""
+    nodes: list[Node] = []
     roles = [(role_id(r["Arn"]), r["Arn"], trust(r)) for d in datas for r in d.roles]
     users = [(user_id(u["Arn"]), u["Arn"]) for d in datas for u in d.users]
     secrets = [guarded(d.account_id, s) for d in datas for s in d.secrets]
     tags = {e["Arn"]: _tag_map(e) for d in datas for e in (*d.users, *d.roles)}
     edges, notes = access_edges(found, roles, users, secrets, tags)
-    return ([Edge(s, d, Relation(r), attrs=a) for s, r, d, a in edges],
+    sessions, session_links = session_edges([p for p in found if p.kind == "user"], identity_decision, edges)
+    for sid, kind, owner in sessions:
+        nodes.append(Node(id=sid, kind=NodeKind.TOKEN, provider=PROVIDER, name=f"{kind} sessions of {owner}",
+                          owner=owner, attrs={"minted_by": kind, "max_hours": MAX_HOURS, "session": True}))
+    return (nodes, [Edge(s, d, Relation(r), attrs=a) for s, r, d, a in edges + session_links],
             [CollectFinding("aws.iam.trust_any", n, node=n.split(": ")[0], source=PROVIDER) for n in notes])

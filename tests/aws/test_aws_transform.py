@@ -62,6 +62,7 @@ def test_recorded_account_gives_the_exact_graph() -> None:
         ("aws:access_key:AKIABOB", "access_key", "inactive"), (f"aws:secret:{SECRET}", "secret", "active"),
         (pw, "password", "active"), ("aws:iot_ca:ca1", "ca", "active"), ("aws:iot_certificate:c1", "certificate", "active"),
         ("aws:iot_thing:dev-1", "workload", "active"), ("aws:iot_policy:telemetry", "policy", "active"),
+        (f"aws:session_token:{ALICE}", "token", "active"), (f"aws:session_token:{BOB}", "token", "active"),
     }
     assert {e.key for e in got.edges} == {
         ("aws:access_key:AKIAALICE", "authenticates_as", f"aws:user:{ALICE}"),
@@ -71,6 +72,9 @@ def test_recorded_account_gives_the_exact_graph() -> None:
         (f"aws:user:{ALICE}", "can_mint", f"aws:user:{BOB}"),  # never an edge to oneself
         (f"aws:account:{ACCT}", "can_assume", f"aws:role:{DEPLOY}"),
         (f"aws:user:{ALICE}", "can_assume", f"aws:role:{DEPLOY}"),  # the trust delegates to the account
+        (f"aws:user:{ALICE}", "can_mint", f"aws:session_token:{ALICE}"),  # any user, with its keys
+        (f"aws:user:{BOB}", "can_mint", f"aws:session_token:{BOB}"),
+        (f"aws:session_token:{ALICE}", "can_assume", f"aws:role:{DEPLOY}"),
         (f"aws:role:{DEPLOY}", "can_read", f"aws:secret:{SECRET}"),
         ("aws:iot_ca:ca1", "issued", "aws:iot_certificate:c1"),
         ("aws:iot_certificate:c1", "authenticates_as", "aws:iot_thing:dev-1"),
