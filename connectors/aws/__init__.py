@@ -9,6 +9,8 @@ Configuration (`revoke.yaml`)::
       access_key_id_env: AWS_ACCESS_KEY_ID # names of environment variables, never values
       secret_access_key_env: AWS_SECRET_ACCESS_KEY
       accounts: [{profile: prod}, {profile: staging, region: eu-west-1}]  # each inherits the above
+      # or one collector role per account, assumed with the credentials above (c7n-org style):
+      # accounts: [{role_arn: "arn:aws:iam::111122223333:role/revoke-collector"}, ...]
       max_workers: 16                      # concurrent calls per account
       max_attempts: 5
       iot_ca_ids: [...]                    # CA ids to look at when ListCACertificates is unavailable
