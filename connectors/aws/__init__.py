@@ -15,6 +15,7 @@ Configuration (`revoke.yaml`)::
       max_attempts: 5
       iot_ca_ids: [...]                    # CA ids to look at when ListCACertificates is unavailable
       probe_sts: false                     # true: also call STS with the key id (CloudTrail logs it)
+      organizations: false                 # true: SCPs from root to each account cap its grants
 
 Every key is declared in `options.AwsOptions`; an unknown one is an error with file and line.
 

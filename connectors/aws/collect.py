@@ -37,6 +37,10 @@ class AccountData:
     keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # user name -> keys
     secrets: list[dict[str, Any]] = field(default_factory=list)
     iot: dict[str, Any] = field(default_factory=dict)
+    # SCP documents per level from the root down to the account (None: not collected); the
+    # management account is exempt from SCPs
+    scps: list[list[str]] | None = None
+    management: bool = False
     findings: list[CollectFinding] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -234,6 +238,36 @@ def _key(kms: Any, key_id: str) -> dict[str, Any]:
     except ConnectorError as exc:
         out["policy_unreadable"] = _refused(exc)
     return out
+
+
+def get_scps(org: Any, datas: list[AccountData]) -> None:
+    """Fill each account's `scps` with the SCP documents of every level on its path to the root."""
+    master = call(org.describe_organization, "describe_organization")["Organization"].get("MasterAccountId", "")
+    documents: dict[str, str] = {}
+
+    def level(target: str) -> list[str]:
+        listed = pages(org, "list_policies_for_target", "Policies", TargetId=target, Filter="SERVICE_CONTROL_POLICY")
+        out = []
+        for pid in (pol["Id"] for pol in listed):
+            if pid not in documents:
+                documents[pid] = describe(pid)
+            out.append(documents[pid])
+        return out
+
+    def describe(pid: str) -> str:
+        return str(call(lambda: org.describe_policy(PolicyId=pid), "describe_policy")["Policy"]["Content"])
+
+    for data in datas:
+        path = [data.account_id]
+        while True:
+            parents = pages(org, "list_parents", "Parents", ChildId=path[-1])
+            if not parents:
+                break
+            path.append(parents[0]["Id"])
+            if parents[0].get("Type") == "ROOT":
+                break
+        data.management = data.account_id == master
+        data.scps = [level(t) for t in reversed(path)]
 
 
 def get_iot(

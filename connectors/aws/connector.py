@@ -17,7 +17,7 @@ from connectors.aws import actions as iam_actions
 from connectors.aws import iot_actions as iot
 from connectors.aws import store as secret_store
 from connectors.aws.client import PROVIDER, Account, quiet_sdk_bodies
-from connectors.aws.collect import collect_account
+from connectors.aws.collect import collect_account, get_scps
 from connectors.aws.options import AwsOptions
 from connectors.aws.transform import collected
 from revoke.connector import (
@@ -167,6 +167,7 @@ class AwsConnector(BaseConnector):
         self.accounts = [Account(s, opts.max_attempts, self.max_workers + 4) for s in opts.account_settings()]
         self.iot_ca_ids = list(opts.iot_ca_ids)
         self.probe_sts = opts.probe_sts
+        self.organizations = opts.organizations
         self._new_cas = iot.NewCas()
 
     def account_for(self, node: Node) -> Account:
@@ -199,6 +200,9 @@ class AwsConnector(BaseConnector):
 
         with ThreadPoolExecutor(max_workers=max(1, len(self.accounts))) as outer:
             datas = list(outer.map(one, self.accounts))
+        if self.organizations:
+            # the first account's credentials read Organizations (management or delegated admin)
+            get_scps(self.accounts[0].client("organizations"), datas)
         out = collected(datas)
         log.info("aws.collect", accounts=len(datas), nodes=len(out.nodes), edges=len(out.edges),
                  findings=len(out.findings))

@@ -37,6 +37,9 @@ class AwsOptions(AccountOptions):
     # corroborate key probes by calling STS with the key id itself: off by default, since that call
     # appears in CloudTrail as a failed authentication (and as last_used on some endpoints)
     probe_sts: bool = False
+    # read the SCPs on the path from the root to each account (with the first account's
+    # credentials: the management account or a delegated administrator)
+    organizations: bool = False
 
     def account_settings(self) -> list[AccountOptions]:
         """One merged settings object per account: an entry's own values over the top level's."""

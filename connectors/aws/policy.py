@@ -15,7 +15,9 @@ and role trust policies (resource and key policies on secrets: `policy_resource.
   as if unconditional. Otherwise an Allow under conditions is "possible" (the attacker may meet
   them) and carries them, and a Deny under conditions may not apply, so it does not block.
 
-Not evaluated: SCPs and RCPs, session policies, conditions on keys the collection cannot know.
+- SCPs (with the `organizations` option) cap every grant to a member account's principals.
+
+Not evaluated: RCPs, session policies, conditions on keys the collection cannot know.
 """
 
 from __future__ import annotations
@@ -249,8 +251,23 @@ def _context(p: Any, tags: Mapping[str, str] | None = None) -> Context | None:
 
 
 def identity_decision(p: Any, action: str, resource: str, tags: Mapping[str, str] | None = None) -> Decision:
-    """What `p`'s identity policies and boundary decide for one action on one resource."""
-    return evaluate_with_boundary(p.statements, p.boundary, action, resource, p.variables, _context(p, tags))
+    """What `p`'s identity policies and boundary decide for one action on one resource, capped by
+    the SCPs of its account."""
+    decision = evaluate_with_boundary(p.statements, p.boundary, action, resource, p.variables, _context(p, tags))
+    if decision.allowed and not scp_allows(p, action, resource, tags):
+        return Decision(IMPLICIT)
+    return decision
+
+
+def scp_allows(p: Any, action: str, resource: str, tags: Mapping[str, str] | None = None) -> bool:
+    """SCPs: every level from the root to the account must allow the action, none deny it. They
+    cap every grant to the account's principals (a resource policy's too); the management account
+    has none (`scps` None)."""
+    levels = getattr(p, "scps", None)
+    if levels is None:
+        return True
+    ctx = _context(p, tags)
+    return all(evaluate(level, action, resource, p.variables, ctx).effect == ALLOW for level in levels)
 
 
 def access_edges(
@@ -318,6 +335,8 @@ def access_edges(
 def _assume_each(edges: list[AccessEdge], candidates: list[Any], trust: tuple[Statement, ...], rid: str,
                  rarn: str, role_tags: Mapping[str, str]) -> None:
     for p in candidates:
+        if not scp_allows(p, "sts:AssumeRole", rarn, role_tags):
+            continue
         identity = identity_decision(p, "sts:AssumeRole", rarn, role_tags)
         ok, all_conds, basis = can_assume(trust, rarn, p.arn, p.account, identity, _context(p, role_tags))
         if ok:
@@ -330,6 +349,8 @@ def _read_edges(edges: list[AccessEdge], principals: list[Any], secrets: list[Gu
         relevant = read_statements(secret)
         for p in principals:
             if not worth_evaluating(p, relevant, may_read[p.arn]):
+                continue
+            if not scp_allows(p, READ_ACTIONS[0], secret.arn, secret.tags):
                 continue
             ctx = _context(p, secret.tags)
             boundary_ok = p.boundary is None or evaluate(p.boundary, READ_ACTIONS[0], secret.arn,

@@ -238,6 +238,7 @@ class Principal:
     variables: dict[str, str]
     tags: dict[str, str] = field(default_factory=dict)
     context: Context | None = None  # what conditions may test of this caller
+    scps: tuple[tuple[Statement, ...], ...] | None = None  # per level, root first; None: not capped
 
 
 def _tag_map(entry: dict[str, Any]) -> dict[str, str]:
@@ -327,6 +328,10 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
                 _tag_map(role), caller_context("role", role["Arn"], data.account_id, role["RoleName"], "", {}),
             )
         )
+    if data.scps is not None and not data.management:
+        levels = tuple(tuple(s for doc in docs for s in parse_policy(doc)) for docs in data.scps)
+        for p in out:
+            p.scps = levels
     for arn in sorted(missing):
         findings.append(
             CollectFinding(
