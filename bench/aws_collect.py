@@ -1,16 +1,19 @@
 """Benchmark: AwsConnector.collect() against a naive sequential listing, same server, same run.
 
-    python bench/aws_collect.py [--users 2000] [--keys 2] [--roles 500] [--rounds 1]
+    python bench/aws_collect.py [--users 2000] [--keys 2] [--roles 500] [--secrets 200] [--rounds 1]
 
 moto runs in a child process (an in-process server shares the GIL with the client), with
 the users, keys and roles created inside it before it serves. The naive baseline is what
 a first collector would do: list users, then for each user list its keys, then ask each
-key's last use, then list roles; one call at a time.
+key's last use, then list roles; one call at a time. The secrets (every other one with a
+resource policy, every fourth one under a customer managed KMS key) are created through the API
+before the timed rounds; the baseline does not read them, so they weigh on the connector only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -36,6 +39,19 @@ def naive(endpoint_url: str) -> tuple[int, int, int]:
     return len(users), keys, len(roles)
 
 
+def seed_secrets(endpoint_url: str, count: int) -> None:
+    """`count` secrets, half with a resource policy, a quarter under a customer managed key."""
+    sm = lab_client("secretsmanager", endpoint_url)
+    key_id = lab_client("kms", endpoint_url).create_key()["KeyMetadata"]["KeyId"] if count else ""
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:DeleteSecret", "Resource": "*"}]})
+    for i in range(count):
+        extra = {"KmsKeyId": key_id} if i % 4 == 0 else {}
+        arn = sm.create_secret(Name=f"bench-secret-{i:04d}", SecretString=f"value-{i}", **extra)["ARN"]
+        if i % 2 == 0:
+            sm.put_resource_policy(SecretId=arn, ResourcePolicy=deny)
+
+
 def connector(endpoint_url: str) -> tuple[int, int, int]:
     from revoke.connector import connector_class
 
@@ -57,6 +73,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--keys", type=int, default=2)
     parser.add_argument("--roles", type=int, default=500)
+    parser.add_argument("--secrets", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     for key, value in LAB_ENV.items():
@@ -69,6 +86,7 @@ def main() -> None:
     with MotoProcess(bulk=bulk) as server:
         print(f"moto child process seeded and serving in {time.perf_counter() - started:.1f}s: "
               f"{args.users} users x {args.keys} keys, {args.roles} roles")
+        seed_secrets(server.endpoint_url, args.secrets)
         for round_no in range(args.rounds):
             base_s, base = timed(naive, server.endpoint_url)
             ours_s, ours = timed(connector, server.endpoint_url)

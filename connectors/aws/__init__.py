@@ -9,10 +9,13 @@ Configuration (`revoke.yaml`)::
       access_key_id_env: AWS_ACCESS_KEY_ID # names of environment variables, never values
       secret_access_key_env: AWS_SECRET_ACCESS_KEY
       accounts: [{profile: prod}, {profile: staging, region: eu-west-1}]  # each inherits the above
+      # or one collector role per account, assumed with the credentials above (c7n-org style):
+      # accounts: [{role_arn: "arn:aws:iam::111122223333:role/revoke-collector"}, ...]
       max_workers: 16                      # concurrent calls per account
       max_attempts: 5
       iot_ca_ids: [...]                    # CA ids to look at when ListCACertificates is unavailable
       probe_sts: false                     # true: also call STS with the key id (CloudTrail logs it)
+      organizations: false                 # true: SCPs from root to each account cap its grants
 
 Every key is declared in `options.AwsOptions`; an unknown one is an error with file and line.
 
@@ -29,9 +32,15 @@ Graph:
   Values are fingerprinted and dropped during collection: no node carries one.
 - `can_mint` principal -> user (may create or reactivate the user's keys), `can_read`
   principal -> secret, `can_assume` principal or account root -> role: decided by evaluating the
-  identity policies, permissions boundaries and trust policies (`policy.py`; conditions are kept
-  in attrs, not decided; attrs basis says why). A trust naming a principal nobody collected
-  still gets its edge (attrs uncollected=true).
+  identity policies, permissions boundaries, trust policies (`policy.py`), secret resource
+  policies and customer KMS key policies (`policy_resource.py`), with the conditions the
+  collection can decide (`policy_conditions.py`; the others are kept in attrs; attrs basis says
+  why). A trust naming a principal nobody collected still gets its edge (attrs uncollected=true).
+- `aws:session_token:<user ARN>` and, when sts:GetFederationToken is allowed,
+  `aws:federation_token:<user ARN>` (token, owner the user): the sessions a user can mint with
+  its keys, which outlive a key rotation (`policy_sessions.py`); `can_mint` user -> token, and the
+  token's own `can_read` (and, for GetSessionToken, `can_assume`) edges. `revoke` denies them by
+  issue time in the user's inline policy, as `revoke_sessions` does for a role.
 - `aws:iot_ca:<CA id>` (ca) and `aws:iot_certificate:<certificate id>` (certificate), with
   `issued` CA -> certificate (attrs signature verified | mismatch | unchecked; basis=signature
   when only the signature links them), and `derives {alias: true}` from the x509 connector's id
@@ -40,12 +49,14 @@ Graph:
   `authenticates_as` certificate -> thing / policy.
 
 Findings: `aws.empty` (no users or roles: credentials), `aws.secret.unreadable`,
+`aws.secret.policy_unreadable`, `aws.kms.policy_unreadable` (the read is kept as possible),
 `aws.iam.policy_unavailable` (an attached policy's document was not returned),
 `aws.iam.trust_any`, `aws.iot.list_ca_unavailable` (CAs found another way),
 `aws.iot.signature_mismatch`.
 
 Inside the package: `client` (the only SDK use: sessions, clients, the error wrapper),
-`collect` (API calls) -> `transform` (pure), `policy` + `policy_match` (IAM evaluation),
+`collect` (API calls) -> `transform` (pure), `policy` + `policy_match` + `policy_conditions` +
+`policy_resource` + `policy_sessions` (IAM evaluation),
 `iot` (IoT transform and certificate material), `actions` / `iot_actions` / `store` (what the
 actions do, over a client), and `connector` (the class and its action table).
 """

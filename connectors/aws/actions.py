@@ -225,53 +225,66 @@ def _sts_probe(account: Account, node: Node) -> tuple[bool | None, str]:
 # -- roles ----------------------------------------------------------------------------------------
 
 
-def revoke_sessions(iam: Any, node: Node, ctx: ActionContext) -> ActionResult:
-    """Deny every session of the role issued before now (this incident's cutoff)."""
-    role = native(node.id).rsplit("/", 1)[-1]
-    current = read_session_cutoff(iam, role, node.id)
+def _holder(node: Node) -> tuple[str, str]:
+    """("role" | "user", name) whose inline policy cuts the node's sessions: a role's own, or for a
+    session / federation token, the user that minted it (AWS cannot revoke those sessions; a deny
+    on their issue time in the user's policy is the documented way to stop them)."""
+    kind = "role" if node.id.startswith("aws:role:") else "user"
+    return kind, native(node.id).rsplit("/", 1)[-1]
+
+
+def _policy_call(iam: Any, verb: str, node: Node, **kw: Any) -> Any:
+    kind, name = _holder(node)
+    op = f"{verb}_{kind}_policy"
+    args = {"RoleName" if kind == "role" else "UserName": name, "PolicyName": REVOKE_POLICY, **kw}
+    return call(lambda: getattr(iam, op)(**args), op, node.id)
+
+
+def revoke_sessions(iam: Any, node: Node, ctx: ActionContext, verb: str = "revoke_sessions") -> ActionResult:
+    """Deny every session of the role (or the user's minted sessions) issued before now (this
+    incident's cutoff)."""
+    current = read_session_cutoff(iam, node)
     cutoff = (ctx.now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     sid = "RevokeIncident" + re.sub(r"[^A-Za-z0-9]", "", ctx.incident)[:64]
     if current is not None:
         existing_sid, existing_cutoff = current
         # the same incident, or a cutoff already at least as late: sessions are already dead
         if existing_sid == sid or existing_cutoff >= cutoff:
-            return ActionResult(node.id, "revoke_sessions", changed=False,
+            return ActionResult(node.id, verb, changed=False,
                                 detail=f"sessions issued before {existing_cutoff} already denied",
                                 data={"policy": REVOKE_POLICY, "cutoff": existing_cutoff})
     doc = {"Version": "2012-10-17", "Statement": [{
         "Sid": sid, "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
         "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}},
     }]}
-    call(lambda: iam.put_role_policy(RoleName=role, PolicyName=REVOKE_POLICY, PolicyDocument=json.dumps(doc)),
-         "put_role_policy", node.id)
-    return ActionResult(node.id, "revoke_sessions", detail=f"denied sessions issued before {cutoff}",
+    _policy_call(iam, "put", node, PolicyDocument=json.dumps(doc))
+    return ActionResult(node.id, verb, detail=f"denied sessions issued before {cutoff}",
                         data={"policy": REVOKE_POLICY, "cutoff": cutoff})
 
 
 def remove_session_cutoff(iam: Any, node: Node) -> ActionResult:
     """`rollback` of revoke_sessions: the deny policy goes."""
-    role = native(node.id).rsplit("/", 1)[-1]
-    if read_session_cutoff(iam, role, node.id) is None:
+    if read_session_cutoff(iam, node) is None:
         return ActionResult(node.id, "rollback", changed=False, detail=f"no {REVOKE_POLICY} policy")
-    call(lambda: iam.delete_role_policy(RoleName=role, PolicyName=REVOKE_POLICY), "delete_role_policy", node.id)
+    _policy_call(iam, "delete", node)
     return ActionResult(node.id, "rollback", detail=f"removed {REVOKE_POLICY}")
 
 
 def confirm_session_cutoff(iam: Any, node: Node) -> ProbeResult:
-    """Verify of revoke_sessions: the deny policy is read back from the role."""
-    role = native(node.id).rsplit("/", 1)[-1]
-    current = read_session_cutoff(iam, role, node.id)
+    """Verify of revoke_sessions: the deny policy is read back from the role (or the user)."""
+    op = f"get_{_holder(node)[0]}_policy"
+    current = read_session_cutoff(iam, node)
     if current is None or not current[1]:
-        return ProbeResult(node.id, True, f"get_role_policy: no {REVOKE_POLICY} policy (sessions not denied)")
-    return ProbeResult(node.id, False, f"get_role_policy: {REVOKE_POLICY} denies sessions issued before {current[1]}")
+        return ProbeResult(node.id, True, f"{op}: no {REVOKE_POLICY} policy (sessions not denied)")
+    return ProbeResult(node.id, False, f"{op}: {REVOKE_POLICY} denies sessions issued before {current[1]}")
 
 
-def read_session_cutoff(iam: Any, role: str, node_id: str) -> tuple[str, str] | None:
-    """(Sid, cutoff) of the role's session-revoking policy; None when it has none."""
+def read_session_cutoff(iam: Any, node: Node) -> tuple[str, str] | None:
+    """(Sid, cutoff) of the session-revoking policy; None when there is none."""
     from urllib.parse import unquote
 
     try:
-        resp = call(lambda: iam.get_role_policy(RoleName=role, PolicyName=REVOKE_POLICY), "get_role_policy", node_id)
+        resp = _policy_call(iam, "get", node)
     except ConnectorError as exc:
         if exc.code == "NoSuchEntity":
             return None

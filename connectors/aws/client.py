@@ -150,9 +150,26 @@ class Account:
                 env = getattr(self.settings, f"{key}_env")
                 if env:
                     creds[f"aws_{key}"] = os.environ.get(env, "")
-            self._session = boto3.session.Session(profile_name=self.settings.profile, region_name=self.region,
-                                                  **creds)
+            base = boto3.session.Session(profile_name=self.settings.profile, region_name=self.region, **creds)
+            self._session = self._assumed(base) if self.settings.role_arn else base
         return self._session
+
+    def _assumed(self, base: Any) -> Any:
+        """A session as `role_arn`, assumed from `base`, whose credentials refresh themselves."""
+        import boto3
+        import botocore.session
+        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+
+        endpoint = self.settings.endpoint_url
+
+        def sts_client(service: str, **kw: Any) -> Any:
+            return base.client(service, endpoint_url=endpoint, **kw)
+
+        fetcher = AssumeRoleCredentialFetcher(sts_client, base.get_credentials(), str(self.settings.role_arn),
+                                              extra_args={"RoleSessionName": "revoke"})
+        core = botocore.session.Session()
+        core._credentials = DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")
+        return boto3.session.Session(botocore_session=core, region_name=self.region)
 
     def probe_client(self, service: str, key_id: str) -> Any:
         """A client signing as `key_id` with a deliberately wrong secret (see actions.probe_key)."""

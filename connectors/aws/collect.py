@@ -37,6 +37,10 @@ class AccountData:
     keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # user name -> keys
     secrets: list[dict[str, Any]] = field(default_factory=list)
     iot: dict[str, Any] = field(default_factory=dict)
+    # SCP documents per level from the root down to the account (None: not collected); the
+    # management account is exempt from SCPs
+    scps: list[list[str]] | None = None
+    management: bool = False
     findings: list[CollectFinding] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -49,7 +53,7 @@ def collect_account(account: Account, max_workers: int, known_ca_ids: list[str])
         details = get_authorization_details(iam)
         data.users, data.groups = details["users"], details["groups"]
         data.roles, data.policies = details["roles"], details["policies"]
-        secrets_future = pool.submit(get_secrets, account.client("secretsmanager"), pool)
+        secrets_future = pool.submit(get_secrets, account.client("secretsmanager"), account.client("kms"), pool)
         iot_future = pool.submit(get_iot, account.client("iot"), account.client("iot", attempts=1), pool,
                                  known_ca_ids)
         data.keys, source = get_access_keys(iam, [u["UserName"] for u in data.users], pool)
@@ -140,7 +144,12 @@ def summarize_secret_value(value: str | bytes) -> dict[str, Any]:
     }
 
 
-def get_secrets(sm: Any, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], list[CollectFinding]]:
+def get_secrets(sm: Any, kms: Any, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]], list[CollectFinding]]:
+    """Secrets with their value's summary, resource policy and KMS key (with its key policy).
+
+    The resource policy read rides in the same pool task as the value read, so it costs one
+    more call per secret but no more waiting; each distinct customer key is read once.
+    """
     listed = pages(sm, "list_secrets", "SecretList")
     findings: list[CollectFinding] = []
 
@@ -152,7 +161,9 @@ def get_secrets(sm: Any, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]]
             "created": entry.get("CreatedDate"),
             "last_changed": entry.get("LastChangedDate"),
             "kms_key": entry.get("KmsKeyId", ""),
+            "tags": {t["Key"]: t.get("Value", "") for t in entry.get("Tags") or []},
         }
+        item.update(_resource_policy(sm, arn))
         try:
             resp = call(lambda: sm.get_secret_value(SecretId=arn), "get_secret_value", f"aws:secret:{arn}")
         except ConnectorError as exc:
@@ -168,6 +179,22 @@ def get_secrets(sm: Any, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]]
         return item
 
     secrets = list(pool.map(one, listed))
+    key_ids = sorted({s["kms_key"] for s in secrets if s["kms_key"] and not s["kms_key"].startswith("alias/aws/")})
+    keys = dict(zip(key_ids, pool.map(lambda k: _key(kms, k), key_ids), strict=True))
+    for item in secrets:
+        key = keys.get(item["kms_key"])
+        if key is not None:
+            item["kms"] = key
+        if "policy_unreadable" in item:
+            findings.append(CollectFinding(
+                "aws.secret.policy_unreadable",
+                f"resource policy could not be read ({item['policy_unreadable']}): what it grants or denies "
+                "is not evaluated", node=f"aws:secret:{item['arn']}", source=PROVIDER))
+        if key is not None and key.get("policy_unreadable"):
+            findings.append(CollectFinding(
+                "aws.kms.policy_unreadable",
+                f"key policy of {key['arn']} could not be read ({key['policy_unreadable']}): reads are kept "
+                "as if it allowed them", node=f"aws:secret:{item['arn']}", source=PROVIDER))
     for item in secrets:
         if "unreadable" in item:
             findings.append(
@@ -179,6 +206,68 @@ def get_secrets(sm: Any, pool: ThreadPoolExecutor) -> tuple[list[dict[str, Any]]
                 )
             )
     return secrets, findings
+
+
+def _refused(exc: ConnectorError) -> str:
+    """The AWS error code when AWS refused a read for good; re-raise anything else."""
+    if exc.retryable or exc.code is None:
+        raise exc
+    return exc.code
+
+
+def _resource_policy(sm: Any, arn: str) -> dict[str, Any]:
+    try:
+        resp = call(lambda: sm.get_resource_policy(SecretId=arn), "get_resource_policy", f"aws:secret:{arn}")
+    except ConnectorError as exc:
+        return {"policy_unreadable": _refused(exc)}
+    return {"policy": resp.get("ResourcePolicy") or ""}
+
+
+def _key(kms: Any, key_id: str) -> dict[str, Any]:
+    """A secret's KMS key: its ARN, who manages it, and (customer keys) its key policy."""
+    try:
+        meta = call(lambda: kms.describe_key(KeyId=key_id), "describe_key")["KeyMetadata"]
+    except ConnectorError as exc:
+        return {"arn": key_id, "manager": "", "policy_unreadable": _refused(exc)}
+    out: dict[str, Any] = {"arn": meta["Arn"], "manager": meta.get("KeyManager", "")}
+    if out["manager"] == "AWS":
+        return out
+    try:
+        out["policy"] = call(lambda: kms.get_key_policy(KeyId=meta["Arn"], PolicyName="default"),
+                             "get_key_policy")["Policy"]
+    except ConnectorError as exc:
+        out["policy_unreadable"] = _refused(exc)
+    return out
+
+
+def get_scps(org: Any, datas: list[AccountData]) -> None:
+    """Fill each account's `scps` with the SCP documents of every level on its path to the root."""
+    master = call(org.describe_organization, "describe_organization")["Organization"].get("MasterAccountId", "")
+    documents: dict[str, str] = {}
+
+    def level(target: str) -> list[str]:
+        listed = pages(org, "list_policies_for_target", "Policies", TargetId=target, Filter="SERVICE_CONTROL_POLICY")
+        out = []
+        for pid in (pol["Id"] for pol in listed):
+            if pid not in documents:
+                documents[pid] = describe(pid)
+            out.append(documents[pid])
+        return out
+
+    def describe(pid: str) -> str:
+        return str(call(lambda: org.describe_policy(PolicyId=pid), "describe_policy")["Policy"]["Content"])
+
+    for data in datas:
+        path = [data.account_id]
+        while True:
+            parents = pages(org, "list_parents", "Parents", ChildId=path[-1])
+            if not parents:
+                break
+            path.append(parents[0]["Id"])
+            if parents[0].get("Type") == "ROOT":
+                break
+        data.management = data.account_id == master
+        data.scps = [level(t) for t in reversed(path)]
 
 
 def get_iot(

@@ -17,7 +17,7 @@ from connectors.aws import actions as iam_actions
 from connectors.aws import iot_actions as iot
 from connectors.aws import store as secret_store
 from connectors.aws.client import PROVIDER, Account, quiet_sdk_bodies
-from connectors.aws.collect import collect_account
+from connectors.aws.collect import collect_account, get_scps
 from connectors.aws.options import AwsOptions
 from connectors.aws.transform import collected
 from revoke.connector import (
@@ -36,6 +36,8 @@ from revoke.model import Node, NodeKind
 log = structlog.get_logger()
 
 KEY, ROLE, CERT, CA = NodeKind.ACCESS_KEY, NodeKind.ROLE, NodeKind.CERTIFICATE, NodeKind.CA
+TOKEN = NodeKind.TOKEN
+SESSION_TYPES = ("session_token", "federation_token")  # sessions a user minted (`policy_sessions`)
 IOT_TYPES = ("iot_certificate", "iot_ca")
 # one verb's IoT permissions serve device certificates and CAs alike
 IOT_REVOKE = ["iot:UpdateCertificate", "iot:UpdateCACertificate", "iot:DescribeCertificate",
@@ -51,7 +53,8 @@ class AwsConnector(BaseConnector):
         "collect": [
             "iam:GetAccountAuthorizationDetails", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed",
             "iam:GenerateCredentialReport", "iam:GetCredentialReport", "sts:GetCallerIdentity",
-            "secretsmanager:ListSecrets", "secretsmanager:GetSecretValue",
+            "secretsmanager:ListSecrets", "secretsmanager:GetSecretValue", "secretsmanager:GetResourcePolicy",
+            "kms:DescribeKey", "kms:GetKeyPolicy",
             "iot:ListCertificates", "iot:DescribeCertificate", "iot:ListCACertificates",
             "iot:DescribeCACertificate", "iot:ListCertificatesByCA", "iot:ListThings",
             "iot:ListThingPrincipals", "iot:ListPolicies", "iot:ListTargetsForPolicy",
@@ -107,6 +110,18 @@ class AwsConnector(BaseConnector):
     def _restore_sessions(self, node: Node, ctx: ActionContext) -> ActionResult:
         return iam_actions.remove_session_cutoff(self._iam(node), node)
 
+    # -- sessions a user minted (GetSessionToken / GetFederationToken): AWS cannot revoke them; a
+    # deny on their issue time in the user's policy stops them, and verify reads it back
+
+    @table.action("revoke", types=SESSION_TYPES, kinds=(TOKEN,), undo=True, probe="readback",
+                  permissions=["iam:PutUserPolicy", "iam:GetUserPolicy"])
+    def _revoke_user_sessions(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return iam_actions.revoke_sessions(self._iam(node), node, ctx, "revoke")
+
+    @table.action("rollback", types=SESSION_TYPES, kinds=(TOKEN,), probe="none", permissions=["iam:DeleteUserPolicy"])
+    def _restore_user_sessions(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return iam_actions.remove_session_cutoff(self._iam(node), node)
+
     # -- IoT: a REVOKED device certificate is final in IoT (no rollback); an INACTIVE CA is not
 
     @table.action("revoke", types=("iot_certificate",), kinds=(CERT,), reversible=False, permissions=IOT_REVOKE)
@@ -152,6 +167,7 @@ class AwsConnector(BaseConnector):
         self.accounts = [Account(s, opts.max_attempts, self.max_workers + 4) for s in opts.account_settings()]
         self.iot_ca_ids = list(opts.iot_ca_ids)
         self.probe_sts = opts.probe_sts
+        self.organizations = opts.organizations
         self._new_cas = iot.NewCas()
 
     def account_for(self, node: Node) -> Account:
@@ -184,6 +200,9 @@ class AwsConnector(BaseConnector):
 
         with ThreadPoolExecutor(max_workers=max(1, len(self.accounts))) as outer:
             datas = list(outer.map(one, self.accounts))
+        if self.organizations:
+            # the first account's credentials read Organizations (management or delegated admin)
+            get_scps(self.accounts[0].client("organizations"), datas)
         out = collected(datas)
         log.info("aws.collect", accounts=len(datas), nodes=len(out.nodes), edges=len(out.edges),
                  findings=len(out.findings))
@@ -255,7 +274,9 @@ class AwsConnector(BaseConnector):
         return ProbeResult(node.id, None, "no probe for this kind")
 
     def confirm(self, verb: str, node: Node) -> ProbeResult:
-        if verb != "revoke_sessions" or node_type(node.id) != "role":
+        readback = (verb == "revoke_sessions" and node_type(node.id) == "role") or (
+            verb == "revoke" and node_type(node.id) in SESSION_TYPES)
+        if not readback:
             raise self._unsupported(f"confirm {verb}", node.id)
         return iam_actions.confirm_session_cutoff(self._iam(node), node)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from revoke.connector import ConnectorOptions
 
 
@@ -22,6 +24,9 @@ class AccountOptions(ConnectorOptions):
     secret_access_key_env: str | None = None
     session_token_env: str | None = None
     retry_mode: Literal["legacy", "standard", "adaptive"] | None = None  # default standard
+    # a role to assume with the credentials above (one per account, as c7n-org does); its
+    # sessions are refreshed before they expire
+    role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/.+$")
 
 
 class AwsOptions(AccountOptions):
@@ -32,6 +37,9 @@ class AwsOptions(AccountOptions):
     # corroborate key probes by calling STS with the key id itself: off by default, since that call
     # appears in CloudTrail as a failed authentication (and as last_used on some endpoints)
     probe_sts: bool = False
+    # read the SCPs on the path from the root to each account (with the first account's
+    # credentials: the management account or a delegated administrator)
+    organizations: bool = False
 
     def account_settings(self) -> list[AccountOptions]:
         """One merged settings object per account: an entry's own values over the top level's."""

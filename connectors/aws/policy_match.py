@@ -5,7 +5,8 @@
 - `${aws:username}`-style variables expand to the requesting principal's values, never act as
   wildcards; a statement whose variable cannot be resolved does not apply.
 
-How matched statements combine into a decision is `policy.py`.
+How matched statements combine into a decision is `policy.py` (identity and trust policies) and
+`policy_resource.py` (resource and key policies); the `Decision` they return is defined here.
 """
 
 from __future__ import annotations
@@ -13,13 +14,36 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 _VAR_RE = re.compile(r"\$\{([^}]+)\}")
 # `${*}`, `${?}` and `${$}` are the documented escapes for literal characters.
 _LITERAL_VARS = {"*": "*", "?": "?", "$": "$"}
+
+
+ALLOW = "allow"
+DENY = "deny"
+IMPLICIT = "implicit"
+
+
+@dataclass
+class Decision:
+    effect: str  # ALLOW | DENY | IMPLICIT
+    conditions: list[dict[str, Any]] = field(default_factory=list)  # of the Allow(s) that matched
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect == ALLOW
+
+
+def account_of_trust(value: str) -> str | None:
+    """Account id when a trust principal names an account (`123456789012` or `...:root`)."""
+    if re.fullmatch(r"\d{12}", value):
+        return value
+    match = re.fullmatch(r"arn:aws[a-zA-Z-]*:iam::(\d{12}):root", value)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)

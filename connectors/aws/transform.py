@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.aws.client import PROVIDER
 from connectors.aws.iot import transform_iot
-from connectors.aws.policy import access_edges
+from connectors.aws.policy import access_edges, identity_decision
+from connectors.aws.policy_conditions import Context
 from connectors.aws.policy_match import Statement, parse_policy
+from connectors.aws.policy_resource import Guarded
+from connectors.aws.policy_sessions import MAX_HOURS, session_edges
 from revoke.connector import Collected, CollectFinding
 from revoke.model import Edge, Node, NodeKind, Relation, parse_time
 
@@ -53,7 +56,8 @@ def collected(datas: list[AccountData]) -> Collected:
             out.nodes.extend(iot_nodes)
             out.edges.extend(Edge(s, d, Relation(r), attrs=a) for s, r, d, a in iot_edges)
             out.findings.extend(iot_findings)
-    edges, findings = transform_access(datas, found)
+    session_nodes, edges, findings = transform_access(datas, found)
+    out.nodes.extend(session_nodes)
     out.edges.extend(edges)
     out.findings.extend(findings)
     return out
@@ -232,6 +236,28 @@ class Principal:
     statements: tuple[Statement, ...]
     boundary: tuple[Statement, ...] | None
     variables: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)
+    context: Context | None = None  # what conditions may test of this caller
+    scps: tuple[tuple[Statement, ...], ...] | None = None  # per level, root first; None: not capped
+
+
+def _tag_map(entry: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in entry.get("Tags") or []}
+
+
+def caller_context(kind: str, arn: str, account: str, name: str, user_id_value: str,
+                   tags: dict[str, str]) -> Context:
+    """Condition keys a request by this principal carries, as far as the collection knows them.
+
+    A role session's tags may be replaced by session tags and its user id carries a session name
+    the caller picks, so neither is decided for roles; roles have no `aws:username`.
+    """
+    values = {"aws:principalarn": arn, "aws:principalaccount": account,
+              "aws:principaltype": "User" if kind == "user" else "AssumedRole"}
+    if kind == "user":
+        values |= {"aws:username": name, "aws:userid": user_id_value}
+        return Context(values, frozenset(), principal_tags=tags)
+    return Context(values, frozenset({"aws:username"}))
 
 
 def _docs(
@@ -280,12 +306,15 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
         docs = _docs(user, "UserPolicyList", managed, missing)
         for group in user.get("GroupList", []):
             docs.extend(groups.get(group, []))
+        tags = _tag_map(user)
         out.append(
             Principal(
                 user_id(user["Arn"]), user["Arn"], data.account_id, "user", user["UserName"],
                 statements(docs), boundary(user),
                 {"aws:username": user["UserName"], "aws:userid": user.get("UserId", ""),
                  "aws:PrincipalType": "User", "aws:PrincipalAccount": data.account_id},
+                tags, caller_context("user", user["Arn"], data.account_id, user["UserName"],
+                                     user.get("UserId", ""), tags),
             )
         )
     for role in data.roles:
@@ -296,8 +325,13 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
                 statements(docs), boundary(role),
                 {"aws:userid": role.get("RoleId", "") + ":*", "aws:PrincipalType": "AssumedRole",
                  "aws:PrincipalAccount": data.account_id},
+                _tag_map(role), caller_context("role", role["Arn"], data.account_id, role["RoleName"], "", {}),
             )
         )
+    if data.scps is not None and not data.management:
+        levels = tuple(tuple(s for doc in docs for s in parse_policy(doc)) for docs in data.scps)
+        for p in out:
+            p.scps = levels
     for arn in sorted(missing):
         findings.append(
             CollectFinding(
@@ -309,12 +343,33 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
     return out
 
 
-def transform_access(datas: list[AccountData], found: list[Principal]) -> tuple[list[Edge], list[CollectFinding]]:
-    """`can_mint`, `can_read` and `can_assume` edges across all accounts, and a finding for each
-    role whose trust admits any AWS principal."""
+def guarded(account: str, item: dict[str, Any]) -> Guarded:
+    """A collected secret with its resource policy and, for a customer managed key, its key policy."""
+    key = item.get("kms") or {}
+    customer = bool(key) and key.get("manager") != "AWS"
+    return Guarded(
+        f"aws:secret:{item['arn']}", item["arn"], account,
+        policy=parse_policy(item.get("policy") or None),
+        key_arn=key.get("arn", "") if customer else "",
+        key_policy=parse_policy(key["policy"]) if customer and "policy" in key else None,
+        tags=dict(item.get("tags") or {}),
+    )
+
+
+def transform_access(
+    datas: list[AccountData], found: list[Principal]
+) -> tuple[list[Node], list[Edge], list[CollectFinding]]:
+    """`can_mint`, `can_read` and `can_assume` edges across all accounts, the session tokens users
+    can mint (`policy_sessions`), and a finding for each role whose trust admits any AWS principal."""
+    nodes: list[Node] = []
     roles = [(role_id(r["Arn"]), r["Arn"], trust(r)) for d in datas for r in d.roles]
     users = [(user_id(u["Arn"]), u["Arn"]) for d in datas for u in d.users]
-    secrets = [(f"aws:secret:{s['arn']}", s["arn"]) for d in datas for s in d.secrets]
-    edges, notes = access_edges(found, roles, users, secrets)
-    return ([Edge(s, d, Relation(r), attrs=a) for s, r, d, a in edges],
+    secrets = [guarded(d.account_id, s) for d in datas for s in d.secrets]
+    tags = {e["Arn"]: _tag_map(e) for d in datas for e in (*d.users, *d.roles)}
+    edges, notes = access_edges(found, roles, users, secrets, tags)
+    sessions, session_links = session_edges([p for p in found if p.kind == "user"], identity_decision, edges)
+    for sid, kind, owner in sessions:
+        nodes.append(Node(id=sid, kind=NodeKind.TOKEN, provider=PROVIDER, name=f"{kind} sessions of {owner}",
+                          owner=owner, attrs={"minted_by": kind, "max_hours": MAX_HOURS, "session": True}))
+    return (nodes, [Edge(s, d, Relation(r), attrs=a) for s, r, d, a in edges + session_links],
             [CollectFinding("aws.iam.trust_any", n, node=n.split(": ")[0], source=PROVIDER) for n in notes])

@@ -85,6 +85,16 @@ def test_iam_graph(lab: dict[str, Any], collected: Collected) -> None:
         (db, "stores", f"aws:password:{lab['db_arn']}#db_password"),
     }
     expected |= {(U("ops"), "can_mint", U(name)) for name in users if name != "ops"}
+    # every user can mint GetSessionToken sessions (reading and assuming what it does); "denied"
+    # is allowed sts:GetFederationToken too (its sessions read, but assume nothing)
+    session = lambda name: f"aws:session_token:arn:aws:iam::{ACCOUNT_ID}:user/{name}"  # noqa: E731
+    federation = f"aws:federation_token:arn:aws:iam::{ACCOUNT_ID}:user/denied"
+    expected |= {(U(name), "can_mint", session(name)) for name in users}
+    expected |= {(U("denied"), "can_mint", federation), (federation, "can_read", secret), (federation, "can_read", db)}
+    expected |= {(session("app-backend"), "can_read", s) for s in (secret, db)}
+    expected |= {(session("denied"), "can_read", s) for s in (secret, db)}
+    expected |= {(session("ci-deployer"), "can_assume", R("deploy-role")),
+                 (session("denied"), "can_assume", R("account-role"))}
     rels = {"authenticates_as", "can_assume", "can_read", "can_mint", "stores"}
     got = {e for e in edge_set(collected, rels=rels) if not e[0].startswith("aws:iot_certificate:")}
     assert got == expected
@@ -124,9 +134,10 @@ def test_nodes_and_attributes(lab: dict[str, Any], collected: Collected) -> None
     kinds: dict[str, int] = {}
     for n in collected.nodes:
         kinds[n.kind.value] = kinds.get(n.kind.value, 0) + 1
-    # 6 users + the account root; 4 roles; 4 keys; 2 secrets + 1 password; 1 CA; 4 certificates
+    # 6 users + the account root; 4 roles; 4 keys; 2 secrets + 1 password; 1 CA; 4 certificates;
+    # 6 users' session tokens + 1 federation token
     assert kinds == {"user": 7, "role": 4, "access_key": 4, "secret": 2, "password": 1, "ca": 1,
-                     "certificate": DEVICES + 1, "workload": DEVICES + 1, "policy": 1}  # the things and the IoT CA registry
+                     "certificate": DEVICES + 1, "workload": DEVICES + 1, "policy": 1, "token": 7}  # + the IoT CA registry
     ci_key = nodes[f"aws:access_key:{lab['keys']['ci-deployer']['access_key_id']}"]
     assert ci_key.status == "active" and ci_key.owner == U("ci-deployer") and ci_key.created is not None
     assert ci_key.attrs == {"user": "ci-deployer", "account": ACCOUNT_ID}

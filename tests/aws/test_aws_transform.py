@@ -63,6 +63,7 @@ def test_recorded_account_gives_the_exact_graph() -> None:
         (pw, "password", "active"), ("aws:iot_ca:ca1", "ca", "active"), ("aws:iot_certificate:c1", "certificate", "active"),
         ("aws:iot_thing:dev-1", "workload", "active"), ("aws:iot_policy:telemetry", "policy", "active"),
         (f"aws:iot:{ACCT}/eu-west-1", "workload", "active"),
+        (f"aws:session_token:{ALICE}", "token", "active"), (f"aws:session_token:{BOB}", "token", "active"),
     }
     assert {e.key for e in got.edges} == {
         ("aws:access_key:AKIAALICE", "authenticates_as", f"aws:user:{ALICE}"),
@@ -72,6 +73,9 @@ def test_recorded_account_gives_the_exact_graph() -> None:
         (f"aws:user:{ALICE}", "can_mint", f"aws:user:{BOB}"),  # never an edge to oneself
         (f"aws:account:{ACCT}", "can_assume", f"aws:role:{DEPLOY}"),
         (f"aws:user:{ALICE}", "can_assume", f"aws:role:{DEPLOY}"),  # the trust delegates to the account
+        (f"aws:user:{ALICE}", "can_mint", f"aws:session_token:{ALICE}"),  # any user, with its keys
+        (f"aws:user:{BOB}", "can_mint", f"aws:session_token:{BOB}"),
+        (f"aws:session_token:{ALICE}", "can_assume", f"aws:role:{DEPLOY}"),
         (f"aws:role:{DEPLOY}", "can_read", f"aws:secret:{SECRET}"),
         ("aws:iot_ca:ca1", "issued", "aws:iot_certificate:c1"),
         (f"aws:iot:{ACCT}/eu-west-1", "trusts", "aws:iot_ca:ca1"),  # a registered, active CA is trusted
