@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from revoke.connector import connector_class, known_connectors
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from revoke.connector import connector_class, holds_escrow, known_connectors
 from revoke.errors import InputError
-from revoke.yamlio import item_line, line_for, line_of, load_file
+from revoke.yamlio import item_line, key_line, line_for, line_of, load_file
 
 # keys whose values are paths, resolved against the config file's directory
 PATH_KEYS = ("path", "paths", "audit_log", "ca_cert")
@@ -25,10 +27,32 @@ class ConnectorConfig:
     line: int | None = None
 
 
+@dataclass(frozen=True)
+class EscrowConfig:
+    """Where new material goes when no store revoke can write may receive it: `location` is a
+    Vault KV v2 path (`secret/revoke-escrow`) or a Secrets Manager name prefix
+    (`revoke/escrow/`), kept by the configured connector `connector`."""
+
+    type: str
+    location: str
+    connector: str
+    line: int | None = None
+
+    def where(self, item: str) -> str:
+        """The full name of one item, as manual tasks and the report show it (never a value)."""
+        if self.type == "aws":
+            return f"aws:secretsmanager:{self.location}{item}"
+        return f"{self.type}:{self.location.rstrip('/')}/{item}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "location": self.location, "connector": self.connector}
+
+
 @dataclass
 class Config:
     source: str
     connectors: list[ConnectorConfig]
+    escrow: EscrowConfig | None = None
 
 
 def _resolve_paths(options: dict[str, Any], base: Path) -> None:
@@ -72,7 +96,7 @@ def load_config(path: str | Path) -> Config:
     data = load_file(path, what="config")
     if not isinstance(data, dict) or not isinstance(data.get("connectors"), list):
         raise InputError("expected a mapping with a `connectors:` list", source=src, line=line_of(data))
-    unknown_top = set(data) - {"connectors", "store"}
+    unknown_top = set(data) - {"connectors", "store", "escrow"}
     if unknown_top:
         raise InputError(f"unknown key(s) {sorted(unknown_top)}", source=src, line=line_of(data))
     known = set(known_connectors())
@@ -102,7 +126,81 @@ def load_config(path: str | Path) -> Config:
     for cfg, entry in zip(out, data["connectors"], strict=True):
         _validate_options(cfg.type, entry, cfg.options, src, cfg.line)
         _resolve_paths(cfg.options, path.parent.resolve())
-    return Config(src, out)
+    escrow = _load_escrow(data["escrow"], out, src, key_line(data, "escrow")) if "escrow" in data else None
+    return Config(src, out, escrow)
+
+
+class _EscrowBlock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connector: str | None = None  # the connector block's name, when several of the type are configured
+
+
+class _VaultEscrow(_EscrowBlock):
+    type: Literal["vault"]
+    path: str = Field(min_length=1)  # a KV v2 path: `<mount>/<path>`
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        v = v.strip("/")
+        if not v or ".." in v.split("/"):
+            raise ValueError("a KV v2 path such as secret/revoke-escrow")
+        return v
+
+
+class _AwsEscrow(_EscrowBlock):
+    type: Literal["aws"]
+    prefix: str = Field(min_length=1)  # a Secrets Manager name prefix
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9/_+=.@-]+", v):
+            raise ValueError("a Secrets Manager name prefix (letters, digits and /_+=.@-), such as revoke/escrow/")
+        return v
+
+
+_Escrow = Annotated[_VaultEscrow | _AwsEscrow, Field(discriminator="type")]
+
+
+def _load_escrow(block: Any, connectors: list[ConnectorConfig], source: str, line: int | None) -> EscrowConfig:
+    """The `escrow:` block, checked like a connector block (unknown keys, wrong types, an inline
+    credential: exit 2 with file, line and field), and tied to a configured connector that can
+    keep an escrow."""
+    from pydantic import TypeAdapter, ValidationError
+
+    line = line_of(block) or line
+    found = _forbidden(block, line)
+    if found:
+        raise InputError(f"escrow: field {found[0]!r}: credentials are taken by reference only, from the "
+                         "connector the escrow names", source=source, line=found[1])
+    try:
+        model = TypeAdapter(_Escrow).validate_python(block)
+    except ValidationError as exc:
+        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        loc = tuple(p for p in err["loc"] if p not in ("vault", "aws"))
+        field_name = ".".join(str(p) for p in loc) or "type"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found", "model_type"):
+            msg = "expected a mapping with `type: vault` (and `path`) or `type: aws` (and `prefix`)"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        raise InputError(f"escrow: field {field_name}: {msg}", source=source,
+                         line=line_for(block, loc) or line) from None
+    candidates = [c for c in connectors if c.type == model.type and (model.connector in (None, c.name))]
+    if not candidates:
+        named = f"named {model.connector!r} " if model.connector else ""
+        raise InputError(f"escrow: field type: no `type: {model.type}` connector {named}is configured to keep it",
+                         source=source, line=line_for(block, ("connector",) if model.connector else ("type",)) or line)
+    if not holds_escrow(connector_class(model.type)):
+        raise InputError(f"escrow: field type: the {model.type} connector cannot keep an escrow", source=source,
+                         line=line)
+    location = model.path if isinstance(model, _VaultEscrow) else model.prefix
+    return EscrowConfig(model.type, location, candidates[0].name, line)
 
 
 def _validate_options(ctype: str, entry: dict[str, Any], options: dict[str, Any], source: str, line: int | None) -> None:
