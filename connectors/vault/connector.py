@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from connectors.vault import auth, kv, pki, tokens
+from connectors.vault import auth, escrow, kv, pki, tokens
 from connectors.vault.client import PROVIDER, VaultApi
 from connectors.vault.ids import node_type
 from connectors.vault.options import VaultOptions
@@ -63,6 +63,7 @@ class VaultConnector(BaseConnector):
             "list,read <pki>/issuers, <pki>/certs, <pki>/cert/*", "list,read auth/<approle>/role/*",
             "sudo,list sys/leases/lookup/*",
         ],
+        "escrow": ["read sys/mounts", "create,update,read <escrow path>/*"],
     }
     table = ActionTable()
 
@@ -220,6 +221,23 @@ class VaultConnector(BaseConnector):
         mount, path = kv.secret_path(self.api, store)
         data, _ = kv.read_current(self.api, mount, path, store.id)
         return kv.holds(mount, path, data)
+
+    # the escrow: a KV v2 path (connectors.vault.escrow)
+
+    def escrow_put(self, location: str, item: str, replacement: Replacement, ctx: ActionContext) -> ActionResult:
+        if ctx.dry_run:
+            return ActionResult(replacement.old_id, "escrow_put", changed=False, detail="dry run: would escrow")
+        changed, detail = escrow.put(self.api, location, item, replacement, ctx.incident)
+        self.log.info("vault.escrow_put", node=replacement.old_id, new=replacement.new_id, item=item, changed=changed)
+        return ActionResult(replacement.old_id, "escrow_put", changed=changed, detail=detail)
+
+    def escrow_holds(self, location: str, item: str) -> set[str]:
+        return escrow.held(self.api, location, item)
+
+    @classmethod
+    def keeps_replacement_secret(cls, node_id: str) -> bool:
+        # a new root issuer's key is generated inside Vault and never leaves it
+        return node_type(node_id) == "pki_issuer"
 
     # ------------------------------------------------------------------------------------------
     # probes
