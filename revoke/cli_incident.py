@@ -16,19 +16,30 @@ def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None
     from revoke.tables import short_path
 
     table = Table(title=f"Plan: {plan.playbook_name} from {', '.join(plan.sources)}")
-    for col in ("#", "action", "node", "via", "after", "why"):
+    for col in ("#", "action", "node", "via", "after", "reversible", "why"):
         table.add_column(col, overflow="fold")
     for n, s in enumerate(plan.steps, 1):
         label = s.verb if status is None else f"{s.verb} [{status.get(s.id, '')}]"
         extra = ""
         if s.stores:
             extra = "; stores: " + ", ".join(f"{t['store']} ({t['mode']})" for t in s.stores)
+        if s.escrow:
+            extra += f"; escrow: {s.escrow['where']}"
+        if not s.reversible:
+            extra += f"; cannot be undone: {s.irreversible}"
         after = ", ".join(s.depends_on[:3]) + (" ..." if len(s.depends_on) > 3 else "")
-        table.add_row(str(n), label, s.node, s.connector or "-", after,
+        rev = "-" if not s.executable else "yes" if s.reversible else "NO"
+        table.add_row(str(n), label, s.node, s.connector or "-", after, rev,
                       (s.reason + extra).strip("; ") + ("\n" if s.reason or extra else "") + short_path(s.path))
     c.print(table)
     counts = plan.to_json()["summary"]
     c.print("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    final = [s for s in plan.executable() if not s.reversible]
+    if final:
+        c.print(f"{len(final)} action(s) cannot be undone (reversible: NO); `run --execute` needs --approve:",
+                markup=False, highlight=False)
+        for s in final:
+            c.print(f"  {s.id}: {s.irreversible}", markup=False, highlight=False)
 
 
 def plan_cmd(
@@ -211,16 +222,16 @@ def _verify_text(r: Any) -> None:
 
 def attest_cmd(
     ctx: typer.Context,
-    node: Annotated[str, typer.Argument(help="The manual task's node.")],
+    node: Annotated[list[str], typer.Argument(help="The manual task's node (one or more: a fleet's deliveries).")],
     incident: Annotated[str, typer.Option("--incident")],
     note: Annotated[str, typer.Option("--note", help="What was done.")],
 ) -> None:
-    """Record that a manual task was done (who, when, note)."""
-    from revoke.incident import attest
+    """Record that manual tasks were done (who, when, note)."""
+    from revoke.incident import attest_many
     from revoke.journal import Journal
 
-    rec = attest(Journal(open_store(G(ctx)), incident), node, note)
-    out(f"attested {rec['node']} by {rec['by']} at {rec['at']}")
+    for rec in attest_many(Journal(open_store(G(ctx)), incident), node, note):
+        out(f"attested {rec['node']} by {rec['by']} at {rec['at']}")
 
 
 def rollback_cmd(
@@ -238,7 +249,15 @@ def rollback_cmd(
     journal.require()
     res = rollback(store, journal, require_config(g.config), execute=execute)
     if not execute:
-        out(f"dry run: would undo {len(res['planned'])} action(s): " + ", ".join(res["planned"]))
+        # both lists before anything runs: a false alarm's rollback is partial when some step
+        # destroyed what it replaced
+        out(f"dry run: can undo {len(res['planned'])} action(s):")
+        for nid in res["planned"]:
+            out(f"  {nid}")
+        out(f"cannot undo {len(res['cannot_undo'])} action(s):")
+        for nid, why in res["cannot_undo"].items():
+            out(f"  {nid}: {why}")
+        out("nothing was changed. Re-run with --execute to undo what can be undone.")
         return
     out(f"undone: {len(res['undone'])}")
     for nid, err in res["cannot_undo"].items():
