@@ -41,7 +41,8 @@ def test_a_follow_up_incident_never_acts_on_a_key_an_earlier_one_contained(demo_
     assert entry["live"] is False and entry["status"] == "inactive"
     steps = _steps(revoke_cli("plan", "compromised-ci-supply-chain", "--node", RUNNER, "--format", "json", cwd=lb.directory))
     assert steps[runner_key]["verb"] == "already_dead"
-    day2 = revoke_cli("run", "compromised-ci-supply-chain", "--node", RUNNER, "--incident", "day2", "--execute", cwd=lb.directory)
+    day2 = revoke_cli("run", "compromised-ci-supply-chain", "--node", RUNNER, "--incident", "day2", "--execute",
+                      "--approve", cwd=lb.directory)
     assert day2.returncode == 0, day2.stdout + day2.stderr
     # nothing deleted, no new key minted for a credential that was already contained
     assert _keys(lb, "ci-deployer") == after_day1
