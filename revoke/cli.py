@@ -17,6 +17,7 @@ import typer
 from revoke import cli_demo, cli_graph, cli_incident, cli_permissions, cli_report, cli_sweep
 from revoke.cli_context import Globals
 from revoke.errors import RevokeError
+from revoke.textsafe import safe
 
 app = typer.Typer(
     add_completion=False,
@@ -111,6 +112,11 @@ def hoist_globals(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    import warnings
+
+    # urllib3 warns about SOCKS support on import where a proxy variable names socks://: noise, not
+    # an outcome of the command (loopback never goes through a proxy)
+    warnings.filterwarnings("ignore", message=".*SOCKS.*")
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
         rc = app(args=hoist_globals(sys.argv[1:]), prog_name="revoke", standalone_mode=False)
@@ -126,7 +132,8 @@ def main() -> None:
             import traceback
 
             traceback.print_exc()
-        sys.stderr.write(f"error: {exc.diagnostic()}\n")
+        # one line, whatever the diagnosis quotes (an id, a "did you mean" suggestion, a file's field)
+        sys.stderr.write(f"error: {safe(exc.diagnostic())}\n")
         rc = exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; re-run the same command to resume\n")
@@ -138,6 +145,7 @@ def main() -> None:
             traceback.print_exc()
         from revoke.logs import redact
 
-        sys.stderr.write(f"internal error: {type(exc).__name__}: {redact(str(exc))} (re-run with --verbose for a traceback)\n")
+        sys.stderr.write(f"internal error: {type(exc).__name__}: {safe(redact(str(exc)))} "
+                         "(re-run with --verbose for a traceback)\n")
         rc = 1
     sys.exit(rc if isinstance(rc, int) else 0)

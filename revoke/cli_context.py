@@ -34,17 +34,31 @@ def G(ctx: typer.Context) -> Globals:
 
 
 def out(text: str) -> None:
+    """A line (or lines) of text for a person: control and bidi characters shown escaped
+    (`revoke.textsafe`), whatever the text holds; its line breaks are kept."""
+    from revoke.textsafe import safe
+
+    text = safe(text, newlines=True)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def warn(text: str) -> None:
+    """One warning line on stderr, shown safely."""
+    from revoke.textsafe import safe
+
+    sys.stderr.write(f"warning: {safe(text)}\n")
+
+
 def console() -> Any:
-    import os
+    """The Rich console for stdout (`revoke.tables.safe_console`): on a terminal, its width; piped
+    to a file or a ticket, never folded (ids are copied from there)."""
+    from revoke.tables import safe_console
 
-    from rich.console import Console
+    return safe_console(terminal=sys.stdout.isatty())
 
-    # tables piped to a file or a ticket should not wrap ids at 80 columns
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
-    return Console(width=width, emoji=False, highlight=False)
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def check_format(value: str, allowed: tuple[str, ...]) -> str:

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from revoke.cli_context import G, check_format, console, open_store, out, write_output
+from revoke.cli_context import G, check_format, console, is_terminal, open_store, out, write_output
 from revoke.errors import RevokeError
+from revoke.textsafe import safe
 
 EXPORT_SUFFIXES = {".graphml": "graphml", ".xml": "graphml", ".dot": "dot", ".gv": "dot", ".json": "json"}
 
@@ -42,15 +43,16 @@ def collect(
                 with contextlib.suppress(OSError):  # the folder too, if this run made it
                     parse_url(g.store).parent.rmdir()
         raise
-    from rich.markup import escape
+    from revoke.tables import cell
 
     c = console()
     for name, (n, e) in report.collected.items():
-        c.print(f"[green]collected[/] {escape(name)}: {n} nodes, {e} edges")
+        c.print(f"[green]collected[/] {cell(name)}: {n} nodes, {e} edges")
     for name, err in report.failed.items():
-        c.print(f"[red]failed[/] {escape(name)}: {escape(err)} (previous snapshot kept)")
+        kept = "previous snapshot kept" if name in report.kept else "no earlier snapshot"
+        c.print(f"[red]failed[/] {cell(name)}: {cell(err)} ({kept})")
     for f in report.findings:
-        c.print(escape(f"finding [{f['severity']}] {f['connector']}: {f['code']}: {f['message']}"))
+        c.print(cell(f"finding [{f['severity']}] {f['connector']}: {f['code']}: {f['message']}"))
     c.print(f"graph: {report.nodes} nodes, {report.edges} edges")
     if not report.ok:
         raise typer.Exit(1)
@@ -60,12 +62,12 @@ def blast_radius_cmd(
     ctx: typer.Context,
     nodes: Annotated[list[str], typer.Argument(help="Compromised node ids.")],
     window: Annotated[str | None, typer.Option("--window", help="Exposure window START/END (ISO-8601).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or tsv.")] = "table",
 ) -> None:
     """Every credential and holder reachable from the compromised nodes, with paths."""
     from revoke.blast import Window, blast_radius, resolve_sources
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, ("table", "json", "tsv"))
     win = Window.parse(window) if window else None
     store = open_store(G(ctx))
     graph = store.load_compiled()
@@ -76,9 +78,16 @@ def blast_radius_cmd(
 
         sys.stdout.buffer.write(orjson.dumps(data) + b"\n")
         return
-    from revoke.tables import blast_table
+    from revoke.tables import IdCells, blast_table, blast_tsv
 
-    blast_table(console(), data)
+    if fmt == "tsv":
+        sys.stdout.write(blast_tsv(data))
+        return
+    ids = IdCells(short=is_terminal())
+    if ids.short:  # a shortened id reads better with its name: `x509:ca:bce5…935a (Acme IoT Device CA)`
+        shown = [e["id"] for e in (*data["credentials"][:500], *data["holders"][:500])]
+        ids.names = {nid: n.name for nid, n in store.load_nodes(shown).items() if n.name}
+    blast_table(console(), data, ids=ids)
 
 
 def explain(
@@ -104,13 +113,13 @@ def explain(
         out(orjson.dumps({"node": node, "target": target, "reachable": hops is not None,
                           "hops": [{"from": a, "rel": r, "to": b} for a, r, b in hops or []]}).decode())
     elif hops is None:
-        out(f"{target} is not reachable from {node}")
+        out(f"{safe(target)} is not reachable from {safe(node)}")
     elif not hops:
-        out(f"{target} is the compromised node itself")
+        out(f"{safe(target)} is the compromised node itself")
     else:
-        out(hops[0][0])
+        out(safe(hops[0][0]))
         for _, rel, b in hops:
-            out(f"  --{rel}--> {b}")
+            out(f"  --{rel}--> {safe(b)}")
     if hops is None:
         raise typer.Exit(1)
 

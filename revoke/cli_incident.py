@@ -7,39 +7,20 @@ from typing import Annotated, Any
 
 import typer
 
-from revoke.cli_context import G, check_format, console, open_store, out
+from revoke.cli_context import G, check_format, console, is_terminal, open_store, out, warn
+from revoke.errors import InputError
+from revoke.textsafe import safe as one  # free text (a note, a reason, a provider's error) on one line
 
 
 def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None:
-    from rich.table import Table
+    from revoke.tables import IdCells, plan_table
 
-    from revoke.tables import short_path
-
-    table = Table(title=f"Plan: {plan.playbook_name} from {', '.join(plan.sources)}")
-    for col in ("#", "action", "node", "via", "after", "reversible", "why"):
-        table.add_column(col, overflow="fold")
-    for n, s in enumerate(plan.steps, 1):
-        label = s.verb if status is None else f"{s.verb} [{status.get(s.id, '')}]"
-        extra = ""
-        if s.stores:
-            extra = "; stores: " + ", ".join(f"{t['store']} ({t['mode']})" for t in s.stores)
-        if s.escrow:
-            extra += f"; escrow: {s.escrow['where']}"
-        if not s.reversible:
-            extra += f"; cannot be undone: {s.irreversible}"
-        after = ", ".join(s.depends_on[:3]) + (" ..." if len(s.depends_on) > 3 else "")
-        rev = "-" if not s.executable else "yes" if s.reversible else "NO"
-        table.add_row(str(n), label, s.node, s.connector or "-", after, rev,
-                      (s.reason + extra).strip("; ") + ("\n" if s.reason or extra else "") + short_path(s.path))
-    c.print(table)
-    counts = plan.to_json()["summary"]
-    c.print("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    plan_table(c, plan, status, ids=IdCells(short=is_terminal()))
     final = [s for s in plan.executable() if not s.reversible]
     if final:
-        c.print(f"{len(final)} action(s) cannot be undone (reversible: NO); `run --execute` needs --approve:",
-                markup=False, highlight=False)
+        out(f"{len(final)} action(s) cannot be undone (reversible: no); `run --execute` needs --approve:")
         for s in final:
-            c.print(f"  {s.id}: {s.irreversible}", markup=False, highlight=False)
+            out(f"  {one(s.id)}: {one(s.irreversible)}")
 
 
 def plan_cmd(
@@ -48,14 +29,14 @@ def plan_cmd(
     node: Annotated[list[str], typer.Option("--node", help="Compromised node id (repeatable).")],
     window: Annotated[str | None, typer.Option("--window")] = None,
     emergency: Annotated[bool, typer.Option(help="Revoke before reissuing.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or tsv.")] = "table",
 ) -> None:
     """What would be done, in order, and why."""
     from revoke.incident import optional_config
     from revoke.plan import build_plan
     from revoke.playbook import load_playbook
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, ("table", "json", "tsv"))
     g = G(ctx)
     pb = load_playbook(playbook)
     store = open_store(g)
@@ -64,11 +45,15 @@ def plan_cmd(
     from revoke.incident import graph_gaps
 
     for gap in graph_gaps(store, config):
-        sys.stderr.write(f"warning: incomplete graph: {gap}\n")
+        warn(f"incomplete graph: {gap}")
     if fmt == "json":
         import orjson
 
         sys.stdout.buffer.write(orjson.dumps(plan.to_json()) + b"\n")
+    elif fmt == "tsv":
+        from revoke.tables import plan_tsv
+
+        sys.stdout.write(plan_tsv(plan.to_json()))
     else:
         _plan_table(console(), plan)
 
@@ -101,6 +86,9 @@ def run_cmd(
     emergency: Annotated[bool, typer.Option(help="Revoke before reissuing.")] = False,
     finalize: Annotated[bool, typer.Option("--finalize", help="Irreversible clean-up after a clean verify + grace.")] = False,
     from_sweep: Annotated[bool, typer.Option("--from-sweep", help="Take the nodes from `revoke sweep` findings.")] = False,
+    rules: Annotated[str | None, typer.Option("--rules", help="With --from-sweep: the sweep's rules file.")] = None,
+    min_severity: Annotated[str, typer.Option(
+        "--min-severity", help="With --from-sweep: hand over findings at or above this severity.")] = "medium",
     window: Annotated[str | None, typer.Option("--window")] = None,
     allow_partial: Annotated[bool, typer.Option("--allow-partial", help="Act despite a failed collection.")] = False,
 ) -> None:
@@ -116,7 +104,12 @@ def run_cmd(
     c = console()
     nodes = list(node or [])
     if from_sweep:
-        nodes += _sweep_nodes(store)
+        swept = _sweep_nodes(store, rules, min_severity)
+        if not swept and not nodes and journal.info() is None:
+            raise InputError(f"--from-sweep: no finding at or above {min_severity} names a credential to act on")
+        nodes += swept
+    elif rules is not None:
+        raise InputError("--rules is for --from-sweep (the sweep that picks the nodes)")
     if finalize:
         final_config = inc.require_config(g.config)
         journal.require()
@@ -126,7 +119,7 @@ def run_cmd(
         res = inc.finalize(store, journal, pb, final_config)
         out(f"finalized {len(res['done'])}, nothing to finalize for {len(res['not_supported'])}, failed {len(res['failed'])}")
         for nid, err in res["failed"].items():
-            out(f"  failed {nid}: {err}")
+            out(f"  failed {nid}: {one(err)}")
         raise typer.Exit(1 if res["failed"] else 0)
     if not nodes and journal.info() is None:
         raise typer.BadParameter("give at least one --node (or --from-sweep)", param_hint="--node")
@@ -136,7 +129,7 @@ def run_cmd(
         status = None if fresh else inc.step_status(journal, plan)
         _plan_table(c, plan, status)
         for gap in inc.graph_gaps(store, config) if fresh else []:
-            sys.stderr.write(f"warning: incomplete graph: {gap}\n")
+            warn(f"incomplete graph: {gap}")
         out("dry run: nothing was changed. Re-run with --execute to act.")
         return
     assert config is not None
@@ -150,29 +143,32 @@ def run_cmd(
     out(f"incident {incident}: {stats.done} actions done, {stats.skipped_done} already done, "
         f"{len(stats.failed)} failed, {len(stats.blocked)} blocked, {stats.retries} retries, {stats.seconds:.2f}s")
     for sid, err in stats.failed.items():
-        out(f"  FAILED {sid}: {err}")
+        out(f"  FAILED {sid}: {one(err)}")
     for sid, why in stats.blocked.items():
-        out(f"  BLOCKED {sid}: {why}")
-    manual = plan.manual()
+        out(f"  BLOCKED {sid}: {one(why)}")
+    from revoke.incident_state import IncidentState
+
+    attested = IncidentState.read(journal).attestations
+    manual = [s for s in plan.manual() if s.node not in attested]
     if manual:
         out(f"{len(manual)} manual task(s) to do and attest (`revoke attest --incident {incident} NODE --note ...`):")
         for s in manual:
-            out(f"  {s.node}: {s.reason}")
+            out(f"  {s.node}: {one(s.reason)}")
     if not stats.ok:
         out("the incident stays open; fix the cause and re-run the same command to resume")
         raise typer.Exit(1)
 
 
-def _sweep_nodes(store: Any) -> list[str]:
-    from revoke.sweep import targets_from_store
+def _sweep_nodes(store: Any, rules: str | None, min_severity: str) -> list[str]:
+    from revoke.sweep import parse_severity, targets_from_store
 
-    return list(targets_from_store(store, min_severity="high"))
+    return list(targets_from_store(store, parse_severity(min_severity, where="--min-severity"), rules=rules))
 
 
 def verify_cmd(
     ctx: typer.Context,
     incident: Annotated[str, typer.Option("--incident")],
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or tsv.")] = "table",
     no_collect: Annotated[bool, typer.Option("--no-collect", help="Skip re-collection (probes only).")] = False,
 ) -> None:
     """Probe every acted-on credential and walk the re-collected graph; exit 1 if anything is live."""
@@ -180,7 +176,7 @@ def verify_cmd(
     from revoke.journal import Journal
     from revoke.verify import verify
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, ("table", "json", "tsv"))
     g = G(ctx)
     store = open_store(g)
     config = require_config(g.config)
@@ -189,6 +185,10 @@ def verify_cmd(
         import orjson
 
         sys.stdout.buffer.write(orjson.dumps(result.to_json()) + b"\n")
+    elif fmt == "tsv":
+        from revoke.tables import verify_tsv
+
+        sys.stdout.write(verify_tsv(result.to_json()))
     else:
         _verify_text(result)
     if not result.clean:
@@ -196,28 +196,17 @@ def verify_cmd(
 
 
 def _verify_text(r: Any) -> None:
-    from revoke.tables import short_path
-
-    out(f"journal: {r.chain_message}" + ("" if r.chain_ok else "  <-- TAMPERED"))
+    out(f"journal: {one(r.chain_message)}" + ("" if r.chain_ok else "  <-- TAMPERED"))
     dead = sum(1 for p in r.probes if p.live is False)
-    out(f"probes: {dead}/{len(r.probes)} dead")
-    for p in r.probes:
-        if p.problem:
-            out(f"  {p.node}: {p.problem}")
-    for sid in r.failed_steps:
-        out(f"  not done: {sid}")
-    for msg in r.problems:
-        out(f"  problem: {msg}")
-    for name, err in r.collect_failures.items():
-        out(f"  collection failed for {name}: {err}")
-    out(f"live credentials still reachable: {len(r.survivors)}")
-    for s in r.survivors:
-        out(f"  {s.node} ({s.kind}): {s.reason}\n    via {short_path(s.path)}")
-    for m in r.open_manual:
-        out(f"  open manual task: {m['node']}: {m['reason']}")
+    out(f"checks: {dead}/{len(r.probes)} contained; live credentials still reachable: {len(r.survivors)}")
     for a in r.attested:
-        out(f"  attested, not probed: {a['node']} by {a['by']} at {a['at']}: {a['note']}")
-    out("CLEAN" if r.clean else "NOT CLEAN")
+        out(f"  attested, not probed: {a['node']} by {one(a['by'])} at {a['at']}: {one(a['note'])}")
+    if r.clean:
+        out("CLEAN")
+        return
+    out(f"NOT CLEAN, {len(r.reasons)} reason(s):")
+    for reason in r.reasons:
+        out(f"  - {one(reason)}")
 
 
 def attest_cmd(
@@ -256,12 +245,12 @@ def rollback_cmd(
             out(f"  {nid}")
         out(f"cannot undo {len(res['cannot_undo'])} action(s):")
         for nid, why in res["cannot_undo"].items():
-            out(f"  {nid}: {why}")
+            out(f"  {nid}: {one(why)}")
         out("nothing was changed. Re-run with --execute to undo what can be undone.")
         return
     out(f"undone: {len(res['undone'])}")
     for nid, err in res["cannot_undo"].items():
-        out(f"  cannot undo {nid}: {err}")
+        out(f"  cannot undo {nid}: {one(err)}")
     if res["cannot_undo"]:
         raise typer.Exit(1)
 

@@ -12,13 +12,13 @@ from revoke.cli_context import G, check_format, console, open_store, out, write_
 if TYPE_CHECKING:
     from revoke.sweep import Finding, RuleConfig
 
-SWEEP_FORMATS = ("table", "json", "md", "html")
+SWEEP_FORMATS = ("table", "json", "md", "html", "tsv")
 
 
 def sweep(
     ctx: typer.Context,
     rules: Annotated[str | None, typer.Option("--rules", help="Rules file (YAML): thresholds, severities, rules off.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json, md or html.")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json, md, html or tsv.")] = "table",
     fail_on: Annotated[str, typer.Option("--fail-on", help="Exit 1 when a finding at or above this severity exists "
                                          "(info, low, medium, high, critical, or none).")] = "high",
     out_file: Annotated[str | None, typer.Option("--out", help="Write the output to FILE instead of stdout.")] = None,
@@ -38,7 +38,7 @@ def sweep(
     findings = sweep_store(open_store(g), config)
     if g.log_format == "json":
         _log_findings(findings)
-    data = _render(findings, config, fmt, fail_on=floor.value if floor else None)
+    data = _render(findings, config, fmt, fail_on=floor.value if floor else None, out_file=out_file)
     if out_file:
         write_output(out_file, data)
         counts = ", ".join(f"{n} {s}" for s, n in severity_counts(findings).items() if n) or "none"
@@ -67,7 +67,8 @@ def _log_findings(findings: list[Finding]) -> None:
         emit("sweep.finding", **event)
 
 
-def _render(findings: list[Finding], config: dict[str, RuleConfig], fmt: str, *, fail_on: str | None) -> bytes:
+def _render(findings: list[Finding], config: dict[str, RuleConfig], fmt: str, *, fail_on: str | None,
+            out_file: str | None = None) -> bytes:
     from revoke import sweep_render
 
     if fmt == "json":
@@ -78,17 +79,18 @@ def _render(findings: list[Finding], config: dict[str, RuleConfig], fmt: str, *,
         return sweep_render.markdown(findings, config).encode()
     if fmt == "html":
         return sweep_render.html_report(findings, config).encode()
+    if fmt == "tsv":
+        return sweep_render.tsv_text(findings).encode()
     import io
 
-    from rich.console import Console
+    from revoke.tables import IdCells, safe_console
 
-    width = console().width
     buf = io.StringIO()
-    # colour only for a terminal; a file or a pipe gets plain text
-    # emoji off: ids such as `vault:secret:...` would otherwise render `:secret:` as an emoji
-    table_console = Console(file=buf, width=width, force_terminal=sys.stdout.isatty(), no_color=not sys.stdout.isatty(),
-                            emoji=False, highlight=False)
-    sweep_render.table(table_console, findings)
+    # colour and shortened ids only for a terminal; a file or a pipe gets plain text, never folded
+    terminal = sys.stdout.isatty() and out_file is None
+    table_console = safe_console(terminal=terminal, file=buf, width=console().width if terminal else None,
+                                 force_terminal=terminal, no_color=not terminal)
+    sweep_render.table(table_console, findings, ids=IdCells(short=terminal))
     return buf.getvalue().encode()
 
 

@@ -23,6 +23,7 @@ log = structlog.get_logger()
 class CollectReport:
     collected: dict[str, tuple[int, int]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    kept: set[str] = field(default_factory=set)  # failed connectors whose earlier snapshot stays
     findings: list[dict[str, Any]] = field(default_factory=list)
     nodes: int = 0
     edges: int = 0
@@ -83,6 +84,7 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
             raise InputError(f"connector {cfg.name!r}: {outcome}") from outcome
     _check_references(chosen, results, store)
     previous = {s.name: s for s in store.snapshots()}
+    report.kept = {name for name, snap in previous.items() if snap.taken_at != "never"}
     for cfg in chosen:
         outcome = results[cfg.name]
         if isinstance(outcome, BaseException):

@@ -108,6 +108,10 @@ class CollectFinding:
     severity: str = "warning"
     source: str | None = None
 
+    def __post_init__(self) -> None:
+        # a provider's error text may span lines (Vault's does): a finding is one line
+        self.message = " ".join(str(self.message).split())
+
 
 # `Collected.meta[REFERENCES]`: node ids a connector's input names without declaring them
 # ([{node, where, line}]); `revoke collect` resolves them against the whole collection
@@ -325,7 +329,8 @@ class Connector(Protocol):
       declaration, a connector refines it from the graph (AWS: the two-key limit).
     - `keeps_replacement_secret()` (a classmethod) says the provider itself keeps the new
       credential's secret (a Vault issuer's key is internal): then nothing needs delivering.
-    - `probe()` reads live provider state; it never trusts the journal.
+    - `probe()` reads live provider state; it never trusts the journal. `confirm()` reads back an
+      action whose effect is not the node's liveness (a role's session cutoff policy).
     """
 
     name: ClassVar[str]
@@ -365,6 +370,8 @@ class Connector(Protocol):
     def probe(self, node: Node) -> ProbeResult: ...
 
     def probe_many(self, nodes: list[Node]) -> list[ProbeResult]: ...
+
+    def confirm(self, verb: str, node: Node) -> ProbeResult: ...
 
     def close(self) -> None: ...
 
@@ -452,6 +459,11 @@ class BaseConnector:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(self.probe, nodes))
+
+    def confirm(self, verb: str, node: Node) -> ProbeResult:
+        """Read back whether the effect of `verb` on `node` still holds, for actions declared with
+        probe="readback" (live=False: it holds; True: undone out of band; None: cannot tell)."""
+        raise self._unsupported(f"confirm {verb}", node.id)
 
     def close(self) -> None:
         return None

@@ -30,6 +30,8 @@ from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
 
 log = structlog.get_logger()
+# the containment a drifted step re-applies (a rotation's is its retire verb)
+REAPPLY = {"rotate": "disable", "reissue": "revoke", "retire_ca": "revoke"}
 T = TypeVar("T")
 
 
@@ -176,9 +178,11 @@ class Executor:
             st = self.state.steps.setdefault(step.id, StepState())
             resumed = st.resumed
             intent: dict[str, Any] = {"verb": step.verb, "resumed": resumed}
+            if st.drifted:
+                intent["reapply"] = True
             conn = self.rt.connector(step.connector)
             node = self.rt.node(step.node)
-            if step.verb in ("rotate", "reissue"):
+            if step.verb in ("rotate", "reissue") and not st.drifted:
                 # the first intent's list is the baseline for finding orphans after any number of
                 # restarts (one after a discarded replacement included), so it is carried forward
                 if resumed and "siblings" in st.intent_data:
@@ -197,11 +201,17 @@ class Executor:
                 raise StepFailed(exc.diagnostic()) from exc
             data = {"ok": True, "changed": result.changed, "detail": result.detail, **result.data}
             rec = self.record("outcome", step, **data)
-            st.outcome = data
+            st.outcome, st.drifted = data, False
             bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail,
                        ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("info") else None)
 
     def _dispatch(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> ActionResult:
+        if st.drifted:
+            # verify found it live again (re-enabled out of band): contain it again, nothing more
+            verb = REAPPLY.get(step.verb) or step.verb
+            if step.verb == "rotate":
+                verb = step.retire or verb
+            return self.call(verb, lambda: conn.act(verb, node, self.ctx()))
         if step.verb in ("rotate", "reissue"):
             return self._rotate(step, conn, node, st, resumed)
         if step.verb == "create_ca":

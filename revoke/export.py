@@ -1,4 +1,4 @@
-"""Graph export for other tools: GraphML (Gephi, yEd, networkx, Neo4j via `apoc.import.graphml`),
+r"""Graph export for other tools: GraphML (Gephi, yEd, networkx, Neo4j via `apoc.import.graphml`),
 DOT (Graphviz) and node-link JSON (networkx `node_link_graph`, D3, Neo4j via `apoc.load.json`).
 
 Nodes carry id, kind, provider, status, live, name and the created / expires / last_used times;
@@ -7,7 +7,17 @@ are left out: the graph holds no secret values, but a SHA-256 of a weak password
 offline, and an export travels further than the store.
 
 Every format is a directed multigraph: two nodes may be joined by several relations; the rel is
-each edge's key.
+each edge's key. Each node also carries a `label` for people (`revoke.idtext.export_label`: a Vault
+token reads `token ci-runner (acc-1a2b…)`).
+
+Ids and values stay exact and the files stay well-formed whatever an id holds. JSON escapes
+everything itself. GraphML (XML 1.0) cannot carry most control characters even as character
+references, and Graphviz reads no NUL and no quoted string over 16 KiB: in GraphML and DOT, a
+control character (C0, DEL, C1), a surrogate or U+FFFE/U+FFFF is written `\xNN` (`\uNNNN`),
+and a backslash that could be misread as the start of one (before `x`/`u`/`U` and hex digits,
+before `"`, or last) is written `\x5c`; `revoke.textsafe.unreversible()` gives the id back. Other
+backslashes are written as they are (never doubled). DOT splits a long quoted string into
+concatenated pieces (`"..." + "..."`), which Graphviz joins back.
 """
 
 from __future__ import annotations
@@ -18,7 +28,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from revoke.idtext import export_label
 from revoke.model import Edge, Node
+from revoke.textsafe import reversible, safe
 
 FORMATS = ("graphml", "dot", "json")
 
@@ -31,7 +43,8 @@ class ExportGraph:
 
 def node_fields(node: Node) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": node.kind.value, "provider": node.provider, "status": node.status,
-                           "live": node.is_live, "credential": node.is_credential}
+                           "live": node.is_live, "credential": node.is_credential,
+                           "label": export_label(node.id, node.kind.value, node.name)}
     if node.name:
         out["name"] = node.name
     for name in ("created", "expires", "last_used"):
@@ -87,13 +100,30 @@ def write_json(graph: ExportGraph, fh: IO[str]) -> None:
     fh.write("\n")
 
 
+def _unsafe_in_files(ch: str) -> bool:
+    """What XML 1.0 cannot carry (C0 but tab/newline/CR, surrogates, U+FFFE/FFFF), and the rest of
+    C0, DEL and C1 besides: in GraphML an attribute's tab or newline does not survive its parser's
+    normalisation, and in DOT a newline or NUL does not survive Graphviz."""
+    n = ord(ch)
+    return n < 0x20 or 0x7F <= n <= 0x9F or 0xD800 <= n <= 0xDFFF or n in (0xFFFE, 0xFFFF)
+
+
+def file_text(value: str) -> str:
+    """An id or value as written to GraphML and DOT (see the module docstring)."""
+    return reversible(value, _unsafe_in_files)
+
+
+def _file_value(value: Any) -> Any:
+    return file_text(value) if isinstance(value, str) else value
+
+
 def write_graphml(graph: ExportGraph, fh: IO[bytes]) -> None:
     import networkx as nx
 
     g = nx.MultiDiGraph(name="revoke trust graph")
-    g.add_nodes_from(graph.nodes)
+    g.add_nodes_from((file_text(nid), {k: _file_value(v) for k, v in attrs.items()}) for nid, attrs in graph.nodes)
     for s, t, k, attrs in graph.edges:
-        g.add_edge(s, t, key=k, **attrs)
+        g.add_edge(file_text(s), file_text(t), key=file_text(k), **{a: _file_value(v) for a, v in attrs.items()})
     nx.write_graphml(g, fh, encoding="utf-8", named_key_ids=True)
 
 
@@ -105,12 +135,30 @@ _KIND_COLOURS = {
 }
 
 
+DOT_PIECE = 1000  # characters of an id per quoted piece: at most 10 bytes each once escaped, under 16 KiB
+
+
 def dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    """An id or a value as a DOT string that reads back exactly (after `unreversible()`): escaped
+    as in GraphML, `"` as `\\"` (DOT's only escape), long ones as `"..." + "..."`."""
+    pieces = [text[i:i + DOT_PIECE] for i in range(0, len(text), DOT_PIECE)] or [""]
+    return " + ".join('"' + file_text(p).replace('"', '\\"') + '"' for p in pieces)
+
+
+def dot_label(*lines: str) -> str:
+    """A label for people, one line each: Graphviz reads `\\` `\\n` `\\N`... in labels, so a
+    backslash is doubled there, and only there; control characters are shown escaped."""
+    return '"' + "\\n".join(safe(line).replace("\\", "\\\\").replace('"', '\\"') for line in lines) + '"'
+
+
+def _dot_value(key: str, value: Any) -> str:
+    if key == "label":
+        return dot_label(*value) if isinstance(value, tuple) else dot_label(str(value))
+    return dot_quote(str(value).lower() if isinstance(value, bool) else str(value))
 
 
 def _dot_attrs(attrs: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={dot_quote(str(v).lower() if isinstance(v, bool) else str(v))}" for k, v in attrs.items())
+    return ", ".join(f"{k}={_dot_value(k, v)}" for k, v in attrs.items())
 
 
 def dot_lines(graph: ExportGraph) -> Iterator[str]:
@@ -119,7 +167,7 @@ def dot_lines(graph: ExportGraph) -> Iterator[str]:
     yield '  node [fontname="Helvetica", fontsize="10", style="filled", fillcolor="#f3f4f6"];'
     yield '  edge [fontname="Helvetica", fontsize="8", color="#6b7280"];'
     for nid, attrs in graph.nodes:
-        style: dict[str, Any] = {"label": f"{attrs.get('name') or nid}\n{attrs['kind']}"}
+        style: dict[str, Any] = {"label": (attrs["label"], attrs["kind"])}
         if attrs["credential"]:
             style["shape"] = "ellipse"
             style["fillcolor"] = _KIND_COLOURS.get(attrs["kind"], "#d1d5db") if attrs["live"] else "#e5e7eb"

@@ -19,7 +19,9 @@ Records and what they mean:
   `retired` (the old credential disabled or revoked).
 - `blocked` (action = the step id): a dependency failed, so the step was not tried in that run.
 - `attest` (node = a manual task's node): a person says the task is done; the last one counts.
-- `verify`: one verification's verdict (`clean`, survivors, open manual tasks, not-done steps).
+- `verify`: one verification's verdict (`clean`, `reasons`, survivors, open manual tasks, not-done
+  steps, and `drifted`: done steps whose credential a probe found live again, which makes them not
+  done until an ok outcome re-applies them).
 - `run.start`, `run.end`: one executor run.
 - finalize and rollback act through the same `intent`/`outcome` records, with the action ids
   `finalize:<step>`, `finalize:<step>:<store>` and `rollback:<step>`.
@@ -37,7 +39,8 @@ crash or a SIGKILL at any record) does with what the journal says about each ste
 - a replacement created just before the crash, before its `created` record, is found by
   comparing the principal's credentials with the `siblings` of the step's first intent (carried
   forward by every later intent, so any number of restarts keep the same baseline) and discarded;
-- a rotation whose old credential is recorded `retired` is not retired again;
+- a rotation whose old credential is recorded `retired` is not retired again, unless a verify
+  found it live again (drift): then only its containment is re-applied, no new replacement;
 - a new CA recorded `created` is not created again;
 - finalize and rollback skip their actions with an ok outcome and repeat the others.
 """
@@ -80,10 +83,12 @@ class StepState:
     blocked: str | None = None
     blocked_at: str | None = None
     acted: bool = False  # an intent, progress or outcome was recorded (not only `blocked`)
+    # a verify after its ok outcome found the credential live again: to be re-applied
+    drifted: bool = False
 
     @property
     def done(self) -> bool:
-        return bool(self.outcome and self.outcome.get("ok"))
+        return bool(self.outcome and self.outcome.get("ok")) and not self.drifted
 
     @property
     def status(self) -> str:
@@ -194,6 +199,7 @@ class IncidentState:
                 st.progress.append(r)
             elif r.type == "outcome":
                 st.outcome, st.outcome_at = r.data, r.ts
+                st.drifted = st.drifted and not r.data.get("ok")
             elif r.type == "blocked":
                 st.blocked, st.blocked_at = str(r.data.get("reason", "")), r.ts
             st.acted = st.acted or r.type in ("intent", "progress", "outcome")
@@ -203,6 +209,9 @@ class IncidentState:
             self.declared = r
         elif r.type == "verify":
             self.verify_runs.append(VerifyRun(r.seq, r.ts, r.data))
+            for sid in r.data.get("drifted") or []:
+                if sid in self.steps and self.steps[sid].done:
+                    self.steps[sid].drifted = True
         elif r.type == "attest" and r.node:
             self.attestations[r.node] = {"node": r.node, "by": r.data.get("by"), "at": r.ts, "note": r.data.get("note")}
 

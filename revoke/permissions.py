@@ -222,6 +222,4 @@ def render_text(report: dict[str, Any]) -> str:
     for t in ("x509", "inventory"):
         if t in report:
             parts += [f"## {t}", *[f"- {n}" for n in report[t]["needs"]], ""]
-    if report["gaps"]:
-        parts += ["## Gaps in the connectors' declarations", *[f"- {g}" for g in report["gaps"]], ""]
     return "\n".join(parts).rstrip() + "\n"

@@ -11,16 +11,15 @@ count once there are more than a handful, so 200 reissued certificates are one r
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from revoke.idtext import short_label
 from revoke.report_md import VERB_LABELS
 
 BOX_W, BOX_H, GAP_Y, COL_GAP, MARGIN, HEAD = 172, 40, 10, 34, 14, 26
 GROUP_AT = 5          # a bucket with more members than this is drawn as one box
 MAX_BOXES = 120       # past this, fold every bucket of 2 or more as well
-MAX_LABEL = 22
 TIMES = "\u00d7"  # the multiplication sign of "200 x certificate"
 
 # fill, stroke, text colour, dashed, stroke width
@@ -44,7 +43,6 @@ LEGEND = [
 ]
 SHORT = {"covered": "covered", "manual-attested": "attested", "manual-open": "OPEN manual", "skipped": "skipped",
          "failed": "FAILED", "pending": "not done"}
-_HEX = re.compile(r"^[0-9a-f]{24,}$")
 
 
 @dataclass
@@ -66,24 +64,6 @@ class Box:
     @property
     def label(self) -> str:
         return f"{len(self.members)} {TIMES} {self.kind}" if self.grouped else short_label(self.members[0], self.kind)
-
-
-def short_label(node_id: str, kind: str) -> str:
-    """The native part of an id, shortened for a box: the full id is in the tooltip and the tables."""
-    parts = node_id.split(":", 2)
-    native = parts[-1] if len(parts) == 3 else parts[-1] if len(parts) == 2 else node_id
-    if native.startswith("arn:"):
-        native = native.rsplit(":", 1)[-1]
-        if kind in ("user", "role") and "/" in native:
-            native = native.rsplit("/", 1)[-1]
-    if "/" in native and _HEX.match(native.rsplit("/", 1)[-1]):
-        native = native.rsplit("/", 1)[-1]
-    if _HEX.match(native):
-        return f"{native[:10]}…{native[-4:]}"
-    if len(native) > MAX_LABEL:
-        half = (MAX_LABEL - 1) // 2
-        return f"{native[:half]}…{native[-half:]}"
-    return native
 
 
 def _style_and_sub(entry: dict[str, Any], role: str) -> tuple[str, str]:

@@ -277,7 +277,8 @@ def _verification(report: dict[str, Any]) -> str:
     if last is None:
         return "".join([*out, '<p class="none">No <code>revoke verify</code> was recorded for this incident.</p>'])
     rows = [("last run", f"{e(when(last['at']))} ({len(v['runs'])} run(s) in all)"),
-            ("result", "clean" if last["clean"] else "<b>NOT clean</b>"), ("probes", e(last["probes"])),
+            ("result", "clean" if last["clean"] else "<b>NOT clean</b>" + "".join(f"<br>{e(r)}" for r in last["reasons"])),
+            ("probes", e(last["probes"])),
             ("live credentials still reachable", str(len(last["survivors"]))),
             ("open manual tasks", str(len(last["open_manual"])) + "".join(f"<br>{c(n)}" for n in last["open_manual"]))]
     if last["failed_steps"]:

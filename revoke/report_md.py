@@ -1,13 +1,17 @@
 """The incident report as Markdown, and the wording shared with the HTML renderer.
 
-Every value that came from the graph or a person (ids, reasons, attestation notes) goes through
-`cell()` or `code()`, so a `|`, a backtick or raw HTML in an id or a note cannot break the table
-or inject markup into a Markdown viewer.
+Every value that came from the graph or a person (ids, reasons, attestation notes, certificate
+subjects) goes through `cell()` (literal text) or `code()` (a code span), the Markdown escapers of
+`revoke.textsafe`, in table cells and in prose alike: a `|`, a backtick, raw HTML, a link, an image,
+emphasis, a heading or a control character in a value cannot break the table, inject markup into a
+Markdown viewer or reach the terminal of someone who reads the file with `cat`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from revoke.textsafe import md_code, md_text
 
 RESULT_LABELS = {
     "done": "done", "covered": "covered", "manual-attested": "attested, not probed", "manual-open": "manual, OPEN",
@@ -73,15 +77,8 @@ def outcome_text(e: dict[str, Any]) -> str:
     return "not run"
 
 
-def cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-            .replace("\r", " ").replace("\n", " "))
-
-
-def code(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`" if text else ""
+cell = md_text
+code = md_code
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -257,6 +254,7 @@ def _verification(report: dict[str, Any]) -> list[str]:
         return [*out, "No `revoke verify` was recorded for this incident.", ""]
     out += [f"- last run: {when(last['at'])} ({len(v['runs'])} run(s) in all): "
             f"{'clean' if last['clean'] else 'NOT clean'}, {last['probes']} probes",
+            *[f"  - {cell(r)}" for r in last["reasons"]],
             f"- live credentials still reachable: {len(last['survivors'])}"]
     out += [f"  - {code(x['node'])} ({cell(x['kind'])}) via {cell(path_text(x['path']))}" for x in last["survivors"]]
     out.append(f"- open manual tasks: {len(last['open_manual'])}")

@@ -61,8 +61,11 @@ def _event_detail(r: Record) -> str:
         return (f"run ended: {d.get('done', 0)} done, {d.get('already_done', 0)} already done, "
                 f"{len(d.get('failed') or {})} failed, {len(d.get('blocked') or {})} blocked, {d.get('retries', 0)} retries")
     if r.type == "verify":
-        return ("verify: CLEAN" if d.get("clean") else
-                f"verify: NOT clean ({len(d.get('survivors') or [])} live reachable, "
+        if d.get("clean"):
+            return "verify: CLEAN"
+        if d.get("reasons"):
+            return "verify: NOT clean: " + "; ".join(d["reasons"])
+        return (f"verify: NOT clean ({len(d.get('survivors') or [])} live reachable, "
                 f"{len(d.get('open_manual') or [])} open manual, {len(d.get('failed_steps') or [])} not done)")
     if r.type == "attest":
         return f"attested by {d.get('by')}: {d.get('note')}"

@@ -48,6 +48,7 @@ def verification(state: IncidentState, plan: Plan, chain: dict[str, Any]) -> dic
         "probes": d.get("probes"),
         "survivors": [{"node": n, "kind": kinds.get(n, ""), "path": paths.get(n, [n])} for n in d.get("survivors") or []],
         "open_manual": list(d.get("open_manual") or []), "failed_steps": list(d.get("failed_steps") or []),
+        "reasons": list(d.get("reasons") or []),
         "records_after": len(state.changes_since(last.seq)),
     }
     if last.clean and chain["intact"]:
@@ -55,7 +56,10 @@ def verification(state: IncidentState, plan: Plan, chain: dict[str, Any]) -> dic
     elif last.clean:
         out["statement"] = (f"verify was clean at {last.at}, but the journal's hash chain no longer checks "
                             f"({chain['message']}): the record cannot be relied on")
-    else:
+    elif d.get("reasons"):
+        # the same reasons `revoke verify` printed, every one of them
+        out["statement"] = f"NOT clean at {last.at}, {len(d['reasons'])} reason(s): " + "; ".join(d["reasons"])
+    else:  # a verify recorded before reasons were journaled
         out["statement"] = (f"NOT clean at {last.at}: {len(d.get('survivors') or [])} live credential(s) reachable "
                             f"from {sources}, {len(d.get('open_manual') or [])} open manual task(s), "
                             f"{len(d.get('failed_steps') or [])} action(s) not done")

@@ -1,5 +1,6 @@
-"""Sweep findings for people and machines: a rich table, JSON, Markdown, and one self-contained
-HTML file (inline CSS, no script, no network). Every value from the graph is escaped."""
+"""Sweep findings for people and machines: a rich table, TSV, JSON, Markdown, and one self-contained
+HTML file (inline CSS, no script, no network). Every value from the graph is escaped for where it
+goes: `revoke.tables.cell` for the table, `revoke.textsafe` for TSV and Markdown, `html.escape`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.markup import escape
-
 from revoke.sweep import Finding, RuleConfig, builtin_rules, severity_counts
-from revoke.tables import short_path
+from revoke.tables import IdCells, cell, short_path
+from revoke.textsafe import md_code, md_text, tsv
 
 COLOURS = {"critical": "#7f1d1d", "high": "#b91c1c", "medium": "#b45309", "low": "#1d4ed8", "info": "#4b5563"}
 
@@ -29,21 +29,35 @@ def to_json(findings: list[Finding], config: dict[str, RuleConfig], *, generated
     }
 
 
-def table(console: Any, findings: list[Finding], *, limit: int = 1000) -> None:
+def table(console: Any, findings: list[Finding], *, ids: IdCells | None = None, limit: int = 1000) -> None:
     from rich.table import Table
 
+    from revoke.tables import column
+
+    ids = ids or IdCells(short=False)
     counts = severity_counts(findings)
     console.print("Sweep: " + (", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"))
     if not findings:
         return
     t = Table(show_lines=False)
-    for col in ("severity", "rule", "node", "reason"):
-        t.add_column(col, overflow="fold")
+    # on a terminal the reason goes under the node, so 80 columns hold whole ids
+    cols = ("severity", "rule", "node") if ids.short else ("severity", "rule", "node", "reason")
+    for col in cols:
+        column(t, col, ids)
     for f in findings[:limit]:
-        t.add_row(f"[{COLOURS[f.severity.value]}]{f.severity.value}[/]", escape(f.rule), escape(f.node), escape(f.reason))
+        severity = f"[{COLOURS[f.severity.value]}]{f.severity.value}[/]"
+        if ids.short:
+            t.add_row(severity, cell(f.rule), ids.stacked(f.node, "", [f.reason]))
+        else:
+            t.add_row(severity, cell(f.rule), ids(f.node), cell(f.reason))
     console.print(t)
     if len(findings) > limit:
         console.print(f"... {len(findings) - limit} more findings (use --format json for all)")
+    ids.print_full(console)
+
+
+def tsv_text(findings: list[Finding]) -> str:
+    return tsv(["severity", "rule", "node", "reason"], [[f.severity.value, f.rule, f.node, f.reason] for f in findings])
 
 
 def _evidence_text(f: Finding, *, limit: int = 6) -> str:
@@ -67,10 +81,6 @@ def settings_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}=[{', '.join(map(str, v))}]" if isinstance(v, list) else f"{k}={v}" for k, v in params.items())
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(findings: list[Finding], config: dict[str, RuleConfig], *, generated: datetime | None = None) -> str:
     when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     counts = severity_counts(findings)
@@ -83,15 +93,15 @@ def markdown(findings: list[Finding], config: dict[str, RuleConfig], *, generate
         if not group:
             continue
         lines += [f"## {sev.capitalize()} ({len(group)})", "", "| rule | node | reason | evidence |", "|---|---|---|---|"]
-        lines += [f"| {_md_cell(f.rule)} | `{_md_cell(f.node)}` | {_md_cell(f.reason)} | {_md_cell(_evidence_text(f))} |"
+        lines += [f"| {md_text(f.rule)} | {md_code(f.node)} | {md_text(f.reason)} | {md_text(_evidence_text(f))} |"
                   for f in group]
         lines.append("")
     lines += ["## Rules", "", "| rule | enabled | severity | settings | checks |", "|---|---|---|---|---|"]
     rules = builtin_rules()
     for rid, cfg in config.items():
         settings = settings_text(cfg.params)
-        lines.append(f"| {rid} | {'yes' if cfg.enabled else 'no'} | {cfg.severity.value} | {_md_cell(settings)} | "
-                     f"{_md_cell(rules[rid].summary)} |")
+        lines.append(f"| {md_text(rid)} | {'yes' if cfg.enabled else 'no'} | {cfg.severity.value} | {md_text(settings)} | "
+                     f"{md_text(rules[rid].summary)} |")
     return "\n".join(lines) + "\n"
 
 

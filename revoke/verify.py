@@ -1,10 +1,17 @@
-"""Verification: probe every acted-on credential against live provider state, re-collect the graph,
+"""Verification: check every executed action against live provider state, re-collect the graph,
 and walk it again from the compromised nodes through live credentials only.
 
-Clean means: every probe says dead, every store holds its replacement and not the old value,
-no live credential is reachable, and every manual task is attested. A probe that cannot decide,
-a connector that cannot be reached or a collection that fails makes the result not clean (fail
-closed), never "clean".
+Each action is checked the way its connector declared (`ActionSpec.probe`): "liveness" probes the
+node (it must be dead), "readback" reads the action's effect back (a role's session cutoff policy),
+and an action declared with no probe is "not verified". A credential the plan found already dead
+is probed too: re-enabled out of band, it is drift, and `run --execute` re-applies containment.
+
+Clean means: every check says contained, every store holds its replacement (or a later one of the
+same lineage, from any incident) and never a compromised value, no live credential is reachable,
+and every manual task is attested. A probe that cannot decide, a connector that cannot be reached
+or a collection that fails makes the result not clean (fail closed), never "clean". `reasons` is
+the one list of why not, one line each: the CLI, the JSON, the report and the signed statement
+all print it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from revoke.blast import live_reachable, resolve_sources
 from revoke.collect import collect
 from revoke.config import Config
 from revoke.connections import Runtime
-from revoke.connector import ConnectorError
+from revoke.connector import Connector, ConnectorError, ProbeResult, declared
 from revoke.errors import RevokeError
 from revoke.graph import KINDS
 from revoke.incident_state import IncidentState, StepState
@@ -28,7 +35,9 @@ from revoke.plan import Plan, Step
 from revoke.store import Store
 
 log = structlog.get_logger()
-HOLDER_VERBS = ("revoke_sessions", "disable")
+# steps whose effect verify checks: every executable one but the creation of a new CA, and the
+# credentials the plan found already dead (they must stay dead)
+CHECKED = ("already_dead",)
 
 
 @dataclass
@@ -63,15 +72,37 @@ class VerifyResult:
 
     @property
     def clean(self) -> bool:
-        return (self.chain_ok and not self.survivors and not self.open_manual and not self.problems
-                and not self.collect_failures and not self.failed_steps
-                and all(not p.problem for p in self.probes))
+        return not self.reasons
+
+    @property
+    def drifted(self) -> list[str]:
+        """Steps whose contained credential is live again: `run --execute` re-applies them."""
+        return [p.step for p in self.probes if p.live is True]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Every reason the result is not clean, one line each; empty when clean."""
+        out = [] if self.chain_ok else [f"journal: {self.chain_message}"]
+        out += [f"step not done: {sid}" for sid in self.failed_steps]
+        out += [f"{p.node}: {p.problem}" for p in self.probes if p.problem]
+        out += self.problems
+        out += [f"collection failed for {name}: {msg}" for name, msg in sorted(self.collect_failures.items())]
+        out += [f"live and reachable: {s.node} ({s.reason}) via {' -> '.join(_short_path(s.path))}"
+                for s in self.survivors]
+        out += [f"manual task open: {m['node']} ({m['reason']})" for m in self.open_manual]
+        return out
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["clean"] = self.clean
+        out["reasons"] = self.reasons
+        out["drifted"] = self.drifted
         out["live_reachable"] = len(self.survivors)
         return out
+
+
+def _short_path(path: list[str], keep: int = 3) -> list[str]:
+    return path if len(path) <= 2 * keep else [*path[:keep], "…", *path[-keep:]]
 
 
 def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = True) -> VerifyResult:
@@ -84,7 +115,7 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
     rt = Runtime(config, store)
     dead: set[str] = set(attested)
     try:
-        probed = [s for s in plan.executable() if s.verb != "create_ca"]
+        probed = [s for s in plan.steps if (s.executable and s.verb != "create_ca") or s.verb in CHECKED]
         result.failed_steps = [s.id for s in plan.executable() if not state.done(s.id)]
         for s in probed:  # node records are read now: the store is rewritten by the re-collection below
             rt.node(s.node)
@@ -96,21 +127,20 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
         # probes (batched per connector) and the re-collection are independent: run them together
         with ThreadPoolExecutor(max_workers=len(groups) + 1) as pool:
             collecting = pool.submit(collect, config, store) if recollect else None
-            futures = [pool.submit(_probe_group, rt, name, steps) for name, steps in groups.items()]
+            futures = [pool.submit(_check_group, rt, name, steps) for name, steps in groups.items()]
             lines = {line.step: line for f in futures for line in f.result()}
             report = collecting.result() if collecting is not None else None
         if report is not None:
             result.collect_failures = dict(report.failed)
+        lineage = store_lineage(store)
         for step in probed:
             line = lines[step.id]
-            if line.live is None and step.verb in HOLDER_VERBS and step.kind not in ("access_key", "token"):
-                line.problem = ""  # an identity-level action has no credential to probe
             result.probes.append(line)
             if line.live is False:
                 dead.add(step.node)
             st = state.step(step.id)
             if step.verb in ("rotate", "reissue") and st.acted:
-                _check_stores(rt, step, st, result)
+                _check_stores(rt, step, st, lineage, result)
         by_id = plan.by_id()
         for step in plan.steps:
             if step.verb == "covered" and step.depends_on:
@@ -128,28 +158,75 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
     journal.append("verify", data={"clean": result.clean, "survivors": [s.node for s in result.survivors],
                                    "open_manual": [m["node"] for m in result.open_manual],
                                    "probes": len(result.probes), "chain_ok": chain_ok,
-                                   "failed_steps": result.failed_steps})
+                                   "failed_steps": result.failed_steps, "drifted": result.drifted,
+                                   "reasons": result.reasons})
     return result
 
 
-def _probe_group(rt: Runtime, conn_name: str | None, steps: list[Step]) -> list[ProbeLine]:
+def _check_group(rt: Runtime, conn_name: str | None, steps: list[Step]) -> list[ProbeLine]:
+    """Check one connector's steps as each action was declared: probes batched, read-backs one by
+    one, an action with no probe reported as not verified."""
     try:
-        results = rt.connector(conn_name).probe_many([rt.node(s.node) for s in steps])
+        conn = rt.connector(conn_name)
     except (ConnectorError, RevokeError) as exc:
         return [ProbeLine(s.id, s.node, None, "probe failed", problem=exc.diagnostic()) for s in steps]
-    out = []
-    for step, res in zip(steps, results, strict=True):
-        problem = ""
-        if res.live is None:
-            problem = f"probe could not decide ({res.signal})"
-        elif res.live:
-            problem = f"still live ({res.signal})"
-        out.append(ProbeLine(step.id, step.node, res.live, res.signal, problem))
+    how = {s.id: _how(type(conn), s) for s in steps}
+    out: dict[str, ProbeLine] = {}
+    liveness = [s for s in steps if how[s.id] == "liveness"]
+    try:
+        probed = conn.probe_many([rt.node(s.node) for s in liveness]) if liveness else []
+        out.update({s.id: _line(s, res) for s, res in zip(liveness, probed, strict=True)})
+    except (ConnectorError, RevokeError) as exc:
+        out.update({s.id: ProbeLine(s.id, s.node, None, "probe failed", problem=exc.diagnostic()) for s in liveness})
+    for s in steps:
+        if how[s.id] == "readback":
+            try:
+                out[s.id] = _line(s, conn.confirm(s.verb, rt.node(s.node)))
+            except (ConnectorError, RevokeError) as exc:
+                out[s.id] = ProbeLine(s.id, s.node, None, "read-back failed", problem=exc.diagnostic())
+        elif how[s.id] != "liveness":
+            out[s.id] = ProbeLine(s.id, s.node, None, "no probe",
+                                  problem=f"not verified: {conn_name} declares no probe for {s.verb}")
+    return [out[s.id] for s in steps]
+
+
+def _how(cls: type[Connector], step: Step) -> str:
+    if step.verb in CHECKED:
+        return "liveness"
+    spec = declared(cls, step.node, step.verb)
+    return spec.probe if spec is not None else "none"
+
+
+def _line(step: Step, res: ProbeResult) -> ProbeLine:
+    problem = ""
+    if res.live is None:
+        problem = f"probe could not decide ({res.signal})"
+    elif res.live:
+        problem = (f"live again after {step.verb} ({res.signal}); `revoke run --execute` re-applies it"
+                   if step.verb != "already_dead" else f"re-enabled since the plan found it dead ({res.signal})")
+    return ProbeLine(step.id, step.node, res.live, res.signal, problem)
+
+
+def store_lineage(store: Store) -> dict[str, str]:
+    """old credential -> its replacement, over every incident's journal in the store (a hygiene
+    rotation is an incident too): a store may hold a later replacement of the same lineage."""
+    out: dict[str, str] = {}
+    for (incident,) in store.db.execute("SELECT id FROM incidents ORDER BY created_at"):
+        out.update(IncidentState.read(Journal(store, incident)).lineage())
     return out
 
 
-def _check_stores(rt: Runtime, step: Step, st: StepState, result: VerifyResult) -> None:
+def _descendants(node: str, lineage: dict[str, str]) -> set[str]:
+    out: set[str] = set()
+    while node in lineage and lineage[node] not in out:
+        node = lineage[node]
+        out.add(node)
+    return out
+
+
+def _check_stores(rt: Runtime, step: Step, st: StepState, lineage: dict[str, str], result: VerifyResult) -> None:
     new = st.live_replacement
+    later = _descendants(new, lineage) if new else set()
     for t in step.stores:
         if t["mode"] != "write":
             continue
@@ -160,7 +237,9 @@ def _check_stores(rt: Runtime, step: Step, st: StepState, result: VerifyResult) 
             continue
         if step.node in held:
             result.problems.append(f"{t['store']} still holds the old {step.node}")
-        if new and new not in held:
+        if new and new in held and later:
+            result.problems.append(f"{t['store']} still holds {new}, replaced since by a later rotation")
+        elif new and new not in held and not (held & later):
             result.problems.append(f"{t['store']} does not hold the replacement {new}")
 
 

@@ -12,7 +12,7 @@ Configuration (`revoke.yaml`)::
       max_workers: 16                      # concurrent calls per account
       max_attempts: 5
       iot_ca_ids: [...]                    # CA ids to look at when ListCACertificates is unavailable
-      probe_sts: true                      # corroborate key probes with STS
+      probe_sts: false                     # true: also call STS with the key id (CloudTrail logs it)
 
 Every key is declared in `options.AwsOptions`; an unknown one is an error with file and line.
 

@@ -287,6 +287,15 @@ def remove_session_cutoff(iam: Any, node: Node) -> ActionResult:
     return ActionResult(node.id, "rollback", detail=f"removed {REVOKE_POLICY}")
 
 
+def confirm_session_cutoff(iam: Any, node: Node) -> ProbeResult:
+    """Verify of revoke_sessions: the deny policy is read back from the role."""
+    role = native(node.id).rsplit("/", 1)[-1]
+    current = read_session_cutoff(iam, role, node.id)
+    if current is None or not current[1]:
+        return ProbeResult(node.id, True, f"get_role_policy: no {REVOKE_POLICY} policy (sessions not denied)")
+    return ProbeResult(node.id, False, f"get_role_policy: {REVOKE_POLICY} denies sessions issued before {current[1]}")
+
+
 def read_session_cutoff(iam: Any, role: str, node_id: str) -> tuple[str, str] | None:
     """(Sid, cutoff) of the role's session-revoking policy; None when it has none."""
     from urllib.parse import unquote

@@ -238,6 +238,11 @@ def get_iot(
         return desc
 
     cas = [d for d in pool.map(ca, ca_ids) if d is not None]
+    if certs and not cas:
+        # device certificates with no CA found: the CA (and what its key reaches) is out of the graph
+        findings.append(CollectFinding(
+            "aws.iot.no_ca_found", f"{len(certs)} IoT certificate(s) but no CA found (via {discovery}); "
+            "list the registered CA ids in `iot_ca_ids`", severity="warning", source=PROVIDER))
     things = pages(iot, "list_things", "things")
     thing_principals = dict(
         pool.map(lambda t: (t["thingName"], pages(iot, "list_thing_principals", "principals",

@@ -284,6 +284,11 @@ class AwsConnector(BaseConnector):
             return iot.probe(self._iot(node), node)
         return ProbeResult(node.id, None, "no probe for this kind")
 
+    def confirm(self, verb: str, node: Node) -> ProbeResult:
+        if verb != "revoke_sessions" or node_type(node.id) != "role":
+            raise self._unsupported(f"confirm {verb}", node.id)
+        return iam_actions.confirm_session_cutoff(self._iam(node), node)
+
     def probe_many(self, nodes: list[Node]) -> list[ProbeResult]:
         certs = [n for n in nodes if node_type(n.id) == "iot_certificate"]
         batch: dict[str, ProbeResult] = {}

@@ -29,7 +29,9 @@ class AwsOptions(AccountOptions):
     max_workers: int = 16  # concurrent calls per account (at least 4)
     max_attempts: int = 5  # botocore's attempts per call
     iot_ca_ids: list[str] = []  # CA ids to describe where ListCACertificates is unavailable
-    probe_sts: bool = True  # corroborate key probes with STS (signing with a wrong secret)
+    # corroborate key probes by calling STS with the key id itself: off by default, since that call
+    # appears in CloudTrail as a failed authentication (and as last_used on some endpoints)
+    probe_sts: bool = False
 
     def account_settings(self) -> list[AccountOptions]:
         """One merged settings object per account: an entry's own values over the top level's."""

@@ -57,11 +57,14 @@ class VaultConnector(BaseConnector):
     options_model = VaultOptions
     operations = {
         "collect": [
-            "sudo,list auth/token/accessors", "update auth/token/lookup-accessor", "read sys/raw/sys/token/*",
-            "update sys/audit-hash/*", "list,read sys/policies/acl/*", "read sys/mounts", "read sys/auth",
+            # raw storage is root-protected: list and read need sudo
+            "sudo,list auth/token/accessors", "update auth/token/lookup-accessor", "sudo,list,read sys/raw/sys/token/*",
+            "sudo,read sys/audit", "update sys/audit-hash/*", "list,read sys/policies/acl/*", "read sys/mounts", "read sys/auth",
             "list,read <kv>/metadata/*", "read <kv>/data/*", "update sys/capabilities-accessor",
-            "list,read <pki>/issuers, <pki>/certs, <pki>/cert/*", "list,read auth/<approle>/role/*",
-            "sudo,list sys/leases/lookup/*",
+            "list,read <pki>/issuers, <pki>/issuer/*, <pki>/certs, <pki>/cert/*", "list,read auth/<approle>/role/*",
+            "update auth/<approle>/role/+/secret-id-accessor/lookup",
+            # the lease tree's root is its own path: `lookup/*` does not cover `lookup/`
+            "sudo,list sys/leases/lookup/, sys/leases/lookup/*", "update sys/leases/lookup",
         ],
         "escrow": ["read sys/mounts", "create,update,read <escrow path>/*"],
     }
@@ -124,7 +127,7 @@ class VaultConnector(BaseConnector):
     # AppRole secret-ids: destroying one also revokes its role's login tokens
 
     @table.action("destroy", types=("secret_id",), kinds=(TOKEN,), reversible=False,
-                  permissions=["update auth/<approle>/role/*/secret-id-accessor/destroy"])
+                  permissions=["update auth/<approle>/role/+/secret-id-accessor/destroy"])
     def _destroy_secret_id(self, node: Node, ctx: ActionContext) -> ActionResult:
         return _result(node, "destroy", *auth.destroy_with_logins(self.api, node.id))
 

@@ -172,8 +172,11 @@ def test_key_probe_names_its_signal(fresh: Any, aws: Any) -> None:
     node = key_node(key, "probed")
     live = aws.probe(node)
     assert live.live is True and live.signal == "list_access_keys: Active"
-    # moto's STS accepts a wrong secret: that observation is reported and ignored
-    assert "endpoint checks no signatures" in live.detail
+    # by default nothing is signed with the compromised key id (CloudTrail would log it)
+    assert live.detail == "list_access_keys: Active; sts: not tried"
+    # asked for, STS corroborates; moto's accepts a wrong secret: reported and ignored
+    corroborated = make_connector(fresh, probe_sts=True).probe(node)
+    assert corroborated.live is True and "endpoint checks no signatures" in corroborated.detail
     aws.act("revoke", node, ctx())
     dead = aws.probe(node)
     assert dead.live is False and dead.signal == "list_access_keys: Inactive"

@@ -154,6 +154,9 @@ def test_without_configured_ca_ids_the_ca_is_missing_and_said(fresh: Any, lab: d
     assert not any(n.id.startswith("aws:iot_ca:") for n in got.nodes)
     finding = next(f for f in got.findings if f.code == "aws.iot.list_ca_unavailable")
     assert "missed" in finding.message
+    # certificates exist and no CA was found: said on its own, with what to do
+    (none,) = [f for f in got.findings if f.code == "aws.iot.no_ca_found"]
+    assert "iot_ca_ids" in none.message and none.message.startswith(f"{DEVICES + 1} IoT certificate(s)")
 
 
 def test_no_secret_value_leaves_the_connector(

@@ -72,7 +72,7 @@ def test_failure_line_shows_no_markup(revoke_cli, tmp_path: Path) -> None:
     res = revoke_cli("collect", cwd=tmp_path, store=tmp_path / "s.db")
     assert res.returncode == 1
     missing = tmp_path / "missing"
-    assert _failed_line(res.stdout) == f"failed x509: x509: scan failed: path not found: {missing} (previous snapshot kept)"
+    assert _failed_line(res.stdout) == f"failed x509: x509: scan failed: path not found: {missing} (no earlier snapshot)"
 
 
 def test_two_snapshots_of_the_same_node_merge(revoke_cli, tmp_path: Path) -> None:

@@ -115,3 +115,24 @@ def test_vault_policy_loads_and_grants_only_what_it_says(revoke_cli, bao: OpenBa
     assert caps("sys/seal") == {"deny"} and caps("sys/policies/acl/revoke-ci") == {"read", "list"}
     assert caps("auth/token/create") == {"deny"}
     record_figures("permissions_vault", {"paths": hcl.count("path \""), "gaps": ci["gaps"]})
+
+
+def test_a_token_holding_exactly_the_printed_vault_policy_collects_everything(
+        revoke_cli, bao: OpenBaoServer, ci: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from examples.lab.vault_lab import seed_demo
+    from revoke.connector import connector_class
+
+    seed_demo(bao.url, bao.root_token, app_aws=("AKIAPERMSTEST0000000", "x" * 40), gcp_key_json="{}",
+              db_password="p" * 20)
+    root = bao.client()
+    root.sys.create_or_update_policy("revoke-exact", ci["vault"]["policy_hcl"])
+    token = root.auth.token.create(policies=["revoke-exact"], ttl="10m")["auth"]["client_token"]
+    monkeypatch.setenv("REVOKE_PERMS_TOKEN", token)
+    got = connector_class("vault")({"url": bao.url, "token_env": "REVOKE_PERMS_TOKEN"}).collect()
+    # parents from raw storage (list + sudo), leases (sudo), capabilities: no area refused
+    assert got.meta["parent_source"] == "raw" and got.meta["lease_source"] == "sys/leases/lookup", got.findings
+    assert got.meta["capabilities_source"] == "sys/capabilities-accessor"
+    assert [f.message for f in got.findings if "403" in f.message or "denied" in f.message.lower()] == []
+    # the printed text is for the people granting it: no notes about revoke's own declarations
+    text = revoke_cli("permissions", "--playbook", "compromised-ci-supply-chain", cwd=tmp_path)
+    assert text.returncode == 0 and "declaration" not in text.stdout.lower() and "gap" not in text.stdout.lower()

@@ -122,7 +122,11 @@ _DOT_ATTR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*")')
 
 
 def _unquote(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text[1:-1])
+    """A DOT string as Graphviz reads it (`\\"` is its only escape; other backslashes are kept),
+    then the export's documented `\\xNN` escape undone."""
+    from revoke.textsafe import unreversible
+
+    return unreversible(text[1:-1].replace('\\"', '"'))
 
 
 def parse_dot(text: str) -> tuple[dict[str, dict[str, str]], set[tuple[str, str, str]]]:
