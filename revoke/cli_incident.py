@@ -19,8 +19,12 @@ def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None
     final = [s for s in plan.executable() if not s.reversible]
     if final:
         out(f"{len(final)} action(s) cannot be undone (reversible: no); `run --execute` needs --approve:")
+        by_reason: dict[str, list[str]] = {}
         for s in final:
-            out(f"  {one(s.id)}: {one(s.irreversible)}")
+            by_reason.setdefault(s.irreversible, []).append(s.id)
+        for why, ids in by_reason.items():  # a fleet's reissues share one line
+            more = f" and {len(ids) - 1} more like it" if len(ids) > 1 else ""
+            out(f"  {one(ids[0])}{more}: {one(why)}")
 
 
 def plan_cmd(

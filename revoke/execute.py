@@ -239,14 +239,15 @@ class Executor:
                 self.call("discard_replacement", partial(conn.discard_replacement, live_new, ctx))
                 self.record("progress", step, event="discarded", new=live_new, reason="key lost in a restart, never escrowed")
                 live_new = None
-        if live_new is None:
+        fresh = live_new is None
+        if fresh:
             rep: Replacement = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
             self.material[node.id] = rep
             self.replacements[node.id] = rep.new_id
             live_new = rep.new_id
             self.record("progress", step, event="created", old=node.id, new=rep.new_id, fingerprint=rep.fingerprint)
         if step.escrow is not None:
-            self._escrow(step, self.material[node.id])
+            self._escrow(step, self.material[node.id], first=fresh)
         return ActionResult(node.id, "create_ca", data={"new": live_new})
 
     def _escrowed(self, step: Step, st: StepState, new: str) -> bool:
@@ -262,12 +263,19 @@ class Executor:
             return True
         return False
 
-    def _escrow(self, step: Step, rep: Replacement) -> None:
+    def _escrow(self, step: Step, rep: Replacement, *, first: bool) -> None:
         """The replacement goes from memory to the escrow item the plan named; journaled with the
-        item and the fingerprint, never the value."""
+        item and the fingerprint, never the value. `first`: no earlier try of this step, so the
+        item cannot hold this replacement yet (a connector may write without reading first)."""
         esc = step.escrow or {}
         conn = self.rt.connector(esc["connector"])
-        res = self.call("escrow_put", lambda: conn.escrow_put(esc["location"], esc["item"], rep, self.ctx()))
+        attempts = iter((first,))  # a retried put reads before it writes
+
+        def put() -> ActionResult:
+            ctx = self.ctx(first_attempt=next(attempts, False))
+            return conn.escrow_put(esc["location"], esc["item"], rep, ctx)
+
+        res = self.call("escrow_put", put)
         self.record("progress", step, event="escrowed", new=rep.new_id, escrow=esc["where"], item=esc["item"],
                     fingerprint=rep.fingerprint, changed=res.changed)
 
@@ -305,7 +313,8 @@ class Executor:
             for orphan in sorted(now - before - {node.id}):
                 self.call("discard_replacement", partial(conn.discard_replacement, orphan, ctx))
                 self.record("progress", step, event="discarded", new=orphan, reason="created before a crash, never stored")
-        if live_new is None:
+        fresh = live_new is None
+        if fresh:
             created = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
             self.material[node.id] = created
             live_new = created.new_id
@@ -315,7 +324,7 @@ class Executor:
         rep = self.material.get(node.id)
         if step.escrow is not None and not escrowed:
             assert rep is not None, "a replacement without material cannot be escrowed"
-            self._escrow(step, rep)
+            self._escrow(step, rep, first=fresh)
         if step.retire_first and not retired and any(t["store"] not in written for t in targets):
             # the old credential can read a store the replacement goes to: it dies before the write
             self._retire(step, conn, node, st, resumed)

@@ -38,7 +38,8 @@ def _current(sm: Any, name: str) -> dict[str, Any] | None:
 
 
 def put(sm: Any, prefix: str, item: str, replacement: Replacement, incident: str) -> tuple[bool, str]:
-    """(changed, detail): the secret `prefix + item` holds the replacement afterwards."""
+    """(changed, detail): the secret `prefix + item` holds the replacement afterwards (read first:
+    whether to create the secret or add a version depends on it)."""
     name = prefix + item
     current = _current(sm, name)
     if current is not None and current.get("fingerprint") == replacement.fingerprint:

@@ -26,9 +26,13 @@ from connectors.vault.transform import kv2_mounts
 from revoke.connector import ConnectorError, Replacement
 
 
-def _where(api: VaultApi, location: str, item: str) -> tuple[str, str]:
+def kv2(api: VaultApi) -> list[str]:
+    """The KV v2 mounts (read once per connector: the escrow's mount does not move during a run)."""
+    return kv2_mounts(get_mounts(api))
+
+
+def _where(mounts: list[str], location: str, item: str) -> tuple[str, str]:
     full = f"{location.strip('/')}/{item}"
-    mounts = kv2_mounts(get_mounts(api))
     mount, path = split_secret(f"{PROVIDER}:secret:{full}", mounts)
     if mount not in mounts:
         raise ConnectorError(PROVIDER, "escrow_put", f"the escrow path {location!r} is not under a KV v2 mount "
@@ -46,10 +50,13 @@ def _current(api: VaultApi, mount: str, path: str) -> dict[str, Any]:
     return dict(((body.get("data") or {}).get("data")) or {})
 
 
-def put(api: VaultApi, location: str, item: str, replacement: Replacement, incident: str) -> tuple[bool, str]:
-    """(changed, detail): the item holds the replacement afterwards."""
-    mount, path = _where(api, location, item)
-    if _current(api, mount, path).get("fingerprint") == replacement.fingerprint:
+def put(api: VaultApi, mounts: list[str], location: str, item: str, replacement: Replacement, incident: str,
+        *, first_attempt: bool = False) -> tuple[bool, str]:
+    """(changed, detail): the item holds the replacement afterwards. A first attempt writes
+    without reading first (a fresh replacement cannot be there yet); a retry reads, so a put whose
+    answer was lost is not written twice."""
+    mount, path = _where(mounts, location, item)
+    if not first_attempt and _current(api, mount, path).get("fingerprint") == replacement.fingerprint:
         return False, f"{mount}/{path} already holds it"
     data = {"replaces": replacement.old_id, "credential": replacement.new_id,
             "fingerprint": replacement.fingerprint, "incident": incident, **replacement.material.reveal()}
@@ -57,9 +64,9 @@ def put(api: VaultApi, location: str, item: str, replacement: Replacement, incid
     return True, f"escrowed at {mount}/{path}"
 
 
-def held(api: VaultApi, location: str, item: str) -> set[str]:
+def held(api: VaultApi, mounts: list[str], location: str, item: str) -> set[str]:
     """The credentials the item holds: its `credential` field and what the recognisers find."""
-    mount, path = _where(api, location, item)
+    mount, path = _where(mounts, location, item)
     data = _current(api, mount, path)
     out = holds(mount, path, data) if data else set()
     if data.get("credential"):

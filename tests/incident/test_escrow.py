@@ -141,6 +141,12 @@ def test_the_escrow_receives_what_no_store_may(demo_lab, revoke_cli) -> None:
     md = revoke_cli("report", "--incident", "leak", "--format", "md", cwd=lb.directory).stdout
     assert "## Escrowed" in md and where in md and item["secret_access_key"] not in md
 
+    # verify reads the escrow back: an item lost out of band is a reason the incident is not clean
+    _vault(lb).secrets.kv.v2.delete_metadata_and_all_versions(path=f"{ESCROW}/{escrow_item(runner_key)}")
+    v = revoke_cli("verify", "--incident", "leak", "--format", "json", cwd=lb.directory)
+    assert v.returncode == 1
+    assert f"the escrow {where} does not hold the replacement aws:access_key:{new_id}" in v.json()["reasons"]
+
 
 def _public(pem: str) -> bytes:
     return x509.load_pem_x509_certificate(pem.encode()).public_key().public_bytes(

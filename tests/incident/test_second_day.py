@@ -138,8 +138,10 @@ def test_a_later_rotation_of_the_same_lineage_keeps_the_first_incident_clean(dem
     first = next(k for k, s in _keys(lb, "app-backend").items() if s == "Active")
     # the replacement leaks in its turn: a second incident rotates it and rewrites the same KV secret
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
+    # app-backend now holds the first incident's Inactive key and its replacement: making room
+    # deletes the Inactive one, which the plan names and --approve accepts
     run = revoke_cli("run", "leaked-aws-key", "--node", f"aws:access_key:{first}", "--incident", "i2", "--execute",
-                     cwd=lb.directory)
+                     "--approve", cwd=lb.directory)
     assert run.returncode == 0, run.stdout + run.stderr
     second = next(k for k, s in _keys(lb, "app-backend").items() if s == "Active")
     assert second != first
@@ -161,7 +163,9 @@ def test_the_shipped_hygiene_pair_rotates_a_key_unused_for_90_days(demo_lab, rev
     key.create_date = datetime.now(UTC) - timedelta(days=400)
     key.last_used = AccessKeyLastUsed(datetime.now(UTC) - timedelta(days=120), "s3", "us-east-1")
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
-    run = revoke_cli("run", "hygiene-rotate", "--from-sweep", "--incident", "h1", "--execute", cwd=lb.directory)
+    # the sweep also hands over AppRole secret-ids, whose destruction cannot be undone: --approve
+    run = revoke_cli("run", "hygiene-rotate", "--from-sweep", "--incident", "h1", "--execute", "--approve",
+                     cwd=lb.directory)
     assert run.returncode == 0, run.stdout + run.stderr
     after = _keys(lb, "app-backend")
     assert after[stale] == "Inactive" and len([k for k, s in after.items() if s == "Active"]) == 1
