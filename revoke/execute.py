@@ -258,8 +258,9 @@ class Executor:
         esc = step.escrow or {}
         held = self.call("escrow_holds", lambda: self.rt.connector(esc["connector"]).escrow_holds(esc["location"], esc["item"]))
         if new in held:
+            made = next((r.data.get("fingerprint") for r in st.events("created") if r.data.get("new") == new), None)
             self.record("progress", step, event="escrowed", new=new, escrow=esc["where"], item=esc["item"],
-                        changed=False)
+                        fingerprint=made, changed=False)
             return True
         return False
 

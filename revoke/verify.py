@@ -139,7 +139,9 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             if line.live is False:
                 dead.add(step.node)
         # stores (and escrow items) read back, several at once: a fleet's reissue has hundreds
-        rewritten = [(s, state.step(s.id)) for s in probed if s.verb in ("rotate", "reissue") and state.step(s.id).acted]
+        rewritten = [(s, state.step(s.id)) for s in plan.steps
+                     if (s.verb in ("rotate", "reissue") or (s.verb == "create_ca" and s.escrow))
+                     and state.step(s.id).acted]
         with ThreadPoolExecutor(max_workers=8) as pool:
             for problems in pool.map(lambda x: _check_stores(rt, x[0], x[1], lineage), rewritten):
                 result.problems.extend(problems)

@@ -148,6 +148,27 @@ def test_the_escrow_receives_what_no_store_may(demo_lab, revoke_cli) -> None:
     assert f"the escrow {where} does not hold the replacement aws:access_key:{new_id}" in v.json()["reasons"]
 
 
+def test_a_secrets_manager_escrow_receives_it_too(demo_lab, revoke_cli) -> None:
+    lb = demo_lab
+    config = yaml.safe_load(lb.config.read_text())
+    config["escrow"] = {"type": "aws", "prefix": "revoke/escrow/"}
+    lb.config.write_text(yaml.safe_dump(config, sort_keys=False))
+    runner_key = lb.seeds["runner_key"]
+    assert revoke_cli("collect", cwd=lb.directory).returncode == 0
+    before = aws_keys(lb)
+    run = revoke_cli("run", "leaked-aws-key", "--node", runner_key, "--incident", "leak", "--execute", cwd=lb.directory)
+    assert run.returncode == 0, run.stdout + run.stderr
+    name = f"revoke/escrow/{escrow_item(runner_key)}"
+    assert f"aws:secretsmanager:{name}" in run.stdout
+    new_id = next(k for k, s in aws_keys(lb)["ci-deployer"].items() if s == "Active")
+    item = sm_secret(lb, name)
+    assert item["access_key_id"] == new_id and item["replaces"] == runner_key and item["secret_access_key"]
+    assert _escrow_items(lb) == []  # nothing went to Vault
+    assert new_id not in before["ci-deployer"]
+    v = revoke_cli("verify", "--incident", "leak", "--format", "json", cwd=lb.directory)
+    assert not [r for r in v.json()["reasons"] if "does not hold" in r or "cannot read" in r], v.json()["reasons"]
+
+
 def _public(pem: str) -> bytes:
     return x509.load_pem_x509_certificate(pem.encode()).public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -200,6 +221,11 @@ def test_reissued_device_certificates_and_the_new_ca_key_reach_the_escrow(demo_l
         assert escrow_item(f"aws:iot_certificate:{old_id}") in reason
     report = revoke_cli("report", "--incident", "fleet", "--format", "md", cwd=lb.directory).stdout
     assert f"### certificate ({len(things)})" in report and "### ca (1)" in report
+    # verify reads the new CA's key back from the escrow too
+    _vault(lb).secrets.kv.v2.delete_metadata_and_all_versions(path=f"{ESCROW}/{escrow_item(old_ca)}")
+    reasons = revoke_cli("verify", "--incident", "fleet", "--format", "json", "--no-collect",
+                         cwd=lb.directory).json()["reasons"]
+    assert [r for r in reasons if f"does not hold the replacement aws:iot_ca:{new_ca_id}" in r], reasons
 
     # the next collection finds the CA revoke created and links every new certificate to it
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
@@ -252,3 +278,25 @@ def test_a_bad_escrow_block_is_refused_with_its_line(tmp_path, revoke_cli, block
     assert "revoke.yaml:" in line and "escrow" in line and field in line, line
     assert not (tmp_path / ".revoke").exists() or not any((tmp_path / ".revoke").iterdir())
 
+
+
+@pytest.mark.parametrize("k", [4, 5, 6, 7, 8, 9])
+def test_an_escrowed_rotation_resumes_after_sigkill_with_one_replacement_held(demo_lab, revoke_cli, k: int) -> None:
+    """SIGKILL after the k-th journal record (around created / escrowed / retired), resume: exactly
+    one new key, Active, and it is the one the escrow holds; the leaked key Inactive."""
+    lb = demo_lab
+    runner_key = lb.seeds["runner_key"]
+    key_id = runner_key.split(":")[-1]
+    assert revoke_cli("collect", cwd=lb.directory).returncode == 0
+    crashed = revoke_cli("run", "leaked-aws-key", "--node", runner_key, "--incident", "c", "--execute",
+                         env={"REVOKE_FAULT_KILL_AFTER": str(k)}, cwd=lb.directory)
+    assert crashed.returncode in (-9, 0), crashed.stderr
+    resumed = revoke_cli("run", "leaked-aws-key", "--incident", "c", "--execute", cwd=lb.directory)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    keys = aws_keys(lb)["ci-deployer"]
+    active = [kid for kid, s in keys.items() if s == "Active"]
+    assert keys[key_id] == "Inactive" and len(active) == 1, (k, keys)
+    item = _escrow_item(lb, runner_key)
+    assert item is not None and item["access_key_id"] == active[0], k
+    v = revoke_cli("verify", "--incident", "c", "--format", "json", cwd=lb.directory)
+    assert not [r for r in v.json()["reasons"] if "does not hold" in r or "cannot read" in r], v.json()["reasons"]
