@@ -8,8 +8,10 @@ from typing import Any
 
 from revoke.connector import REFERENCES, ActionTable, BaseConnector, Collected, ConnectorOptions
 from revoke.errors import InputError
-from revoke.model import Edge, Node
-from revoke.yamlio import item_line, line_of, load_file
+from revoke.input_rules import shown_keys
+from revoke.json_input import json_line
+from revoke.model import Edge, FieldError, Node
+from revoke.yamlio import item_line, key_line, line_of, load_file
 
 NODE_FIELDS = {"id", "kind", "provider", "name", "created", "expires", "last_used", "status", "owner",
                "labels", "fingerprint", "attrs"}
@@ -20,19 +22,21 @@ def parse_inventory(data: Any, source: str) -> Collected:
     """Pure transform of a parsed inventory document; every error names the file and line."""
     if not isinstance(data, dict):
         raise InputError("expected a mapping with `nodes:` and `edges:` lists", source=source)
-    unknown = set(data) - {"nodes", "edges"}
+    unknown = [k for k in data if k not in ("nodes", "edges")]
     if unknown:
-        raise InputError(f"unknown key(s) {sorted(unknown)}; expected nodes, edges", source=source, line=line_of(data))
+        raise InputError(f"unknown key(s) {shown_keys(unknown)}; expected nodes, edges", source=source,
+                         line=line_of(data))
     raw_nodes = data.get("nodes") or []
     raw_edges = data.get("edges") or []
     if not isinstance(raw_nodes, list) or not isinstance(raw_edges, list):
         raise InputError("`nodes` and `edges` must be lists", source=source, line=line_of(data))
     nodes: dict[str, Node] = {}
     references: list[dict[str, Any]] = []
-    for raw, (where, line, node) in zip(raw_nodes, _items("nodes", raw_nodes, NODE_FIELDS, Node.from_dict, source),
-                                        strict=False):
+    parsed = _items("nodes", raw_nodes, NODE_FIELDS, Node.from_dict, source)
+    for index, (raw, (where, line, node)) in enumerate(zip(raw_nodes, parsed, strict=False)):
         if node.id in nodes:
-            raise InputError(f"{where}: duplicate node id {node.id!r}", source=source, line=line)
+            raise InputError(f"{where}: duplicate node id {node.id!r}", source=source,
+                             line=line or json_line(source, ("nodes", index)))
         nodes[node.id] = node
         if node.is_credential and node.provider and "status" not in raw:
             # a provider's credential declared without a status: its liveness is the provider's
@@ -55,14 +59,18 @@ def _items(name: str, raw: list[Any], fields: set[str], parse: Callable[[dict[st
     for i, item in enumerate(raw):
         where, line = f"{name}[{i}]", item_line(raw, i)
         if not isinstance(item, dict):
-            raise InputError(f"{where}: expected a mapping", source=source, line=line)
-        extra = set(item) - fields
+            raise InputError(f"{where}: expected a mapping", source=source, line=line or json_line(source, (name, i)))
+        extra = [k for k in item if k not in fields]
         if extra:
-            raise InputError(f"{where}: unknown field(s) {sorted(extra)}", source=source, line=line)
+            raise InputError(f"{where}: unknown field(s) {shown_keys(extra)}", source=source,
+                             line=line or json_line(source, (name, i, extra[0])))
         try:
             parsed = parse(item)
+        except FieldError as exc:
+            at = key_line(item, exc.field) or line or json_line(source, (name, i, exc.field))
+            raise InputError(f"{where}: {exc}", source=source, line=at) from None
         except InputError as exc:
-            raise InputError(f"{where}: {exc}", source=source, line=line) from None
+            raise InputError(f"{where}: {exc}", source=source, line=line or json_line(source, (name, i))) from None
         yield where, line, parsed
 
 

@@ -20,12 +20,15 @@ from typing import Any
 
 from revoke.model import NodeKind, Relation, fingerprint
 
-AWS_KEY_ID_RE = re.compile(r"\b((?:AKIA|ASIA)[A-Z0-9]{16})\b")
-AWS_SECRET_RE = re.compile(r"^[A-Za-z0-9/+=]{40}$")
-VAULT_TOKEN_RE = re.compile(r"^(?:s|hvs|b|hvb)\.[A-Za-z0-9_-]{20,}$")
-PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----")
-PASSWORD_FIELD_RE = re.compile(r"(^|_|-)(pass|passwd|password|pwd|db_password)$", re.I)
-API_KEY_FIELD_RE = re.compile(r"(^|_|-)(api_?key|apikey)$", re.I)
+# the one set of credential shapes, shared with the core's config check (revoke/secret_shapes.py)
+from revoke.secret_shapes import (
+    API_KEY_FIELD_RE,
+    AWS_KEY_ID_RE,
+    AWS_SECRET_RE,
+    PASSWORD_FIELD_RE,
+    PEM_RE,
+    VAULT_TOKEN_RE,
+)
 
 
 @dataclass

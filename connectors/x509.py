@@ -6,6 +6,10 @@ Configuration (`revoke.yaml`)::
       paths: [./pki, /etc/ssl/private/server.key]   # files or directories, scanned recursively
       holder: host:ci-runner-7                       # holds everything under `paths` ...
       holders: {./pki/devices: host:gateway-1}       # ... unless a more specific entry says otherwise
+      trust_paths:                                   # trust stores: what a holder *trusts*
+        - {path: ./etc/ssl/bundle.pem, holder: host:web-1}     # a CA bundle file
+        - {path: ./etc/ssl/certs, holder: host:web-1}          # a directory of CA certificates
+        - {path: ./nginx/client-ca.pem, holder: host:api-1}    # an mTLS server's client-CA file
 
 Relative paths are resolved by the caller against the config file's directory; absolute
 ones are used as given. The most specific `holders` entry (longest matching directory or
@@ -26,6 +30,11 @@ Graph:
   never follows `holds_public`, so a host whose trust store holds a CA certificate is not a
   compromise of that CA. The CA is exposed only when its private key is reachable (the key's
   `authenticates_as` edge to it).
+
+- `trusts` holder -> every certificate found under a `trust_paths` entry (attrs `path`, `paths`:
+  the trust store files holding it). Trusting a CA is not holding it either: the walk never
+  follows `trusts`; the plan uses it to take a compromised CA out of every trust store, and
+  verify re-reads the stores to prove it is gone.
 
 Ids match `connectors.recognize.pem_ref`, so a PEM found in a Vault secret or a Secrets Manager
 value links to the same node.
@@ -60,12 +69,20 @@ DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules"})
 
 
+class TrustPath(ConnectorOptions):
+    """A trust store (CA bundle file, directory of CA certificates, mTLS client-CA file) and its holder."""
+
+    path: str
+    holder: str
+
+
 class X509Options(ConnectorOptions):
     paths: list[str] | str | None = None
     path: str | None = None
     holder: str | None = None
     holders: dict[str, str] = {}
     max_file_bytes: PositiveInt = DEFAULT_MAX_FILE_BYTES
+    trust_paths: list[TrustPath] = []
 
 
 class X509Connector(BaseConnector):
@@ -79,9 +96,10 @@ class X509Connector(BaseConnector):
         paths = opts.paths or ([opts.path] if opts.path else [])
         if isinstance(paths, str):
             paths = [paths]
-        if not paths:
-            raise ConnectorError("x509", "configure", "no `paths` given")
+        if not paths and not opts.trust_paths:
+            raise ConnectorError("x509", "configure", "no `paths` or `trust_paths` given")
         self.paths = [Path(p) for p in paths]
+        self.trust_paths = [(Path(t.path), t.holder) for t in opts.trust_paths]
         self.holder = opts.holder
         self.holders = {Path(k).resolve(): v for k, v in opts.holders.items()}
         self.max_file_bytes = opts.max_file_bytes
@@ -89,13 +107,29 @@ class X509Connector(BaseConnector):
     # -- get ------------------------------------------------------------------------------
 
     def collect(self) -> Collected:
+        findings: list[CollectFinding] = []
+        seen: set[Path] = set()  # overlapping configured paths must not scan a file twice
+        files, skipped = self._scan(self.paths, seen, findings)
+        trusted = []
+        for root, holder in self.trust_paths:
+            # a trust store may also sit under `paths`: scanned again here, as what its holder trusts
+            found, more = self._scan([root], set(), findings)
+            skipped += more
+            trusted += [(contents, holder) for contents in found]
+        collected = transform(files, self.holder_of, now=datetime.now(UTC), trusted=trusted)
+        collected.findings[:0] = findings
+        collected.meta.update({"paths": [str(p) for p in self.paths], "files_skipped": skipped,
+                               "trust_paths": [str(p) for p, _ in self.trust_paths]})
+        log.info("x509.collected", nodes=len(collected.nodes), edges=len(collected.edges),
+                 findings=len(collected.findings))
+        return collected
+
+    def _scan(self, roots: list[Path], seen: set[Path], findings: list[CollectFinding]) -> tuple[list[Any], int]:
         from connectors.x509_parse import parse_file
 
         files = []
-        findings: list[CollectFinding] = []
         skipped = 0
-        seen: set[Path] = set()  # overlapping configured paths must not scan a file twice
-        for root in self.paths:
+        for root in roots:
             if not root.exists():
                 raise ConnectorError("x509", "scan", f"path not found: {root}")
             found_any = False
@@ -120,12 +154,7 @@ class X509Connector(BaseConnector):
                 findings.append(
                     CollectFinding("x509.empty", f"{root}: no certificate or key found", source=str(root))
                 )
-        collected = transform(files, self.holder_of, now=datetime.now(UTC))
-        collected.findings[:0] = findings
-        collected.meta.update({"paths": [str(p) for p in self.paths], "files_skipped": skipped})
-        log.info("x509.collected", nodes=len(collected.nodes), edges=len(collected.edges),
-                 findings=len(collected.findings))
-        return collected
+        return files, skipped
 
     def holder_of(self, path: str) -> str | None:
         resolved = Path(path).resolve()
@@ -185,8 +214,10 @@ def read_file(path: Path, max_bytes: int) -> tuple[bytes | None, CollectFinding 
 # -- transform (pure) ---------------------------------------------------------------------
 
 
-def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
-    """Parsed files -> nodes, edges, findings. `holder_of(path) -> holder id | None`."""
+def transform(files: list[Any], holder_of: Any, *, now: datetime,
+              trusted: list[tuple[Any, str]] | None = None) -> Collected:
+    """Parsed files -> nodes, edges, findings. `holder_of(path) -> holder id | None`; `trusted`
+    pairs each parsed trust store file with the holder that trusts what it holds."""
     from connectors import pki
     from connectors import x509_parse as xp
 
@@ -195,16 +226,21 @@ def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
     keys: dict[str, Any] = {}  # node id -> LoadedKey (first seen)
     paths: dict[str, set[str]] = {}
     stores: set[tuple[str, str]] = set()
+    trusts: dict[tuple[str, str], set[str]] = {}  # (holder, cert id) -> trust store files
     csrs = skipped_blocks = 0
-    for contents in files:
+    for contents, trusting in [(c, None) for c in files] + list(trusted or []):
         out.findings.extend(contents.findings)
         csrs += contents.csrs
         skipped_blocks += contents.skipped_blocks
-        holder = holder_of(contents.path)
+        holder = trusting or holder_of(contents.path)
         ids = []
         for cert in contents.certs:
             node_id = pki.cert_node_id(cert)
             certs.setdefault(node_id, cert)
+            if trusting:
+                trusts.setdefault((trusting, node_id), set()).add(contents.path)
+                paths.setdefault(node_id, set()).add(contents.path)
+                continue
             ids.append(node_id)
         for key in contents.keys:
             node_id = pki.key_node_id(key.public_key)
@@ -243,8 +279,11 @@ def transform(files: list[Any], holder_of: Any, *, now: datetime) -> Collected:
         # a certificate without its key is public material: recorded, never walked
         edges.add((holder, Relation.STORES if node_id in keys else Relation.HOLDS_PUBLIC, node_id))
     out.edges = [Edge(src, dst, rel) for src, rel, dst in sorted(edges)]
+    for (holder, node_id), found in sorted(trusts.items()):
+        ordered = sorted(found)
+        out.edges.append(Edge(holder, node_id, Relation.TRUSTS, attrs={"path": ordered[0], "paths": ordered}))
     out.meta = {"certificates": len(certs), "private_keys": len(keys), "files": len(files),
-                "csrs": csrs, "pem_blocks_skipped": skipped_blocks}
+                "csrs": csrs, "pem_blocks_skipped": skipped_blocks, "trusts": len(trusts)}
     return out
 
 

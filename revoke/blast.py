@@ -143,14 +143,15 @@ class BlastRadius:
         provs = g.provider[self.reached].tolist()
         depth = self.reached_depth.tolist()
         is_cred = CREDENTIAL_MASK.tolist()
-        paths: dict[int, list[str]] = {}
         entries: list[dict[str, Any]] = []
         live = g.live[self.reached].tolist()
         status = [g.statuses[c] for c in g.status[self.reached].tolist()]
+        paths = ShortPaths(ids)
         for i, p, k, pv, d, lv, st in zip(reached, pred, kinds, provs, depth, live, status, strict=True):
-            path = [*paths[p], ids[i]] if p >= 0 else [ids[i]]
-            paths[i] = path
+            path, length = paths.add(i, p)
             entry = {"id": ids[i], "kind": kind_names[k], "provider": providers[pv], "depth": d, "path": path}
+            if length > len(path):
+                entry["path_length"] = length
             if is_cred[k]:
                 entry["live"] = None if st == UNKNOWN_STATUS else lv
                 entry["status"] = st
@@ -161,6 +162,40 @@ class BlastRadius:
             "credentials": [e for e, j in zip(ordered, by_depth.tolist(), strict=True) if is_cred[kinds[j]]],
             "holders": [e for e, j in zip(ordered, by_depth.tolist(), strict=True) if not is_cred[kinds[j]]],
         }
+
+
+# A path printed per entry keeps its first PATH_HEAD and last PATH_TAIL ids around ELIDED (and
+# says its `path_length`): a 10,000-long chain would otherwise print 50 million ids. `explain`
+# gives a whole path.
+PATH_HEAD = PATH_TAIL = 8
+ELIDED = "…"
+
+
+class ShortPaths:
+    """Each reached node's printed path, built from its predecessor's in discovery order: whole
+    while short, else head + ELIDED + tail. A full head list is shared, not copied, so memory and
+    output stay linear in the number of nodes whatever the depth."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        # node -> (whole path or None once too long, first PATH_HEAD ids, last PATH_TAIL ids, length)
+        self.known: dict[int, tuple[list[str] | None, list[str], list[str], int]] = {}
+
+    def add(self, i: int, pred: int) -> tuple[list[str], int]:
+        """(printed path, whole length) of node i reached from `pred` (-1 for a source)."""
+        nid = self.ids[i]
+        whole: list[str] | None
+        if pred < 0:
+            head = tail = [nid]
+            whole, length = head, 1
+        else:
+            p_whole, p_head, p_tail, p_length = self.known[pred]
+            length = p_length + 1
+            whole = [*p_whole, nid] if p_whole is not None and length <= PATH_HEAD + PATH_TAIL + 1 else None
+            head = p_head if len(p_head) >= PATH_HEAD else [*p_head, nid]
+            tail = [*p_tail[-(PATH_TAIL - 1):], nid]
+        self.known[i] = (whole, head, tail, length)
+        return (whole if whole is not None else [*head, ELIDED, *tail]), length
 
 
 MAX_LEVELS = 64

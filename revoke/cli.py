@@ -37,7 +37,11 @@ def _globals(
         "--log-level", help="debug, info, warning, error (default: info for json, so every action and finding is "
         "an event; warning for console).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks for errors.")] = False,
+    journal_key: Annotated[str | None, typer.Option(
+        "--journal-key", metavar="FILE", help="Ed25519 private key (PEM) that signs the journal's head at every "
+        "verify, attestation and finalize (default: `journal: {signing_key: FILE}` in revoke.yaml).")] = None,
 ) -> None:
+    from revoke import journal_key as journal_keys
     from revoke import logs
 
     if log_format not in ("console", "json"):
@@ -47,6 +51,7 @@ def _globals(
     if log_level not in ("debug", "info", "warning", "error"):
         raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
     logs.configure(log_format, log_level)
+    journal_keys.configure(journal_key, config)
     ctx.obj = Globals(store, config, log_format, verbose)
 
 
@@ -79,7 +84,7 @@ def _click_modules() -> list[Any]:
     return mods
 
 
-GLOBAL_VALUE_OPTIONS = ("--store", "--config", "--log-format", "--log-level")
+GLOBAL_VALUE_OPTIONS = ("--store", "--config", "--log-format", "--log-level", "--journal-key")
 GLOBAL_FLAGS = ("--verbose", "-v")
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -75,10 +74,7 @@ def open_store(g: Globals, *, create: bool = False) -> Store:
 
 
 def write_output(path: str, data: bytes) -> None:
-    """`--out FILE`: the parent folder is made; a failure is an input error naming the file."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"cannot write output: {exc.strerror}", source=path) from None
+    """`--out FILE`: 0600, atomic, never through a symbolic link (revoke/files.py)."""
+    from revoke.files import write_private
+
+    write_private(path, data)

@@ -72,6 +72,9 @@ def blast_radius_cmd(
     store = open_store(G(ctx))
     graph = store.load_compiled()
     radius = blast_radius(graph, resolve_sources(graph, nodes), window=win)
+    from revoke.collection_gaps import warn_gaps
+
+    warn_gaps(store)
     data = radius.to_json()
     if fmt == "json":
         import orjson

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from revoke.cli_context import G, check_format, console, is_terminal, open_store, out, warn
+from revoke.cli_context import G, check_format, console, is_terminal, open_store, out
 from revoke.errors import InputError
 from revoke.textsafe import safe as one  # free text (a note, a reason, a provider's error) on one line
 
@@ -46,10 +46,9 @@ def plan_cmd(
     store = open_store(g)
     config = optional_config(g.config)
     plan = build_plan(pb, store, store.load_compiled(), config, node, window=window, emergency=emergency)
-    from revoke.incident import graph_gaps
+    from revoke.collection_gaps import warn_gaps
 
-    for gap in graph_gaps(store, config):
-        warn(f"incomplete graph: {gap}")
+    warn_gaps(store, config)
     if fmt == "json":
         import orjson
 
@@ -121,10 +120,13 @@ def run_cmd(
             out("dry run: finalize would delete what containment disabled; re-run with --execute")
             return
         res = inc.finalize(store, journal, pb, final_config)
-        out(f"finalized {len(res['done'])}, nothing to finalize for {len(res['not_supported'])}, failed {len(res['failed'])}")
+        out(f"finalized {len(res['done'])}, nothing to finalize for {len(res['not_supported'])}, "
+            f"failed {len(res['failed'])}, refused {len(res['refused'])}")
         for nid, err in res["failed"].items():
             out(f"  failed {nid}: {one(err)}")
-        raise typer.Exit(1 if res["failed"] else 0)
+        for nid, why in res["refused"].items():
+            out(f"  refused {nid}: {one(why)}")
+        raise typer.Exit(1 if res["failed"] or res["refused"] else 0)
     if not nodes and journal.info() is None:
         raise typer.BadParameter("give at least one --node (or --from-sweep)", param_hint="--node")
     config = inc.optional_config(g.config) if not execute else inc.require_config(g.config)
@@ -132,8 +134,10 @@ def run_cmd(
     if not execute:
         status = None if fresh else inc.step_status(journal, plan)
         _plan_table(c, plan, status)
-        for gap in inc.graph_gaps(store, config) if fresh else []:
-            warn(f"incomplete graph: {gap}")
+        if fresh:  # a resumed incident shows its recorded plan, not one drawn from the graph now
+            from revoke.collection_gaps import warn_gaps
+
+            warn_gaps(store, config)
         out("dry run: nothing was changed. Re-run with --execute to act.")
         return
     assert config is not None
@@ -259,9 +263,37 @@ def rollback_cmd(
         raise typer.Exit(1)
 
 
+def unlock_cmd(
+    ctx: typer.Context,
+    incident: Annotated[str, typer.Option("--incident")],
+    force: Annotated[bool, typer.Option("--force", help="Required: clear the lock whoever holds it.")] = False,
+) -> None:
+    """Clear an incident's run lock by hand (journaled: who cleared it, whose lock it was)."""
+    from datetime import UTC, datetime
+
+    from revoke.errors import InputError
+    from revoke.journal import Journal
+    from revoke.run_lock import read_holder
+
+    store = open_store(G(ctx))
+    journal = Journal(store, incident)
+    journal.require()
+    if not force:
+        holder = read_holder(store, incident)
+        held = f"held by {holder.describe(datetime.now(UTC))}" if holder else "not locked"
+        raise InputError(f"unlock needs --force (incident {incident!r} is {held}): clearing the lock of a run "
+                         "that is still acting lets two runs act at once")
+    holder = journal.force_unlock()
+    if holder is None:
+        out(f"incident {incident} is not locked; nothing to clear")
+        return
+    out(f"unlocked incident {incident}: cleared the lock of {holder.describe(datetime.now(UTC))} (journaled)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan_cmd)
     app.command("run")(run_cmd)
     app.command("verify")(verify_cmd)
     app.command("attest")(attest_cmd)
     app.command("rollback")(rollback_cmd)
+    app.command("unlock")(unlock_cmd)

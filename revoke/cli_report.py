@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from revoke.cli_context import G, Globals, check_format, open_store, out
+from revoke.errors import InputError
 
 if TYPE_CHECKING:
     from revoke.store import Store
@@ -29,6 +30,9 @@ def report_cmd(
                                               help="Check a signed statement (<report>.sig.json) instead of reporting.")] = None,
     pubkey: Annotated[str | None, typer.Option("--pubkey", metavar="PUBFILE",
                                                help="The signer's Ed25519 public key (PEM or ssh-ed25519), for --check.")] = None,
+    head: Annotated[list[str] | None, typer.Option(
+        "--head", metavar="SEQ:HASH", help="A journal head kept outside the store (a `journal.head` log event); "
+        "the journal must still hold it, else it was truncated or rewritten (repeatable).")] = None,
 ) -> None:
     """The incident report: timeline, blast radius with paths, what was done, verification, journal chain."""
     from revoke.report import FORMATS
@@ -47,23 +51,40 @@ def report_cmd(
     from revoke.report import build_report, render
 
     key = evidence.load_private_key(sign) if sign else None  # a bad key fails before anything is written
+    if out_file:
+        from revoke.files import refuse_symlink
+
+        refuse_symlink(out_file, "report")
+        if key is not None:
+            refuse_symlink(evidence.sig_path(out_file), "signed statement")
+    heads = [_parse_head(h) for h in head or []]
     store = open_store(g)
-    report = build_report(store, Journal(store, incident))
+    journal = Journal(store, incident)
+    journal.published_heads = heads
+    report = build_report(store, journal)
     data = render(report, fmt).encode("utf-8")
     if out_file:
-        evidence.write_private(out_file, data)
+        evidence.write_private(out_file, data, what="report")
         out(f"report written to {out_file}")
     else:
         sys.stdout.buffer.write(data)
     if key is not None and out_file:
         env = evidence.sign(report, key, report_bytes=data, report_file=out_file, fmt=fmt)
         target = evidence.sig_path(out_file)
-        evidence.write_private(target, evidence.canonical_pretty(env))
+        evidence.write_private(target, evidence.canonical_pretty(env), what="signed statement")
         out(f"signed statement written to {target} (key {env['signature']['key']})")
         out(f"claim: {env['statement']['claim']}")
     if not report["journal"]["intact"]:
         sys.stderr.write(f"warning: the journal's hash chain is broken: {report['journal']['message']}\n")
         raise typer.Exit(1)
+
+
+def _parse_head(text: str) -> tuple[int, str]:
+    seq, _, hash_ = text.partition(":")
+    if not seq.isdigit() or int(seq) < 1 or len(hash_) != 64 or any(c not in "0123456789abcdef" for c in hash_):
+        raise InputError(f"--head: {text[:100]!r} is not SEQ:HASH (a record number and its 64-hex hash, "
+                         "as in a `journal.head` log event)")
+    return int(seq), hash_
 
 
 def _check(g: Globals, sig_file: str, pubkey: str | None, incident: str | None) -> None:

@@ -35,7 +35,11 @@ def sweep(
         config = load_rules(rules)
     else:
         config = default_config()
-    findings = sweep_store(open_store(g), config)
+    store = open_store(g)
+    findings = sweep_store(store, config)
+    from revoke.collection_gaps import warn_gaps
+
+    warn_gaps(store)
     if g.log_format == "json":
         _log_findings(findings)
     data = _render(findings, config, fmt, fail_on=floor.value if floor else None, out_file=out_file)

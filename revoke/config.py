@@ -10,13 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from revoke.connector import connector_class, holds_escrow, known_connectors
 from revoke.errors import InputError
+from revoke.input_rules import field_path, shown_key, shown_keys
+from revoke.secret_shapes import ENV_NAME_RE, REFERENCE_FIELD_RE, credential_shape, is_secret_field
 from revoke.yamlio import item_line, key_line, line_for, line_of, load_file
 
 # keys whose values are paths, resolved against the config file's directory
 PATH_KEYS = ("path", "paths", "audit_log", "ca_cert")
-# inline secrets are refused: they would end up in shell history, backups and the store
-FORBIDDEN_KEYS = ("token", "secret_key", "secret_access_key", "password", "private_key", "credentials",
-                  "session_token", "secret_id", "client_secret", "api_key")
+# mappings whose keys are file names, not settings (a `./secrets/` folder is not a secret)
+PATH_KEYED = ("holders",)
+BY_REFERENCE = "credentials are taken by reference only (e.g. token_env: VAULT_TOKEN)"
 
 
 @dataclass
@@ -67,24 +69,46 @@ def _resolve_paths(options: dict[str, Any], base: Path) -> None:
         options["holders"] = {
             (str((base / k).resolve()) if not Path(k).is_absolute() else k): v for k, v in holders.items()
         }
+    for entry in options.get("trust_paths") or []:  # x509 trust stores: [{path, holder}]
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            _resolve_paths(entry, base)
 
 
-def _forbidden(value: Any, line: int | None) -> tuple[str, int | None] | None:
-    """The first inline-credential key at any depth (an `accounts:` list of mappings included)."""
+def _inline_secret(value: Any, line: int | None, field: str) -> tuple[str, int | None, str] | None:
+    """(field, line, why) of the first credential typed into the config, at any depth: a key named
+    like one (`Token`, `vault_token`, `aws_secret_access_key`, `key_json`, any case), a value shaped
+    like one (the patterns the connectors recognise, a URL with a password), or a `*_env` key given
+    something other than a variable name. `why` never includes the value."""
     if isinstance(value, dict):
         line = line_of(value) or line
         for key, item in value.items():
-            if key in FORBIDDEN_KEYS:
-                return str(key), line
-            # `holders` maps paths to node ids: its keys are file names, not settings
-            found = None if key == "holders" else _forbidden(item, line)
+            name, at = str(key), key_line(value, key) or line
+            key_shape = credential_shape(name)
+            if key_shape:
+                return shown_key(key), at, f"a key that looks like {key_shape}; {BY_REFERENCE}"
+            if key in PATH_KEYED and isinstance(item, dict):
+                found = _inline_secret(list(item.values()), at, shown_key(key))
+            elif REFERENCE_FIELD_RE.search(name):
+                # AKIA... is a valid variable name too: a name shaped like a credential is one
+                if item is not None and not (isinstance(item, str) and ENV_NAME_RE.match(item)
+                                             and not credential_shape(item)):
+                    return shown_key(key), at, "expects the name of an environment variable (e.g. VAULT_TOKEN), not a value"
+                continue
+            elif is_secret_field(name):
+                return shown_key(key), at, BY_REFERENCE
+            else:
+                found = _inline_secret(item, at, shown_key(key))
             if found:
                 return found
     elif isinstance(value, list):
-        for item in value:
-            found = _forbidden(item, line)
+        for index, item in enumerate(value):
+            found = _inline_secret(item, item_line(value, index) or line, field)
             if found:
                 return found
+    elif isinstance(value, str):
+        shape = credential_shape(value)
+        if shape:
+            return field, line, f"the value looks like {shape}; {BY_REFERENCE}"
     return None
 
 
@@ -94,11 +118,18 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     src = str(path)
     data = load_file(path, what="config")
+    # first, before any message could quote a value: no credential anywhere in the file
+    found = _inline_secret(data, line_of(data), "(document)")
+    if found:
+        raise InputError(f"field {found[0]}: {found[2]}", source=src, line=found[1])
     if not isinstance(data, dict) or not isinstance(data.get("connectors"), list):
         raise InputError("expected a mapping with a `connectors:` list", source=src, line=line_of(data))
-    unknown_top = set(data) - {"connectors", "store", "escrow"}
+    unknown_top = [k for k in data if k not in ("connectors", "store", "journal", "escrow")]
     if unknown_top:
-        raise InputError(f"unknown key(s) {sorted(unknown_top)}", source=src, line=line_of(data))
+        raise InputError(f"unknown key(s) {shown_keys(unknown_top)}", source=src, line=line_of(data))
+    from revoke.journal_key import section_key
+
+    section_key(data.get("journal"), src, data)  # `journal: {signing_key: FILE}`, read by revoke/journal_key.py
     known = set(known_connectors())
     out: list[ConnectorConfig] = []
     names: set[str] = set()
@@ -107,19 +138,16 @@ def load_config(path: str | Path) -> Config:
         line = item_line(data["connectors"], index)
         if not isinstance(entry, dict) or "type" not in entry:
             raise InputError("each connector needs a `type`", source=src, line=line or line_of(data))
-        ctype = str(entry["type"])
-        if ctype not in known:
-            raise InputError(f"unknown connector type {ctype!r}; known: {', '.join(sorted(known))}", source=src, line=line)
-        found = _forbidden(entry, line)
-        if found:
-            raise InputError(
-                f"field {found[0]!r}: credentials are taken by reference only (e.g. token_env: VAULT_TOKEN)",
-                source=src, line=found[1],
-            )
+        ctype = entry["type"]
+        if not isinstance(ctype, str) or ctype not in known:
+            raise InputError(f"unknown connector type; known: {', '.join(sorted(known))}", source=src,
+                             line=key_line(entry, "type") or line)
         counts[ctype] = counts.get(ctype, 0) + 1
-        name = str(entry.get("name") or (ctype if counts[ctype] == 1 else f"{ctype}-{counts[ctype]}"))
+        name = entry.get("name") or (ctype if counts[ctype] == 1 else f"{ctype}-{counts[ctype]}")
+        if not isinstance(name, str):
+            raise InputError("field 'name': expected text", source=src, line=key_line(entry, "name") or line)
         if name in names:
-            raise InputError(f"duplicate connector name {name!r}", source=src, line=line)
+            raise InputError(f"duplicate connector name {shown_key(name)}", source=src, line=line)
         names.add(name)
         out.append(ConnectorConfig(name, ctype, {k: v for k, v in entry.items() if k not in ("type", "name")}, line))
     # the options of each block, once the list itself is well formed
@@ -167,22 +195,18 @@ _Escrow = Annotated[_VaultEscrow | _AwsEscrow, Field(discriminator="type")]
 
 
 def _load_escrow(block: Any, connectors: list[ConnectorConfig], source: str, line: int | None) -> EscrowConfig:
-    """The `escrow:` block, checked like a connector block (unknown keys, wrong types, an inline
-    credential: exit 2 with file, line and field), and tied to a configured connector that can
-    keep an escrow."""
+    """The `escrow:` block, checked like a connector block (unknown keys, wrong types: exit 2 with
+    file, line and field; an inline credential was refused with the whole file), and tied to a
+    configured connector that can keep an escrow: it writes with that connector's credentials."""
     from pydantic import TypeAdapter, ValidationError
 
     line = line_of(block) or line
-    found = _forbidden(block, line)
-    if found:
-        raise InputError(f"escrow: field {found[0]!r}: credentials are taken by reference only, from the "
-                         "connector the escrow names", source=source, line=found[1])
     try:
         model = TypeAdapter(_Escrow).validate_python(block)
     except ValidationError as exc:
         err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         loc = tuple(p for p in err["loc"] if p not in ("vault", "aws"))
-        field_name = ".".join(str(p) for p in loc) or "type"
+        field_name = field_path(loc) or "type"
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] in ("union_tag_invalid", "union_tag_not_found", "model_type"):
@@ -193,7 +217,7 @@ def _load_escrow(block: Any, connectors: list[ConnectorConfig], source: str, lin
                          line=line_for(block, loc) or line) from None
     candidates = [c for c in connectors if c.type == model.type and (model.connector in (None, c.name))]
     if not candidates:
-        named = f"named {model.connector!r} " if model.connector else ""
+        named = f"named {shown_key(model.connector)} " if model.connector else ""
         raise InputError(f"escrow: field type: no `type: {model.type}` connector {named}is configured to keep it",
                          source=source, line=line_for(block, ("connector",) if model.connector else ("type",)) or line)
     if not holds_escrow(connector_class(model.type)):
@@ -214,7 +238,8 @@ def _validate_options(ctype: str, entry: dict[str, Any], options: dict[str, Any]
         # a typo'd key explains the "missing" error that usually comes with it: name it first
         err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         loc = tuple(err["loc"])
-        field_name = ".".join(str(p) for p in loc) or "(connector)"
+        # a location may pass through a mapping keyed by file names: only plain names are shown
+        field_name = field_path(loc) or "(connector)"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         raise InputError(f"connector {ctype!r}: field {field_name}: {msg}", source=source,
                          line=line_for(entry, loc) or line) from None

@@ -293,9 +293,9 @@ class ActionTable:
 
 class ConnectorOptions(BaseModel):
     """Base of every connector's options model: unknown keys are errors (a typo in `endpoint_url`
-    must not send calls to the real cloud)."""
+    must not send calls to the real cloud); `timeout: 1e999` is not a number any call can use."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def node_type(node_id: str) -> str:

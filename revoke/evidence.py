@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from revoke.errors import InputError
+from revoke.files import write_private as write_private  # the one writer of reports and statements
 
 FORMAT = "revoke-evidence/1"
 STATEMENT_TYPE = "revoke-incident-statement/1"
@@ -124,21 +125,6 @@ def sign(report: dict[str, Any], key: Any, *, report_bytes: bytes, report_file: 
     sig = key.sign(canonical(stmt))
     return {"format": FORMAT, "statement": stmt,
             "signature": {"algorithm": "ed25519", "key": fp, "value": base64.b64encode(sig).decode()}}
-
-
-def write_private(path: str | Path, data: bytes) -> None:
-    """Write a file readable by its owner only, also when it already existed with wider permissions."""
-    p = Path(path)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", source=str(p)) from None
 
 
 def sig_path(report_path: str) -> str:

@@ -8,13 +8,14 @@ from typing import Any
 
 import structlog
 
+from revoke.collection_gaps import graph_gaps
 from revoke.config import Config, load_config
 from revoke.connections import Runtime
 from revoke.connector import DELETED, ConnectorError, Unsupported, declared
 from revoke.errors import InputError, RevokeError
 from revoke.execute import Executor, RunStats
 from revoke.graph import GraphView
-from revoke.incident_state import IncidentState, finalize_action, rollback_action
+from revoke.incident_state import ROLLBACK, IncidentState, finalize_action, rollback_action
 from revoke.journal import IncidentError, Journal, actor
 from revoke.plan import ConnectorIndex, Plan, Step, build_plan
 from revoke.playbook import Playbook
@@ -51,22 +52,6 @@ def prepare(store: Store, journal: Journal, playbook: Playbook, nodes: list[str]
     graph = store.load_compiled()
     plan = build_plan(playbook, store, graph, config, nodes, window=window, emergency=emergency)
     return plan, True
-
-
-def graph_gaps(store: Store, config: Config | None) -> list[str]:
-    """Configured connectors whose snapshot is missing or older than their last failure: a plan
-    made now would miss whatever they hold."""
-    if config is None:
-        return []
-    snaps = {s.name: s for s in store.snapshots()}
-    gaps = []
-    for cfg in config.connectors:
-        snap = snaps.get(cfg.name)
-        if snap is None or snap.taken_at == "never":
-            gaps.append(f"{cfg.name}: never collected")
-        elif snap.last_error:
-            gaps.append(f"{cfg.name}: last collection failed ({snap.last_error}); the snapshot is from {snap.taken_at}")
-    return gaps
 
 
 def check_complete(store: Store, config: Config | None, *, allow_partial: bool) -> list[str]:
@@ -151,29 +136,32 @@ def finalize(
     store: Store, journal: Journal, playbook: Playbook, config: Config, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Irreversible clean-up (delete deactivated keys, destroy old secret versions, deregister CAs),
-    only after a clean verify and the playbook's grace period."""
-    now = now or datetime.now(UTC)
-    state = IncidentState.read(journal)
-    last = state.last_verify
-    if last is None or not last.clean:
-        raise IncidentError("finalize needs a clean `revoke verify` first: irreversible steps wait for proof")
-    if now < last.time + playbook.grace:
-        raise IncidentError(f"finalize is allowed from {(last.time + playbook.grace).isoformat()} "
-                            f"(grace period {playbook.model.finalize.grace_period} after the clean verify)")
-    plan = state.require_plan()
+    only after a clean verify that nothing has happened since (`finalize_gate`) and the playbook's
+    grace period; each irreversible action first re-probes the credential it is about (a key
+    re-enabled out of band, or by a rollback, is never deleted: that action is refused, journaled)."""
     rt = Runtime(config, store)
     token = journal.acquire()
-    out: dict[str, Any] = {"done": [], "not_supported": [], "failed": {}}
+    out: dict[str, Any] = {"done": [], "not_supported": [], "failed": {}, "refused": {}}
     try:
-        targets: list[tuple[str, str, str | None]] = []
+        # read under the lock: a rollback cannot slip in between the gate and the actions
+        state = IncidentState.read(journal)
+        finalize_gate(state, playbook, now or datetime.now(UTC))
+        plan = state.require_plan()
+        targets: list[tuple[str, str, str | None, Step]] = []
         for step in plan.executable():
             if not state.done(step.id) or step.verb in ("create_ca", "revoke_sessions"):
                 continue
-            targets.append((finalize_action(step.id), step.node, step.connector))
-            targets += [(finalize_action(step.id, t["store"]), t["store"], t["connector"])
+            targets.append((finalize_action(step.id), step.node, step.connector, step))
+            targets += [(finalize_action(step.id, t["store"]), t["store"], t["connector"], step)
                         for t in step.stores if t["mode"] == "write"]
-        for action_id, node_id, conn_name in targets:
+        for action_id, node_id, conn_name, step in targets:
             if state.done(action_id):
+                continue
+            refusal = _still_dead(rt, step, node_id, conn_name)
+            if refusal is not None:
+                journal.append("refused", action=action_id, node=node_id,
+                               data={"verb": "finalize", "credential": step.node, "reason": refusal})
+                out["refused"][node_id] = refusal
                 continue
             # nothing irreversible to do for this kind counts as done
             error = _journaled_act(journal, rt, action_id, node_id, conn_name, "finalize", (ConnectorError,),
@@ -184,10 +172,58 @@ def finalize(
                 out["not_supported"].append(node_id)
             else:
                 out["failed"][node_id] = error.diagnostic()
+        journal.append("finalize", data={"by": actor(), "done": out["done"], "not_supported": out["not_supported"],
+                                         "failed": sorted(out["failed"]), "refused": sorted(out["refused"])})
     finally:
         rt.close()
         journal.release(token)
     return out
+
+
+def finalize_gate(state: IncidentState, playbook: Playbook, now: datetime) -> None:
+    """Finalize needs a clean verify that is the last verify and later than every rollback, every
+    action of a (re-)run and every attestation (each may have brought a credential back, or
+    vouched for one no probe saw), plus the playbook's grace period after it. IncidentError
+    with the one-line reason otherwise."""
+    last = state.last_verify
+    if last is None or not last.clean:
+        raise IncidentError("finalize needs a clean `revoke verify` first: irreversible steps wait for proof")
+    change = state.last_change()
+    if change is not None and change.seq > last.seq:
+        raise IncidentError(f"finalize needs a clean `revoke verify` after the last change: {describe_change(change)} "
+                            f"(record {change.seq}, {change.ts}) came after the clean verify (record {last.seq}); "
+                            f"run `revoke verify --incident {state.incident}` again")
+    if now < last.time + playbook.grace:
+        raise IncidentError(f"finalize is allowed from {(last.time + playbook.grace).isoformat()} "
+                            f"(grace period {playbook.model.finalize.grace_period} after the clean verify)")
+
+
+def describe_change(r: Any) -> str:
+    if r.type == "attest":
+        return f"an attestation of {r.node}"
+    if (r.action or "").startswith(f"{ROLLBACK}:"):
+        return f"a rollback of {r.node}"
+    return f"an action of a re-run on {r.node} ({r.type} of {r.action})"
+
+
+def _still_dead(rt: Runtime, step: Step, target: str, conn_name: str | None) -> str | None:
+    """Right before an irreversible finalize action on `target` (the credential itself, or a store
+    whose old versions hold it), probe the credential again: the reason to refuse, or None to go
+    ahead. Actions a connector does not declare, or declares reversible, destroy nothing and are
+    not probed; a probe that cannot decide refuses (fail closed), except for an identity-level
+    step that has no credential to probe (as in verify)."""
+    try:
+        spec = declared(type(rt.connector(conn_name)), target, "finalize")
+        if spec is None or spec.reversible:
+            return None
+        res = rt.connector(step.connector).probe(rt.node(step.node))
+    except (ConnectorError, RevokeError) as exc:
+        return f"cannot re-probe {step.node} before an irreversible step: {exc.diagnostic()}"
+    if res.live is True:
+        return f"{step.node} is live again ({res.signal}); run `revoke verify` and decide before finalizing"
+    if res.live is None and not (step.verb in ("revoke_sessions", "disable") and step.kind not in ("access_key", "token")):
+        return f"the probe of {step.node} could not decide ({res.signal}); an irreversible step waits for proof"
+    return None
 
 
 def rollback(store: Store, journal: Journal, config: Config, *, execute: bool) -> dict[str, Any]:

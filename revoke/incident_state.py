@@ -25,6 +25,15 @@ Records and what they mean:
 - `run.start`, `run.end`: one executor run.
 - finalize and rollback act through the same `intent`/`outcome` records, with the action ids
   `finalize:<step>`, `finalize:<step>:<store>` and `rollback:<step>`.
+- `refused` (action = a finalize action id): finalize re-probed the credential right before an
+  irreversible action and did not act (it was live again, or the probe could not decide).
+- `finalize`: one finalize run's summary (done, not supported, failed, refused).
+- `lock.takeover`, `unlock`: a stale run lock taken over, or cleared by hand (`revoke unlock`).
+
+What a clean verify vouches for lasts until the next *change* (`last_change()`): an attestation, or
+an `intent`, `progress` or `outcome` of a plan step or a rollback (a re-run, a rollback, a crash
+mid-action). Finalize needs a clean verify later than every change; its own records are not
+changes.
 
 The crash-recovery contract: what a resumed run (the same `revoke run --execute` again, after a
 crash or a SIGKILL at any record) does with what the journal says about each step:
@@ -82,6 +91,7 @@ class StepState:
     progress: list[Record] = field(default_factory=list)
     blocked: str | None = None
     blocked_at: str | None = None
+    refused: str | None = None  # finalize did not act: the credential was live again (see `refused`)
     acted: bool = False  # an intent, progress or outcome was recorded (not only `blocked`)
     # a verify after its ok outcome found the credential live again: to be re-applied
     drifted: bool = False
@@ -92,11 +102,13 @@ class StepState:
 
     @property
     def status(self) -> str:
-        """done, failed, interrupted (an intent without outcome), blocked or pending."""
+        """done, failed, interrupted (an intent without outcome), refused, blocked or pending."""
         if self.outcome is not None:
             return "done" if self.outcome.get("ok") else "failed"
         if self.intent:
             return "interrupted"
+        if self.refused:
+            return "refused"
         return "blocked" if self.blocked else "pending"
 
     @property
@@ -202,6 +214,8 @@ class IncidentState:
                 st.drifted = st.drifted and not r.data.get("ok")
             elif r.type == "blocked":
                 st.blocked, st.blocked_at = str(r.data.get("reason", "")), r.ts
+            elif r.type == "refused":
+                st.refused = str(r.data.get("reason", ""))
             st.acted = st.acted or r.type in ("intent", "progress", "outcome")
         if r.type == "plan" and self._plan_record is None:
             self._plan_record = r
@@ -253,6 +267,14 @@ class IncidentState:
     @property
     def last_verify(self) -> VerifyRun | None:
         return self.verify_runs[-1] if self.verify_runs else None
+
+    def last_change(self) -> Record | None:
+        """The latest record that may change what a verify said (see the module docstring)."""
+        for r in reversed(self.records):
+            if r.type == "attest" or (r.type in ("intent", "progress", "outcome")
+                                      and not (r.action or "").startswith(f"{FINALIZE}:")):
+                return r
+        return None
 
     def changes_since(self, seq: int) -> list[Record]:
         """Records after `seq` that act or attest, so may change what a verify at `seq` said."""

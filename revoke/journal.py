@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
+from revoke import journal_key
 from revoke.errors import RevokeError
+from revoke.run_lock import Holder, RunLock
 from revoke.store import Store
 
 GENESIS = "0" * 64
-
-
+log = structlog.get_logger()
 
 
 class IncidentError(RevokeError):
@@ -68,6 +71,11 @@ class Journal:
         self._cv = threading.Condition()
         self._queue: list[dict[str, Any]] = []
         self._writing = False
+        self._lock = RunLock(store, incident)
+        # heads (seq, hash) kept outside the store (a SIEM's `journal.head` events): the journal
+        # must still hold each of them, or it was truncated or rewritten (`report --head`)
+        self.published_heads: list[tuple[int, str]] = []
+        journal_key.active()  # a bad journal key is an input error now, before anything is done
 
     # -- incidents --------------------------------------------------------------------------------
     def info(self) -> dict[str, Any] | None:
@@ -90,42 +98,81 @@ class Journal:
 
     def declare(self, playbook: str, playbook_name: str, digest: str, sources: list[str], options: dict[str, Any],
                 records: list[tuple[str, dict[str, Any]]] | None = None) -> None:
-        """Create the incident and its first records (declared, plan) in one transaction: another
-        process sees either no incident or one with its plan, never one without."""
+        """Create the incident and its first records in one transaction: another process sees
+        either no incident or one with its plan, never one without. The first record is always
+        `declared` and holds everything the incidents row holds (sources, playbook file, name and
+        digest, options, creation time) plus the journal key's fingerprint, so the row is checked
+        against the chain (revoke/journal_check.py); the records given follow it (a `declared`
+        record among them is merged into it)."""
         now = datetime.now(UTC).isoformat()
+        key = journal_key.active()
+        given = list(records or [])
+        extra = given.pop(0)[1] if given and given[0][0] == "declared" else {}
+        declaration = {**extra, "created_at": now, "playbook_file": playbook, "playbook": playbook_name,
+                       "playbook_digest": digest, "sources": sources, "options": options,
+                       "journal_key": key.fingerprint if key else None}
+        written: list[Record] = []
         try:
             with self.store.transaction() as db:
                 db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?,NULL,NULL)",
                            (self.incident, now, playbook, playbook_name, digest, json.dumps(sources), json.dumps(options)))
                 prev = GENESIS
-                for seq, (type_, data) in enumerate(records or [], start=1):
-                    payload = json.dumps(data, sort_keys=True, default=str)
+                for seq, (type_, data) in enumerate([("declared", declaration), *given], start=1):
                     ts = datetime.now(UTC).isoformat()
-                    h = _digest(self.incident, seq, ts, type_, None, None, payload, prev)
+                    payload, h = self._seal(key, seq, ts, type_, None, None, json.dumps(data, sort_keys=True, default=str),
+                                            prev)
                     db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?)",
                                (self.incident, seq, ts, type_, None, None, payload, prev, h))
+                    written.append(Record(seq, ts, type_, None, None, {}, prev, h))
                     prev = h
         except sqlite3.IntegrityError:
             raise IncidentError(f"incident {self.incident!r} was declared by another process at the same moment; "
                                 "it is running there (re-run the same command later to resume it)") from None
+        self._log_heads(written, key)
 
-    # -- the run lock: one executor per incident ------------------------------------------------------
+    def _seal(self, key: journal_key.JournalKey | None, seq: int, ts: str, type_: str, action: str | None,
+              node: str | None, payload: str, prev: str) -> tuple[str, str]:
+        """(payload, hash) of one record. With a journal key, a record of a signed type carries the
+        signature of its own hash computed without the signature (revoke/journal_key.py)."""
+        h = _digest(self.incident, seq, ts, type_, action, node, payload, prev)
+        if key is None or type_ not in journal_key.SIGNED_TYPES:
+            return payload, h
+        data = json.loads(payload)
+        data[journal_key.FIELD] = {"seq": seq, "hash": h, "key": key.fingerprint,
+                                   "value": key.sign(self.incident, seq, h)}
+        payload = json.dumps(data, sort_keys=True, default=str)
+        return payload, _digest(self.incident, seq, ts, type_, action, node, payload, prev)
+
+    def _log_heads(self, records: list[Record], key: journal_key.JournalKey | None) -> None:
+        """The head after each signed-type record, as a log event: with `--log-format json` a SIEM
+        keeps a copy outside the store, against which a truncation or a rewrite shows."""
+        for r in records:
+            if r.type in journal_key.SIGNED_TYPES:
+                log.info("journal.head", incident=self.incident, record=r.type, head={"seq": r.seq, "hash": r.hash},
+                         signed=key is not None, key=key.fingerprint if key else None)
+
+    # -- the run lock: one executor per incident (revoke/run_lock.py) -----------------------------------
     def acquire(self) -> str:
-        token = f"{os.getpid()}@{socket.gethostname()}"
-        now = datetime.now(UTC).isoformat()
-        with self.store.transaction() as db:
-            row = db.execute("SELECT lock_owner, lock_at FROM incidents WHERE id=?", (self.incident,)).fetchone()
-            if row and row[0] and row[0] != token and _holder_alive(row[0]):
-                raise IncidentError(
-                    f"incident {self.incident!r} is being run by {row[0]} since {row[1]}; wait for it to finish "
-                    "(a lock held by a dead process is taken over automatically)")
-            db.execute("UPDATE incidents SET lock_owner=?, lock_at=? WHERE id=?", (token, now, self.incident))
-        return token
+        me, taken, why = self._lock.acquire()
+        if taken is not None:
+            heartbeat = taken.heartbeat.isoformat() if taken.heartbeat else None
+            log.warning("lock.taken_over", incident=self.incident, holder=taken.owner, reason=why)
+            self.append("lock.takeover", data={"by": actor(), "holder": taken.owner, "heartbeat": heartbeat,
+                                               "reason": why})
+        return me
 
     def release(self, token: str) -> None:
-        with self.store.transaction() as db:
-            db.execute("UPDATE incidents SET lock_owner=NULL, lock_at=NULL WHERE id=? AND lock_owner=?",
-                       (self.incident, token))
+        self._lock.release(token)
+
+    def force_unlock(self) -> Holder | None:
+        """`revoke unlock --force`: clear the lock whoever holds it, and journal who did it and whose
+        lock it was. None when the incident was not locked (nothing is journaled)."""
+        self.require()
+        holder = self._lock.force_clear()
+        if holder is not None:
+            self.append("unlock", data={"by": actor(), "holder": holder.owner,
+                                        "heartbeat": holder.heartbeat.isoformat() if holder.heartbeat else None})
+        return holder
 
     # -- records ------------------------------------------------------------------------------------
     def append(self, type_: str, *, action: str | None = None, node: str | None = None,
@@ -160,6 +207,7 @@ class Journal:
         return record
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
+        key = journal_key.active() if any(i["type"] in journal_key.SIGNED_TYPES for i in batch) else None
         try:
             with self.store.transaction() as db:
                 last = db.execute("SELECT seq, hash FROM journal WHERE incident=? ORDER BY seq DESC LIMIT 1",
@@ -169,16 +217,16 @@ class Journal:
                 for item in batch:
                     seq += 1
                     ts = datetime.now(UTC).isoformat()
-                    h = _digest(self.incident, seq, ts, item["type"], item["action"], item["node"], item["payload"], prev)
+                    payload, h = self._seal(key, seq, ts, item["type"], item["action"], item["node"], item["payload"], prev)
                     db.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?,?)",
-                               (self.incident, seq, ts, item["type"], item["action"], item["node"], item["payload"], prev, h))
-                    records.append(Record(seq, ts, item["type"], item["action"], item["node"],
-                                          json.loads(item["payload"]), prev, h))
+                               (self.incident, seq, ts, item["type"], item["action"], item["node"], payload, prev, h))
+                    records.append(Record(seq, ts, item["type"], item["action"], item["node"], json.loads(payload), prev, h))
                     prev = h
         except BaseException as exc:
             for item in batch:
                 item["error"] = exc
             return
+        self._log_heads(records, key)
         for item, record in zip(batch, records, strict=True):
             item["record"] = record
 
@@ -195,21 +243,25 @@ class Journal:
             out.append(Record(r[0], r[1], r[2], r[3], r[4], data, r[6], r[7]))
         return out
 
-    def check_chain(self) -> tuple[bool, str, str]:
-        """(intact, message, final hash). Recomputes every hash from the raw stored text."""
-        rows = self.store.db.execute(
+    def raw_rows(self) -> list[tuple[Any, ...]]:
+        """The stored rows as they are (seq, ts, type, action, node, data text, prev, hash)."""
+        return self.store.db.execute(
             "SELECT seq, ts, type, action, node, data, prev, hash FROM journal WHERE incident=? ORDER BY seq",
             (self.incident,)).fetchall()
-        prev = GENESIS
-        for i, r in enumerate(rows, start=1):
-            if r[0] != i:
-                return False, f"record {i} is missing (found seq {r[0]})", prev
-            if r[6] != prev:
-                return False, f"record {r[0]} does not follow record {r[0] - 1} (chain broken)", prev
-            if _digest(self.incident, r[0], r[1], r[2], r[3], r[4], r[5], r[6]) != r[7]:
-                return False, f"record {r[0]} was modified after it was written", prev
-            prev = r[7]
-        return True, f"{len(rows)} records, chain intact", prev
+
+    def check_chain(self) -> tuple[bool, str, str]:
+        """(intact, message, last hash that checks): the hash chain, the incidents row against the
+        declaration, and the head signatures (revoke/journal_check.py)."""
+        from revoke.journal_check import check
+
+        res = check(self)
+        return res.intact, res.message, res.verified_through
+
+
+def digest(incident: str, seq: int, ts: str, type_: str, action: str | None, node: str | None,
+           data: str, prev: str) -> str:
+    """A record's hash, from its stored fields (`data` as the stored text)."""
+    return _digest(incident, seq, ts, type_, action, node, data, prev)
 
 
 _appended = 0
@@ -228,16 +280,3 @@ def _fault_point() -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _holder_alive(owner: str) -> bool:
-    pid_text, _, host = owner.partition("@")
-    if host != socket.gethostname():
-        return True  # cannot tell for another machine: assume it is alive
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True

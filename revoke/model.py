@@ -121,7 +121,99 @@ def parse_time(value: Any, *, field_name: str = "time") -> datetime | None:
             raise InputError(f"invalid {field_name} {value!r}; expected ISO-8601 like 2026-03-31T10:00Z") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before the first representable instant
+        raise InputError(f"invalid {field_name}: out of range") from None
+
+
+class FieldError(InputError):
+    """A field of a node or edge mapping is wrong. The message names the field and what was
+    expected, never the value: the mapping may come from any file (`path: /etc/shadow`)."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"field {field_name!r}: {problem}")
+        self.field = field_name
+
+
+def type_name(value: Any) -> str:
+    """What a value is, for "expected text, got a list" in an error line: never the value itself."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "a date" if hasattr(value, "isoformat") else type(value).__name__
+
+
+def _text(data: dict[str, Any], name: str, default: str = "") -> str:
+    """A text field: a string, or a number written without quotes; never a list, a mapping or a
+    YAML boolean (`name: no` is False: quote it)."""
+    value = data.get(name)
+    if value is None or value == "":
+        return default
+    if type(value) is str:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    hint = " (quote the value: YAML reads yes/no/on/off as booleans)" if isinstance(value, bool) else ""
+    raise FieldError(name, f"expected text, got {type_name(value)}{hint}")
+
+
+def _time(data: dict[str, Any], name: str) -> datetime | None:
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) and not hasattr(value, "isoformat"):
+        raise FieldError(name, f"expected an ISO-8601 time like 2026-03-31T10:00Z, got {type_name(value)}")
+    try:
+        return parse_time(value, field_name=name)
+    except InputError:
+        raise FieldError(name, "not a valid ISO-8601 time (expected e.g. 2026-03-31T10:00Z)") from None
+
+
+def _node_ref(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not NODE_ID_RE.match(value):
+        raise FieldError(name, "expected a node id '<provider>:<type>:<id>' or '<kind>:<name>'")
+    return value
+
+
+def _mapping(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FieldError(name, f"expected a mapping, got {type_name(value)}")
+    return dict(value)
+
+
+def _labels(data: dict[str, Any]) -> dict[str, str]:
+    labels = _mapping(data, "labels")
+    out: dict[str, str] = {}
+    for key, value in labels.items():
+        if isinstance(key, dict | list) or isinstance(value, dict | list) or value is None:
+            raise FieldError("labels", f"each label is text: name: value, got {type_name(value)}")
+        out[str(key)] = str(value)
+    return out
+
+
+def _enum_field(data: dict[str, Any], name: str, parse: Any) -> Any:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise FieldError(name, f"expected text, got {type_name(value)}")
+    try:
+        return parse(value)
+    except InputError as exc:
+        # the expected values, without the one given
+        raise FieldError(name, f"unknown {name}; " + str(exc).split("; ", 1)[-1]) from None
 
 
 def fingerprint(material: str | bytes) -> str:
@@ -191,24 +283,22 @@ class Node:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Node:
-        node_id = check_node_id(data.get("id"))
-        labels = data.get("labels") or {}
-        attrs = data.get("attrs") or {}
-        if not isinstance(labels, dict) or not isinstance(attrs, dict):
-            raise InputError(f"node {node_id!r}: labels and attrs must be mappings")
+        """A node from a mapping (an inventory entry, a stored row). Each field must have its own
+        type: a list given as a name is an error (FieldError), not its `str()`."""
+        node_id = _node_ref(data, "id")
         return cls(
             id=node_id,
-            kind=parse_kind(data.get("kind")),
-            provider=str(data.get("provider") or provider_of(node_id)),
-            name=str(data.get("name") or ""),
-            created=parse_time(data.get("created"), field_name="created"),
-            expires=parse_time(data.get("expires"), field_name="expires"),
-            last_used=parse_time(data.get("last_used"), field_name="last_used"),
-            status=str(data.get("status") or "active"),
-            owner=str(data.get("owner") or ""),
-            labels={str(k): str(v) for k, v in labels.items()},
-            fingerprint=str(data.get("fingerprint") or ""),
-            attrs=dict(attrs),
+            kind=_enum_field(data, "kind", parse_kind),
+            provider=_text(data, "provider") or provider_of(node_id),
+            name=_text(data, "name"),
+            created=_time(data, "created"),
+            expires=_time(data, "expires"),
+            last_used=_time(data, "last_used"),
+            status=_text(data, "status", "active"),
+            owner=_text(data, "owner"),
+            labels=_labels(data),
+            fingerprint=_text(data, "fingerprint"),
+            attrs=_mapping(data, "attrs"),
         )
 
 
@@ -237,16 +327,13 @@ class Edge:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Edge:
-        attrs = data.get("attrs") or {}
-        if not isinstance(attrs, dict):
-            raise InputError("edge attrs must be a mapping")
         return cls(
-            src=check_node_id(data.get("from")),
-            dst=check_node_id(data.get("to")),
-            rel=parse_rel(data.get("rel")),
-            since=parse_time(data.get("since"), field_name="since"),
-            until=parse_time(data.get("until"), field_name="until"),
-            attrs=dict(attrs),
+            src=_node_ref(data, "from"),
+            dst=_node_ref(data, "to"),
+            rel=_enum_field(data, "rel", parse_rel),
+            since=_time(data, "since"),
+            until=_time(data, "until"),
+            attrs=_mapping(data, "attrs"),
         )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from revoke.blast import BlastRadius, Window, blast_radius, resolve_sources
+from revoke.blast import BlastRadius, ShortPaths, Window, blast_radius, resolve_sources
 from revoke.config import Config, EscrowConfig
 from revoke.connector import Connector, GraphLookups, writes_stores
 from revoke.errors import InputError
@@ -39,6 +39,7 @@ from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
 from revoke.plan_delivery import plan_new_ca, plan_rotation
 from revoke.playbook import Playbook
 from revoke.store import Store
+from revoke.trust import plan_untrust
 
 EXECUTABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "create_ca", "retire_ca")
 FALLBACKS = {
@@ -76,6 +77,8 @@ class Step:
     irreversible: str = ""
     # where the replacement goes when no store may receive it: {connector, type, location, item, where}
     escrow: dict[str, Any] | None = None
+    # an `untrust:` task: the CA a holder must stop trusting, its fingerprint and trust store files
+    trust: dict[str, Any] = field(default_factory=dict)
 
     @property
     def executable(self) -> bool:
@@ -234,6 +237,7 @@ class _Planner:
         self.step_for_node: dict[str, Step] = {}
         self.escrow: EscrowConfig | None = config.escrow if config else None
         self.deliveries: list[Step] = []  # manual delivery tasks, added once `cover()` has run
+        self._paths: dict[str, tuple[list[str], int]] | None = None
 
     def preds(self, node_id: str, rel: Relation) -> list[str]:
         return self.view.preds(node_id, rel)
@@ -241,8 +245,15 @@ class _Planner:
     def succs(self, node_id: str, rel: Relation) -> list[str]:
         return self.view.succs(node_id, rel)
 
-    def path(self, node_id: str) -> list[str]:
-        return self.radius.path_ids(node_id) or [node_id]
+    def path(self, node_id: str) -> tuple[list[str], int]:
+        """(path printed and journaled for the node, its whole length): long paths are shortened
+        the way `blast-radius` prints them, so a deep chain plans in linear time and space."""
+        if self._paths is None:
+            short = ShortPaths(self.g.ids)
+            reached = self.radius.reached.tolist()
+            self._paths = {self.g.ids[i]: short.add(i, p)
+                           for i, p in zip(reached, self.radius.pred[self.radius.reached].tolist(), strict=True)}
+        return self._paths.get(node_id) or ([node_id], 1)
 
     def add(self, step: Step) -> Step:
         self.steps[step.id] = step
@@ -265,13 +276,15 @@ class _Planner:
         self.cover()
         for m in self.deliveries:
             self.add(m)
+        plan_untrust(self)
         self.wire()
         self.mark_irreversible()
         return Plan(self.pb.source, self.pb.name, self.sources, self.window, self.emergency, self.order())
 
     def base(self, node: Node, verb: str, conn: str | None, reason: str = "", sid: str | None = None) -> Step:
+        path, length = self.path(node.id)
         return Step(sid or f"{verb}:{node.id}", verb, node.id, node.kind.value, node.provider, conn,
-                    self.path(node.id), reason=reason, depth=len(self.path(node.id)) - 1)
+                    path, reason=reason, depth=length - 1)
 
     def plan_credential(self, node: Node) -> None:
         spec = self.pb.action_for(node.kind)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from revoke.errors import InputError
+from revoke.input_rules import field_path, shown_key
 from revoke.model import CREDENTIAL_KINDS, HOLDER_KINDS, NodeKind
 from revoke.yamlio import line_for, load_file
 
@@ -43,7 +44,7 @@ _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 def parse_duration(text: str) -> timedelta:
     m = _DURATION.match(text.strip())
     if not m:
-        raise ValueError(f"invalid duration {text!r}; expected e.g. 30m, 24h, 7d")
+        raise ValueError("invalid duration; expected e.g. 30m, 24h, 7d")
     n, unit = int(m.group(1)), m.group(2)
     return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: n})
 
@@ -73,7 +74,7 @@ class AppliesTo(_Strict):
     def _kinds(cls, v: list[str]) -> list[str]:
         for k in v:
             if k not in NodeKind.__members__.values():
-                raise ValueError(f"unknown kind {k!r}")
+                raise ValueError(f"unknown kind; expected some of: {', '.join(k.value for k in NodeKind)}")
         return v
 
 
@@ -141,11 +142,11 @@ def _check_table(
     """(kind, action) for each entry of a per-kind action table, refusing unknown kinds and actions."""
     for kind, spec in table.items():
         if kind not in {k.value for k in kinds}:
-            raise ValueError(f"unknown {noun} kind {kind!r}")
+            raise ValueError(f"unknown {noun} kind {shown_key(kind)}")
         action = spec if isinstance(spec, str) else spec.action
         if action not in actions:
             label = "action" if noun == "credential" else f"{noun} action"
-            raise ValueError(f"{kind}: unknown {label} {action!r}; expected one of {', '.join(actions)}")
+            raise ValueError(f"{kind}: unknown {label}; expected one of {', '.join(actions)}")
         yield kind, action
 
 
@@ -189,7 +190,7 @@ def load_playbook(path: str | Path) -> Playbook:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "ActionSpec")))
-        field_name = ".".join(str(p) for p in loc) or "(top level)"
+        field_name = field_path(loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         raise InputError(f"field {field_name}: {msg}", source=str(path), line=line_for(data, loc)) from None
     text = path.read_text(encoding="utf-8")

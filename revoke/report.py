@@ -27,6 +27,7 @@ from revoke.report_radius import Relations, blast_radius
 from revoke.report_timeline import after_containment, timeline
 from revoke.report_verification import journal_chain, verification
 from revoke.store import Store
+from revoke.trust import trust_removed
 
 FORMAT = "revoke-incident-report/1"
 FORMATS = ("md", "html", "json")
@@ -102,6 +103,7 @@ def build_report(store: Store, journal: Journal) -> dict[str, Any]:
         "covered": [e for e in steps if e["verb"] == "covered"],
         "manual": [e for e in steps if e["verb"] == "manual"],
         "escrowed": escrowed(plan, state),
+        "trust_removed": trust_removed(plan.steps, attested, store),
         "failed": [e for e in steps if e["status"] in ("failed", "blocked", "interrupted")],
         "pending": [e for e in steps if e["status"] == "pending"],
         "after": after_containment(state),

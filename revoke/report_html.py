@@ -259,6 +259,12 @@ def _sections(report: dict[str, Any]) -> str:
                                            [[with_path(x["node"], x), e(x["kind"]), e(x["reason"]),
                                              pill(x["result"]) + "<br>" + e(outcome_text(x))]
                                             for x in report["manual"]], empty="None.", what="manual tasks")]
+    if report.get("trust_removed"):
+        out += ["<h2>Trust removed</h2>", table(
+            ["holder", "dropped CA", "trust store", "trusts now", "verified"],
+            [[c(t["holder"]), e(f"{t['dropped_name']} ({t['fingerprint']})"), e(", ".join(t["paths"])),
+              "<br>".join(c(n) for n in t["trusts_now"]) or "-", e(t["verified"])] for t in report["trust_removed"]],
+            what="trust stores")]
     bad = report["failed"] + report["pending"]
     out += ["<h2>Failed or not done</h2>", table(["action", "node", "result"],
                                                  [[c(x["step"]), c(x["node"]), e(outcome_text(x))] for x in bad],

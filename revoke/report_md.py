@@ -235,6 +235,11 @@ def _sections(report: dict[str, Any]) -> list[str]:
     out += _table(["node", "kind", "why", "status", "path"],
                   [[code(e["node"]), cell(e["kind"]), cell(e["reason"]), cell(outcome_text(e)),
                     cell(path_text(e["path"], e["rels"]))] for e in report["manual"]]) if report["manual"] else ["None.", ""]
+    if report.get("trust_removed"):
+        out += ["## Trust removed", ""]
+        out += _table(["holder", "dropped CA", "trust store", "trusts now", "verified"],
+                      [[code(t["holder"]), cell(f"{t['dropped_name']} ({t['fingerprint']})"), cell(", ".join(t["paths"])),
+                        cell(", ".join(t["trusts_now"]) or "-"), cell(t["verified"])] for t in report["trust_removed"]])
     out += ["## Failed or not done", ""]
     bad = report["failed"] + report["pending"]
     out += _table(["action", "node", "result"], [[code(e["step"]), code(e["node"]), cell(outcome_text(e))]

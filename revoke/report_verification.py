@@ -12,19 +12,32 @@ from revoke.plan import Plan
 
 
 def journal_chain(journal: Journal, state: IncidentState) -> dict[str, Any]:
+    """The journal's checks (revoke/journal_check.py): `message` says in one line what failed, or
+    that the chain is intact, where the declaration is, and what the chain's signing proves
+    ("unsigned chain: detects edits, not a rewrite by someone with write access to the store")."""
+    from revoke.journal_check import check
+
     records = state.records
-    intact, message, verified_through = journal.check_chain()
+    res = check(journal)
+    intact, message = res.intact, res.message
     broken = None
     if not intact:
-        m = re.search(r"record (\d+)", message)
+        m = re.search(r"record (\d+)", res.problems[0])
         broken = int(m.group(1)) if m else None
     return {
         "intact": intact,
         "message": message,
+        "problems": res.problems,
+        "declaration": res.declaration,
+        "protection": res.protection,
+        "signed": res.key is not None,
+        "key": res.key,
+        "signatures_verified": res.signatures,
+        "last_signed_record": res.last_signed,
         "broken_at": broken,
         "records": len(records),
         "final_hash": records[-1].hash if records else None,
-        "verified_through": verified_through,
+        "verified_through": res.verified_through,
         "chain": [{"seq": r.seq, "ts": r.ts, "type": r.type, "action": r.action, "node": r.node,
                    "hash": r.hash, "prev": r.prev} for r in records],
     }

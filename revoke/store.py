@@ -52,9 +52,54 @@ CREATE TABLE IF NOT EXISTS journal (
 
 
 def parse_url(url: str) -> Path:
+    """The store file a URL names. A URL that cannot keep anything is refused before anything
+    runs: an in-memory database (`:memory:`, `mode=memory`) would let `collect` or `run --execute`
+    succeed and lose the graph and the journal when the command ends."""
     if not url.startswith("sqlite:///"):
         raise StoreError(f"unsupported store URL {url!r}; expected sqlite:///PATH")
-    return Path(url[len("sqlite:///") :])
+    raw = url[len("sqlite:///") :]
+    if not raw.strip():
+        raise StoreError("store URL names no file; expected sqlite:///PATH")
+    if raw.strip() == ":memory:" or raw.startswith("file:") or "?" in raw or "mode=memory" in raw:
+        raise StoreError("store URL cannot persist (an in-memory or URI database loses everything when the "
+                         "command ends); give a file path: sqlite:///PATH")
+    path = Path(raw)
+    if path.exists() and not path.is_file():
+        raise StoreError(f"store {path} is not a regular file")
+    return path
+
+
+def _refuse_links(path: Path) -> None:
+    """A store is never opened or created through a symbolic link: not the file, not SQLite's
+    `-wal`/`-shm` beside it, and, for a new store, not the folder it is created in (a link planted
+    in a shared workspace would have revoke write, or chmod, whatever it points at)."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if p.is_symlink():
+            raise StoreError(f"store {p} is a symbolic link; revoke never opens a store through one "
+                             "(pass --store with the real path)")
+    if not path.exists() and path.parent.is_symlink():
+        raise StoreError(f"the store's folder {path.parent} is a symbolic link; revoke never creates a store "
+                         "through one (pass --store with the real path)")
+
+
+def _create_file(path: Path) -> None:
+    """The missing folders (0700) and an empty store file (0600), each created here or refused:
+    `O_EXCL | O_NOFOLLOW` so a link that appears meanwhile is never followed."""
+    try:
+        missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
+        for folder in reversed(missing):
+            try:
+                os.mkdir(folder, 0o700)
+            except FileExistsError:  # made by a concurrent run: fine if it is a real folder
+                if folder.is_symlink() or not folder.is_dir():
+                    raise
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW, 0o600))
+        except FileExistsError:
+            if path.is_symlink():
+                raise
+    except OSError as exc:
+        raise StoreError(f"cannot create store {path}: {exc.strerror}") from exc
 
 
 @dataclass
@@ -77,15 +122,11 @@ class Store:
             # an empty file where a store should be: truncated or damaged, never silently re-initialised
             raise StoreError(f"store {self.path} is an empty file (truncated?); restore it from a backup or "
                              "remove it to start a new store")
+        _refuse_links(self.path)
         if not self.path.exists():
             if not create:
                 raise StoreError(f"no store at {self.path}; run `revoke collect` first (or pass --store)")
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-                os.close(fd)
-            except OSError as exc:
-                raise StoreError(f"cannot create store {self.path}: {exc.strerror}") from exc
+            _create_file(self.path)
         self._lock = threading.RLock()
         try:
             self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
@@ -101,7 +142,7 @@ class Store:
             raise StoreError(f"store {self.path} is unreadable or corrupt ({exc}); it was not modified") from exc
         for suffix in ("", "-wal", "-shm"):
             p = Path(str(self.path) + suffix)
-            if p.exists():
+            if p.exists() and not p.is_symlink():  # chmod follows links
                 os.chmod(p, 0o600)
 
     def close(self) -> None:

@@ -152,6 +152,8 @@ class SweepContext:
             self.out_edges.setdefault(e.src, []).append(e)
             self.in_edges.setdefault(e.dst, []).append(e)
         self._graph = graph
+        # CA -> the incident that retired it (filled from the store's journals)
+        self.retired_cas: dict[str, str] = {}
 
     @property
     def graph(self) -> CompiledGraph:
@@ -222,7 +224,11 @@ def context_from_store(store: Store, now: datetime | None = None) -> SweepContex
         raise StoreError(f"store {store.path} holds no graph yet; run `revoke collect` first")
     nodes, edges = store.load_nodes_edges()
     resolved = resolve(nodes, edges)
-    return SweepContext(resolved.nodes, resolved.edges, now=now)
+    ctx = SweepContext(resolved.nodes, resolved.edges, now=now)
+    from revoke.trust import retired_cas
+
+    ctx.retired_cas = retired_cas(store)
+    return ctx
 
 
 def sweep_store(store: Store, config: dict[str, RuleConfig] | None = None, *, now: datetime | None = None) -> list[Finding]:

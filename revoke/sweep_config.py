@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from revoke.errors import InputError
-from revoke.model import NodeKind
+from revoke.input_rules import field_path, shown_key, shown_keys
+from revoke.model import NodeKind, type_name
 from revoke.sweep import RuleConfig, builtin_rules, default_config, parse_severity
 from revoke.yamlio import key_line, load_file
 
@@ -39,9 +40,9 @@ def parse_rules(data: Any, source: str = "<rules>") -> dict[str, RuleConfig]:
         raise fail("expected a mapping with a `rules:` mapping")
     for key in data:
         if key not in ("rules", "version"):
-            raise fail(f"unknown top-level field {key!r}; expected `rules` (and optionally `version`)", data, key)
+            raise fail(f"unknown top-level field {shown_key(key)}; expected `rules` (and optionally `version`)", data, key)
     if data.get("version", 1) != 1:
-        raise fail(f"version: unsupported rules file version {data['version']!r}; expected 1", data, "version")
+        raise fail("version: unsupported rules file version; expected 1", data, "version")
     rules = data.get("rules")
     if rules is None:
         return config
@@ -49,11 +50,11 @@ def parse_rules(data: Any, source: str = "<rules>") -> dict[str, RuleConfig]:
         raise fail("rules: expected a mapping of rule id -> settings", data, "rules")
     known = builtin_rules()
     for rule_id, settings in rules.items():
-        where = f"rules.{rule_id}"
+        where = f"rules.{field_path([rule_id])}"
         if rule_id not in known:
             close = difflib.get_close_matches(str(rule_id), list(known), n=3)
             hint = f" (did you mean: {', '.join(close)}?)" if close else f"; known rules: {', '.join(sorted(known))}"
-            raise fail(f"{where}: unknown rule id {rule_id!r}{hint}", rules, rule_id)
+            raise fail(f"{where}: unknown rule id {shown_key(rule_id)}{hint}", rules, rule_id)
         cfg = config[rule_id]
         if isinstance(settings, bool):
             cfg.enabled = settings
@@ -68,47 +69,52 @@ def parse_rules(data: Any, source: str = "<rules>") -> dict[str, RuleConfig]:
 
 
 def _apply(cfg: RuleConfig, defaults: dict[str, Any], where: str, field: Any, value: Any, fail: Any) -> None:
-    name = f"{where}.{field}"
+    name = f"{where}.{field_path([field])}"
     if field == "enabled":
         if not isinstance(value, bool):
-            raise fail(f"{name}: expected true or false, got {value!r}")
+            raise fail(f"{name}: expected true or false, got {type_name(value)}")
         cfg.enabled = value
         return
     if field == "severity":
         try:
             cfg.severity = parse_severity(value, where=f"{name}:")
-        except InputError as exc:
-            raise fail(str(exc)) from None
+        except InputError as exc:  # its message quotes the value: keep only what was expected
+            raise fail(f"{name}: unknown severity; {str(exc).split('; ', 1)[-1]}") from None
         return
     if field not in defaults:
         allowed = ", ".join(["enabled", "severity", *defaults])
-        raise fail(f"{name}: unknown field {field!r}; this rule takes: {allowed}")
+        raise fail(f"{name}: unknown field {shown_key(field)}; this rule takes: {allowed}")
     cfg.params[field] = _typed(name, field, defaults[field], value, fail)
 
 
 def _typed(name: str, field: str, default: Any, value: Any, fail: Any) -> Any:
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise fail(f"{name}: expected true or false, got {value!r}")
+            raise fail(f"{name}: expected true or false, got {type_name(value)}")
         return value
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise fail(f"{name}: expected a whole number >= 0, got {value!r}")
+            raise fail(f"{name}: expected a whole number >= 0, got {_number_or_type(value)}")
         return value
     if isinstance(default, list):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise fail(f"{name}: expected a list of strings, got {value!r}")
+            raise fail(f"{name}: expected a list of strings, got {type_name(value)}")
         if field in KIND_PARAMS:
             valid = {k.value for k in NodeKind}
             bad = [v for v in value if v not in valid]
             if bad:
-                raise fail(f"{name}: unknown kind(s) {bad}; expected some of: {', '.join(sorted(valid))}")
+                raise fail(f"{name}: unknown kind(s) {shown_keys(bad)}; expected some of: {', '.join(sorted(valid))}")
         return list(value)
     if isinstance(default, str):
         if not isinstance(value, str):
-            raise fail(f"{name}: expected a string, got {value!r}")
+            raise fail(f"{name}: expected a string, got {type_name(value)}")
         return value
     raise fail(f"{name}: cannot be set from a rules file")
+
+
+def _number_or_type(value: Any) -> str:
+    """What was given instead, never the value itself."""
+    return "a negative number" if isinstance(value, int) and not isinstance(value, bool) else type_name(value)
 
 
 def config_to_dict(config: dict[str, RuleConfig]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from revoke.model import Node, Relation
+from revoke.model import Edge, Node, Relation
 from revoke.sweep import Hit, Severity, SweepContext, rule
 from revoke.sweep_rules import _alias_components, span, when
 
@@ -182,3 +182,57 @@ def blast_radius_top(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
                    "candidates_walked": int(cand.size), "sampled": bool(sampled)},
                   targets=[])
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# Trust stores
+
+
+def _trusted(ctx: SweepContext) -> Iterator[tuple[Node, list[Edge]]]:
+    """Every CA some holder trusts, with the `trusts` edges (holder, trust store files) into it."""
+    for node in ctx.of_kind("ca", "certificate"):
+        edges = ctx.incoming(node.id, Relation.TRUSTS)
+        if edges:
+            yield node, edges
+
+
+def _stores(edges: list[Edge]) -> list[dict[str, Any]]:
+    return [{"holder": e.src, "paths": e.attrs.get("paths") or [e.attrs.get("path", "")]} for e in edges]
+
+
+@rule("trust-store-dead-ca", Severity.HIGH,
+      "trust stores still holding a CA that is expired, revoked, or retired by an incident")
+def trust_store_dead_ca(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
+    for node, edges in _trusted(ctx):
+        if node.id in ctx.retired_cas:
+            why = f"retired by incident {ctx.retired_cas[node.id]}"
+        elif not ctx.is_live(node):
+            expired = node.expires is not None and node.expires <= ctx.now
+            why = f"expired {node.expires.date().isoformat()}" if expired and node.expires else node.status
+        else:
+            continue
+        holders = ", ".join(sorted(e.src for e in edges))
+        yield Hit(node.id, f"{node.kind.value} {node.name} is {why} and still trusted by {holders}",
+                  {**when(node, *CERT_ATTRS), "trust_stores": _stores(edges)},
+                  targets=[])
+
+
+@rule("trust-store-unknown-ca", Severity.MEDIUM,
+      "trust stores holding a CA the rest of the inventory does not know: it issued nothing in the graph, "
+      "nobody holds it outside a trust store, no provider registers it (subjects containing any of "
+      "`accepted_subjects` are accepted)", accepted_subjects=[])
+def trust_store_unknown_ca(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
+    alias = _alias_components(ctx)
+    for node, edges in _trusted(ctx):
+        if not ctx.is_live(node) or node.id in ctx.retired_cas:
+            continue  # trust-store-dead-ca reports it
+        subject = str(node.attrs.get("subject") or node.name)
+        if any(s in subject for s in p["accepted_subjects"]):
+            continue
+        known = any(e.rel is not Relation.TRUSTS for e in ctx.in_edges.get(node.id, ()))
+        known = known or bool(ctx.outgoing(node.id, Relation.ISSUED)) or node.id in alias or node.id in alias.values()
+        if known:
+            continue
+        yield Hit(node.id, f"{node.kind.value} {node.name} is trusted by {', '.join(sorted(e.src for e in edges))} "
+                  "but unknown to the inventory", {**when(node, *CERT_ATTRS), "trust_stores": _stores(edges)},
+                  targets=[])

@@ -21,13 +21,15 @@ MAX_PATH_SHOWN = 6
 NO_WRAP_WIDTH = 1 << 20  # off a terminal: wide enough that Rich never folds a line
 
 
-def short_path(path: list[str], show: Any = None) -> str:
-    """A path, its middle elided past MAX_PATH_SHOWN hops; `show` renders each id (default: as is)."""
+def short_path(path: list[str], show: Any = None, length: int | None = None) -> str:
+    """A path on one line, its middle elided past MAX_PATH_SHOWN hops; `show` renders each id
+    (default: as is). `length` is the whole path's when `path` was already shortened (it then
+    holds "…", see revoke.blast); unknown, the count is left out."""
     show = show or (lambda nid: nid)
-    if len(path) > MAX_PATH_SHOWN:
-        path = [*path[:2], f"... {len(path) - 4} more ...", *path[-2:]]
-        return " -> ".join(p if p.startswith("... ") else show(p) for p in path)
-    return " -> ".join(show(p) for p in path)
+    if len(path) <= MAX_PATH_SHOWN:
+        return " -> ".join(show(p) for p in path)
+    more = "... more ..." if length is None and "…" in path else f"... {(length or len(path)) - 4} more ..."
+    return " -> ".join([*(show(p) for p in path[:2]), more, *(show(p) for p in path[-2:])])
 
 
 def cell(value: Any, *, newlines: bool = False) -> str:
@@ -81,8 +83,8 @@ class IdCells:
     def __call__(self, node_id: str, kind: str = "") -> str:
         return cell(self.text(node_id, kind))
 
-    def path(self, path: list[str]) -> str:
-        return cell(short_path(path, lambda nid: self.text(nid, named=False)))
+    def path(self, path: list[str], length: int | None = None) -> str:
+        return cell(short_path(path, lambda nid: self.text(nid, named=False), length))
 
     def step(self, step_id: str) -> str:
         """A plan step id (`verb:node id`), its node shortened."""
@@ -109,8 +111,8 @@ def column(table: Any, name: str, ids: IdCells) -> None:
     table.add_column(name, no_wrap=not ids.short, overflow="fold")
 
 
-def _path_line(ids: IdCells, path: list[str]) -> str:
-    return "via " + short_path(path[:-1], lambda nid: ids.text(nid, named=False)) if len(path) > 1 else ""
+def _path_line(ids: IdCells, path: list[str], length: int | None = None) -> str:
+    return "via " + short_path(path[:-1], lambda nid: ids.text(nid, named=False), length) if len(path) > 1 else ""
 
 
 def blast_table(console: Any, data: dict[str, Any], *, ids: IdCells | None = None, limit: int = 500) -> None:
@@ -126,8 +128,9 @@ def blast_table(console: Any, data: dict[str, Any], *, ids: IdCells | None = Non
         column(table, col, ids)
     for item in creds[:limit]:
         values = {"kind": cell(item["kind"]), "provider": cell(item["provider"]), "depth": str(item["depth"]),
-                  "path": ids.path(item["path"])}
-        first = ids.stacked(item["id"], item["kind"], [_path_line(ids, item["path"])]) if ids.short else ids(item["id"])
+                  "path": ids.path(item["path"], item.get("path_length"))}
+        first = (ids.stacked(item["id"], item["kind"], [_path_line(ids, item["path"], item.get("path_length"))])
+                 if ids.short else ids(item["id"]))
         table.add_row(first, *(values[c] for c in cols))
     console.print(table)
     if len(creds) > limit:

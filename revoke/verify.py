@@ -8,10 +8,11 @@ is probed too: re-enabled out of band, it is drift, and `run --execute` re-appli
 
 Clean means: every check says contained, every store holds its replacement (or a later one of the
 same lineage, from any incident) and never a compromised value, no live credential is reachable,
-and every manual task is attested. A probe that cannot decide, a connector that cannot be reached
-or a collection that fails makes the result not clean (fail closed), never "clean". `reasons` is
-the one list of why not, one line each: the CLI, the JSON, the report and the signed statement
-all print it.
+every manual task is attested, and no live holder's re-read trust store still holds a CA the
+incident retires (an attestation does not outweigh a trust store read back). A probe that cannot
+decide, a connector that cannot be reached or a collection that fails makes the result not clean
+(fail closed), never "clean". `reasons` is the one list of why not, one line each: the CLI, the
+JSON, the report and the signed statement all print it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
 from revoke.plan import Plan, Step
 from revoke.store import Store
+from revoke.trust import trust_survivors
 
 log = structlog.get_logger()
 # steps whose effect verify checks: every executable one but the creation of a new CA, and the
@@ -69,6 +71,8 @@ class VerifyResult:
     failed_steps: list[str] = field(default_factory=list)
     collect_failures: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # holders whose re-read trust store still holds a CA of the incident
+    trust_survivors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -90,6 +94,8 @@ class VerifyResult:
         out += [f"live and reachable: {s.node} ({s.reason}) via {' -> '.join(_short_path(s.path))}"
                 for s in self.survivors]
         out += [f"manual task open: {m['node']} ({m['reason']})" for m in self.open_manual]
+        out += [f"still trusts {t['ca']}: {t['holder']} in {', '.join(t['paths']) or 'its trust store'}"
+                for t in self.trust_survivors]
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -157,6 +163,9 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             else:
                 result.open_manual.append({"node": step.node, "reason": step.reason, "path": step.path})
         _residual(store, plan, dead, result)
+        if report is not None or not recollect:
+            result.trust_survivors = [{"holder": h, "ca": ca, "paths": found}
+                                      for h, ca, found in trust_survivors(store, plan.steps)]
     finally:
         rt.close()
     journal.append("verify", data={"clean": result.clean, "survivors": [s.node for s in result.survivors],

@@ -65,6 +65,12 @@ def transform_iot(raw: dict[str, Any], account: str, region: str) -> tuple[list[
     by_arn: dict[str, str] = {}
     ca_pems: dict[str, str] = {}
     issuer_of: dict[str, str] = {}
+    # IoT trusts its active registered CAs: a device certificate they sign can connect. The
+    # registry is the trust store (the walk never follows `trusts`; the plan and verify use it).
+    iot_id = f"aws:iot:{account}/{region}"
+    if raw.get("cas"):
+        nodes.append(Node(id=iot_id, kind=NodeKind.WORKLOAD, provider=PROVIDER, name=f"IoT Core {region}",
+                          attrs={"account": account, "region": region}))
     for ca in raw.get("cas", []):
         cid = ca["certificateId"]
         ca_pems[cid] = ca.get("certificatePem", "")
@@ -77,6 +83,8 @@ def transform_iot(raw: dict[str, Any], account: str, region: str) -> tuple[list[
         alias = pem_alias(ca_pems[cid])
         if alias:
             edges.append((alias, "derives", ca_node_id(cid), {"alias": True}))
+        if str(ca.get("status", "")).upper() == "ACTIVE":
+            edges.append((iot_id, "trusts", ca_node_id(cid), {"path": "IoT CA registry"}))
         for member in ca.get("members", []):
             issuer_of[member] = cid
     for cert in raw.get("certificates", []):

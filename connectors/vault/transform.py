@@ -143,7 +143,7 @@ def transform_audit_parents(lines: Iterable[str], hmac_to_accessor: dict[str, st
             continue
         try:
             rec = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a line nested past the parser's limit is no record either
             continue
         req = rec.get("request") or {}
         path = req.get("path") or ""

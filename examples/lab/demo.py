@@ -59,6 +59,24 @@ def _inventory(aws: dict[str, Any], vault: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# what the lab writes into its directory (`revoke demo --keep DIR`)
+LAB_FILES = ("revoke.yaml", "inventory.yaml", "pki", ".revoke/revoke.db",
+             "demo-incident-report.md", "demo-incident-report.html")
+
+
+def check_lab_directory(directory: Path) -> None:
+    """Refuse a directory already holding what the lab would write: `--keep .` in a real project
+    must not replace its revoke.yaml, inventory or store with the lab's."""
+    from revoke.errors import InputError
+
+    if directory.exists() and not directory.is_dir():
+        raise InputError("--keep: not a directory", source=str(directory))
+    for name in LAB_FILES:
+        if (directory / name).exists() or (directory / name).is_symlink():
+            raise InputError(f"--keep: {name} already exists there and the demo would overwrite it; "
+                             "give a new or empty directory", source=str(directory))
+
+
 @contextmanager
 def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool = False) -> Iterator[Lab]:
     """Start and seed every provider; yield the lab; always stop the servers."""
@@ -72,6 +90,8 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
     from examples.lab.vault_lab import seed_demo as seed_vault
 
     own_dir = directory is None
+    if directory is not None:
+        check_lab_directory(directory)
     root = Path(tempfile.mkdtemp(prefix="revoke-lab-")) if directory is None else directory
     root.mkdir(parents=True, exist_ok=True)
     saved_env = {k: os.environ.get(k) for k in [*LAB_ENV, VAULT_TOKEN_ENV, "no_proxy", "NO_PROXY"]}
@@ -251,6 +271,7 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
 
 def _write_report(store: Any, journal: Any, directory: Path, keep: str | None) -> str | None:
     try:
+        from revoke.files import write_private
         from revoke.report import build_report, render
     except ImportError:
         return None
@@ -260,7 +281,6 @@ def _write_report(store: Any, journal: Any, directory: Path, keep: str | None) -
     paths = []
     for fmt in ("md", "html"):
         path = out_dir / f"demo-incident-report.{fmt}"
-        path.write_text(render(report, fmt), encoding="utf-8")
-        os.chmod(path, 0o600)
+        write_private(path, render(report, fmt).encode("utf-8"), what="report")
         paths.append(str(path))
     return " and ".join(paths)

@@ -94,7 +94,8 @@ def test_iot_graph(lab: dict[str, Any], collected: Collected) -> None:
     ca = f"aws:iot_ca:{lab['iot_ca_id']}"
     ca_alias = pem_ref("CERTIFICATE", lab["ca_pem"])
     assert ca_alias is not None and ca_alias.ref.startswith("x509:ca:")
-    expected = {(ca_alias.ref, "derives", ca)}
+    # the registry trusts the active CA registered there (moto's region and account)
+    expected = {(ca_alias.ref, "derives", ca), ("aws:iot:123456789012/us-east-1", "trusts", ca)}
     for cert_id, cert_pem in lab["iot_certificate_pems"].items():
         node = f"aws:iot_certificate:{cert_id}"
         alias = pem_ref("CERTIFICATE", cert_pem)
@@ -125,7 +126,7 @@ def test_nodes_and_attributes(lab: dict[str, Any], collected: Collected) -> None
         kinds[n.kind.value] = kinds.get(n.kind.value, 0) + 1
     # 6 users + the account root; 4 roles; 4 keys; 2 secrets + 1 password; 1 CA; 4 certificates
     assert kinds == {"user": 7, "role": 4, "access_key": 4, "secret": 2, "password": 1, "ca": 1,
-                     "certificate": DEVICES + 1, "workload": DEVICES, "policy": 1}
+                     "certificate": DEVICES + 1, "workload": DEVICES + 1, "policy": 1}  # the things and the IoT CA registry
     ci_key = nodes[f"aws:access_key:{lab['keys']['ci-deployer']['access_key_id']}"]
     assert ci_key.status == "active" and ci_key.owner == U("ci-deployer") and ci_key.created is not None
     assert ci_key.attrs == {"user": "ci-deployer", "account": ACCOUNT_ID}

@@ -62,6 +62,7 @@ def test_recorded_account_gives_the_exact_graph() -> None:
         ("aws:access_key:AKIABOB", "access_key", "inactive"), (f"aws:secret:{SECRET}", "secret", "active"),
         (pw, "password", "active"), ("aws:iot_ca:ca1", "ca", "active"), ("aws:iot_certificate:c1", "certificate", "active"),
         ("aws:iot_thing:dev-1", "workload", "active"), ("aws:iot_policy:telemetry", "policy", "active"),
+        (f"aws:iot:{ACCT}/eu-west-1", "workload", "active"),
     }
     assert {e.key for e in got.edges} == {
         ("aws:access_key:AKIAALICE", "authenticates_as", f"aws:user:{ALICE}"),
@@ -73,6 +74,7 @@ def test_recorded_account_gives_the_exact_graph() -> None:
         (f"aws:user:{ALICE}", "can_assume", f"aws:role:{DEPLOY}"),  # the trust delegates to the account
         (f"aws:role:{DEPLOY}", "can_read", f"aws:secret:{SECRET}"),
         ("aws:iot_ca:ca1", "issued", "aws:iot_certificate:c1"),
+        (f"aws:iot:{ACCT}/eu-west-1", "trusts", "aws:iot_ca:ca1"),  # a registered, active CA is trusted
         ("aws:iot_certificate:c1", "authenticates_as", "aws:iot_thing:dev-1"),
         ("aws:iot_certificate:c1", "authenticates_as", "aws:iot_policy:telemetry"),
     }

@@ -190,7 +190,12 @@ def test_deep_chain_depths_and_paths() -> None:
     r = radius(g, ["vault:token:t000"])
     depths = reached(r)
     assert depths == {**{f"vault:token:t{i:03d}": i for i in range(151)}, "vault:secret:mid": 76}
-    assert len(paths(r)["vault:token:t150"]) == 151
+    # a long path is printed as its first and last 8 ids around "…", with its whole length
+    long = next(e for e in r.to_json()["credentials"] if e["id"] == "vault:token:t150")
+    assert long["path_length"] == 151
+    assert long["path"] == [*(f"vault:token:t{i:03d}" for i in range(8)), "…",
+                            *(f"vault:token:t{i:03d}" for i in range(143, 151))]
+    assert len(r.path_ids("vault:token:t150") or []) == 151
     assert int(r.depth[g.lookup("vault:token:t150")]) == 150
 
 

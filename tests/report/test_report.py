@@ -36,8 +36,8 @@ HTML_SECTIONS = ["<h2>Incident</h2>", "<h2>Blast radius</h2>", "<svg", "<h2>Time
                  "<h2>Rotated</h2>", "<h2>Reissued</h2>", "<h2>Skipped</h2>", "<h2>Covered</h2>", "<h2>Manual tasks</h2>",
                  "<h2>Failed or not done</h2>", "<h2>Verification</h2>", "<h2>Journal hash chain</h2>"]
 JSON_KEYS = {"format", "generated_at", "incident", "timeline", "blast_radius", "steps", "revoked", "rotated", "reissued",
-             "skipped", "covered", "manual", "escrowed", "failed", "pending", "after", "journal", "verification",
-             "summary"}
+             "skipped", "covered", "manual", "escrowed", "trust_removed", "failed", "pending", "after", "journal",
+             "verification", "summary"}
 
 
 @pytest.fixture(scope="module")
