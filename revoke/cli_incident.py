@@ -16,6 +16,15 @@ def _plan_table(c: Any, plan: Any, status: dict[str, str] | None = None) -> None
     from revoke.tables import IdCells, plan_table
 
     plan_table(c, plan, status, ids=IdCells(short=is_terminal()))
+    final = [s for s in plan.executable() if not s.reversible]
+    if final:
+        out(f"{len(final)} action(s) cannot be undone (reversible: no); `run --execute` needs --approve:")
+        by_reason: dict[str, list[str]] = {}
+        for s in final:
+            by_reason.setdefault(s.irreversible, []).append(s.id)
+        for why, ids in by_reason.items():  # a fleet's reissues share one line
+            more = f" and {len(ids) - 1} more like it" if len(ids) > 1 else ""
+            out(f"  {one(ids[0])}{more}: {one(why)}")
 
 
 def plan_cmd(
@@ -210,16 +219,16 @@ def _verify_text(r: Any) -> None:
 
 def attest_cmd(
     ctx: typer.Context,
-    node: Annotated[str, typer.Argument(help="The manual task's node.")],
+    node: Annotated[list[str], typer.Argument(help="The manual task's node (one or more: a fleet's deliveries).")],
     incident: Annotated[str, typer.Option("--incident")],
     note: Annotated[str, typer.Option("--note", help="What was done.")],
 ) -> None:
-    """Record that a manual task was done (who, when, note)."""
-    from revoke.incident import attest
+    """Record that manual tasks were done (who, when, note)."""
+    from revoke.incident import attest_many
     from revoke.journal import Journal
 
-    rec = attest(Journal(open_store(G(ctx)), incident), node, note)
-    out(f"attested {rec['node']} by {rec['by']} at {rec['at']}")
+    for rec in attest_many(Journal(open_store(G(ctx)), incident), node, note):
+        out(f"attested {rec['node']} by {rec['by']} at {rec['at']}")
 
 
 def rollback_cmd(
@@ -237,7 +246,15 @@ def rollback_cmd(
     journal.require()
     res = rollback(store, journal, require_config(g.config), execute=execute)
     if not execute:
-        out(f"dry run: would undo {len(res['planned'])} action(s): " + ", ".join(res["planned"]))
+        # both lists before anything runs: a false alarm's rollback is partial when some step
+        # destroyed what it replaced
+        out(f"dry run: can undo {len(res['planned'])} action(s):")
+        for nid in res["planned"]:
+            out(f"  {nid}")
+        out(f"cannot undo {len(res['cannot_undo'])} action(s):")
+        for nid, why in res["cannot_undo"].items():
+            out(f"  {nid}: {one(why)}")
+        out("nothing was changed. Re-run with --execute to undo what can be undone.")
         return
     out(f"undone: {len(res['undone'])}")
     for nid, err in res["cannot_undo"].items():

@@ -38,12 +38,30 @@ def instantiate(cfg: ConnectorConfig) -> Connector:
     return cls(cfg.options)
 
 
-def _run_one(cfg: ConnectorConfig) -> Collected:
+def _run_one(cfg: ConnectorConfig, created: set[str]) -> Collected:
     connector = instantiate(cfg)
     try:
+        connector.remember_created(created)
         return connector.collect()
     finally:
         connector.close()
+
+
+def created_by_revoke(store: Store) -> set[str]:
+    """Node ids of the replacements revoke made in any incident (and did not discard again): a
+    connector told them can look them up where its provider cannot list them."""
+    import json
+
+    made: set[str] = set()
+    gone: set[str] = set()
+    for (data,) in store.db.execute("SELECT data FROM journal WHERE type='progress' AND data LIKE '%created%' "
+                                    "OR type='progress' AND data LIKE '%discarded%'"):
+        rec = json.loads(data)
+        if rec.get("event") == "created" and rec.get("new"):
+            made.add(str(rec["new"]))
+        elif rec.get("event") == "discarded" and rec.get("new"):
+            gone.add(str(rec["new"]))
+    return made - gone
 
 
 def collect(config: Config, store: Store, *, only: list[str] | None = None, allow_empty: bool = False) -> CollectReport:
@@ -52,8 +70,9 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
     chosen = [c for c in config.connectors if not only or c.name in only]
     report = CollectReport()
     results: dict[str, Collected | BaseException] = {}
+    created = created_by_revoke(store)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:
-        futures = {c.name: pool.submit(_run_one, c) for c in chosen}
+        futures = {c.name: pool.submit(_run_one, c, created) for c in chosen}
         for name, fut in futures.items():
             try:
                 results[name] = fut.result()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from revoke.connector import connector_class, known_connectors
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from revoke.connector import connector_class, holds_escrow, known_connectors
 from revoke.errors import InputError
 from revoke.input_rules import field_path, shown_key, shown_keys
 from revoke.secret_shapes import ENV_NAME_RE, REFERENCE_FIELD_RE, credential_shape, is_secret_field
@@ -27,10 +29,32 @@ class ConnectorConfig:
     line: int | None = None
 
 
+@dataclass(frozen=True)
+class EscrowConfig:
+    """Where new material goes when no store revoke can write may receive it: `location` is a
+    Vault KV v2 path (`secret/revoke-escrow`) or a Secrets Manager name prefix
+    (`revoke/escrow/`), kept by the configured connector `connector`."""
+
+    type: str
+    location: str
+    connector: str
+    line: int | None = None
+
+    def where(self, item: str) -> str:
+        """The full name of one item, as manual tasks and the report show it (never a value)."""
+        if self.type == "aws":
+            return f"aws:secretsmanager:{self.location}{item}"
+        return f"{self.type}:{self.location.rstrip('/')}/{item}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "location": self.location, "connector": self.connector}
+
+
 @dataclass
 class Config:
     source: str
     connectors: list[ConnectorConfig]
+    escrow: EscrowConfig | None = None
 
 
 def _resolve_paths(options: dict[str, Any], base: Path) -> None:
@@ -100,7 +124,7 @@ def load_config(path: str | Path) -> Config:
         raise InputError(f"field {found[0]}: {found[2]}", source=src, line=found[1])
     if not isinstance(data, dict) or not isinstance(data.get("connectors"), list):
         raise InputError("expected a mapping with a `connectors:` list", source=src, line=line_of(data))
-    unknown_top = [k for k in data if k not in ("connectors", "store", "journal")]
+    unknown_top = [k for k in data if k not in ("connectors", "store", "journal", "escrow")]
     if unknown_top:
         raise InputError(f"unknown key(s) {shown_keys(unknown_top)}", source=src, line=line_of(data))
     from revoke.journal_key import section_key
@@ -130,7 +154,77 @@ def load_config(path: str | Path) -> Config:
     for cfg, entry in zip(out, data["connectors"], strict=True):
         _validate_options(cfg.type, entry, cfg.options, src, cfg.line)
         _resolve_paths(cfg.options, path.parent.resolve())
-    return Config(src, out)
+    escrow = _load_escrow(data["escrow"], out, src, key_line(data, "escrow")) if "escrow" in data else None
+    return Config(src, out, escrow)
+
+
+class _EscrowBlock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connector: str | None = None  # the connector block's name, when several of the type are configured
+
+
+class _VaultEscrow(_EscrowBlock):
+    type: Literal["vault"]
+    path: str = Field(min_length=1)  # a KV v2 path: `<mount>/<path>`
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        v = v.strip("/")
+        if not v or ".." in v.split("/"):
+            raise ValueError("a KV v2 path such as secret/revoke-escrow")
+        return v
+
+
+class _AwsEscrow(_EscrowBlock):
+    type: Literal["aws"]
+    prefix: str = Field(min_length=1)  # a Secrets Manager name prefix
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9/_+=.@-]+", v):
+            raise ValueError("a Secrets Manager name prefix (letters, digits and /_+=.@-), such as revoke/escrow/")
+        return v
+
+
+_Escrow = Annotated[_VaultEscrow | _AwsEscrow, Field(discriminator="type")]
+
+
+def _load_escrow(block: Any, connectors: list[ConnectorConfig], source: str, line: int | None) -> EscrowConfig:
+    """The `escrow:` block, checked like a connector block (unknown keys, wrong types: exit 2 with
+    file, line and field; an inline credential was refused with the whole file), and tied to a
+    configured connector that can keep an escrow: it writes with that connector's credentials."""
+    from pydantic import TypeAdapter, ValidationError
+
+    line = line_of(block) or line
+    try:
+        model = TypeAdapter(_Escrow).validate_python(block)
+    except ValidationError as exc:
+        err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        loc = tuple(p for p in err["loc"] if p not in ("vault", "aws"))
+        field_name = field_path(loc) or "type"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found", "model_type"):
+            msg = "expected a mapping with `type: vault` (and `path`) or `type: aws` (and `prefix`)"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        raise InputError(f"escrow: field {field_name}: {msg}", source=source,
+                         line=line_for(block, loc) or line) from None
+    candidates = [c for c in connectors if c.type == model.type and (model.connector in (None, c.name))]
+    if not candidates:
+        named = f"named {shown_key(model.connector)} " if model.connector else ""
+        raise InputError(f"escrow: field type: no `type: {model.type}` connector {named}is configured to keep it",
+                         source=source, line=line_for(block, ("connector",) if model.connector else ("type",)) or line)
+    if not holds_escrow(connector_class(model.type)):
+        raise InputError(f"escrow: field type: the {model.type} connector cannot keep an escrow", source=source,
+                         line=line)
+    location = model.path if isinstance(model, _VaultEscrow) else model.prefix
+    return EscrowConfig(model.type, location, candidates[0].name, line)
 
 
 def _validate_options(ctype: str, entry: dict[str, Any], options: dict[str, Any], source: str, line: int | None) -> None:

@@ -7,11 +7,12 @@ through this file and loads them by name, so `revoke/` imports no provider SDK a
 
 Secret material crosses this boundary only inside `Secret`, whose repr is redacted and
 which is never serialised: new material goes from the owning provider straight to the
-store connectors that write it.
+store connectors that write it, or to the escrow (`escrow_put`) when no store may receive it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,9 +162,16 @@ class ActionResult:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+# `Replacement.attrs[DELETED]`: the node id of a credential deleted to make room for the
+# replacement (the old one itself, or another key at a provider's limit): journaled with the
+# replacement, so the report says "deleted" and rollback knows it cannot bring it back
+DELETED = "deleted"
+
+
 @dataclass
 class Replacement:
-    """A new credential created to replace `old_id`; `material` goes to the stores, nowhere else."""
+    """A new credential created to replace `old_id`; `material` goes to the stores (or the
+    escrow), nowhere else."""
 
     old_id: str
     new_id: str
@@ -174,6 +182,13 @@ class Replacement:
     @property
     def fingerprint(self) -> str:
         return self.material.fingerprint
+
+
+def escrow_item(old_id: str) -> str:
+    """The escrow item name for the replacement of `old_id`: decided when the plan is made (so a
+    manual task can name it) and the same on every retry; safe as a KV path segment and as a
+    Secrets Manager name (letters, digits and `._+=@-`)."""
+    return re.sub(r"[^A-Za-z0-9._+=@-]+", "-", old_id).strip("-")[:200] or "item"
 
 
 @dataclass
@@ -190,6 +205,16 @@ class ActionContext:
     predecessors: Callable[[str, str], list[str]] = lambda _id, _rel: []
     options: dict[str, Any] = field(default_factory=dict)
     now: datetime | None = None
+
+
+@dataclass
+class GraphLookups:
+    """Read-only views of the collected graph for the plan-time hooks (no provider calls):
+    `predecessors(id, rel)` / `successors(id, rel)` are node ids, `get_node` a collected record."""
+
+    get_node: Callable[[str], Node | None] = lambda _id: None
+    predecessors: Callable[[str, str], list[str]] = lambda _id, _rel: []
+    successors: Callable[[str, str], list[str]] = lambda _id, _rel: []
 
 
 # -- action declarations --------------------------------------------------------------------------
@@ -283,7 +308,10 @@ def node_type(node_id: str) -> str:
 class Connector(Protocol):
     """What every connector implements. Unsupported operations raise `Unsupported`.
 
-    - `collect()` is get -> transform (pure) -> return; the core stores the snapshot.
+    - `collect()` is get -> transform (pure) -> return; the core stores the snapshot. Before it,
+      `remember_created()` tells the connector the ids of the replacements revoke itself made (from
+      the journal), so it can look up by id what its provider cannot list (moto's IoT has no
+      ListCACertificates: a reissue's new CA would be missed).
     - `table` declares every action (verb, node types, kinds, permissions, reversibility, probe);
       `actions` and `permissions` are derived from it (plus `operations`, the permissions of the
       calls that are not actions: collect, probe, write_store, ...). The plan turns any reachable
@@ -293,6 +321,14 @@ class Connector(Protocol):
       reissue, and let a resumed run delete a replacement whose material was lost in a crash.
     - `write_store()` puts a replacement into a store this connector owns (a KV secret, a
       Secrets Manager secret), keeping the store's shape; `store_holds()` reads it back.
+    - `escrow_put()` keeps a replacement nobody else may receive under an item of the escrow
+      (a KV path, a Secrets Manager prefix) the configuration names; `escrow_holds()` reads the
+      item back. Only the connector the escrow block names is asked.
+    - `irreversible_reason()` (a classmethod: the plan calls it, with the graph, before any
+      provider call) says why a verb on a node cannot be undone, or None; the default reads the
+      declaration, a connector refines it from the graph (AWS: the two-key limit).
+    - `keeps_replacement_secret()` (a classmethod) says the provider itself keeps the new
+      credential's secret (a Vault issuer's key is internal): then nothing needs delivering.
     - `probe()` reads live provider state; it never trusts the journal. `confirm()` reads back an
       action whose effect is not the node's liveness (a role's session cutoff policy).
     """
@@ -307,6 +343,8 @@ class Connector(Protocol):
 
     def collect(self) -> Collected: ...
 
+    def remember_created(self, node_ids: set[str]) -> None: ...
+
     def act(self, action: str, node: Node, ctx: ActionContext) -> ActionResult: ...
 
     def create_replacement(self, node: Node, ctx: ActionContext) -> Replacement: ...
@@ -318,6 +356,16 @@ class Connector(Protocol):
     def write_store(self, store: Node, old: Node, replacement: Replacement, ctx: ActionContext) -> ActionResult: ...
 
     def store_holds(self, store: Node) -> set[str]: ...
+
+    def escrow_put(self, location: str, item: str, replacement: Replacement, ctx: ActionContext) -> ActionResult: ...
+
+    def escrow_holds(self, location: str, item: str) -> set[str]: ...
+
+    @classmethod
+    def irreversible_reason(cls, verb: str, node: Node, lookups: GraphLookups) -> str | None: ...
+
+    @classmethod
+    def keeps_replacement_secret(cls, node_id: str) -> bool: ...
 
     def probe(self, node: Node) -> ProbeResult: ...
 
@@ -351,6 +399,9 @@ class BaseConnector:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
 
+    def remember_created(self, node_ids: set[str]) -> None:
+        return None
+
     def _unsupported(self, call: str, node: str | None = None) -> Unsupported:
         return Unsupported(self.name, call, node)
 
@@ -381,6 +432,23 @@ class BaseConnector:
     def store_holds(self, store: Node) -> set[str]:
         raise self._unsupported("store_holds", store.id)
 
+    def escrow_put(self, location: str, item: str, replacement: Replacement, ctx: ActionContext) -> ActionResult:
+        raise Unsupported(self.name, "escrow_put", replacement.old_id, "this connector cannot hold an escrow")
+
+    def escrow_holds(self, location: str, item: str) -> set[str]:
+        raise Unsupported(self.name, "escrow_holds", None, "this connector cannot hold an escrow")
+
+    @classmethod
+    def irreversible_reason(cls, verb: str, node: Node, lookups: GraphLookups) -> str | None:
+        spec = declared(cls, node.id, verb)  # type: ignore[arg-type]
+        if spec is None or spec.reversible:
+            return None
+        return f"{cls.name or 'the connector'} declares {verb} final for {node_type(node.id) or node.kind.value} nodes"
+
+    @classmethod
+    def keeps_replacement_secret(cls, node_id: str) -> bool:
+        return False
+
     def probe(self, node: Node) -> ProbeResult:
         return ProbeResult(node.id, None, "no probe for this kind")
 
@@ -404,6 +472,11 @@ class BaseConnector:
 def declared(cls: type[Connector], node_id: str, verb: str) -> ActionSpec | None:
     """The connector's declaration of `verb` for this node (a CA retirement is its revoke)."""
     return cls.table.find(node_type(node_id), "revoke" if verb == "retire_ca" else verb)
+
+
+def holds_escrow(cls: type[Connector]) -> bool:
+    """Whether a connector can keep an escrow (it implements escrow_put)."""
+    return getattr(cls, "escrow_put", None) is not BaseConnector.escrow_put
 
 
 def writes_stores(cls: type[Connector]) -> bool:

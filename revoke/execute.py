@@ -226,33 +226,85 @@ class Executor:
         return self.call(verb, lambda: conn.act(verb, node, self.ctx(first_attempt=first)))
 
     def _create_ca(self, step: Step, conn: Connector, node: Node, st: StepState) -> ActionResult:
-        created = list(st.events("created"))
-        if created:
-            return ActionResult(node.id, "create_ca", changed=False, data={"new": created[-1].data["new"]},
-                                detail="new CA already created")
-        rep: Replacement = self.call("create_replacement", lambda: conn.create_replacement(node, self.ctx()))
-        self.material[node.id] = rep
-        self.replacements[node.id] = rep.new_id
-        self.record("progress", step, event="created", old=node.id, new=rep.new_id, fingerprint=rep.fingerprint)
-        return ActionResult(node.id, "create_ca", data={"new": rep.new_id})
+        ctx = self.ctx()
+        live_new = st.live_replacement
+        if live_new is not None:
+            if step.escrow is None or self._escrowed(step, st, live_new):
+                return ActionResult(node.id, "create_ca", changed=False, data={"new": live_new},
+                                    detail="new CA already created")
+            held = self.material.get(node.id)
+            if held is None or held.new_id != live_new:
+                # the new CA's key died with the previous process before it reached the escrow:
+                # nobody could ever sign with it, so that CA goes and a new one is made
+                self.call("discard_replacement", partial(conn.discard_replacement, live_new, ctx))
+                self.record("progress", step, event="discarded", new=live_new, reason="key lost in a restart, never escrowed")
+                live_new = None
+        fresh = live_new is None
+        if fresh:
+            rep: Replacement = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
+            self.material[node.id] = rep
+            self.replacements[node.id] = rep.new_id
+            live_new = rep.new_id
+            self.record("progress", step, event="created", old=node.id, new=rep.new_id, fingerprint=rep.fingerprint)
+        if step.escrow is not None:
+            self._escrow(step, self.material[node.id], first=fresh)
+        return ActionResult(node.id, "create_ca", data={"new": live_new})
+
+    def _escrowed(self, step: Step, st: StepState, new: str) -> bool:
+        """The journal says `new` reached the escrow, or the escrow item holds it (the put landed
+        just before a crash, before its record)."""
+        if any(r.data.get("new") == new for r in st.events("escrowed")):
+            return True
+        esc = step.escrow or {}
+        held = self.call("escrow_holds", lambda: self.rt.connector(esc["connector"]).escrow_holds(esc["location"], esc["item"]))
+        if new in held:
+            made = next((r.data.get("fingerprint") for r in st.events("created") if r.data.get("new") == new), None)
+            self.record("progress", step, event="escrowed", new=new, escrow=esc["where"], item=esc["item"],
+                        fingerprint=made, changed=False)
+            return True
+        return False
+
+    def _escrow(self, step: Step, rep: Replacement, *, first: bool) -> None:
+        """The replacement goes from memory to the escrow item the plan named; journaled with the
+        item and the fingerprint, never the value. `first`: no earlier try of this step, so the
+        item cannot hold this replacement yet (a connector may write without reading first)."""
+        esc = step.escrow or {}
+        conn = self.rt.connector(esc["connector"])
+        attempts = iter((first,))  # a retried put reads before it writes
+
+        def put() -> ActionResult:
+            ctx = self.ctx(first_attempt=next(attempts, False))
+            return conn.escrow_put(esc["location"], esc["item"], rep, ctx)
+
+        res = self.call("escrow_put", put)
+        self.record("progress", step, event="escrowed", new=rep.new_id, escrow=esc["where"], item=esc["item"],
+                    fingerprint=rep.fingerprint, changed=res.changed)
+
+    def _retire(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> None:
+        verb = step.retire or "disable"
+        first = not resumed and not st.outcome
+        self.call(verb, lambda: conn.act(verb, node, self.ctx(first_attempt=first)))
+        self.record("progress", step, event="retired", old=node.id, verb=verb)
 
     def _rotate(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> ActionResult:
         ctx = self.ctx()
         live_new = st.live_replacement
         written = set(st.stored(live_new))
         targets = [t for t in step.stores if t["mode"] == "write"]
+        escrowed = live_new is not None and step.escrow is not None and self._escrowed(step, st, live_new)
         retired = st.retired is not None
         held_by: dict[str, str] = {}  # store -> the credential it holds now, when not the old one
         if live_new and (node.id not in self.material or self.material[node.id].new_id != live_new):
             # the material of `live_new` died with the previous process: stores not yet written
-            # cannot get it, so it is replaced, unless every store already holds it
+            # (and an escrow not yet filled) cannot get it, so it is replaced, unless every one
+            # already holds it
             missing = [t for t in targets if t["store"] not in written
                        and live_new not in self.call("store_holds", partial(self._store_holds, t))]
-            if missing:
+            if missing or (step.escrow is not None and not escrowed):
                 self.call("discard_replacement", partial(conn.discard_replacement, live_new, ctx))
                 self.record("progress", step, event="discarded", new=live_new, reason="material lost in a restart")
                 held_by = {t["store"]: live_new for t in targets if t["store"] in written}
-                written, live_new = set(), None
+                written, live_new, escrowed = set(), None, False
             else:
                 written = {t["store"] for t in targets}
         if live_new is None and resumed and "siblings" in st.intent_data:
@@ -262,7 +314,8 @@ class Executor:
             for orphan in sorted(now - before - {node.id}):
                 self.call("discard_replacement", partial(conn.discard_replacement, orphan, ctx))
                 self.record("progress", step, event="discarded", new=orphan, reason="created before a crash, never stored")
-        if live_new is None:
+        fresh = live_new is None
+        if fresh:
             created = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
             self.material[node.id] = created
             live_new = created.new_id
@@ -270,6 +323,13 @@ class Executor:
             self.record("progress", step, event="created", old=node.id, new=live_new, fingerprint=created.fingerprint,
                         **{k: v for k, v in created.attrs.items() if isinstance(v, str | int | bool)})
         rep = self.material.get(node.id)
+        if step.escrow is not None and not escrowed:
+            assert rep is not None, "a replacement without material cannot be escrowed"
+            self._escrow(step, rep, first=fresh)
+        if step.retire_first and not retired and any(t["store"] not in written for t in targets):
+            # the old credential can read a store the replacement goes to: it dies before the write
+            self._retire(step, conn, node, st, resumed)
+            retired = True
         for t in targets:
             if t["store"] in written:
                 continue
@@ -283,11 +343,11 @@ class Executor:
             self.record("progress", step, event="stored", store=t["store"], new=live_new, changed=res.changed,
                         fingerprint=rep.fingerprint)
         if not retired:
-            verb = step.retire or "disable"
-            first = not resumed and not st.outcome
-            self.call(verb, lambda: conn.act(verb, node, self.ctx(first_attempt=first)))
-            self.record("progress", step, event="retired", old=node.id, verb=verb)
-        return ActionResult(node.id, step.verb, data={"new": live_new, "stores": [t["store"] for t in targets]})
+            self._retire(step, conn, node, st, resumed)
+        data: dict[str, Any] = {"new": live_new, "stores": [t["store"] for t in targets]}
+        if step.escrow is not None:
+            data["escrow"] = step.escrow["where"]
+        return ActionResult(node.id, step.verb, data=data)
 
     def _store_holds(self, target: dict[str, Any]) -> set[str]:
         return self.rt.connector(target["connector"]).store_holds(self.rt.node(target["store"]))

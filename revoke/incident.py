@@ -11,7 +11,7 @@ import structlog
 from revoke.collection_gaps import graph_gaps
 from revoke.config import Config, load_config
 from revoke.connections import Runtime
-from revoke.connector import ConnectorError, Unsupported, declared
+from revoke.connector import DELETED, ConnectorError, Unsupported, declared
 from revoke.errors import InputError, RevokeError
 from revoke.execute import Executor, RunStats
 from revoke.graph import GraphView
@@ -63,11 +63,20 @@ def check_complete(store: Store, config: Config | None, *, allow_partial: bool) 
 
 
 def check_approval(playbook: Playbook, plan: Plan, approve: bool) -> None:
+    """More actions than the playbook's limit, or any action that cannot be undone, need --approve."""
+    if approve:
+        return
     limit = playbook.model.approval.required_above
     n = len(plan.executable())
-    if limit is not None and n > limit and not approve:
+    if limit is not None and n > limit:
         raise InputError(f"approval required: the plan has {n} actions, above the playbook's limit of {limit}; "
                          "review `revoke plan` and re-run with --approve")
+    final = [s for s in plan.executable() if not s.reversible]
+    if final:
+        first = final[0]
+        more = f" (and {len(final) - 1} more)" if len(final) > 1 else ""
+        raise InputError(f"approval required: {len(final)} action(s) cannot be undone, e.g. {first.id}{more}: "
+                         f"{first.irreversible}; review `revoke plan` (column `reversible`) and re-run with --approve")
 
 
 def declare(journal: Journal, playbook: Playbook, plan: Plan, nodes: list[str], *, emergency: bool) -> None:
@@ -96,16 +105,31 @@ def execute(store: Store, journal: Journal, playbook: Playbook, plan: Plan, conf
 
 
 def attest(journal: Journal, node: str, note: str) -> dict[str, Any]:
+    return attest_many(journal, [node], note)[0]
+
+
+def attest_many(journal: Journal, nodes: list[str], note: str) -> list[dict[str, Any]]:
+    """Record that manual tasks were done. Every node is checked before any is recorded."""
     journal.require()
     plan = IncidentState.read(journal).require_plan()
     manual = {s.node for s in plan.manual()}
-    if node not in manual:
-        raise InputError(f"{node} is not a manual task of incident {journal.incident!r}; manual tasks: "
-                         + (", ".join(sorted(manual)) or "none"))
+    for node in nodes:
+        if node not in manual:
+            raise InputError(f"{node} is not a manual task of incident {journal.incident!r}; manual tasks: "
+                             + (", ".join(sorted(manual)) or "none"))
     if not note.strip():
         raise InputError("--note must say what was done")
-    rec = journal.append("attest", node=node, data={"by": actor(), "note": note})
-    return {"node": node, "by": rec.data["by"], "at": rec.ts}
+    by = actor()
+
+    def one(node: str) -> dict[str, Any]:
+        rec = journal.append("attest", node=node, data={"by": by, "note": note})
+        return {"node": node, "by": rec.data["by"], "at": rec.ts}
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    # a fleet's deliveries: concurrent appends share the journal's commits (group commit)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, dict.fromkeys(nodes)))
 
 
 def finalize(
@@ -212,13 +236,17 @@ def rollback(store: Store, journal: Journal, config: Config, *, execute: bool) -
     for step in reversed([s for s in plan.executable() if state.done(s.id)]):
         cls = conns.by_name.get(step.connector or "")
         spec = declared(cls, step.node, step.verb) if cls is not None else None
-        if spec is not None and spec.undo:
+        # a rotation that deleted the old credential to make room (journaled with its replacement)
+        deleted = any(r.data.get(DELETED) == step.node for r in state.step(step.id).events("created"))
+        if spec is not None and spec.undo and not deleted:
             done.append(step)
             out["planned"].append(step.node)
         elif step.verb != "create_ca":
             # said before anything runs: what a rollback leaves as it is
-            out["cannot_undo"][step.node] = (f"{step.connector or 'no connector'} cannot undo {step.verb}"
-                                            + ("" if spec is None or spec.reversible else " (it destroyed the old credential)"))
+            out["cannot_undo"][step.node] = (
+                f"{step.verb} deleted it ({step.irreversible or 'it cannot come back'})" if deleted
+                else f"{step.connector or 'no connector'} cannot undo {step.verb}"
+                + ("" if spec is None or spec.reversible else " (it destroyed the old credential)"))
     if not execute:
         return out
     rt = Runtime(config, store)

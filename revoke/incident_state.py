@@ -14,8 +14,9 @@ Records and what they mean:
   it clears the previous outcome. A rotation's intent carries `siblings`, the principal's other
   credentials before any replacement was created.
 - `progress` (action = the step id): a rotation's or a new CA's steps, ids and fingerprints only:
-  `created` (old -> new replacement), `stored` (one store now holds `new`), `discarded` (a
-  replacement deleted again), `retired` (the old credential disabled or revoked).
+  `created` (old -> new replacement), `stored` (one store now holds `new`), `escrowed` (the
+  escrow item named in the plan holds `new`), `discarded` (a replacement deleted again),
+  `retired` (the old credential disabled or revoked).
 - `blocked` (action = the step id): a dependency failed, so the step was not tried in that run.
 - `attest` (node = a manual task's node): a person says the task is done; the last one counts.
 - `verify`: one verification's verdict (`clean`, `reasons`, survivors, open manual tasks, not-done

@@ -5,6 +5,13 @@ Ordering rules:
   written into that store, so the attacker never sees the new value;
 - a rotate creates the replacement, writes it to every store that held the old value (every
   `stores` edge into it, except compromised sources), then retires the old credential;
+- a replacement no store revoke can write may receive goes to the escrow (revoke.yaml
+  `escrow:`), with one manual task per place it must be delivered to; with no escrow, no
+  replacement is made: the old credential is contained (the playbook's retire verb) and a manual
+  task says to issue a new one when the holder is re-provisioned. Nothing is created that nobody
+  can receive;
+- a step that cannot be undone (the connector's declaration, refined from the graph, e.g. AWS's
+  two-key limit) is marked `reversible: false`; `run --execute` wants `--approve` for it;
 - a CA reissue creates the new CA and every new certificate before the old ones are revoked,
   and retires the old CA last (`--emergency` revokes first);
 - a Vault token whose ancestor is revoked is covered by that revoke (the subtree goes with it);
@@ -24,11 +31,12 @@ from typing import Any
 import numpy as np
 
 from revoke.blast import BlastRadius, ShortPaths, Window, blast_radius, resolve_sources
-from revoke.config import Config
-from revoke.connector import Connector, writes_stores
+from revoke.config import Config, EscrowConfig
+from revoke.connector import Connector, GraphLookups, writes_stores
 from revoke.errors import InputError
 from revoke.graph import CompiledGraph, GraphView
 from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
+from revoke.plan_delivery import plan_new_ca, plan_rotation
 from revoke.playbook import Playbook
 from revoke.store import Store
 from revoke.trust import plan_untrust
@@ -64,6 +72,11 @@ class Step:
     depth: int = 0
     # the old credential can read a store its replacement goes to: retire it before writing
     retire_first: bool = False
+    # false when the step destroys something that cannot come back; `irreversible` says what
+    reversible: bool = True
+    irreversible: str = ""
+    # where the replacement goes when no store may receive it: {connector, type, location, item, where}
+    escrow: dict[str, Any] | None = None
     # an `untrust:` task: the CA a holder must stop trusting, its fingerprint and trust store files
     trust: dict[str, Any] = field(default_factory=dict)
 
@@ -134,6 +147,9 @@ class ConnectorIndex:
 
     def can_write(self, name: str | None) -> bool:
         return name is not None and writes_stores(self.by_name[name])
+
+    def keeps_secret(self, name: str | None, node_id: str) -> bool:
+        return name is not None and self.by_name[name].keeps_replacement_secret(node_id)
 
 
 def _alias_edges(store: Store) -> dict[str, list[str]]:
@@ -219,6 +235,8 @@ class _Planner:
         self.aliases = _alias_edges(store)
         self.steps: dict[str, Step] = {}
         self.step_for_node: dict[str, Step] = {}
+        self.escrow: EscrowConfig | None = config.escrow if config else None
+        self.deliveries: list[Step] = []  # manual delivery tasks, added once `cover()` has run
         self._paths: dict[str, tuple[list[str], int]] | None = None
 
     def preds(self, node_id: str, rel: Relation) -> list[str]:
@@ -256,8 +274,11 @@ class _Planner:
         for nid in holders:
             self.plan_holder(self.nodes[nid])
         self.cover()
+        for m in self.deliveries:
+            self.add(m)
         plan_untrust(self)
         self.wire()
+        self.mark_irreversible()
         return Plan(self.pb.source, self.pb.name, self.sources, self.window, self.emergency, self.order())
 
     def base(self, node: Node, verb: str, conn: str | None, reason: str = "", sid: str | None = None) -> Step:
@@ -292,16 +313,17 @@ class _Planner:
             return
         reason = "" if verb == spec.action else f"connector {conn} cannot {spec.action} a {node.kind.value}; {verb} instead"
         if node.kind is NodeKind.CA and verb in ("reissue", "rotate"):
-            self.add(self.base(node, "create_ca", conn, reason, sid=f"create_ca:{node.id}"))
-            # what covers an alias of this CA (its key file, its x509 twin) is the old CA's retirement
-            self.step_for_node[node.id] = self.add(self.base(node, "retire_ca", conn, reason, sid=f"retire_ca:{node.id}"))
-            return
-        step = self.add(self.base(node, verb, conn, reason))
-        if verb in ("rotate", "reissue"):
-            step.retire = self.pb.model.rotate_retire if verb == "rotate" else "revoke"
-            step.stores = self.store_targets(node, step)
+            plan_new_ca(self, node, conn, reason)
+        elif verb in ("rotate", "reissue"):
+            plan_rotation(self, node, conn, verb, reason)
+        else:
+            self.add(self.base(node, verb, conn, reason))
 
-    def store_targets(self, node: Node, step: Step) -> list[dict[str, Any]]:
+    def containing_verb(self, node: Node, conn: str | None, retire: str) -> str | None:
+        """The verb that contains `node` when it is not replaced: the retire verb or its fallback."""
+        return next((v for v in (retire, *FALLBACKS[retire]) if conn and self.conns.supports(conn, node.kind, v)), None)
+
+    def store_targets(self, node: Node) -> list[dict[str, Any]]:
         out = []
         for sid in self.preds(node.id, Relation.STORES):
             store = self.node(sid)
@@ -313,12 +335,28 @@ class _Planner:
                 out.append({"store": sid, "connector": conn, "mode": "write"})
             else:
                 out.append({"store": sid, "connector": None, "mode": "manual"})
-                m = self.base(store, "manual", None,
-                              f"re-provision {sid} with the replacement of {node.id} (no connector can write to it)",
-                              sid=f"distribute:{node.id}->{sid}")
-                m.depends_on.append(step.id)
-                self.add(m)
         return out
+
+    def mark_irreversible(self) -> None:
+        """`reversible: false` on every step that destroys what cannot come back, as its connector
+        says from the graph (a rotation also answers for the retirement of the old credential)."""
+        lookups = GraphLookups(get_node=self.node_or_none, predecessors=self.view.preds, successors=self.view.succs)
+        for step in self.steps.values():
+            cls = self.conns.by_name.get(step.connector or "")
+            if cls is None or not step.executable:
+                continue
+            node = self.node(step.node)
+            why = cls.irreversible_reason(step.verb, node, lookups)
+            if why is None and step.retire:
+                why = cls.irreversible_reason(step.retire, node, lookups)
+                why = f"retiring the old one: {why}" if why else None
+            if why:
+                step.reversible, step.irreversible = False, why
+
+    def node_or_none(self, node_id: str) -> Node | None:
+        if node_id not in self.nodes:
+            self.nodes.update(self.store.load_nodes([node_id]))
+        return self.nodes.get(node_id)
 
     def plan_holder(self, node: Node) -> None:
         spec = self.pb.action_for(node.kind)

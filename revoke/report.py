@@ -18,10 +18,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from revoke.connector import DELETED
 from revoke.errors import InputError
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
-from revoke.plan import EXECUTABLE, Step
+from revoke.plan import EXECUTABLE, Plan, Step
 from revoke.report_radius import Relations, blast_radius
 from revoke.report_timeline import after_containment, timeline
 from revoke.report_verification import journal_chain, verification
@@ -101,6 +102,7 @@ def build_report(store: Store, journal: Journal) -> dict[str, Any]:
         "skipped": [e for e in steps if e["verb"] == "skip"],
         "covered": [e for e in steps if e["verb"] == "covered"],
         "manual": [e for e in steps if e["verb"] == "manual"],
+        "escrowed": escrowed(plan, state),
         "trust_removed": trust_removed(plan.steps, attested, store),
         "failed": [e for e in steps if e["status"] in ("failed", "blocked", "interrupted")],
         "pending": [e for e in steps if e["status"] == "pending"],
@@ -133,8 +135,36 @@ def _step_entry(s: Step, st: StepState, attested: dict[str, dict[str, Any]], rel
         e["retire"] = s.retire
         retired = st.retired
         e["retired"] = {"verb": retired.data.get("verb"), "at": retired.ts} if retired else None
+        # what was deleted to make room (journaled with the replacement): the old one itself at
+        # AWS's two-key limit, or another key
+        e["deleted"] = next((r.data[DELETED] for r in st.events("created") if r.data.get(DELETED)), None)
         e["stores"] = _stores(s, st, new)
+        e["escrow"] = s.escrow["where"] if s.escrow else None
+    if s.executable:
+        e["reversible"], e["irreversible"] = s.reversible, s.irreversible
     return e
+
+
+def escrowed(plan: Plan, state: IncidentState) -> list[dict[str, Any]]:
+    """One entry per replacement kept in the escrow: where (item, never the value), its
+    fingerprint, and the manual tasks that deliver it."""
+    deliveries: dict[str, list[Step]] = {}
+    for m in plan.manual():
+        for dep in m.depends_on:
+            deliveries.setdefault(dep, []).append(m)
+    out = []
+    for s in plan.steps:
+        if not s.escrow:
+            continue
+        st = state.step(s.id)
+        new = st.live_replacement
+        rec = next((r for r in reversed(list(st.events("escrowed"))) if r.data.get("new") == new), None) if new else None
+        out.append({"step": s.id, "replaces": s.node, "kind": s.kind, "new": new, "escrow": s.escrow["where"],
+                    "item": s.escrow["item"], "escrowed": rec is not None, "at": rec.ts if rec else None,
+                    "fingerprint": (rec.data.get("fingerprint") if rec else None),
+                    "deliver_to": [{"task": m.id, "node": m.node, "attested": m.node in state.attestations}
+                                   for m in deliveries.get(s.id, [])]})
+    return out
 
 
 def _stores(s: Step, st: StepState, new: str | None) -> list[dict[str, Any]]:
@@ -164,6 +194,7 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
         "revoked": sum(1 for e in report["revoked"] if e["status"] == "done"),
         "rotated": sum(1 for e in report["rotated"] if e["status"] == "done"),
         "reissued": sum(1 for e in report["reissued"] if e["status"] == "done"),
+        "escrowed": sum(1 for e in report["escrowed"] if e["escrowed"]),
         "skipped": len(report["skipped"]), "covered": len(report["covered"]),
         "manual_open": counts["manual-open"], "manual_attested": counts["manual-attested"],
         "failed": len(report["failed"]), "pending": len(report["pending"]),

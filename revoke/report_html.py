@@ -9,7 +9,17 @@ import re
 from typing import Any
 
 from revoke.report_graph import LEGEND, STYLES, render_svg
-from revoke.report_md import MAX_TIMELINE_ROWS, RESULT_LABELS, outcome_text, path_text, verdict, when
+from revoke.report_md import (
+    MAX_TIMELINE_ROWS,
+    RESULT_LABELS,
+    delivery_text,
+    escrow_groups,
+    outcome_text,
+    path_text,
+    retired_text,
+    verdict,
+    when,
+)
 
 FOLD_ROWS = 40  # longer tables start folded (<details>), so the page stays scannable
 
@@ -210,7 +220,21 @@ def _stores(x: dict[str, Any]) -> str:
             out.append(f"{c(t['store'])}: by hand (manual task)")
         else:
             out.append(f"{c(t['store'])}: not written ({e(t['reason'])})")
+    if x.get("escrow"):
+        out.append(f"escrow {c(x['escrow'])}")
     return "<br>".join(out) or '<span class="none">no store held it</span>'
+
+
+def _escrowed(report: dict[str, Any]) -> list[str]:
+    out = ["<h2>Escrowed</h2>"]
+    if not report.get("escrowed"):
+        return [*out, '<p class="none">Nothing.</p>']
+    for kind, items in escrow_groups(report):
+        rows = [[c(x["escrow"]) + ("" if x["escrowed"] else " <b>(NOT escrowed)</b>"), c(x["replaces"]),
+                 c(x["new"]) or "-", c(x["fingerprint"]) or "-", e(delivery_text(x))] for x in items]
+        out += [f"<h3>{e(kind)} ({len(items)})</h3>",
+                table(["escrow item", "replaces", "new", "fingerprint", "deliver to"], rows, what="escrowed")]
+    return out
 
 
 def _sections(report: dict[str, Any]) -> str:
@@ -220,11 +244,12 @@ def _sections(report: dict[str, Any]) -> str:
     for title, key in (("Rotated", "rotated"), ("Reissued", "reissued")):
         rows = []
         for x in report[key]:
-            retired = f"{e(x['retired']['verb'])} at {e(when(x['retired']['at']))}" if x.get("retired") else "-"
+            retired = e(retired_text(x))
             if x.get("discarded"):
                 retired += "<br>discarded after a restart: " + ", ".join(c(d) for d in x["discarded"])
             rows.append([c(x["node"]), c(x.get("new")) or "-", e(outcome_text(x)), _stores(x), retired])
         out += [f"<h2>{title}</h2>", table(["old", "new", "result", "stores", "old retired"], rows, what=key)]
+    out += _escrowed(report)
     out += ["<h2>Skipped</h2>", table(["node", "kind", "why"], [[c(x["node"]), e(x["kind"]), e(x["reason"])]
                                                               for x in report["skipped"]], what="skipped"),
             "<h2>Covered</h2>", table(["node", "kind", "covered by", "why"],

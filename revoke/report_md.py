@@ -164,7 +164,48 @@ def _stores_text(e: dict[str, Any]) -> str:
             parts.append(f"{t['store']}: by hand (manual task)")
         else:
             parts.append(f"{t['store']}: not written ({t['reason']})")
+    if e.get("escrow"):
+        parts.append(f"escrow {e['escrow']}")
     return "; ".join(parts) or "no store held it"
+
+
+def retired_text(e: dict[str, Any]) -> str:
+    """What became of the old credential: deleted (it cannot come back) or retired by a verb."""
+    deleted = e.get("deleted")
+    if deleted and deleted == e["node"]:
+        return "deleted (to make room for its replacement; it cannot come back)"
+    text = f"{e['retired']['verb']} at {when(e['retired']['at'])}" if e.get("retired") else "-"
+    if deleted:
+        text += f"; {deleted} deleted to make room"
+    return text
+
+
+def escrow_groups(report: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Escrowed items grouped by credential kind (a fleet's device certificates together)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for x in report.get("escrowed") or []:
+        groups.setdefault(x["kind"], []).append(x)
+    return sorted(groups.items())
+
+
+def delivery_text(x: dict[str, Any]) -> str:
+    if not x["deliver_to"]:
+        return "kept (no holder to deliver it to)"
+    return "; ".join(f"{d['node']}: {'attested' if d['attested'] else 'OPEN'}" for d in x["deliver_to"])
+
+
+def _escrowed(report: dict[str, Any]) -> list[str]:
+    out = ["## Escrowed", ""]
+    if not report.get("escrowed"):
+        return [*out, "Nothing.", ""]
+    out += ["Replacements no store could receive, kept in the escrow until delivered (names and "
+            "fingerprints only; the values are in the escrow).", ""]
+    for kind, items in escrow_groups(report):
+        out += [f"### {cell(kind)} ({len(items)})", ""]
+        out += _table(["escrow item", "replaces", "new", "fingerprint", "deliver to"],
+                      [[code(x["escrow"]) + ("" if x["escrowed"] else " (NOT escrowed)"), code(x["replaces"]),
+                        code(x["new"]) or "-", code(x["fingerprint"]) or "-", cell(delivery_text(x))] for x in items])
+    return out
 
 
 def _sections(report: dict[str, Any]) -> list[str]:
@@ -179,9 +220,10 @@ def _sections(report: dict[str, Any]) -> list[str]:
             continue
         out += _table(["old", "new", "result", "stores", "old retired"],
                       [[code(e["node"]), code(e.get("new")) or "-", cell(outcome_text(e)), cell(_stores_text(e)),
-                        cell(f"{e['retired']['verb']} at {when(e['retired']['at'])}" if e.get("retired") else "-")
+                        cell(retired_text(e))
                         + (cell(f"; discarded after a restart: {', '.join(e['discarded'])}") if e.get("discarded") else "")]
                        for e in report[key]])
+    out += _escrowed(report)
     out += ["## Skipped", ""]
     out += _table(["node", "kind", "why"], [[code(e["node"]), cell(e["kind"]), cell(e["reason"])]
                                            for e in report["skipped"]]) if report["skipped"] else ["Nothing.", ""]

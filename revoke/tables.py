@@ -154,7 +154,7 @@ def plan_table(console: Any, plan: Any, status: dict[str, str] | None = None, *,
     ids = ids or IdCells(short=False)
     sources = ", ".join(ids.text(x, named=False) for x in plan.sources)
     table = Table(title=cell(f"Plan: {plan.playbook_name} from {sources}"))
-    cols = ("#", "action", "node") if ids.short else ("#", "action", "node", "via", "after", "why")
+    cols = ("#", "action", "node") if ids.short else ("#", "action", "node", "via", "after", "reversible", "why")
     for col in cols:
         column(table, col, ids)
     for n, s in enumerate(plan.steps, 1):
@@ -162,13 +162,16 @@ def plan_table(console: Any, plan: Any, status: dict[str, str] | None = None, *,
         if getattr(s, "reversible", True) is False:
             label += " (irreversible)"
         stores = ", ".join(f"{ids.text(t['store'], named=False)} ({t['mode']})" for t in s.stores)
-        why = "; ".join(x for x in (s.reason, f"stores: {stores}" if stores else "") if x)
+        escrow = (getattr(s, "escrow", None) or {}).get("where")
+        why = "; ".join(x for x in (s.reason, f"stores: {stores}" if stores else "", f"escrow: {escrow}" if escrow else "",
+                                    f"cannot be undone: {s.irreversible}" if getattr(s, "irreversible", "") else "") if x)
         after = ", ".join(ids.step(d) for d in s.depends_on[:3]) + (" ..." if len(s.depends_on) > 3 else "")
         if ids.short:
             node = ids.stacked(s.node, s.kind, [why, f"after {after}" if after else "", _path_line(ids, s.path)])
             table.add_row(str(n), cell(label) + (f"\n[dim]{cell(s.connector)}[/]" if s.connector else ""), node)
         else:
-            table.add_row(str(n), cell(label), ids(s.node), cell(s.connector or "-"), cell(after),
+            rev = "-" if not s.executable else "yes" if getattr(s, "reversible", True) else "NO"
+            table.add_row(str(n), cell(label), ids(s.node), cell(s.connector or "-"), cell(after), rev,
                           cell(why) + ("\n" if why else "") + ids.path(s.path))
     console.print(table)
     counts = plan.to_json()["summary"]

@@ -144,9 +144,13 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             result.probes.append(line)
             if line.live is False:
                 dead.add(step.node)
-            st = state.step(step.id)
-            if step.verb in ("rotate", "reissue") and st.acted:
-                _check_stores(rt, step, st, lineage, result)
+        # stores (and escrow items) read back, several at once: a fleet's reissue has hundreds
+        rewritten = [(s, state.step(s.id)) for s in plan.steps
+                     if (s.verb in ("rotate", "reissue") or (s.verb == "create_ca" and s.escrow))
+                     and state.step(s.id).acted]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for problems in pool.map(lambda x: _check_stores(rt, x[0], x[1], lineage), rewritten):
+                result.problems.extend(problems)
         by_id = plan.by_id()
         for step in plan.steps:
             if step.verb == "covered" and step.depends_on:
@@ -233,7 +237,9 @@ def _descendants(node: str, lineage: dict[str, str]) -> set[str]:
     return out
 
 
-def _check_stores(rt: Runtime, step: Step, st: StepState, lineage: dict[str, str], result: VerifyResult) -> None:
+def _check_stores(rt: Runtime, step: Step, st: StepState, lineage: dict[str, str]) -> list[str]:
+    """What is wrong with the stores (and the escrow item) a rotation wrote, read back."""
+    problems: list[str] = []
     new = st.live_replacement
     later = _descendants(new, lineage) if new else set()
     for t in step.stores:
@@ -242,14 +248,23 @@ def _check_stores(rt: Runtime, step: Step, st: StepState, lineage: dict[str, str
         try:
             held = rt.connector(t["connector"]).store_holds(rt.node(t["store"]))
         except (ConnectorError, RevokeError) as exc:
-            result.problems.append(f"{t['store']}: cannot read the store back ({exc.diagnostic()})")
+            problems.append(f"{t['store']}: cannot read the store back ({exc.diagnostic()})")
             continue
         if step.node in held:
-            result.problems.append(f"{t['store']} still holds the old {step.node}")
+            problems.append(f"{t['store']} still holds the old {step.node}")
         if new and new in held and later:
-            result.problems.append(f"{t['store']} still holds {new}, replaced since by a later rotation")
+            problems.append(f"{t['store']} still holds {new}, replaced since by a later rotation")
         elif new and new not in held and not (held & later):
-            result.problems.append(f"{t['store']} does not hold the replacement {new}")
+            problems.append(f"{t['store']} does not hold the replacement {new}")
+    esc = step.escrow
+    if esc and new:  # the replacement no store could receive waits in the escrow until delivered
+        try:
+            kept = rt.connector(esc["connector"]).escrow_holds(esc["location"], esc["item"])
+        except (ConnectorError, RevokeError) as exc:
+            return [*problems, f"{esc['where']}: cannot read the escrow back ({exc.diagnostic()})"]
+        if new not in kept:
+            problems.append(f"the escrow {esc['where']} does not hold the replacement {new}")
+    return problems
 
 
 def _residual(store: Store, plan: Plan, dead: set[str], result: VerifyResult) -> None:

@@ -16,7 +16,16 @@ from typing import Any
 import structlog
 
 from connectors.aws.client import PROVIDER, Account, call, native, pages
-from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret
+from revoke.connector import (
+    DELETED,
+    ActionContext,
+    ActionResult,
+    ConnectorError,
+    GraphLookups,
+    ProbeResult,
+    Replacement,
+    Secret,
+)
 from revoke.model import Node, NodeKind
 
 REVOKE_POLICY = "AWSRevokeOlderSessions"  # the name the IAM console uses for the same policy
@@ -122,6 +131,27 @@ def reactivate(iam: Any, node: Node) -> ActionResult:
     return ActionResult(node.id, "rollback", detail="reactivated", data={"user": user})
 
 
+def two_key_limit(node: Node, lookups: GraphLookups) -> str | None:
+    """What `create_key` will delete to make room, read from the collected graph (the user's keys
+    and their statuses) so the plan can say it before anything runs; None below the limit."""
+    users = lookups.successors(node.id, "authenticates_as")
+    keys: dict[str, str] = {}
+    for user in users:
+        for key in lookups.predecessors(user, "authenticates_as"):
+            found = lookups.get_node(key) if key.startswith("aws:access_key:") else None
+            if found is not None and found.status in ("active", "inactive"):  # not a tombstone
+                keys[key] = found.status
+    keys.setdefault(node.id, node.status)
+    if len(keys) < 2:
+        return None
+    inactive = sorted(k for k, status in keys.items() if k != node.id and status == "inactive")
+    if inactive:
+        return (f"at AWS's two-key limit: the Inactive key {inactive[0]} is deleted to make room for the "
+                "replacement (AWS cannot restore a deleted key)")
+    return ("at AWS's two-key limit with no Inactive key: the compromised key is deleted before its "
+            "replacement is created (AWS cannot restore a deleted key)")
+
+
 def create_key(iam: Any, node: Node) -> Replacement:
     """A new key for the same user, making room under the two-key limit if needed."""
     old = native(node.id)
@@ -136,12 +166,12 @@ def create_key(iam: Any, node: Node) -> Replacement:
         inactive = [k for k in others if keys[k].get("Status") == "Inactive"]
         if inactive:
             _delete(iam, user, inactive[0], node.id)
-            made_room = {"deleted_inactive_key": inactive[0]}
+            made_room = {"deleted_inactive_key": inactive[0], DELETED: f"aws:access_key:{inactive[0]}"}
         elif old in keys:
             # the other key is live and may be in use: the compromised one goes first
             _set_status(iam, user, old, "Inactive", node.id)
             _delete(iam, user, old, node.id)
-            made_room = {"deleted_old_key_first": old}
+            made_room = {"deleted_old_key_first": old, DELETED: node.id}
             log.warning("aws.rotate.two_key_limit", node=node.id, user=user, deleted=old)
         else:
             raise ConnectorError(PROVIDER, "create_access_key", f"user {user} already has two Active keys "

@@ -45,7 +45,8 @@ class AccountData:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def collect_account(account: Account, max_workers: int, known_ca_ids: list[str]) -> AccountData:
+def collect_account(account: Account, max_workers: int, known_ca_ids: list[str],
+                    created_ca_ids: list[str] | None = None) -> AccountData:
     """Everything one account holds that the graph needs, fetched concurrently."""
     data = AccountData(account_id=account.account_id(), region=account.region)
     iam = account.client("iam")
@@ -55,7 +56,7 @@ def collect_account(account: Account, max_workers: int, known_ca_ids: list[str])
         data.roles, data.policies = details["roles"], details["policies"]
         secrets_future = pool.submit(get_secrets, account.client("secretsmanager"), account.client("kms"), pool)
         iot_future = pool.submit(get_iot, account.client("iot"), account.client("iot", attempts=1), pool,
-                                 known_ca_ids)
+                                 known_ca_ids, created_ca_ids or [])
         data.keys, source = get_access_keys(iam, [u["UserName"] for u in data.users], pool)
         data.meta["last_used_source"] = source
         data.secrets, findings = secrets_future.result()
@@ -271,13 +272,16 @@ def get_scps(org: Any, datas: list[AccountData]) -> None:
 
 
 def get_iot(
-    iot: Any, iot_noretry: Any, pool: ThreadPoolExecutor, known_ca_ids: list[str]
+    iot: Any, iot_noretry: Any, pool: ThreadPoolExecutor, known_ca_ids: list[str],
+    created_ca_ids: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[CollectFinding]]:
     """Raw IoT state of one region (certificate PEMs are public material; no keys).
 
     `ListCACertificates` is not implemented by moto (500). CAs are then found from each device
-    certificate's `caCertificateId` (real AWS returns it in DescribeCertificate) and the
-    configured `iot_ca_ids`; the fallback is reported as a finding and in meta.
+    certificate's `caCertificateId` (real AWS returns it in DescribeCertificate; moto sends it in
+    no answer), the configured `iot_ca_ids`, and the CAs revoke itself registered in this
+    account (`created_ca_ids`, from the journal: a reissue's new CA; one deleted since, or of
+    another account, is skipped); the fallback is reported as a finding and in meta.
     """
     findings: list[CollectFinding] = []
     listed = pages(iot, "list_certificates", "certificates")
@@ -297,8 +301,9 @@ def get_iot(
     except ConnectorError as exc:
         if not exc.retryable:
             raise
-        discovery = "device certificates' caCertificateId and configured iot_ca_ids"
+        discovery = "device certificates' caCertificateId, configured iot_ca_ids and the CAs revoke registered"
         ca_ids = sorted({c["caCertificateId"] for c in certs if c.get("caCertificateId")} | set(known_ca_ids))
+        ca_ids += sorted(set(created_ca_ids or []) - set(ca_ids))
         findings.append(
             CollectFinding(
                 "aws.iot.list_ca_unavailable",
@@ -308,14 +313,20 @@ def get_iot(
             )
         )
 
-    def ca(ca_id: str) -> dict[str, Any]:
-        desc = call(lambda: iot.describe_ca_certificate(certificateId=ca_id), "describe_ca_certificate",
-                    ca_node_id(ca_id))["certificateDescription"]
+    def ca(ca_id: str) -> dict[str, Any] | None:
+        try:
+            desc = call(lambda: iot.describe_ca_certificate(certificateId=ca_id), "describe_ca_certificate",
+                        ca_node_id(ca_id))["certificateDescription"]
+        except ConnectorError as exc:
+            if exc.code == "ResourceNotFoundException" and ca_id in (created_ca_ids or []) \
+                    and ca_id not in known_ca_ids:
+                return None  # revoke registered it elsewhere (another account), or it was deleted since
+            raise
         members = pages(iot, "list_certificates_by_ca", "certificates", caCertificateId=ca_id)
         desc["members"] = [m["certificateId"] for m in members]
         return desc
 
-    cas = list(pool.map(ca, ca_ids))
+    cas = [d for d in pool.map(ca, ca_ids) if d is not None]
     if certs and not cas:
         # device certificates with no CA found: the CA (and what its key reaches) is out of the graph
         findings.append(CollectFinding(

@@ -14,6 +14,7 @@ import structlog
 from pydantic import ValidationError
 
 from connectors.aws import actions as iam_actions
+from connectors.aws import escrow
 from connectors.aws import iot_actions as iot
 from connectors.aws import store as secret_store
 from connectors.aws.client import PROVIDER, Account, quiet_sdk_bodies
@@ -27,6 +28,7 @@ from revoke.connector import (
     BaseConnector,
     Collected,
     ConnectorError,
+    GraphLookups,
     ProbeResult,
     Replacement,
     node_type,
@@ -62,6 +64,7 @@ class AwsConnector(BaseConnector):
         "discard_replacement": ["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iot:UpdateCertificate",
                                 "iot:DeleteCertificate", "iot:UpdateCACertificate", "iot:DeleteCACertificate"],
         "write_store": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+        "escrow": ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"],
         "probe": ["iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "sts:GetCallerIdentity", "iot:ListCertificates",
                   "iot:DescribeCertificate", "iot:DescribeCACertificate"],
     }
@@ -81,8 +84,9 @@ class AwsConnector(BaseConnector):
     def _revoke_key(self, node: Node, ctx: ActionContext) -> ActionResult:
         return iam_actions.deactivate(self._iam(node), node, ctx, "revoke")
 
-    # not reversible: at the two-key limit the compromised key is deleted to make room
-    @table.action("rotate", types=("access_key",), kinds=(KEY,), reversible=False, undo=True,
+    # reversible below the two-key limit; at it a key is deleted to make room, which the plan
+    # reads from the graph (`irreversible_reason`)
+    @table.action("rotate", types=("access_key",), kinds=(KEY,), undo=True,
                   permissions=["iam:CreateAccessKey", "iam:ListAccessKeys", "iam:UpdateAccessKey",
                                "iam:DeleteAccessKey"])
     def _rotate_key(self, node: Node, ctx: ActionContext) -> ActionResult:
@@ -166,6 +170,7 @@ class AwsConnector(BaseConnector):
         self.max_workers = max(4, opts.max_workers)
         self.accounts = [Account(s, opts.max_attempts, self.max_workers + 4) for s in opts.account_settings()]
         self.iot_ca_ids = list(opts.iot_ca_ids)
+        self.created_ca_ids: list[str] = []
         self.probe_sts = opts.probe_sts
         self.organizations = opts.organizations
         self._new_cas = iot.NewCas()
@@ -194,9 +199,13 @@ class AwsConnector(BaseConnector):
 
     # -- collect --------------------------------------------------------------------------------
 
+    def remember_created(self, node_ids: set[str]) -> None:
+        # CAs revoke registered (a reissue's new CA) where ListCACertificates is unavailable
+        self.created_ca_ids = sorted(nid.split(":", 2)[2] for nid in node_ids if node_type(nid) == "iot_ca")
+
     def collect(self) -> Collected:
         def one(account: Account) -> Any:
-            return collect_account(account, self.max_workers, self.iot_ca_ids)
+            return collect_account(account, self.max_workers, self.iot_ca_ids, self.created_ca_ids)
 
         with ThreadPoolExecutor(max_workers=max(1, len(self.accounts))) as outer:
             datas = list(outer.map(one, self.accounts))
@@ -262,6 +271,27 @@ class AwsConnector(BaseConnector):
 
     def _secrets(self, node: Node) -> Any:
         return self.account_for(node).client("secretsmanager")
+
+    # -- the escrow: Secrets Manager secrets under a prefix, in the first configured account
+
+    def escrow_put(self, location: str, item: str, replacement: Replacement, ctx: ActionContext) -> ActionResult:
+        if ctx.dry_run:
+            return ActionResult(replacement.old_id, "escrow_put", changed=False, detail="dry run: would escrow")
+        changed, detail = escrow.put(self.accounts[0].client("secretsmanager"), location, item, replacement,
+                                     ctx.incident)
+        log.info("aws.escrow_put", node=replacement.old_id, new=replacement.new_id, item=item, changed=changed)
+        return ActionResult(replacement.old_id, "escrow_put", changed=changed, detail=detail)
+
+    def escrow_holds(self, location: str, item: str) -> set[str]:
+        return escrow.held(self.accounts[0].client("secretsmanager"), location, item)
+
+    # -- what cannot be undone, read from the graph before anything runs
+
+    @classmethod
+    def irreversible_reason(cls, verb: str, node: Node, lookups: GraphLookups) -> str | None:
+        if verb == "rotate" and node_type(node.id) == "access_key":
+            return iam_actions.two_key_limit(node, lookups)
+        return super().irreversible_reason(verb, node, lookups)
 
     # -- probes ---------------------------------------------------------------------------------
 

@@ -14,13 +14,14 @@ connector manages: the plan makes them manual tasks; `probe` answers `None` for 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
-from connectors.vault import auth, kv, pki, tokens
+from connectors.vault import auth, escrow, kv, pki, tokens
 from connectors.vault.client import PROVIDER, VaultApi
 from connectors.vault.ids import node_type
 from connectors.vault.options import VaultOptions
@@ -66,6 +67,7 @@ class VaultConnector(BaseConnector):
             # the lease tree's root is its own path: `lookup/*` does not cover `lookup/`
             "sudo,list sys/leases/lookup/, sys/leases/lookup/*", "update sys/leases/lookup",
         ],
+        "escrow": ["read sys/mounts", "create,update,read <escrow path>/*"],
     }
     table = ActionTable()
 
@@ -78,6 +80,8 @@ class VaultConnector(BaseConnector):
             where = ".".join(str(p) for p in err["loc"]) or "(connector)"
             raise ConnectorError(PROVIDER, "configure", f"field {where}: {err['msg']}") from None
         self.api = VaultApi(self.opts)
+        self._lock = threading.Lock()
+        self._kv2_mounts: list[str] | None = None  # for the escrow, read once
         self.log = structlog.get_logger().bind(connector=PROVIDER)
 
     def close(self) -> None:
@@ -223,6 +227,30 @@ class VaultConnector(BaseConnector):
         mount, path = kv.secret_path(self.api, store)
         data, _ = kv.read_current(self.api, mount, path, store.id)
         return kv.holds(mount, path, data)
+
+    # the escrow: a KV v2 path (connectors.vault.escrow)
+
+    def escrow_put(self, location: str, item: str, replacement: Replacement, ctx: ActionContext) -> ActionResult:
+        if ctx.dry_run:
+            return ActionResult(replacement.old_id, "escrow_put", changed=False, detail="dry run: would escrow")
+        changed, detail = escrow.put(self.api, self._kv2(), location, item, replacement, ctx.incident,
+                                     first_attempt=bool(ctx.options.get("first_attempt")))
+        self.log.info("vault.escrow_put", node=replacement.old_id, new=replacement.new_id, item=item, changed=changed)
+        return ActionResult(replacement.old_id, "escrow_put", changed=changed, detail=detail)
+
+    def escrow_holds(self, location: str, item: str) -> set[str]:
+        return escrow.held(self.api, self._kv2(), location, item)
+
+    def _kv2(self) -> list[str]:
+        with self._lock:
+            if self._kv2_mounts is None:
+                self._kv2_mounts = escrow.kv2(self.api)
+            return self._kv2_mounts
+
+    @classmethod
+    def keeps_replacement_secret(cls, node_id: str) -> bool:
+        # a new root issuer's key is generated inside Vault and never leaves it
+        return node_type(node_id) == "pki_issuer"
 
     # ------------------------------------------------------------------------------------------
     # probes

@@ -16,6 +16,10 @@ sends when it is overloaded or failing:
 - `reset`: the connection is closed (RST) without any response;
 - `slow`: the request is forwarded and the response held back for a while.
 
+`FaultPlan(delay=fn)` also holds chosen requests back before forwarding them: `fn(method, path,
+body)` returns seconds (0 for most), so a test can make exactly the containment calls slow and
+see, from the journal, that nothing waiting on them ran early.
+
 Faults are injected before the request reaches the server (the provider never acts on it), as
 throttling and load shedding do. `FaultPlan(lost_response=...)` also forwards some requests and
 then drops the answer, the case where a non-idempotent create happened but the client never
@@ -38,6 +42,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -64,6 +69,8 @@ class FaultPlan:
     lost_response: float = 0.0
     # requests never faulted: the lab's own control endpoints and health checks
     skip_paths: tuple[str, ...] = ("/moto-api", "/v1/sys/health")
+    # seconds to hold a request back before it is forwarded: (method, path, body) -> seconds
+    delay: Callable[[str, str, bytes], float] | None = None
 
 
 @dataclass
@@ -295,6 +302,9 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             body = self._body()
+            held = proxy.plan.delay(self.command, self.path, body) if proxy.plan.delay else 0.0
+            if held > 0:
+                time.sleep(held)
             service = aws_service(self.headers) if proxy.flavor == "aws" else "vault"
             fault = proxy.decide(self.path)
             if fault is not None and fault not in ("slow", "lost_response"):

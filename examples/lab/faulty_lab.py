@@ -74,6 +74,17 @@ def _cli(lb: Any, *args: str, timeout: float = 600) -> tuple[int, str, str, floa
     return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - started
 
 
+def _manual_tasks(lb: Any, incident: str) -> list[str]:
+    """The nodes of the incident's manual tasks (the password, the deliveries from the escrow)."""
+    import sqlite3
+
+    db = sqlite3.connect(lb.directory / ".revoke" / "revoke.db")
+    row = db.execute("SELECT data FROM journal WHERE incident=? AND type='plan' ORDER BY seq LIMIT 1",
+                     (incident,)).fetchone()
+    db.close()
+    return list(dict.fromkeys(s["node"] for s in json.loads(row[0])["steps"] if s["verb"] == "manual")) if row else []
+
+
 _RUN_LINE = re.compile(r"(\d+) actions done, (\d+) already done, (\d+) failed, (\d+) blocked, (\d+) retries, ([\d.]+)s")
 
 
@@ -122,7 +133,7 @@ def run_incident_under_faults(*, devices: int = 5, rate: float = 0.2, seed: int 
                 fl.lab.gcp.fail_next(method, code, times=1)
                 gcp_injected += 1
         figures["gcp_faults_armed"] = gcp_injected
-        rc, out, _ = phase("run", "run", playbook, "--node", RUNNER, "--incident", "faults", "--execute")
+        rc, out, _ = phase("run", "run", playbook, "--node", RUNNER, "--incident", "faults", "--execute", "--approve")
         m = _RUN_LINE.search(out)
         if m:
             figures["actions"], figures["already_done"], figures["failed"], figures["blocked"], \
@@ -135,8 +146,7 @@ def run_incident_under_faults(*, devices: int = 5, rate: float = 0.2, seed: int 
             resumes += 1
             rc, out, _ = phase(f"resume{resumes}", "run", playbook, "--incident", "faults", "--execute")
         figures["resumes"] = resumes
-        phase("attest", "attest", "--incident", "faults", "vault:password:secret/ci/db#password",
-              "--note", "rotated by the DBA")
+        phase("attest", "attest", "--incident", "faults", *_manual_tasks(fl.lab, "faults"), "--note", "done by hand")
         rc, out, _ = phase("verify", "verify", "--incident", "faults", "--format", "json")
         figures["verify_clean"] = rc == 0
         if rc != 0:

@@ -30,7 +30,7 @@ def test_resume_after_sigkill(revoke_cli, demo_lab, k: int) -> None:
     lb = demo_lab
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
     before = aws_keys(lb)
-    crashed = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "c1", "--execute",
+    crashed = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "c1", "--execute", "--approve",
                          env={"REVOKE_FAULT_KILL_AFTER": str(k)}, cwd=lb.directory)
     assert crashed.returncode in (-9, 0), crashed.stderr
     killed_after = _last_record(lb) if crashed.returncode == -9 else ("completed", "")

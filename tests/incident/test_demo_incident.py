@@ -36,7 +36,7 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
     before = {u: _keys(lb, u) for u in ("ci-deployer", "app-backend", "data-pipeline")}
     assert all(s == "Active" for keys in before.values() for s in keys.values())
 
-    run = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "i1", "--execute", cwd=lb.directory)
+    run = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "i1", "--execute", "--approve", cwd=lb.directory)
     assert run.returncode == 0, run.stdout + run.stderr
     after = {u: _keys(lb, u) for u in before}
     # every reachable AWS key is disabled and replaced by exactly one new key
@@ -55,16 +55,22 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
                                 json={"accessor": lb.seeds["runner_token"].split(":")[-1]}, raise_exception=False)
     assert lookup.status_code == 400
 
-    # the password is a manual task: verify fails until it is attested
+    # the password, the runner's re-provisioning with its key's replacement (from the escrow) and
+    # each device's new certificate are manual tasks: verify fails until they are attested
     v1 = revoke_cli("verify", "--incident", "i1", "--format", "json", cwd=lb.directory)
     assert v1.returncode == 1
     body = json.loads(v1.stdout)
-    assert [m["node"] for m in body["open_manual"]] == ["vault:password:secret/ci/db#password"]
-    # the open manual task is what keeps verify unclean: nothing live is left reachable
+    things = [f"aws:iot_thing:{t}" for t in lb.seeds["aws"]["things"]]
+    assert sorted(m["node"] for m in body["open_manual"]) == sorted(
+        [runner_key, "vault:password:secret/ci/db#password", *things])
+    # the open manual tasks are what keep verify unclean: nothing live is left reachable
     assert body["survivors"] == []
     att = revoke_cli("attest", "--incident", "i1", "vault:password:secret/ci/db#password", "--note", "DBA rotated it",
                      cwd=lb.directory)
     assert att.returncode == 0, att.stderr
+    att = revoke_cli("attest", "--incident", "i1", runner_key, *things, "--note", "delivered from the escrow",
+                     cwd=lb.directory)
+    assert att.returncode == 0 and att.stdout.count("attested ") == 1 + len(things), att.stdout + att.stderr
     v2 = revoke_cli("verify", "--incident", "i1", "--format", "json", cwd=lb.directory)
     assert v2.returncode == 0, v2.stdout
     assert json.loads(v2.stdout)["clean"] is True

@@ -10,9 +10,9 @@ import grpc
 import hvac
 
 from examples.lab.demo import RUNNER, VAULT_TOKEN_ENV
+from tests.incident.incident_testlib import manual_tasks
 
 PLAYBOOK = "compromised-ci-supply-chain"
-MANUAL = "vault:password:secret/ci/db#password"
 
 
 def test_transient_faults_are_retried(revoke_cli, demo_lab) -> None:
@@ -23,12 +23,13 @@ def test_transient_faults_are_retried(revoke_cli, demo_lab) -> None:
     # a real OpenBao rate-limit quota: 429s on token calls
     root = hvac.Client(url=lb.vault_url, token=os.environ[VAULT_TOKEN_ENV])
     root.adapter.post("/v1/sys/quotas/rate-limit/tight", json={"rate": 2, "interval": "1s", "path": "auth/token"})
-    run = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "f1", "--execute", cwd=lb.directory)
+    run = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "f1", "--execute", "--approve", cwd=lb.directory)
     root.delete("sys/quotas/rate-limit/tight")
     assert run.returncode == 0, run.stdout + run.stderr
     retries = int(run.stdout.split(" retries")[0].rsplit(" ", 1)[-1])
     assert retries >= 4, run.stdout
-    assert revoke_cli("attest", "--incident", "f1", MANUAL, "--note", "rotated by the DBA", cwd=lb.directory).returncode == 0
+    assert revoke_cli("attest", "--incident", "f1", *manual_tasks(lb, "f1"), "--note", "rotated by the DBA",
+                      cwd=lb.directory).returncode == 0
     assert revoke_cli("verify", "--incident", "f1", cwd=lb.directory).returncode == 0
 
 
@@ -36,10 +37,11 @@ def test_permanent_failure_leaves_incident_open(revoke_cli, demo_lab) -> None:
     lb = demo_lab
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
     lb.gcp.deny("CreateServiceAccountKey")
-    run = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "f2", "--execute", cwd=lb.directory)
+    run = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "f2", "--execute", "--approve", cwd=lb.directory)
     assert run.returncode == 1
     assert "FAILED rotate:gcp:service_account_key:" in run.stdout and "PERMISSION_DENIED" in run.stdout.upper()
-    assert revoke_cli("attest", "--incident", "f2", MANUAL, "--note", "rotated by the DBA", cwd=lb.directory).returncode == 0
+    assert revoke_cli("attest", "--incident", "f2", *manual_tasks(lb, "f2"), "--note", "rotated by the DBA",
+                      cwd=lb.directory).returncode == 0
     ver = revoke_cli("verify", "--incident", "f2", "--format", "json", cwd=lb.directory)
     assert ver.returncode == 1
     body = json.loads(ver.stdout)

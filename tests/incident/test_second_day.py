@@ -8,6 +8,7 @@ import boto3
 import yaml
 
 from examples.lab.demo import RUNNER
+from tests.incident.incident_testlib import manual_tasks
 
 
 def _iam(lb):
@@ -41,7 +42,8 @@ def test_a_follow_up_incident_never_acts_on_a_key_an_earlier_one_contained(demo_
     assert entry["live"] is False and entry["status"] == "inactive"
     steps = _steps(revoke_cli("plan", "compromised-ci-supply-chain", "--node", RUNNER, "--format", "json", cwd=lb.directory))
     assert steps[runner_key]["verb"] == "already_dead"
-    day2 = revoke_cli("run", "compromised-ci-supply-chain", "--node", RUNNER, "--incident", "day2", "--execute", cwd=lb.directory)
+    day2 = revoke_cli("run", "compromised-ci-supply-chain", "--node", RUNNER, "--incident", "day2", "--execute",
+                      "--approve", cwd=lb.directory)
     assert day2.returncode == 0, day2.stdout + day2.stderr
     # nothing deleted, no new key minted for a credential that was already contained
     assert _keys(lb, "ci-deployer") == after_day1
@@ -78,9 +80,9 @@ def test_a_credential_that_vanished_becomes_a_tombstone(demo_lab, revoke_cli) ->
 def _clean_demo_incident(lb, revoke_cli, incident: str = "i1") -> None:
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
     run = revoke_cli("run", "compromised-ci-supply-chain", "--node", RUNNER, "--incident", incident, "--execute",
-                     cwd=lb.directory)
+                     "--approve", cwd=lb.directory)
     assert run.returncode == 0, run.stdout + run.stderr
-    att = revoke_cli("attest", "--incident", incident, "vault:password:secret/ci/db#password", "--note", "rotated by the DBA",
+    att = revoke_cli("attest", "--incident", incident, *manual_tasks(lb, incident), "--note", "done by hand",
                      cwd=lb.directory)
     assert att.returncode == 0, att.stderr
     v = revoke_cli("verify", "--incident", incident, "--format", "json", cwd=lb.directory)
@@ -136,8 +138,10 @@ def test_a_later_rotation_of_the_same_lineage_keeps_the_first_incident_clean(dem
     first = next(k for k, s in _keys(lb, "app-backend").items() if s == "Active")
     # the replacement leaks in its turn: a second incident rotates it and rewrites the same KV secret
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
+    # app-backend now holds the first incident's Inactive key and its replacement: making room
+    # deletes the Inactive one, which the plan names and --approve accepts
     run = revoke_cli("run", "leaked-aws-key", "--node", f"aws:access_key:{first}", "--incident", "i2", "--execute",
-                     cwd=lb.directory)
+                     "--approve", cwd=lb.directory)
     assert run.returncode == 0, run.stdout + run.stderr
     second = next(k for k, s in _keys(lb, "app-backend").items() if s == "Active")
     assert second != first
@@ -159,7 +163,9 @@ def test_the_shipped_hygiene_pair_rotates_a_key_unused_for_90_days(demo_lab, rev
     key.create_date = datetime.now(UTC) - timedelta(days=400)
     key.last_used = AccessKeyLastUsed(datetime.now(UTC) - timedelta(days=120), "s3", "us-east-1")
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
-    run = revoke_cli("run", "hygiene-rotate", "--from-sweep", "--incident", "h1", "--execute", cwd=lb.directory)
+    # the sweep also hands over AppRole secret-ids, whose destruction cannot be undone: --approve
+    run = revoke_cli("run", "hygiene-rotate", "--from-sweep", "--incident", "h1", "--execute", "--approve",
+                     cwd=lb.directory)
     assert run.returncode == 0, run.stdout + run.stderr
     after = _keys(lb, "app-backend")
     assert after[stale] == "Inactive" and len([k for k, s in after.items() if s == "Active"]) == 1

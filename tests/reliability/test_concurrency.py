@@ -45,7 +45,7 @@ def test_second_run_refuses_while_the_first_holds_the_lock(revoke_cli, tmp_path:
         fl.aws.plan.weights = {"slow": 1.0}
         fl.aws.plan.slow_seconds = (0.15, 0.15)
         fl.aws.set_rate(1.0)
-        args = ("run", PLAYBOOK, "--node", RUNNER, "--incident", "race", "--execute")
+        args = ("run", PLAYBOOK, "--node", RUNNER, "--incident", "race", "--execute", "--approve")
         first = _spawn(lb.directory, *args)
         deadline = time.monotonic() + 60
         while _records(store, "race", "run.start") == 0:
@@ -77,7 +77,7 @@ def test_simultaneous_fresh_runs_declare_once(revoke_cli, tmp_path: Path) -> Non
     outcomes: list[tuple[int, str]] = []
     rounds = 4
     for i in range(rounds):
-        args = ("run", PLAYBOOK, "--node", "host:ci-runner-7", "--incident", f"twin-{i}", "--execute")
+        args = ("run", PLAYBOOK, "--node", "host:ci-runner-7", "--incident", f"twin-{i}", "--execute", "--approve")
         procs = [_spawn(tmp_path, *args) for _ in range(2)]
         for p in procs:
             _out, err = p.communicate(timeout=120)

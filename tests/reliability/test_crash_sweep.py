@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from examples.lab.demo import RUNNER, lab
+from tests.incident.incident_testlib import manual_tasks
 from tests.incident.provider_state import vault_kv
 from tests.reliability.reliability_testlib import check_one_replacement_each, demo_incident_state, record_figures
 
 PLAYBOOK = "compromised-ci-supply-chain"
-MANUAL = "vault:password:secret/ci/db#password"
 COUNT = int(os.environ.get("REVOKE_CRASH_SWEEP", "0"))
 SEED = int(os.environ.get("REVOKE_CRASH_SEED", "2024"))
 POINTS = sorted(random.Random(SEED).sample(range(2, 60), min(COUNT, 58))) if COUNT else []
@@ -46,7 +46,7 @@ def _landing(store: Path) -> dict[str, str]:
 def test_kill_resume_verify(revoke_cli, tmp_path: Path, k: int) -> None:
     with lab(tmp_path / "lab", devices=5) as lb:
         assert revoke_cli("collect", cwd=lb.directory).returncode == 0
-        crashed = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "c1", "--execute",
+        crashed = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "c1", "--execute", "--approve",
                              env={"REVOKE_FAULT_KILL_AFTER": str(k)}, cwd=lb.directory)
         assert crashed.returncode in (-9, 0), crashed.stderr
         landing = _landing(lb.directory / ".revoke" / "revoke.db") if crashed.returncode == -9 else {"after": "completed"}
@@ -57,6 +57,7 @@ def test_kill_resume_verify(revoke_cli, tmp_path: Path, k: int) -> None:
         check_one_replacement_each(state)
         gcp_new = next(kid for kid, on in state["gcp"].items() if on)
         assert gcp_new in json.dumps(vault_kv(lb, "ci/gcp-deployer")), landing
-        assert revoke_cli("attest", "--incident", "c1", MANUAL, "--note", "DBA", cwd=lb.directory).returncode == 0
+        assert revoke_cli("attest", "--incident", "c1", *manual_tasks(lb, "c1"), "--note", "DBA",
+                          cwd=lb.directory).returncode == 0
         verify = revoke_cli("verify", "--incident", "c1", cwd=lb.directory)
         assert verify.returncode == 0, (landing, verify.stdout)

@@ -22,10 +22,10 @@ import hvac
 
 from examples.lab.aws_lab import ACCOUNT_ID
 from examples.lab.demo import RUNNER, VAULT_TOKEN_ENV, Lab
+from tests.incident.incident_testlib import manual_tasks
 from tests.reliability.reliability_testlib import record_figures
 
 PLAYBOOK = "compromised-ci-supply-chain"
-MANUAL = "vault:password:secret/ci/db#password"
 JSON_DEBUG = ("--log-format", "json", "--log-level", "debug")
 CONSOLE_DEBUG = ("--log-format", "console", "--log-level", "debug")
 
@@ -54,6 +54,18 @@ def harvest(lb: Lab) -> dict[str, str]:
             elif field == "key_json":
                 for i, line in enumerate(_pem_lines(json.loads(value)["private_key"])):
                     out[f"kv {path} private key line {i}"] = line
+    # what revoke escrowed: the runner key's replacement, every device's new key, the new CA's key
+    try:
+        items = vault.secrets.kv.v2.list_secrets(path="revoke-escrow")["data"]["keys"]
+    except hvac.exceptions.InvalidPath:
+        items = []
+    for item in items:
+        data = vault.secrets.kv.v2.read_secret_version(path=f"revoke-escrow/{item}",
+                                                       raise_on_deleted_version=True)["data"]["data"]
+        if data.get("secret_access_key"):
+            out[f"escrow {item} secret"] = data["secret_access_key"]
+        for i, line in enumerate(_pem_lines(data.get("private_key_pem", ""))):
+            out[f"escrow {item} private key line {i}"] = line
     with lb.gcp.state.lock:
         pems = {k.key_id: k.private_pem for k in lb.gcp.state.keys.values() if k.private_pem}
     for kid, pem in pems.items():
@@ -122,8 +134,8 @@ def test_no_canary_anywhere(revoke_cli, demo_lab: Lab, tmp_path: Path) -> None:
     recorded(JSON_DEBUG, "blast-radius", RUNNER)
     recorded(JSON_DEBUG, "explain", RUNNER, "vault:password:secret/ci/db#password")
     recorded(JSON_DEBUG, "plan", PLAYBOOK, "--node", RUNNER, "--format", "json")
-    recorded(JSON_DEBUG, "run", PLAYBOOK, "--node", RUNNER, "--incident", "leak", "--execute")
-    recorded(JSON_DEBUG, "attest", "--incident", "leak", MANUAL, "--note", "rotated by the DBA")
+    recorded(JSON_DEBUG, "run", PLAYBOOK, "--node", RUNNER, "--incident", "leak", "--execute", "--approve")
+    recorded(JSON_DEBUG, "attest", "--incident", "leak", *manual_tasks(lb, "leak"), "--note", "rotated by the DBA")
     recorded(JSON_DEBUG, "verify", "--incident", "leak", "--format", "json", ok=(0,))
     recorded(JSON_DEBUG, "sweep", "--format", "json", "--fail-on", "none")
     recorded(JSON_DEBUG, "sweep", "--format", "html", "--out", str(out_dir / "sweep.html"), "--fail-on", "none")
@@ -155,6 +167,7 @@ def test_no_canary_anywhere(revoke_cli, demo_lab: Lab, tmp_path: Path) -> None:
                                 "commands": n, "reports": reports, "texts": len(texts), "store_files": store_files,
                                 "canaries_found": len(hits)})
     assert len(canaries) >= 20 and any(k.startswith("aws secret") for k in canaries)
+    assert any(k.startswith("escrow ") and "private key" in k for k in canaries)
     assert any(k.startswith("vault token") for k in canaries) and any(k.startswith("gcp key") for k in canaries)
     assert hits == []
     # the store (the journal lives in it) and its WAL side files are private to the user

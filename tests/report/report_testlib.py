@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from revoke.config import Config, ConnectorConfig
+from revoke.config import Config, ConnectorConfig, EscrowConfig
 from revoke.incident import declare
 from revoke.journal import Journal
 from revoke.model import Edge, Node, NodeKind, Relation
@@ -91,7 +91,9 @@ def inventory(certs: int) -> tuple[list[Node], list[Edge]]:
 
 
 def config() -> Config:
-    return Config("test", [ConnectorConfig("aws", "aws"), ConnectorConfig("vault", "vault")])
+    # with an escrow, so the device certificates are reissued (their new keys kept there)
+    return Config("test", [ConnectorConfig("aws", "aws"), ConnectorConfig("vault", "vault")],
+                  EscrowConfig("vault", "secret/revoke-escrow", "vault"))
 
 
 def build_store(directory: Path, *, certs: int = 3) -> tuple[Store, str, Plan, Any]:
@@ -140,6 +142,10 @@ def record_incident(store: Store, plan: Plan, playbook: Any, incident: str, scen
             new = f"{step.node}-new" if step.kind != "access_key" else step.node.replace("AKIA", "AKIN")
             j.append("progress", action=step.id, node=step.node,
                      data={"event": "created", "old": step.node, "new": new, "fingerprint": "sha256:" + "cd" * 32})
+            if step.escrow:
+                j.append("progress", action=step.id, node=step.node,
+                         data={"event": "escrowed", "new": new, "escrow": step.escrow["where"],
+                               "item": step.escrow["item"], "fingerprint": "sha256:" + "cd" * 32, "changed": True})
             for t in step.stores:
                 if t["mode"] == "write":
                     j.append("progress", action=step.id, node=step.node,
@@ -158,7 +164,7 @@ def record_incident(store: Store, plan: Plan, playbook: Any, incident: str, scen
     if scenario == "unverified":
         return j
     manual = [s.node for s in plan.manual()]
-    open_manual = manual[:1] if scenario == "dirty" else []
+    open_manual = [CA_KEY] if scenario == "dirty" else []
     for node in manual:
         if node not in open_manual:
             j.append("attest", node=node, data={"by": "dba@lab", "note": "rotated by the database owner"})

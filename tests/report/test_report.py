@@ -36,8 +36,8 @@ HTML_SECTIONS = ["<h2>Incident</h2>", "<h2>Blast radius</h2>", "<svg", "<h2>Time
                  "<h2>Rotated</h2>", "<h2>Reissued</h2>", "<h2>Skipped</h2>", "<h2>Covered</h2>", "<h2>Manual tasks</h2>",
                  "<h2>Failed or not done</h2>", "<h2>Verification</h2>", "<h2>Journal hash chain</h2>"]
 JSON_KEYS = {"format", "generated_at", "incident", "timeline", "blast_radius", "steps", "revoked", "rotated", "reissued",
-             "skipped", "covered", "manual", "trust_removed", "failed", "pending", "after", "journal", "verification",
-             "summary"}
+             "skipped", "covered", "manual", "escrowed", "trust_removed", "failed", "pending", "after", "journal",
+             "verification", "summary"}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,9 @@ def test_json_sections_and_content(reports: dict[str, dict]) -> None:
     for ev in ("collect", "declared", "plan", "run.start", "action", "run.end", "attest", "verify"):
         assert ev in events, ev
     acts = [e for e in r["timeline"] if e["event"] == "action"]
-    assert len(acts) == len(r["steps"]) - 5  # 2 manual, 1 covered, 2 skip have no action
+    # 3 manual (one: re-provision the runner with its key's replacement, from the escrow), 1 covered
+    # and 2 skip have no action
+    assert len(acts) == len(r["steps"]) - 6
     assert all(a["intent_at"] and a["outcome_at"] and a["status"] == "done" for a in acts)
 
     br = r["blast_radius"]
@@ -78,7 +80,11 @@ def test_json_sections_and_content(reports: dict[str, dict]) -> None:
     assert {e["node"]: e["reason"] for e in r["skipped"]}.keys() == {KV_APP, KV_DB}
     assert [(e["node"], e["covered_by"]) for e in r["covered"]] == [(CHILD, f"revoke:{TOKEN}")]
     manual = {e["node"]: e for e in r["manual"]}
-    assert set(manual) == {PASSWORD, CA_KEY}
+    assert set(manual) == {PASSWORD, CA_KEY, RUNNER_KEY}
+    assert "from the escrow vault:secret/revoke-escrow/" in manual[RUNNER_KEY]["reason"]
+    escrowed = {x["replaces"]: x for x in r["escrowed"]}
+    assert len(escrowed) == 252 and escrowed[RUNNER_KEY]["deliver_to"][0]["node"] == RUNNER_KEY
+    assert escrowed[CA]["escrowed"] and escrowed[CA]["fingerprint"] == "sha256:" + "cd" * 32
     assert manual[PASSWORD]["attestation"]["label"] == "attested, not probed"
     assert manual[PASSWORD]["attestation"]["by"] == "dba@lab"
     assert r["failed"] == [] and r["pending"] == []
