@@ -18,10 +18,10 @@ import pytest
 import yaml
 
 from examples.lab.demo import RUNNER, VAULT_TOKEN_ENV
+from tests.incident.incident_testlib import manual_tasks
 from tests.incident.provider_state import aws_keys, gcp_keys
 from tests.reliability.reliability_testlib import DEPLOYER, INVENTORY, Workspace
 
-MANUAL = "vault:password:secret/ci/db#password"
 SHIPPED = Path(__file__).resolve().parents[2] / "playbooks" / "compromised-ci-supply-chain.yaml"
 KV_PATHS = ("ci/aws-app", "ci/gcp-deployer")
 
@@ -48,9 +48,10 @@ def _provider_state(lb: Any) -> dict[str, Any]:
 
 def _contain_and_verify(revoke_cli, lb: Any, pb: str, incident: str) -> None:
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
-    run = revoke_cli("run", pb, "--node", RUNNER, "--incident", incident, "--execute", cwd=lb.directory)
+    run = revoke_cli("run", pb, "--node", RUNNER, "--incident", incident, "--execute", "--approve", cwd=lb.directory)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert revoke_cli("attest", "--incident", incident, MANUAL, "--note", "rotated", cwd=lb.directory).returncode == 0
+    assert revoke_cli("attest", "--incident", incident, *manual_tasks(lb, incident), "--note", "rotated",
+                      cwd=lb.directory).returncode == 0
     res = revoke_cli("verify", "--incident", incident, cwd=lb.directory)
     assert res.returncode == 0, res.stdout + res.stderr
 

@@ -62,7 +62,8 @@ def test_a_rotation_at_the_two_key_limit_is_shown_needs_approval_and_is_reported
     assert dry.returncode == 0, dry.stderr
     can, _, cannot = dry.stdout.partition("cannot undo")
     assert leaked in cannot and "deleted it" in cannot and leaked not in can
-    assert "can undo 0 action(s)" in can
+    # only the user's minted sessions' cutoff can be lifted again
+    assert "can undo 1 action(s)" in can and "aws:session_token:arn:aws:iam::123456789012:user/data-pipeline" in can
     assert aws_keys(lb)["data-pipeline"] == after
 
 

@@ -56,16 +56,39 @@ def run_bounded(*args: str, cwd: Path, store: Path | str | None = None, config: 
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
         killer = threading.Timer(timeout, proc.kill)
         killer.start()
+        # the child's own high-water mark: ru_maxrss would also carry this (large) test process's
+        # peak, which Linux folds into a child at exec
+        peak = [0]
+        sampler = threading.Thread(target=_sample_hwm, args=(proc.pid, peak), daemon=True)
+        sampler.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status, _usage = os.wait4(proc.pid, 0)
         finally:
             killer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         seconds = time.monotonic() - started
         out.seek(0)
         err.seek(0)
+        sampler.join(timeout=1)
         return Bounded(proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                       usage.ru_maxrss / 1024, seconds)
+                       peak[0] / 1024, seconds)
+
+
+def _sample_hwm(pid: int, peak: list[int]) -> None:
+    """VmHWM (kB) of `pid`'s own address space, sampled until it exits."""
+    path = f"/proc/{pid}/status"
+    while True:
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+                        break
+                else:
+                    return  # a zombie has no memory lines left
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            return
+        time.sleep(0.005)
 
 
 def one_error_line(returncode: int, stderr: str) -> str:

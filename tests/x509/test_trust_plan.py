@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from revoke.config import Config, ConnectorConfig
+from revoke.config import Config, ConnectorConfig, EscrowConfig
 from revoke.model import Edge, Node, NodeKind, Relation
 from revoke.plan import build_plan
 from revoke.playbook import load_playbook
@@ -28,7 +28,9 @@ def _plan(tmp: Path, *, emergency: bool = False):
              *(Edge(CA, c, Relation.ISSUED) for c in CERTS)]
     store.replace_snapshot("inventory", "inventory", nodes, edges, {}, [])
     graph = store.compile()
-    config = Config("test", [ConnectorConfig("aws", "aws")])
+    # an escrow receives the new CA's key and the reissued devices' keys: without one, revoke
+    # contains only (revokes) and creates no CA
+    config = Config("test", [ConnectorConfig("aws", "aws")], EscrowConfig("aws", "revoke/escrow/", "aws"))
     return build_plan(load_playbook("compromised-ca"), store, graph, config, [KEY], emergency=emergency)
 
 
