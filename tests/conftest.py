@@ -7,6 +7,7 @@
   what a user runs) or in-process (`in_process=True`: hundreds of runs in seconds).
 - `demo_lab`: the demo lab on loopback (moto, a real OpenBao, the GCP IAM double), fresh for each
   test, for the incident and reliability suites.
+- `postgres_lab`: one real Postgres server per session (`new_database()` per test).
 """
 
 from __future__ import annotations
@@ -111,3 +112,16 @@ def demo_lab(tmp_path: Path) -> Iterator[Any]:
 
     with lab(tmp_path / "lab", devices=5) as lb:
         yield lb
+
+
+@pytest.fixture(scope="session")
+def postgres_lab() -> Iterator[Any]:
+    """One real Postgres server for the session (examples.lab.postgres_lab): take a fresh database
+    per test with `postgres_lab.new_database()`; non-superuser roles log in with their password."""
+    from examples.lab import postgres_lab as pg
+
+    lab = pg.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
