@@ -154,6 +154,17 @@ def test_every_terminal_output_shows_payloads_escaped(ws: dict[str, Any]) -> Non
     assert "bad\\x1b[2J\\u202e.pem" in outputs["collect"][0]
 
 
+def test_html_outputs_piped_to_a_terminal_show_payloads_escaped(ws: dict[str, Any]) -> None:
+    """The HTML report and sweep are often paged in a terminal before a browser opens them: no raw
+    control, bidi or zero-width character reaches the bytes, and the payloads are shown escaped."""
+    cli = ws["cli"]
+    for args in (("report", "--incident", "inc-1", "--format", "html"), ("sweep", "--format", "html", "--fail-on", "none")):
+        res = cli(*args)
+        assert res.returncode in (0, 1), res
+        assert_shown_safely(res.stdout)
+        assert "\\x1b[2J" in res.stdout and "\\u202egpj.exe" in res.stdout, args
+
+
 def test_free_text_cannot_forge_a_line(ws: dict[str, Any]) -> None:
     """A note or a name holding a line break stays on its own line: `verify` cannot be made to
     print a line reading CLEAN for an incident that is not."""
