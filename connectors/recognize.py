@@ -103,7 +103,7 @@ def recognize(value: Any) -> list[Found]:
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     mapping = _as_mapping(value)
-    if mapping is None and isinstance(value, str):
+    if mapping is None and isinstance(value, str) and not _URI_RE.match(value.strip()):
         env = _env_lines(value)
         if env and not PEM_RE.search(value):
             mapping = env
@@ -116,11 +116,12 @@ def recognize(value: Any) -> list[Found]:
     if gcp is not None:
         gcp.fields = [""]
         return [gcp]
-    strings = {str(k): v for k, v in _flatten(mapping).items() if isinstance(v, str)}
-    found.extend(_aws_pairs(strings))
-    aws_fields = {f for item in found for f in item.fields}
+    strings = {str(k): v for k, v in _flatten(mapping).items() if isinstance(v, _SCALARS)}
+    found.extend(_aws_pairs({k: v for k, v in strings.items() if isinstance(v, str)}))
+    found.extend(postgres_logins(strings))
+    taken = {f for item in found for f in item.fields}
     for key, val in strings.items():
-        if key in aws_fields:
+        if key in taken or not isinstance(val, str):
             continue
         nested = _as_mapping(val)
         if nested is not None and _gcp_key(nested) is not None:
@@ -154,6 +155,9 @@ def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _scan_scalar(key: str, val: str) -> list[Found]:
     out: list[Found] = []
+    login = postgres_uri(key, val)
+    if login is not None:
+        return [login]
     if VAULT_TOKEN_RE.match(val.strip()):
         fp = fingerprint(val.strip())
         out.append(Found(NodeKind.TOKEN, "fp:" + fp, [key], fp))
@@ -227,7 +231,7 @@ def substitute(value: Any, old_ref: str, new_fields: dict[str, str], kind: NodeK
     mapping = _as_mapping(value)
     was_json_text = isinstance(value, str) and mapping is not None
     env = None
-    if mapping is None and isinstance(value, str):
+    if mapping is None and isinstance(value, str) and not _URI_RE.match(value.strip()):
         env = _env_lines(value)
     target = [f for f in recognize(value) if f.ref == old_ref or (old_ref.startswith("fp:") and f.fingerprint == old_ref[3:])]
     if not target:
@@ -236,14 +240,14 @@ def substitute(value: Any, old_ref: str, new_fields: dict[str, str], kind: NodeK
     if kind is NodeKind.SERVICE_ACCOUNT_KEY and found.fields == [""]:
         key_json = new_fields["key_json"]
         return json.loads(key_json) if isinstance(original, dict) else key_json
-    replacements = _field_values(found, new_fields, kind, mapping or env or {})
+    replacements = _field_values(found, new_fields, kind, mapping or env or {}, original)
     if mapping is not None:
         updated = _set_paths(mapping, replacements)
         return json.dumps(updated) if was_json_text else updated
     if env:
         text = original
         for key, new in replacements.items():
-            text = re.sub(rf"^(\s*(?:export\s+)?{re.escape(key)}\s*=\s*)(['\"]?).*?\2\s*$",
+            text = re.sub(rf"^(\s*(?:export\s+)?{re.escape(key)}\s*=\s*)(['\"]?).*?\2[ \t]*$",
                           functools.partial(_env_assignment, new=new), text, flags=re.M)
         return text
     # a bare scalar: the whole value is the credential
@@ -255,9 +259,15 @@ def _env_assignment(m: re.Match[str], *, new: str) -> str:
     return f"{m.group(1)}{m.group(2)}{new}{m.group(2)}"
 
 
-def _field_values(found: Found, new: dict[str, str], kind: NodeKind, mapping: dict[str, Any]) -> dict[str, str]:
+def _field_values(found: Found, new: dict[str, str], kind: NodeKind, mapping: dict[str, Any],
+                  original: Any = None) -> dict[str, str]:
     out: dict[str, str] = {}
-    if kind is NodeKind.ACCESS_KEY:
+    if kind is NodeKind.PASSWORD and found.attrs.get(IN_URI):
+        # the password inside a connection URI: the rest of the URI stays as it was
+        key = found.fields[0]
+        uri = _flatten(mapping).get(key) if key else original
+        out[key] = _uri_with_password(str(uri), new["password"])
+    elif kind is NodeKind.ACCESS_KEY:
         out[found.fields[0]] = new["access_key_id"]
         if len(found.fields) > 1:
             out[found.fields[1]] = new["secret_access_key"]
@@ -289,3 +299,105 @@ def _set_paths(mapping: dict[str, Any], values: dict[str, str]) -> dict[str, Any
             cursor = cursor[part]
         cursor[parts[-1]] = new
     return updated
+
+
+# ---------------------------------------------------------------------------------------------
+# Postgres logins: a role's password linked to its role, with no login attempt. The ids are the
+# Postgres connector's (`connectors.postgres.ids`): the server as the value names it (host:port),
+# the role, and a tag of the password, so each password a role ever had is its own credential.
+#   - a `postgres://` / `postgresql://` URI with a user and a password, in any field or as the value;
+#   - PGUSER / PGPASSWORD (with PGHOST / PGPORT; no host is libpq's local server);
+#   - host + user + password fields side by side (`host`/`DB_HOST`, `username`/`db_user`, ...), when
+#     nothing names another engine: an `engine`/`driver` field must say postgres, a port without one
+#     must be a Postgres port (5432-5439); a host/user/password triple with neither is taken as
+#     Postgres, the one database revoke can rotate (a `type: mysql` would add its own shape).
+
+_SCALARS = (str, int)
+IN_URI = "in_uri"  # Found.attrs: the password sits inside a URI field, not alone
+AUTHENTICATES_AS = "authenticates_as"  # Found.attrs: the principal the credential logs in as
+_URI_RE = re.compile(r"^postgres(?:ql)?://", re.I)
+_HOST = {"host", "hostname", "dbhost", "dbhostname", "databasehost", "pghost", "postgreshost", "postgresqlhost"}
+_USER = {"user", "username", "dbuser", "dbusername", "databaseuser", "databaseusername", "pguser",
+         "postgresuser", "postgresqluser", "postgresusername"}
+_PASSWORD = {"password", "passwd", "pwd", "dbpassword", "dbpass", "databasepassword", "pgpassword",
+             "postgrespassword", "postgresqlpassword"}
+_PORT = {"port", "dbport", "databaseport", "pgport", "postgresport"}
+_ENGINE = {"engine", "dbengine", "driver", "dialect", "adapter", "scheme", "dbtype", "databasetype"}
+_PG_PORTS = range(5432, 5440)
+
+
+def _norm(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.rsplit(".", 1)[-1].lower())
+
+
+def _login(server: str, user: str, password: str, fields: list[str], **attrs: Any) -> Found:
+    from connectors.postgres.ids import password_id, role_id
+
+    fp = fingerprint(password)
+    return Found(NodeKind.PASSWORD, password_id(server, user, fp), fields, fp,
+                 attrs={AUTHENTICATES_AS: role_id(server, user), **attrs})
+
+
+def postgres_uri(key: str, value: str) -> Found | None:
+    """A Postgres URI carrying a user and a password, or None."""
+    from urllib.parse import unquote, urlsplit
+
+    from connectors.postgres.ids import server_name
+
+    text = value.strip()
+    if not _URI_RE.match(text):
+        return None
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.username or parts.password is None or parts.password == "":
+        return None
+    host = parts.hostname or ""
+    if not host:  # `postgresql://u:p@/db?host=/run/pg`: the host is a query parameter
+        query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+        host = unquote(query.get("host", ""))
+    return _login(server_name(host, port), unquote(parts.username), unquote(parts.password), [key], **{IN_URI: True})
+
+
+def _uri_with_password(uri: str, password: str) -> str:
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri.strip())
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{hostport}"))
+
+
+def postgres_logins(strings: dict[str, Any]) -> list[Found]:
+    """Logins spelled as fields (see above), grouped by the mapping they sit in."""
+    from connectors.postgres.ids import server_name
+
+    groups: dict[str, dict[str, str]] = {}
+    for key, val in strings.items():
+        groups.setdefault(key.rsplit(".", 1)[0] if "." in key else "", {})[key] = str(val)
+    out: list[Found] = []
+    for fields in groups.values():
+        by_name: dict[str, str] = {}
+        for key in fields:
+            by_name.setdefault(_norm(key), key)
+
+        def pick(names: set[str], fields: dict[str, str] = fields, by_name: dict[str, str] = by_name) -> str | None:
+            return next((by_name[n] for n in sorted(names) if n in by_name and fields[by_name[n]].strip()), None)
+
+        pw, user, host, port, engine = pick(_PASSWORD), pick(_USER), pick(_HOST), pick(_PORT), pick(_ENGINE)
+        if pw is None or user is None:
+            continue
+        pg_env = _norm(pw) == "pgpassword"
+        port_value = fields[port].strip() if port else ""
+        if engine is not None:
+            kind = fields[engine].strip().lower()
+            if "postgres" not in kind and kind not in ("pg", "psql", "pgsql"):
+                continue
+        elif not pg_env and (host is None or (port_value and not (port_value.isdigit()
+                                                                      and int(port_value) in _PG_PORTS))):
+            continue
+        server = server_name(fields[host] if host else None, port_value or None)
+        out.append(_login(server, fields[user].strip(), fields[pw], [pw]))
+    return out
