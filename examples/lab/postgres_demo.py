@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from psycopg import sql
-
 PG_DSN_ENV = "REVOKE_LAB_PG_DSN"  # the demo restores it with its other variables
 DEMO_HOST = "db.internal"        # as `vault_lab.seed_demo` writes `secret/ci/db`
 DEMO_ROLE = "ci"
@@ -26,6 +24,8 @@ DEMO_DATABASE = "app"
 
 def seed_demo(pg: Any, db_password: str, *, role: str = DEMO_ROLE) -> dict[str, Any]:
     """Create the demo's role with `db_password` and return the connector block (see the module docstring)."""
+    from psycopg import sql  # the lab's other modules load no driver until a server is asked for
+
     with pg.admin() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DATABASE)))
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(DEMO_GROUP)))
