@@ -302,102 +302,37 @@ def _set_paths(mapping: dict[str, Any], values: dict[str, str]) -> dict[str, Any
 
 
 # ---------------------------------------------------------------------------------------------
-# Postgres logins: a role's password linked to its role, with no login attempt. The ids are the
-# Postgres connector's (`connectors.postgres.ids`): the server as the value names it (host:port),
-# the role, and a tag of the password, so each password a role ever had is its own credential.
-#   - a `postgres://` / `postgresql://` URI with a user and a password, in any field or as the value;
-#   - PGUSER / PGPASSWORD (with PGHOST / PGPORT; no host is libpq's local server);
-#   - host + user + password fields side by side (`host`/`DB_HOST`, `username`/`db_user`, ...), when
-#     nothing names another engine: an `engine`/`driver` field must say postgres, a port without one
-#     must be a Postgres port (5432-5439); a host/user/password triple with neither is taken as
-#     Postgres, the one database revoke can rotate (a `type: mysql` would add its own shape).
+# Postgres logins (`connectors/postgres/logins.py` reads them): a role's password, linked to its
+# role with no login attempt, under the Postgres connector's ids
 
 _SCALARS = (str, int)
 IN_URI = "in_uri"  # Found.attrs: the password sits inside a URI field, not alone
 AUTHENTICATES_AS = "authenticates_as"  # Found.attrs: the principal the credential logs in as
 _URI_RE = re.compile(r"^postgres(?:ql)?://", re.I)
-_HOST = {"host", "hostname", "dbhost", "dbhostname", "databasehost", "pghost", "postgreshost", "postgresqlhost"}
-_USER = {"user", "username", "dbuser", "dbusername", "databaseuser", "databaseusername", "pguser",
-         "postgresuser", "postgresqluser", "postgresusername"}
-_PASSWORD = {"password", "passwd", "pwd", "dbpassword", "dbpass", "databasepassword", "pgpassword",
-             "postgrespassword", "postgresqlpassword"}
-_PORT = {"port", "dbport", "databaseport", "pgport", "postgresport"}
-_ENGINE = {"engine", "dbengine", "driver", "dialect", "adapter", "scheme", "dbtype", "databasetype"}
-_PG_PORTS = range(5432, 5440)
 
 
-def _norm(key: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", key.rsplit(".", 1)[-1].lower())
-
-
-def _login(server: str, user: str, password: str, fields: list[str], **attrs: Any) -> Found:
+def _as_found(login: Any) -> Found:
     from connectors.postgres.ids import password_id, role_id
 
-    fp = fingerprint(password)
-    return Found(NodeKind.PASSWORD, password_id(server, user, fp), fields, fp,
-                 attrs={AUTHENTICATES_AS: role_id(server, user), **attrs})
+    fp = fingerprint(login.password)
+    return Found(NodeKind.PASSWORD, password_id(login.server, login.user, fp), [login.where], fp,
+                 attrs={AUTHENTICATES_AS: role_id(login.server, login.user), **({IN_URI: True} if login.in_uri else {})})
 
 
 def postgres_uri(key: str, value: str) -> Found | None:
-    """A Postgres URI carrying a user and a password, or None."""
-    from urllib.parse import unquote, urlsplit
+    from connectors.postgres.logins import from_uri
 
-    from connectors.postgres.ids import server_name
-
-    text = value.strip()
-    if not _URI_RE.match(text):
-        return None
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.username or parts.password is None or parts.password == "":
-        return None
-    host = parts.hostname or ""
-    if not host:  # `postgresql://u:p@/db?host=/run/pg`: the host is a query parameter
-        query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-        host = unquote(query.get("host", ""))
-    return _login(server_name(host, port), unquote(parts.username), unquote(parts.password), [key], **{IN_URI: True})
-
-
-def _uri_with_password(uri: str, password: str) -> str:
-    from urllib.parse import quote, urlsplit, urlunsplit
-
-    parts = urlsplit(uri.strip())
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{hostport}"))
+    login = from_uri(key, value) if _URI_RE.match(value.strip()) else None
+    return _as_found(login) if login is not None else None
 
 
 def postgres_logins(strings: dict[str, Any]) -> list[Found]:
-    """Logins spelled as fields (see above), grouped by the mapping they sit in."""
-    from connectors.postgres.ids import server_name
+    from connectors.postgres.logins import from_fields
 
-    groups: dict[str, dict[str, str]] = {}
-    for key, val in strings.items():
-        groups.setdefault(key.rsplit(".", 1)[0] if "." in key else "", {})[key] = str(val)
-    out: list[Found] = []
-    for fields in groups.values():
-        by_name: dict[str, str] = {}
-        for key in fields:
-            by_name.setdefault(_norm(key), key)
+    return [_as_found(login) for login in from_fields(strings)]
 
-        def pick(names: set[str], fields: dict[str, str] = fields, by_name: dict[str, str] = by_name) -> str | None:
-            return next((by_name[n] for n in sorted(names) if n in by_name and fields[by_name[n]].strip()), None)
 
-        pw, user, host, port, engine = pick(_PASSWORD), pick(_USER), pick(_HOST), pick(_PORT), pick(_ENGINE)
-        if pw is None or user is None:
-            continue
-        pg_env = _norm(pw) == "pgpassword"
-        port_value = fields[port].strip() if port else ""
-        if engine is not None:
-            kind = fields[engine].strip().lower()
-            if "postgres" not in kind and kind not in ("pg", "psql", "pgsql"):
-                continue
-        elif not pg_env and (host is None or (port_value and not (port_value.isdigit()
-                                                                      and int(port_value) in _PG_PORTS))):
-            continue
-        server = server_name(fields[host] if host else None, port_value or None)
-        out.append(_login(server, fields[user].strip(), fields[pw], [pw]))
-    return out
+def _uri_with_password(uri: str, password: str) -> str:
+    from connectors.postgres.logins import with_password
+
+    return with_password(uri, password)

@@ -12,8 +12,9 @@ Graph (see `transform` and `ids`):
 
 Modules: `client` (the only psycopg import, loaded when the connector is instantiated; errors with
 `code` = SQLSTATE), `collect` (get), `transform` (pure), `scram` (verifiers computed client-side),
-`actions` (actions, rotation, probes), `options`, `connector` (the action table, the class).
-The package itself loads lazily: `connectors.recognize` uses `ids` without the rest.
+`actions` (actions, rotation, probes), `options`, `connector` (the action table, the class),
+`ids` and `logins` (pure: ids, and logins read from stored values for `connectors.recognize`).
+The package itself loads lazily: `connectors.recognize` uses `ids` and `logins` without the rest.
 """
 
 from __future__ import annotations
