@@ -103,7 +103,7 @@ def recognize(value: Any) -> list[Found]:
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     mapping = _as_mapping(value)
-    if mapping is None and isinstance(value, str):
+    if mapping is None and isinstance(value, str) and not _URI_RE.match(value.strip()):
         env = _env_lines(value)
         if env and not PEM_RE.search(value):
             mapping = env
@@ -116,11 +116,12 @@ def recognize(value: Any) -> list[Found]:
     if gcp is not None:
         gcp.fields = [""]
         return [gcp]
-    strings = {str(k): v for k, v in _flatten(mapping).items() if isinstance(v, str)}
-    found.extend(_aws_pairs(strings))
-    aws_fields = {f for item in found for f in item.fields}
+    strings = {str(k): v for k, v in _flatten(mapping).items() if isinstance(v, _SCALARS)}
+    found.extend(_aws_pairs({k: v for k, v in strings.items() if isinstance(v, str)}))
+    found.extend(postgres_logins(strings))
+    taken = {f for item in found for f in item.fields}
     for key, val in strings.items():
-        if key in aws_fields:
+        if key in taken or not isinstance(val, str):
             continue
         nested = _as_mapping(val)
         if nested is not None and _gcp_key(nested) is not None:
@@ -154,6 +155,9 @@ def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _scan_scalar(key: str, val: str) -> list[Found]:
     out: list[Found] = []
+    login = postgres_uri(key, val)
+    if login is not None:
+        return [login]
     if VAULT_TOKEN_RE.match(val.strip()):
         fp = fingerprint(val.strip())
         out.append(Found(NodeKind.TOKEN, "fp:" + fp, [key], fp))
@@ -227,7 +231,7 @@ def substitute(value: Any, old_ref: str, new_fields: dict[str, str], kind: NodeK
     mapping = _as_mapping(value)
     was_json_text = isinstance(value, str) and mapping is not None
     env = None
-    if mapping is None and isinstance(value, str):
+    if mapping is None and isinstance(value, str) and not _URI_RE.match(value.strip()):
         env = _env_lines(value)
     target = [f for f in recognize(value) if f.ref == old_ref or (old_ref.startswith("fp:") and f.fingerprint == old_ref[3:])]
     if not target:
@@ -236,14 +240,14 @@ def substitute(value: Any, old_ref: str, new_fields: dict[str, str], kind: NodeK
     if kind is NodeKind.SERVICE_ACCOUNT_KEY and found.fields == [""]:
         key_json = new_fields["key_json"]
         return json.loads(key_json) if isinstance(original, dict) else key_json
-    replacements = _field_values(found, new_fields, kind, mapping or env or {})
+    replacements = _field_values(found, new_fields, kind, mapping or env or {}, original)
     if mapping is not None:
         updated = _set_paths(mapping, replacements)
         return json.dumps(updated) if was_json_text else updated
     if env:
         text = original
         for key, new in replacements.items():
-            text = re.sub(rf"^(\s*(?:export\s+)?{re.escape(key)}\s*=\s*)(['\"]?).*?\2\s*$",
+            text = re.sub(rf"^(\s*(?:export\s+)?{re.escape(key)}\s*=\s*)(['\"]?).*?\2[ \t]*$",
                           functools.partial(_env_assignment, new=new), text, flags=re.M)
         return text
     # a bare scalar: the whole value is the credential
@@ -255,9 +259,15 @@ def _env_assignment(m: re.Match[str], *, new: str) -> str:
     return f"{m.group(1)}{m.group(2)}{new}{m.group(2)}"
 
 
-def _field_values(found: Found, new: dict[str, str], kind: NodeKind, mapping: dict[str, Any]) -> dict[str, str]:
+def _field_values(found: Found, new: dict[str, str], kind: NodeKind, mapping: dict[str, Any],
+                  original: Any = None) -> dict[str, str]:
     out: dict[str, str] = {}
-    if kind is NodeKind.ACCESS_KEY:
+    if kind is NodeKind.PASSWORD and found.attrs.get(IN_URI):
+        # the password inside a connection URI: the rest of the URI stays as it was
+        key = found.fields[0]
+        uri = _flatten(mapping).get(key) if key else original
+        out[key] = _uri_with_password(str(uri), new["password"])
+    elif kind is NodeKind.ACCESS_KEY:
         out[found.fields[0]] = new["access_key_id"]
         if len(found.fields) > 1:
             out[found.fields[1]] = new["secret_access_key"]
@@ -289,3 +299,40 @@ def _set_paths(mapping: dict[str, Any], values: dict[str, str]) -> dict[str, Any
             cursor = cursor[part]
         cursor[parts[-1]] = new
     return updated
+
+
+# ---------------------------------------------------------------------------------------------
+# Postgres logins (`connectors/postgres/logins.py` reads them): a role's password, linked to its
+# role with no login attempt, under the Postgres connector's ids
+
+_SCALARS = (str, int)
+IN_URI = "in_uri"  # Found.attrs: the password sits inside a URI field, not alone
+AUTHENTICATES_AS = "authenticates_as"  # Found.attrs: the principal the credential logs in as
+_URI_RE = re.compile(r"^postgres(?:ql)?://", re.I)
+
+
+def _as_found(login: Any) -> Found:
+    from connectors.postgres.ids import password_id, role_id
+
+    fp = fingerprint(login.password)
+    return Found(NodeKind.PASSWORD, password_id(login.server, login.user, fp), [login.where], fp,
+                 attrs={AUTHENTICATES_AS: role_id(login.server, login.user), **({IN_URI: True} if login.in_uri else {})})
+
+
+def postgres_uri(key: str, value: str) -> Found | None:
+    from connectors.postgres.logins import from_uri
+
+    login = from_uri(key, value) if _URI_RE.match(value.strip()) else None
+    return _as_found(login) if login is not None else None
+
+
+def postgres_logins(strings: dict[str, Any]) -> list[Found]:
+    from connectors.postgres.logins import from_fields
+
+    return [_as_found(login) for login in from_fields(strings)]
+
+
+def _uri_with_password(uri: str, password: str) -> str:
+    from connectors.postgres.logins import with_password
+
+    return with_password(uri, password)

@@ -139,7 +139,8 @@ def summarize_secret_value(value: str | bytes) -> dict[str, Any]:
     return {
         "fingerprint": fingerprint(value),
         "found": [
-            {"kind": f.kind.value, "ref": f.ref, "fields": list(f.fields), "fingerprint": f.fingerprint}
+            {"kind": f.kind.value, "ref": f.ref, "fields": list(f.fields), "fingerprint": f.fingerprint,
+             **({"authenticates_as": f.attrs["authenticates_as"]} if f.attrs.get("authenticates_as") else {})}
             for f in found
         ],
     }

@@ -220,6 +220,8 @@ def transform_secrets(data: AccountData) -> tuple[list[Node], list[tuple[str, st
             # a certificate without its key is public material (never walked)
             public = found["kind"] in (NodeKind.CERTIFICATE.value, NodeKind.CA.value)
             edges.append((sid, "holds_public" if public else "stores", ref, attrs))
+            if found.get("authenticates_as"):  # a database password names its role (recognize)
+                edges.append((ref, "authenticates_as", found["authenticates_as"], {}))
     return nodes, edges
 
 

@@ -52,6 +52,8 @@ def old_ref(old: Node) -> str:
     if old.id.startswith(("vault:token:", "vault:password:", "vault:api_key:")) or old.kind in (
         NodeKind.PASSWORD, NodeKind.API_KEY, NodeKind.TOKEN
     ):
+        if not old.fingerprint and not old.id.startswith("vault:"):
+            return old.id  # another connector's id that recognize() gives (a Postgres role's password)
         if not old.fingerprint:
             raise ConnectorError(PROVIDER, "write_store", "the old credential has no fingerprint to find it by",
                                  node=old.id)

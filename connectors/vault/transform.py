@@ -227,6 +227,8 @@ def value_refs(mount: str, path: str, data: dict[str, Any], token_fps: dict[str,
             out.append(RefEdge(sid, Relation.STORES, token_node_id(by_fp[item.fingerprint])))
         elif item.ref:
             out.append(RefEdge(sid, item.rel, item.ref))
+            if item.attrs.get("authenticates_as"):  # a database password names its role (recognize)
+                out.append(RefEdge(item.ref, Relation.AUTHENTICATES_AS, str(item.attrs["authenticates_as"])))
             email = item.attrs.get("client_email")
             if item.kind is NodeKind.SERVICE_ACCOUNT_KEY and email:
                 out.append(RefEdge(item.ref, Relation.AUTHENTICATES_AS, f"gcp:service_account:{email}"))

@@ -98,6 +98,16 @@ def scan(canaries: dict[str, str], texts: dict[str, str]) -> list[str]:
     return hits
 
 
+def _db_password_id(lb: Lab) -> str:
+    """The demo's database password: a Postgres role's (host/username/password in `secret/ci/db`)."""
+    from connectors.postgres.ids import password_id
+    from revoke.model import fingerprint
+
+    vault = hvac.Client(url=lb.vault_url, token=os.environ[VAULT_TOKEN_ENV])
+    value = vault.secrets.kv.v2.read_secret_version(path="ci/db", raise_on_deleted_version=True)["data"]["data"]
+    return password_id("db.internal:5432", value["username"], fingerprint(value["password"]))
+
+
 def test_no_canary_anywhere(revoke_cli, demo_lab: Lab, tmp_path: Path) -> None:
     lb = demo_lab
     out_dir = lb.directory / "out"
@@ -132,7 +142,7 @@ def test_no_canary_anywhere(revoke_cli, demo_lab: Lab, tmp_path: Path) -> None:
     holder.execute("SELECT count(*) FROM meta").fetchone()
     recorded(JSON_DEBUG, "blast-radius", RUNNER, "--format", "json")
     recorded(JSON_DEBUG, "blast-radius", RUNNER)
-    recorded(JSON_DEBUG, "explain", RUNNER, "vault:password:secret/ci/db#password")
+    recorded(JSON_DEBUG, "explain", RUNNER, _db_password_id(lb))
     recorded(JSON_DEBUG, "plan", PLAYBOOK, "--node", RUNNER, "--format", "json")
     recorded(JSON_DEBUG, "run", PLAYBOOK, "--node", RUNNER, "--incident", "leak", "--execute", "--approve")
     recorded(JSON_DEBUG, "attest", "--incident", "leak", *manual_tasks(lb, "leak"), "--note", "rotated by the DBA")

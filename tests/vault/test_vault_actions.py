@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from vault_testlib import World, assert_no_canaries, aws_pair, connector, seed_world
 
+from connectors.postgres.ids import password_id
 from examples.lab.vault_lab import OpenBaoServer
 from revoke.connector import ActionContext, ConnectorError, Replacement, Secret
 from revoke.model import Node, NodeKind, fingerprint
@@ -114,14 +115,18 @@ def test_rotate_token_stored_by_value(bao: OpenBaoServer, world: World, conn: An
     assert conn.discard_replacement(rep.new_id, ctx()).changed is False
 
 
-def test_write_store_password_and_manual_probe(bao: OpenBaoServer, conn: Any) -> None:
+def test_write_store_password_and_manual_probe(bao: OpenBaoServer, world: World, conn: Any) -> None:
     nodes = nodes_by_id(conn)
-    old = nodes["vault:password:secret/ci/db#password"]
+    assert conn.probe(nodes["vault:password:secret/team/db#password"]).live is None  # nobody manages it: manual
+    # the demo's database password is a Postgres role's (host/username/password): known to the graph
+    # only by reference, without a fingerprint, it is found in the value by its id
+    old = Node(password_id("db.internal:5432", "ci", fingerprint(world.db_password)), NodeKind.PASSWORD, "postgres")
+    new_id = password_id("db.internal:5432", "ci", fingerprint("new-db-password-123"))
     store = nodes["vault:secret:secret/ci/db"]
-    assert conn.probe(old).live is None  # nobody manages the database: a manual task
-    rep = Replacement(old.id, old.id, NodeKind.PASSWORD, Secret({"password": "new-db-password-123"}))
+    rep = Replacement(old.id, new_id, NodeKind.PASSWORD, Secret({"password": "new-db-password-123"}))
     assert conn.write_store(store, old, rep, ctx()).changed
-    assert "fp:" + fingerprint("new-db-password-123") in conn.store_holds(store)
+    held = conn.store_holds(store)
+    assert new_id in held and "fp:" + fingerprint("new-db-password-123") in held and old.id not in held
     assert conn.write_store(store, old, rep, ctx()).changed is False
     data = bao.client().secrets.kv.v2.read_secret_version("ci/db", mount_point="secret",
                                                           raise_on_deleted_version=True)["data"]["data"]

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from vault_testlib import World, assert_no_canaries, connector, dump, seed_world
 
+from connectors.postgres.ids import password_id
 from connectors.recognize import pem_objects, pem_ref
 from examples.lab.vault_lab import OpenBaoServer
+from revoke.model import fingerprint
 
 CI = ["aws-app", "db", "gcp-deployer", "nested", "tls"]
 ALL = [f"ci/{p}" for p in CI] + ["team/db", "team/x/db"]
@@ -52,6 +54,7 @@ def expected_edges(world: World, collected: Any) -> set[tuple[str, str, str]]:
     key_ref = pem_ref(*pem_objects(world.key_pem)[0])
     assert key_ref is not None
     gcp_key = "gcp:service_account_key:0123456789abcdef0123456789abcdef01234567"
+    db_pw = password_id("db.internal:5432", "ci", fingerprint(world.db_password))
     edges = {
         (root, "parent_of", runner), (runner, "parent_of", child), (child, "parent_of", grand),
         (root, "authenticates_as", "vault:policy:root"),
@@ -62,7 +65,8 @@ def expected_edges(world: World, collected: Any) -> set[tuple[str, str, str]]:
         (sec("ci/aws-app"), "stores", f"aws:access_key:{world.aws[0]}"),
         (sec("ci/gcp-deployer"), "stores", gcp_key),
         (gcp_key, "authenticates_as", "gcp:service_account:deployer@lab-project.iam.gserviceaccount.com"),
-        (sec("ci/db"), "stores", "vault:password:secret/ci/db#password"),
+        # host/username/password: a Postgres role's password, linked to its role (connectors.recognize)
+        (sec("ci/db"), "stores", db_pw), (db_pw, "authenticates_as", "postgres:role:db.internal:5432/ci"),
         (sec("ci/tls"), "stores", key_ref.ref),
         (sec("ci/nested"), "stores", grand),  # a token found by value resolves to its accessor node
         (sec("team/db"), "stores", "vault:password:secret/team/db#password"),
@@ -103,7 +107,7 @@ def test_nodes(world: World, collected: dict[str, Any]) -> None:
     kinds = {}
     for n in snap.nodes:
         kinds.setdefault(n.kind.value, set()).add(n.id)
-    assert kinds["password"] == {"vault:password:secret/ci/db#password", "vault:password:secret/team/db#password",
+    assert kinds["password"] == {"vault:password:secret/team/db#password",
                                  "vault:password:secret/team/x/db#password"}
     assert kinds["secret"] == {sec(p) for p in ALL}
     assert kinds["policy"] == {"vault:policy:ci-read", "vault:policy:team-db", "vault:policy:default",
@@ -116,8 +120,6 @@ def test_nodes(world: World, collected: dict[str, Any]) -> None:
     login = nodes[tok(ids["approle"]["login_accessor"])]
     assert login.attrs["orphan"] is True and login.attrs["meta"]["role_name"] == "ci-deploy"
     # raw storage showed the values: fingerprints let a token found by value elsewhere resolve
-    from revoke.model import fingerprint
-
     assert runner.fingerprint == fingerprint(ids["runner_token"])
     assert nodes[tok(world.grandchild_accessor)].fingerprint == fingerprint(world.grandchild_token)
     assert nodes[sec("ci/db")].attrs["fields"] == ["host", "password", "username"]

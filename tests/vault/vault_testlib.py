@@ -56,6 +56,7 @@ class World:
     aws: tuple[str, str] = ("", "")
     key_pem: str = ""
     canaries: list[str] = field(default_factory=list)
+    db_password: str = ""  # the demo's `ci/db` value: a Postgres role's password (host/username/password)
 
 
 def seed_world(bao: OpenBaoServer) -> World:
@@ -82,6 +83,7 @@ def seed_world(bao: OpenBaoServer) -> World:
     kv.create_or_update_secret("team/x/db", secret={"password": deep_pw}, mount_point="secret")
     world = World(bao.url, bao.root_token, ids, grand["client_token"], grand["accessor"], orphan["client_token"],
                   orphan["accessor"], aws, key_pem)
+    world.db_password = db_password
     world.canaries = [
         bao.root_token, ids["runner_token"], ids["child_token"], grand["client_token"], orphan["client_token"],
         ids["approle"]["secret_id"], ids["approle"]["login_token"], aws[1], db_password, team_pw, deep_pw,
