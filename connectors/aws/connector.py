@@ -18,7 +18,7 @@ from connectors.aws import escrow
 from connectors.aws import iot_actions as iot
 from connectors.aws import store as secret_store
 from connectors.aws.client import PROVIDER, Account, quiet_sdk_bodies
-from connectors.aws.collect import collect_account, get_scps
+from connectors.aws.collect import collect_account, get_organization
 from connectors.aws.options import AwsOptions
 from connectors.aws.transform import collected
 from revoke.connector import (
@@ -211,7 +211,7 @@ class AwsConnector(BaseConnector):
             datas = list(outer.map(one, self.accounts))
         if self.organizations:
             # the first account's credentials read Organizations (management or delegated admin)
-            get_scps(self.accounts[0].client("organizations"), datas)
+            get_organization(self.accounts[0].client("organizations"), datas)
         out = collected(datas)
         log.info("aws.collect", accounts=len(datas), nodes=len(out.nodes), edges=len(out.edges),
                  findings=len(out.findings))

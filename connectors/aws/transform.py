@@ -17,6 +17,7 @@ from connectors.aws.iot import transform_iot
 from connectors.aws.policy import access_edges, identity_decision
 from connectors.aws.policy_conditions import Context
 from connectors.aws.policy_match import Statement, parse_policy
+from connectors.aws.policy_org import cap_by_rcps
 from connectors.aws.policy_resource import Guarded
 from connectors.aws.policy_sessions import MAX_HOURS, session_edges
 from revoke.connector import Collected, CollectFinding
@@ -245,15 +246,24 @@ def _tag_map(entry: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in entry.get("Tags") or []}
 
 
+def org_values(data: AccountData) -> dict[str, str]:
+    """`aws:PrincipalOrgID` / `aws:PrincipalOrgPaths` of the account's principals, when its
+    organization was collected (else unknown: the account may belong to an organization the
+    collector cannot see)."""
+    if not data.org_id:
+        return {}
+    return {"aws:principalorgid": data.org_id, "aws:principalorgpaths": data.org_path}
+
+
 def caller_context(kind: str, arn: str, account: str, name: str, user_id_value: str,
-                   tags: dict[str, str]) -> Context:
+                   tags: dict[str, str], org: dict[str, str] | None = None) -> Context:
     """Condition keys a request by this principal carries, as far as the collection knows them.
 
     A role session's tags may be replaced by session tags and its user id carries a session name
     the caller picks, so neither is decided for roles; roles have no `aws:username`.
     """
     values = {"aws:principalarn": arn, "aws:principalaccount": account,
-              "aws:principaltype": "User" if kind == "user" else "AssumedRole"}
+              "aws:principaltype": "User" if kind == "user" else "AssumedRole", **(org or {})}
     if kind == "user":
         values |= {"aws:username": name, "aws:userid": user_id_value}
         return Context(values, frozenset(), principal_tags=tags)
@@ -314,7 +324,7 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
                 {"aws:username": user["UserName"], "aws:userid": user.get("UserId", ""),
                  "aws:PrincipalType": "User", "aws:PrincipalAccount": data.account_id},
                 tags, caller_context("user", user["Arn"], data.account_id, user["UserName"],
-                                     user.get("UserId", ""), tags),
+                                     user.get("UserId", ""), tags, org_values(data)),
             )
         )
     for role in data.roles:
@@ -325,11 +335,12 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
                 statements(docs), boundary(role),
                 {"aws:userid": role.get("RoleId", "") + ":*", "aws:PrincipalType": "AssumedRole",
                  "aws:PrincipalAccount": data.account_id},
-                _tag_map(role), caller_context("role", role["Arn"], data.account_id, role["RoleName"], "", {}),
+                _tag_map(role), caller_context("role", role["Arn"], data.account_id, role["RoleName"], "", {},
+                                                org_values(data)),
             )
         )
     if data.scps is not None and not data.management:
-        levels = tuple(tuple(s for doc in docs for s in parse_policy(doc)) for docs in data.scps)
+        levels = _levels(data.scps)
         for p in out:
             p.scps = levels
     for arn in sorted(missing):
@@ -341,6 +352,11 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
             )
         )
     return out
+
+
+def _levels(documents: list[list[str]]) -> tuple[tuple[Statement, ...], ...]:
+    """SCP or RCP documents per level, parsed."""
+    return tuple(tuple(s for doc in docs for s in parse_policy(doc)) for docs in documents)
 
 
 def guarded(account: str, item: dict[str, Any]) -> Guarded:
@@ -367,6 +383,9 @@ def transform_access(
     secrets = [guarded(d.account_id, s) for d in datas for s in d.secrets]
     tags = {e["Arn"]: _tag_map(e) for d in datas for e in (*d.users, *d.roles)}
     edges, notes = access_edges(found, roles, users, secrets, tags)
+    rcps = {d.account_id: _levels(d.rcps) for d in datas if d.rcps is not None and not d.management}
+    edges = cap_by_rcps(edges, {p.node_id: p for p in found}, rcps,
+                        {**tags, **{s.arn: s.tags for s in secrets}}, {d.account_id: org_values(d) for d in datas})
     sessions, session_links = session_edges([p for p in found if p.kind == "user"], identity_decision, edges)
     for sid, kind, owner in sessions:
         nodes.append(Node(id=sid, kind=NodeKind.TOKEN, provider=PROVIDER, name=f"{kind} sessions of {owner}",
