@@ -195,6 +195,11 @@ def get_secrets(sm: Any, kms: Any, pool: ThreadPoolExecutor) -> tuple[list[dict[
                 "aws.secret.policy_unreadable",
                 f"resource policy could not be read ({item['policy_unreadable']}): what it grants or denies "
                 "is not evaluated", node=f"aws:secret:{item['arn']}", source=PROVIDER))
+        if key is not None and key.get("grants_unreadable"):
+            findings.append(CollectFinding(
+                "aws.kms.grants_unreadable",
+                f"grants of {key['arn']} could not be listed ({key['grants_unreadable']}): a read only a grant "
+                "allows is missed", node=f"aws:secret:{item['arn']}", source=PROVIDER))
         if key is not None and key.get("policy_unreadable"):
             findings.append(CollectFinding(
                 "aws.kms.policy_unreadable",
@@ -229,7 +234,7 @@ def _resource_policy(sm: Any, arn: str) -> dict[str, Any]:
 
 
 def _key(kms: Any, key_id: str) -> dict[str, Any]:
-    """A secret's KMS key: its ARN, who manages it, and (customer keys) its key policy."""
+    """A secret's KMS key: its ARN, who manages it, and (customer keys) its key policy and grants."""
     try:
         meta = call(lambda: kms.describe_key(KeyId=key_id), "describe_key")["KeyMetadata"]
     except ConnectorError as exc:
@@ -242,6 +247,12 @@ def _key(kms: Any, key_id: str) -> dict[str, Any]:
                              "get_key_policy")["Policy"]
     except ConnectorError as exc:
         out["policy_unreadable"] = _refused(exc)
+    try:
+        # grants can let a principal decrypt where the key policy does not (`kms_grants`)
+        out["grants"] = [{k: g.get(k) for k in ("GrantId", "GranteePrincipal", "Operations", "Constraints")}
+                         for g in pages(kms, "list_grants", "Grants", KeyId=meta["Arn"])]
+    except ConnectorError as exc:
+        out["grants_unreadable"] = _refused(exc)
     return out
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.aws.client import PROVIDER
 from connectors.aws.iot import transform_iot
+from connectors.aws.kms_grants import KeyGrant, grant_edges, grant_nodes, key_grants
 from connectors.aws.policy import access_edges, identity_decision
 from connectors.aws.policy_conditions import Context
 from connectors.aws.policy_match import Statement, parse_policy
@@ -354,6 +355,15 @@ def principals(data: AccountData, findings: list[CollectFinding]) -> list[Princi
     return out
 
 
+def _grants(secrets: list[Guarded]) -> list[tuple[str, tuple[KeyGrant, ...]]]:
+    """(key's account, grants) once per customer managed key."""
+    seen: dict[str, tuple[str, tuple[KeyGrant, ...]]] = {}
+    for s in secrets:
+        if s.grants:
+            seen.setdefault(s.key_arn, (s.key_arn.split(":")[4], s.grants))
+    return list(seen.values())
+
+
 def _levels(documents: list[list[str]]) -> tuple[tuple[Statement, ...], ...]:
     """SCP or RCP documents per level, parsed."""
     return tuple(tuple(s for doc in docs for s in parse_policy(doc)) for docs in documents)
@@ -368,6 +378,7 @@ def guarded(account: str, item: dict[str, Any]) -> Guarded:
         policy=parse_policy(item.get("policy") or None),
         key_arn=key.get("arn", "") if customer else "",
         key_policy=parse_policy(key["policy"]) if customer and "policy" in key else None,
+        grants=key_grants(key["arn"], key.get("grants") or []) if customer else (),
         tags=dict(item.get("tags") or {}),
     )
 
@@ -383,6 +394,10 @@ def transform_access(
     secrets = [guarded(d.account_id, s) for d in datas for s in d.secrets]
     tags = {e["Arn"]: _tag_map(e) for d in datas for e in (*d.users, *d.roles)}
     edges, notes = access_edges(found, roles, users, secrets, tags)
+    known = {p.node_id for p in found} | {f"aws:account:{d.account_id}" for d in datas}
+    for account, grants in _grants(secrets):
+        nodes.extend(grant_nodes(account, grants))
+        edges.extend(grant_edges(grants, known))
     rcps = {d.account_id: _levels(d.rcps) for d in datas if d.rcps is not None and not d.management}
     edges = cap_by_rcps(edges, {p.node_id: p for p in found}, rcps,
                         {**tags, **{s.arn: s.tags for s in secrets}}, {d.account_id: org_values(d) for d in datas})
