@@ -181,6 +181,7 @@ class AwsConnector(BaseConnector):
         self.created_ca_ids: list[str] = []
         self.probe_sts = opts.probe_sts
         self.organizations = opts.organizations
+        self.session_policies = {arn: p.model_dump() for arn, p in opts.session_policies.items()}
         self._new_cas = iot.NewCas()
 
     def account_for(self, node: Node) -> Account:
@@ -220,7 +221,7 @@ class AwsConnector(BaseConnector):
         if self.organizations:
             # the first account's credentials read Organizations (management or delegated admin)
             get_organization(self.accounts[0].client("organizations"), datas)
-        out = collected(datas)
+        out = collected(datas, self.session_policies)
         log.info("aws.collect", accounts=len(datas), nodes=len(out.nodes), edges=len(out.edges),
                  findings=len(out.findings))
         return out
