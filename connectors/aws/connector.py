@@ -61,6 +61,9 @@ class AwsConnector(BaseConnector):
             "iot:ListCertificates", "iot:DescribeCertificate", "iot:ListCACertificates",
             "iot:DescribeCACertificate", "iot:ListCertificatesByCA", "iot:ListThings",
             "iot:ListThingPrincipals", "iot:ListPolicies", "iot:ListTargetsForPolicy",
+            # organizations: true (SCPs, RCPs, the organization's id and paths)
+            "organizations:DescribeOrganization", "organizations:ListParents",
+            "organizations:ListPoliciesForTarget", "organizations:DescribePolicy",
         ],
         "discard_replacement": ["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iot:UpdateCertificate",
                                 "iot:DeleteCertificate", "iot:UpdateCACertificate", "iot:DeleteCACertificate"],
