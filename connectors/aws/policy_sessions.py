@@ -95,6 +95,8 @@ def session_edges(
             for _src, rel, dst, a in by_source.get(p.node_id, []):
                 if rel not in REACH[kind]:
                     continue
+                if kind == FEDERATION and "kms_grant" in a:
+                    continue  # a grant names the IAM user; a federated user is another principal
                 if policy is not None:
                     allowed = session_policy_allows(policy, a, dst.split(":", 2)[2])
                     if not allowed.allowed:

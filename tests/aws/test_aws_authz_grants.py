@@ -31,7 +31,7 @@ class GrantCase(Case):
 def grant_case(name: str, grants: dict[str, tuple[str, str, list[str], dict[str, Any]]], **kw: Any) -> GrantCase:
     users = kw.pop("users", {"alice": [allow(READ)], "bob": [allow(READ)], "carol": []})
     return GrantCase(name, users=users, roles=ADMIN, keys=kw.pop("keys", {"k": ADMIN_ONLY}),
-                     secrets={"db": {"key": "k"}}, grants=grants, **kw)
+                     secrets={"db": {"key": "k"}, "logs": {}}, grants=grants, **kw)
 
 
 CASES = [
@@ -67,6 +67,13 @@ CASES = [
                expected={("user:alice", "can_read", "secret:db")},
                absent={("user:bob", "can_read", "secret:db")},
                possible={("user:carol", "can_read", "secret:db")}),
+    grant_case("the user's GetSessionToken sessions use its grant; its federated users are other principals",
+               {"g": ("k", "user:alice", ["Decrypt"], {})},
+               users={"alice": [allow(READ), allow("sts:GetFederationToken")]},
+               expected={(f"aws:session_token:{arn('user', 'alice')}", "can_read", "secret:db"),
+                         (f"aws:session_token:{arn('user', 'alice')}", "can_assume", "grant:g"),
+                         (f"aws:federation_token:{arn('user', 'alice')}", "can_read", "secret:logs")},
+               absent={(f"aws:federation_token:{arn('user', 'alice')}", "can_read", "secret:db")}),
     grant_case("a grant to the account root delegates to IAM",
                {"g": ("k", ROOT, ["Decrypt"], {})},
                users={"alice": [allow(READ), allow("kms:Decrypt")], "bob": [allow(READ)]},
