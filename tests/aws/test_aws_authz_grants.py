@@ -4,6 +4,7 @@ does not let it, and the grant is a node whose revoke (RevokeGrant, irreversible
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,3 +137,17 @@ def test_revoking_a_reached_grant_removes_the_read(moto_server: MotoServer) -> N
     assert conn.act("revoke", node, ctx()).changed is False  # repeatable
     after = {e.key for e in conn.collect().edges}
     assert (ids["user:alice"], "can_read", ids["secret:db"]) not in after
+
+
+def test_a_leaked_key_whose_user_holds_a_grant_plans_its_irreversible_revoke(moto_server: MotoServer, revoke_cli: Any,
+                                                                           tmp_path: Path) -> None:
+    _, ids = check(moto_server, CASES[0])
+    key_id = lab_client("iam", moto_server.endpoint_url).create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+    (tmp_path / "revoke.yaml").write_text(f"connectors:\n  - type: aws\n    endpoint_url: {moto_server.endpoint_url}\n")
+    assert revoke_cli("collect", cwd=tmp_path).returncode == 0
+    res = revoke_cli("plan", "leaked-aws-key", "--node", f"aws:access_key:{key_id}", "--format", "json", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    steps = {s["id"]: s for s in res.json()["steps"]}
+    step = steps[f"revoke:{ids['grant:g']}"]
+    assert step["reversible"] is False and step["path"][-1] == ids["grant:g"]
+    assert ids["secret:db"] in {s["node"] for s in steps.values()}  # reached through the grant
