@@ -15,7 +15,9 @@ Configuration (`revoke.yaml`)::
       max_attempts: 5
       iot_ca_ids: [...]                    # CA ids to look at when ListCACertificates is unavailable
       probe_sts: false                     # true: also call STS with the key id (CloudTrail logs it)
-      organizations: false                 # true: SCPs from root to each account cap its grants
+      organizations: false                 # true: SCPs cap each account's principals, RCPs its resources
+      session_policies:                    # what a user's GetFederationToken sessions are minted with
+        "arn:aws:iam::111122223333:user/broker": {policy: {Statement: [...]}, policy_arns: [...]}
 
 Every key is declared in `options.AwsOptions`; an unknown one is an error with file and line.
 
@@ -41,6 +43,12 @@ Graph:
   its keys, which outlive a key rotation (`policy_sessions.py`); `can_mint` user -> token, and the
   token's own `can_read` (and, for GetSessionToken, `can_assume`) edges. `revoke` denies them by
   issue time in the user's inline policy, as `revoke_sessions` does for a role.
+  attrs session_policy says whether the federation token's reach is intersected with declared
+  session policies or is its user's whole reach (an upper bound).
+- `aws:kms_grant:<key ARN>/<grant id>` (token, attrs key, grantee, operations): a grant on a
+  secret's customer managed key, with `can_assume` grantee -> grant; a grantee with Decrypt also
+  gets `can_read` on the key's secrets it may read (attrs kms_grant). `revoke` is RevokeGrant
+  (irreversible), probed by ListGrants.
 - `aws:iot_ca:<CA id>` (ca) and `aws:iot_certificate:<certificate id>` (certificate), with
   `issued` CA -> certificate (attrs signature verified | mismatch | unchecked; basis=signature
   when only the signature links them), and `derives {alias: true}` from the x509 connector's id
@@ -52,13 +60,16 @@ Findings: `aws.empty` (no users or roles: credentials), `aws.secret.unreadable`,
 `aws.secret.policy_unreadable`, `aws.kms.policy_unreadable` (the read is kept as possible),
 `aws.iam.policy_unavailable` (an attached policy's document was not returned),
 `aws.iam.trust_any`, `aws.iot.list_ca_unavailable` (CAs found another way),
-`aws.iot.signature_mismatch`.
+`aws.iot.signature_mismatch`, `aws.kms.grants_unreadable`, `aws.org.outside` (a configured
+account the organization does not hold), `aws.org.rcp_unavailable`,
+`aws.sts.session_policy_unavailable` (a declared managed session policy was not collected).
 
 Inside the package: `client` (the only SDK use: sessions, clients, the error wrapper),
-`collect` (API calls) -> `transform` (pure), `policy` + `policy_match` + `policy_conditions` +
-`policy_resource` + `policy_sessions` (IAM evaluation),
-`iot` (IoT transform and certificate material), `actions` / `iot_actions` / `store` (what the
-actions do, over a client), and `connector` (the class and its action table).
+`collect` (API calls) -> `transform` + `access` (pure), `policy` + `policy_match` +
+`policy_conditions` + `policy_resource` + `policy_org` + `policy_sessions` + `kms_grants` (IAM
+evaluation),
+`iot` (IoT transform and certificate material), `actions` / `iot_actions` / `kms_actions` /
+`store` (what the actions do, over a client), and `connector` (the class and its action table).
 """
 
 from connectors.aws.client import wrap_error

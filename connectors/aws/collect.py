@@ -40,7 +40,11 @@ class AccountData:
     # SCP documents per level from the root down to the account (None: not collected); the
     # management account is exempt from SCPs
     scps: list[list[str]] | None = None
+    # RCP documents per level, the same way; they cap access to this account's resources
+    rcps: list[list[str]] | None = None
     management: bool = False
+    org_id: str = ""  # "": the organization was not collected
+    org_path: str = ""  # aws:PrincipalOrgPaths of the account: "o-.../r-.../ou-.../"
     findings: list[CollectFinding] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -192,6 +196,11 @@ def get_secrets(sm: Any, kms: Any, pool: ThreadPoolExecutor) -> tuple[list[dict[
                 "aws.secret.policy_unreadable",
                 f"resource policy could not be read ({item['policy_unreadable']}): what it grants or denies "
                 "is not evaluated", node=f"aws:secret:{item['arn']}", source=PROVIDER))
+        if key is not None and key.get("grants_unreadable"):
+            findings.append(CollectFinding(
+                "aws.kms.grants_unreadable",
+                f"grants of {key['arn']} could not be listed ({key['grants_unreadable']}): a read only a grant "
+                "allows is missed", node=f"aws:secret:{item['arn']}", source=PROVIDER))
         if key is not None and key.get("policy_unreadable"):
             findings.append(CollectFinding(
                 "aws.kms.policy_unreadable",
@@ -226,7 +235,7 @@ def _resource_policy(sm: Any, arn: str) -> dict[str, Any]:
 
 
 def _key(kms: Any, key_id: str) -> dict[str, Any]:
-    """A secret's KMS key: its ARN, who manages it, and (customer keys) its key policy."""
+    """A secret's KMS key: its ARN, who manages it, and (customer keys) its key policy and grants."""
     try:
         meta = call(lambda: kms.describe_key(KeyId=key_id), "describe_key")["KeyMetadata"]
     except ConnectorError as exc:
@@ -239,16 +248,26 @@ def _key(kms: Any, key_id: str) -> dict[str, Any]:
                              "get_key_policy")["Policy"]
     except ConnectorError as exc:
         out["policy_unreadable"] = _refused(exc)
+    try:
+        # grants can let a principal decrypt where the key policy does not (`kms_grants`)
+        out["grants"] = [{k: g.get(k) for k in ("GrantId", "GranteePrincipal", "Operations", "Constraints")}
+                         for g in pages(kms, "list_grants", "Grants", KeyId=meta["Arn"])]
+    except ConnectorError as exc:
+        out["grants_unreadable"] = _refused(exc)
     return out
 
 
-def get_scps(org: Any, datas: list[AccountData]) -> None:
-    """Fill each account's `scps` with the SCP documents of every level on its path to the root."""
-    master = call(org.describe_organization, "describe_organization")["Organization"].get("MasterAccountId", "")
+def get_organization(org: Any, datas: list[AccountData]) -> None:
+    """Fill each account's organization id and path, and the SCP and RCP documents of every level
+    on its path from the root (`policy_org`). RCPs a server cannot list leave `rcps` None, said in
+    a finding: resource access is then not capped by them."""
+    organization = call(org.describe_organization, "describe_organization")["Organization"]
+    master, org_id = organization.get("MasterAccountId", ""), organization.get("Id", "")
     documents: dict[str, str] = {}
+    rcp_refused = ""
 
-    def level(target: str) -> list[str]:
-        listed = pages(org, "list_policies_for_target", "Policies", TargetId=target, Filter="SERVICE_CONTROL_POLICY")
+    def level(target: str, kind: str) -> list[str]:
+        listed = pages(org, "list_policies_for_target", "Policies", TargetId=target, Filter=kind)
         out = []
         for pid in (pol["Id"] for pol in listed):
             if pid not in documents:
@@ -261,15 +280,36 @@ def get_scps(org: Any, datas: list[AccountData]) -> None:
 
     for data in datas:
         path = [data.account_id]
+        try:
+            first = pages(org, "list_parents", "Parents", ChildId=data.account_id)
+        except ConnectorError as exc:
+            data.findings.append(CollectFinding(
+                "aws.org.outside", f"account {data.account_id} is not in the collected organization "
+                f"({_refused(exc)}): no SCP or RCP caps it, its aws:PrincipalOrg* keys stay unknown", source=PROVIDER))
+            continue
         while True:
-            parents = pages(org, "list_parents", "Parents", ChildId=path[-1])
+            parents = first if len(path) == 1 else pages(org, "list_parents", "Parents", ChildId=path[-1])
             if not parents:
                 break
             path.append(parents[0]["Id"])
             if parents[0].get("Type") == "ROOT":
                 break
         data.management = data.account_id == master
-        data.scps = [level(t) for t in reversed(path)]
+        data.org_id = org_id
+        data.org_path = "/".join([org_id, *reversed(path[1:])]) + "/"
+        data.scps = [level(t, "SERVICE_CONTROL_POLICY") for t in reversed(path)]
+        if rcp_refused:
+            continue
+        try:
+            data.rcps = [level(t, "RESOURCE_CONTROL_POLICY") for t in reversed(path)]
+        except ConnectorError as exc:
+            rcp_refused = _refused(exc)
+    if rcp_refused:
+        for data in datas:
+            data.rcps = None
+        datas[0].findings.append(CollectFinding(
+            "aws.org.rcp_unavailable", f"resource control policies could not be listed ({rcp_refused}): "
+            "resource access is not capped by RCPs", source=PROVIDER))
 
 
 def get_iot(

@@ -16,9 +16,10 @@ from pydantic import ValidationError
 from connectors.aws import actions as iam_actions
 from connectors.aws import escrow
 from connectors.aws import iot_actions as iot
+from connectors.aws import kms_actions as kms_grant
 from connectors.aws import store as secret_store
 from connectors.aws.client import PROVIDER, Account, quiet_sdk_bodies
-from connectors.aws.collect import collect_account, get_scps
+from connectors.aws.collect import collect_account, get_organization
 from connectors.aws.options import AwsOptions
 from connectors.aws.transform import collected
 from revoke.connector import (
@@ -56,17 +57,20 @@ class AwsConnector(BaseConnector):
             "iam:GetAccountAuthorizationDetails", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed",
             "iam:GenerateCredentialReport", "iam:GetCredentialReport", "sts:GetCallerIdentity",
             "secretsmanager:ListSecrets", "secretsmanager:GetSecretValue", "secretsmanager:GetResourcePolicy",
-            "kms:DescribeKey", "kms:GetKeyPolicy",
+            "kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants",
             "iot:ListCertificates", "iot:DescribeCertificate", "iot:ListCACertificates",
             "iot:DescribeCACertificate", "iot:ListCertificatesByCA", "iot:ListThings",
             "iot:ListThingPrincipals", "iot:ListPolicies", "iot:ListTargetsForPolicy",
+            # organizations: true (SCPs, RCPs, the organization's id and paths)
+            "organizations:DescribeOrganization", "organizations:ListParents",
+            "organizations:ListPoliciesForTarget", "organizations:DescribePolicy",
         ],
         "discard_replacement": ["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iot:UpdateCertificate",
                                 "iot:DeleteCertificate", "iot:UpdateCACertificate", "iot:DeleteCACertificate"],
         "write_store": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
         "escrow": ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"],
         "probe": ["iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "sts:GetCallerIdentity", "iot:ListCertificates",
-                  "iot:DescribeCertificate", "iot:DescribeCACertificate"],
+                  "iot:DescribeCertificate", "iot:DescribeCACertificate", "kms:ListGrants"],
     }
     # Declaration order matters for `revoke permissions`: a verb's permissions are listed in the
     # order its declarations come, and the node kinds in the order they first appear.
@@ -126,6 +130,13 @@ class AwsConnector(BaseConnector):
     def _restore_user_sessions(self, node: Node, ctx: ActionContext) -> ActionResult:
         return iam_actions.remove_session_cutoff(self._iam(node), node)
 
+    # -- KMS grants (`kms_grants`): RevokeGrant is final, a new grant gets a new id
+
+    @table.action("revoke", types=("kms_grant",), kinds=(TOKEN,), reversible=False,
+                  permissions=["kms:RevokeGrant", "kms:ListGrants"])
+    def _revoke_grant(self, node: Node, ctx: ActionContext) -> ActionResult:
+        return kms_grant.revoke(self.account_for(node).client("kms"), node)
+
     # -- IoT: a REVOKED device certificate is final in IoT (no rollback); an INACTIVE CA is not
 
     @table.action("revoke", types=("iot_certificate",), kinds=(CERT,), reversible=False, permissions=IOT_REVOKE)
@@ -173,6 +184,7 @@ class AwsConnector(BaseConnector):
         self.created_ca_ids: list[str] = []
         self.probe_sts = opts.probe_sts
         self.organizations = opts.organizations
+        self.session_policies = {arn: p.model_dump() for arn, p in opts.session_policies.items()}
         self._new_cas = iot.NewCas()
 
     def account_for(self, node: Node) -> Account:
@@ -211,8 +223,8 @@ class AwsConnector(BaseConnector):
             datas = list(outer.map(one, self.accounts))
         if self.organizations:
             # the first account's credentials read Organizations (management or delegated admin)
-            get_scps(self.accounts[0].client("organizations"), datas)
-        out = collected(datas)
+            get_organization(self.accounts[0].client("organizations"), datas)
+        out = collected(datas, self.session_policies)
         log.info("aws.collect", accounts=len(datas), nodes=len(out.nodes), edges=len(out.edges),
                  findings=len(out.findings))
         return out
@@ -301,6 +313,8 @@ class AwsConnector(BaseConnector):
             return iam_actions.probe_key(self.account_for(node), node, sts=self.probe_sts)
         if kind in IOT_TYPES:
             return iot.probe(self._iot(node), node)
+        if kind == "kms_grant":
+            return kms_grant.probe(self.account_for(node).client("kms"), node)
         return ProbeResult(node.id, None, "no probe for this kind")
 
     def confirm(self, verb: str, node: Node) -> ProbeResult:

@@ -115,19 +115,23 @@ def transform_iot(raw: dict[str, Any], account: str, region: str) -> tuple[list[
                 if ca_pem and verify_signature(pem, ca_pem):
                     edges.append((ca_node_id(other), "issued", cert_node_id(cid), {"signature": "verified",
                                                                                    "basis": "signature"}))
-    for thing, principals in sorted(raw.get("thing_principals", {}).items()):
-        nodes.append(Node(id=f"aws:iot_thing:{thing}", kind=NodeKind.WORKLOAD, provider=PROVIDER, name=thing,
-                          attrs={"account": account, "region": region}))
-        for arn in principals:
-            if arn in by_arn:
-                edges.append((cert_node_id(by_arn[arn]), "authenticates_as", f"aws:iot_thing:{thing}", {}))
-    for policy, targets in sorted(raw.get("policy_targets", {}).items()):
-        nodes.append(Node(id=f"aws:iot_policy:{policy}", kind=NodeKind.POLICY, provider=PROVIDER, name=policy,
-                          attrs={"account": account, "region": region}))
-        for arn in targets:
-            if arn in by_arn:
-                edges.append((cert_node_id(by_arn[arn]), "authenticates_as", f"aws:iot_policy:{policy}", {}))
+    for prefix, kind, attached in (("aws:iot_thing:", NodeKind.WORKLOAD, raw.get("thing_principals", {})),
+                                   ("aws:iot_policy:", NodeKind.POLICY, raw.get("policy_targets", {}))):
+        _attached_nodes(prefix, kind, attached, by_arn, account, region, nodes, edges)
     return nodes, edges, findings
+
+
+def _attached_nodes(prefix: str, kind: NodeKind, attached: dict[str, list[str]], by_arn: dict[str, str],
+                    account: str, region: str, nodes: list[Node], edges: list[IotEdge]) -> None:
+    """Things or policies (`prefix` + name), each with `authenticates_as` from every collected
+    certificate attached to it (certificate ARN -> id in `by_arn`)."""
+    for name, arns in sorted(attached.items()):
+        node_id = f"{prefix}{name}"
+        nodes.append(Node(id=node_id, kind=kind, provider=PROVIDER, name=name,
+                          attrs={"account": account, "region": region}))
+        for arn in arns:
+            if arn in by_arn:
+                edges.append((cert_node_id(by_arn[arn]), "authenticates_as", node_id, {}))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ lab). Credentials are named by environment variable only, never given as values.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, field_validator
 
 from revoke.connector import ConnectorOptions
 
@@ -29,6 +29,25 @@ class AccountOptions(ConnectorOptions):
     role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/.+$")
 
 
+class SessionPolicyOptions(ConnectorOptions):
+    """What a user's GetFederationToken sessions are minted with (its broker's `Policy` and
+    `PolicyArns`), when known: such a session reaches only what its user's policies and these
+    allow (`policy_sessions`)."""
+
+    policy: dict[str, Any] | None = None  # the inline session policy document
+    policy_arns: list[str] = []  # managed policies passed as session policies
+
+    @field_validator("policy")
+    @classmethod
+    def _statements(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            stmts = value.get("Statement")
+            items = stmts if isinstance(stmts, list) else [stmts]
+            if not stmts or not all(isinstance(s, dict) and s.get("Effect") in ("Allow", "Deny") for s in items):
+                raise ValueError("a policy document needs Statement entries with Effect Allow or Deny")
+        return value
+
+
 class AwsOptions(AccountOptions):
     accounts: list[AccountOptions] | None = None  # several accounts; none: the top level is the one
     max_workers: int = 16  # concurrent calls per account (at least 4)
@@ -37,9 +56,12 @@ class AwsOptions(AccountOptions):
     # corroborate key probes by calling STS with the key id itself: off by default, since that call
     # appears in CloudTrail as a failed authentication (and as last_used on some endpoints)
     probe_sts: bool = False
-    # read the SCPs on the path from the root to each account (with the first account's
-    # credentials: the management account or a delegated administrator)
+    # read the organization, and the SCPs and RCPs on the path from the root to each account (with
+    # the first account's credentials: the management account or a delegated administrator)
     organizations: bool = False
+    # user ARN -> the session policies its federation sessions are minted with, when known
+    session_policies: dict[Annotated[str, StringConstraints(pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:user/.+$")],
+                           SessionPolicyOptions] = {}
 
     def account_settings(self) -> list[AccountOptions]:
         """One merged settings object per account: an entry's own values over the top level's."""

@@ -2,12 +2,15 @@
 
 A condition is decided only when every key it tests is known from the collection: the caller's
 ARN, account, type, user name and user id, its tags (`aws:PrincipalTag/*`), the resource's tags
-(`aws:ResourceTag/*`), and `sts:ExternalId` presence (the caller chooses to send one or not).
+(`aws:ResourceTag/*`), `sts:ExternalId` presence (the caller chooses to send one or not), and,
+when Organizations was collected and the caller's account is in it, `aws:PrincipalOrgID` and
+`aws:PrincipalOrgPaths` (an account outside the collected organization may be in another: its
+keys stay unknown).
 Anything else (source IP, MFA, time, request tags, an external id's value) stays undecided, and
 the statement keeps its conditions on the edge as "possible", as AWS cannot be asked in advance.
 
-Operators: String*, Arn* (with IfExists) and Null; ForAnyValue/ForAllValues, Numeric, Date, Bool
-and IpAddress leave the block undecided. Keys are case-insensitive, values as the operator says.
+Operators: String*, Arn* (with IfExists) and Null, also under ForAnyValue/ForAllValues; Numeric,
+Date, Bool and IpAddress leave the block undecided. Keys are case-insensitive, values as the operator says.
 AWS semantics for a missing key: a positive operator is false, a negated one or IfExists true.
 """
 
@@ -103,6 +106,19 @@ def _one(op: str, key: str, expected: list[str], ctx: Context, effect: str, vari
     return not hit if negated else hit
 
 
+def _set_one(qualifier: str, op: str, key: str, expected: list[str], ctx: Context, effect: str,
+             variables: Mapping[str, str]) -> bool | None:
+    """ForAnyValue / ForAllValues on a key the collection knows. Every such key holds one value
+    for a principal (`aws:PrincipalOrgPaths`: one account, one path), so the set is that value;
+    a missing key makes ForAllValues true and ForAnyValue false, as AWS says."""
+    known, value = ctx.lookup(key)
+    if not known or key.lower() in CALLER_CHOSEN or op.endswith("ifexists") or op == "null":
+        return None
+    if value is None:
+        return qualifier == "forallvalues"
+    return _one(op, key, expected, ctx, effect, variables)
+
+
 def decide(conditions: Mapping[str, Any], ctx: Context | None, effect: str,
            variables: Mapping[str, str] | None = None) -> bool | None:
     """True or False when the whole block is decided, None when some key cannot be known.
@@ -114,11 +130,15 @@ def decide(conditions: Mapping[str, Any], ctx: Context | None, effect: str,
     variables = variables or {}
     outcome: bool | None = True
     for op, keys in conditions.items():
-        if ":" in op or not isinstance(keys, Mapping):
-            outcome = None  # ForAnyValue: / ForAllValues: (set operators): left undecided
+        qualifier, _, base = op.lower().rpartition(":")
+        if qualifier not in ("", "foranyvalue", "forallvalues") or not isinstance(keys, Mapping):
+            outcome = None
             continue
         for key, expected in keys.items():
-            result = _one(op.lower(), str(key), _as_list(expected), ctx, effect, variables)
+            if qualifier:
+                result = _set_one(qualifier, base, str(key), _as_list(expected), ctx, effect, variables)
+            else:
+                result = _one(base, str(key), _as_list(expected), ctx, effect, variables)
             if result is False:
                 return False
             if result is None:

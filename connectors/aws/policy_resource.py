@@ -14,7 +14,8 @@ AWS "Policy evaluation logic" and "Cross-account policy evaluation logic", for
   that does not delegate to the account makes IAM grants useless. AWS managed keys are not
   usable across accounts, and within the account they follow the secret's decision.
 
-KMS grants are not listed, so a read that only a grant allows is missed.
+A KMS grant whose grantee is the caller lets it decrypt where the key policy and IAM are
+silent (`kms_grants`); an explicit Deny still blocks.
 """
 
 from __future__ import annotations
@@ -23,8 +24,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.aws.kms_grants import KeyGrant, grant_decrypt
 from connectors.aws.policy_conditions import Context, decide
-from connectors.aws.policy_match import ALLOW, DENY, Decision, Statement, account_of_trust, action_matches, resource_matches
+from connectors.aws.policy_match import (
+    ALLOW,
+    DENY,
+    IMPLICIT,
+    Decision,
+    Statement,
+    account_of_trust,
+    action_matches,
+    resource_matches,
+)
 
 READ = "secretsmanager:GetSecretValue"
 DECRYPT = "kms:Decrypt"
@@ -40,6 +51,7 @@ class Guarded:
     policy: tuple[Statement, ...] = ()  # the secret's resource policy (empty: none)
     key_arn: str = ""  # its customer managed KMS key ("": an AWS managed key)
     key_policy: tuple[Statement, ...] | None = None  # None: a customer key whose policy was not read
+    grants: tuple[KeyGrant, ...] = ()  # the key's grants (`kms_grants`)
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -163,6 +175,10 @@ def secret_read(p: Any, secret: Guarded, relevant: tuple[Statement, ...], identi
         attrs["key_policy"] = "not read"  # kept: over-report rather than miss a read
         return read, attrs
     decrypt = key_decrypt(p, secret, identity, context.with_resource_tags(None) if context else None)
+    if decrypt.effect == IMPLICIT and secret.grants:
+        decrypt, grant = grant_decrypt(p, secret.grants, secret.arn, identity(p, DECRYPT, secret.key_arn, None))
+        if grant:
+            attrs["kms_grant"] = grant
     if decrypt.effect != ALLOW:
         return decrypt, {}
     return Decision(ALLOW, read.conditions + decrypt.conditions), attrs
