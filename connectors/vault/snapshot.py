@@ -21,6 +21,7 @@ becomes a finding; anything else (sealed, 5xx, 429) stops the collection.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,7 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
 
     read_paths: dict[str, str] = {}
     secrets: list[tf.KvSecret] = []
-    try:
-        mounts = get.get_mounts(api)
-    except ConnectorError as exc:
-        _denied_or_raise(exc, out, "mounts_unreadable", "KV and PKI mounts not collected")
-        mounts = {}
+    mounts = _table_or_empty(get.get_mounts, api, out, "mounts_unreadable", "KV and PKI mounts not collected")
     for mount in tf.kv2_mounts(mounts):
         try:
             for path in get.get_kv_paths(api, mount, opts.kv_page_size or 500):
@@ -88,11 +85,7 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
         out.edges += p_edges
 
     approles: list[tf.AppRolePayload] = []
-    try:
-        auth_mounts = get.get_auth_mounts(api)
-    except ConnectorError as exc:
-        _denied_or_raise(exc, out, "auth_unreadable", "AppRole roles not collected")
-        auth_mounts = {}
+    auth_mounts = _table_or_empty(get.get_auth_mounts, api, out, "auth_unreadable", "AppRole roles not collected")
     for mount in tf.approle_mounts(auth_mounts):
         try:
             payload = get.get_approle(api, mount)
@@ -123,9 +116,23 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
         "counts": {"tokens": len(lookups), "secrets": len(secrets), "parent_edges": len(pairs)},
         "duration_s": round(time.monotonic() - start, 4),
     }
+    if opts.observations:
+        from connectors.vault.audit import observe
+
+        observe(api, opts, lookups, read_paths, collector, out)
     log.info("vault.collect", nodes=len(out.nodes), edges=len(out.edges), parent_source=source,
              capabilities_source=caps_source, duration_s=out.meta["duration_s"])
     return out
+
+
+def _table_or_empty(read: Callable[[VaultApi], dict[str, dict[str, Any]]], api: VaultApi, out: Collected,
+                    code: str, what: str) -> dict[str, dict[str, Any]]:
+    """A mount table, or none (and a finding) when the collector may not read it."""
+    try:
+        return read(api)
+    except ConnectorError as exc:
+        _denied_or_raise(exc, out, code, what)
+        return {}
 
 
 def _denied_or_raise(exc: ConnectorError, out: Collected, code: str, what: str) -> None:
