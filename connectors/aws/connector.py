@@ -173,6 +173,7 @@ class AwsConnector(BaseConnector):
         self.created_ca_ids: list[str] = []
         self.probe_sts = opts.probe_sts
         self.organizations = opts.organizations
+        self.opts = opts
         self._new_cas = iot.NewCas()
 
     def account_for(self, node: Node) -> Account:
@@ -213,6 +214,10 @@ class AwsConnector(BaseConnector):
             # the first account's credentials read Organizations (management or delegated admin)
             get_scps(self.accounts[0].client("organizations"), datas)
         out = collected(datas)
+        if self.opts.observations:  # last-used data and CloudTrail as observed_use edges
+            from connectors.aws.usage import observe
+
+            observe(self.accounts, datas, self.opts, out)
         log.info("aws.collect", accounts=len(datas), nodes=len(out.nodes), edges=len(out.edges),
                  findings=len(out.findings))
         return out

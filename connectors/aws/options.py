@@ -40,6 +40,13 @@ class AwsOptions(AccountOptions):
     # read the SCPs on the path from the root to each account (with the first account's
     # credentials: the management account or a delegated administrator)
     organizations: bool = False
+    # observed use (connectors.aws.usage): keys' last use as `observed_use` edges; with
+    # cloudtrail_days > 0 also the CloudTrail event history (LookupEvents, at most 90 days back, 2
+    # requests/s per account and region) of each key last used within that many days
+    observations: bool = False
+    cloudtrail_days: int = Field(default=0, ge=0, le=90)
+    cloudtrail_max_keys: int = Field(default=50, ge=1)  # keys looked up per account (a finding names the rest)
+    cloudtrail_endpoint_url: str | None = None  # a lab double; default: the account's endpoint
 
     def account_settings(self) -> list[AccountOptions]:
         """One merged settings object per account: an entry's own values over the top level's."""

@@ -102,10 +102,11 @@ def test_attempt_after_revocation_shows_in_verify(world: dict[str, Any], revoke_
         "  secret: {action: skip, reason: a store}\n")
     run = revoke_cli("run", str(playbook), "--node", token, "--incident", "obs-1", "--execute", cwd=d, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    # provider state: the token is revoked
-    assert world["bao"].client().auth.token.lookup_accessor  # noqa: B018 (API exists)
     import hvac
 
+    # provider state: the token is revoked (an unknown accessor is a 400)
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        world["bao"].client().auth.token.lookup_accessor(world["leaked"]["accessor"])
     with pytest.raises(hvac.exceptions.Forbidden):
         world["attacker"].secrets.kv.v2.read_secret_version("obs/a", mount_point="secret",
                                                             raise_on_deleted_version=True)
