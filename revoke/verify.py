@@ -177,7 +177,7 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
                                    "open_manual": [m["node"] for m in result.open_manual],
                                    "probes": len(result.probes), "chain_ok": chain_ok,
                                    "failed_steps": result.failed_steps, "drifted": result.drifted,
-                                   "reasons": result.reasons})
+                                   "reasons": result.reasons, "after_containment": result.after_containment})
     return result
 
 

@@ -3,6 +3,7 @@ LookupEvents from the double (paginated, throttled once, two requests per second
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -110,7 +111,7 @@ def test_lookup_paginates_and_keeps_two_requests_per_second(trail: CloudTrailDou
     assert len({e["EventId"] for e in events}) == 120
     assert throttles == 1 and trail.throttled == 1  # the forced one only: the pace itself never tripped
     times = [t for t, _ in trail.requests]
-    assert len(times) == 4 and all(b - a >= MIN_INTERVAL * 0.98 for a, b in zip(times, times[1:], strict=False))
+    assert len(times) == 4 and all(b - a >= MIN_INTERVAL * 0.98 for a, b in itertools.pairwise(times))
     assert time.monotonic() - started >= 3 * MIN_INTERVAL
 
 

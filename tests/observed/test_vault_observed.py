@@ -115,3 +115,16 @@ def test_attempt_after_revocation_shows_in_verify(world: dict[str, Any], revoke_
     attempts = data["after_containment"]
     assert [(a["node"], a["kind"], a["target"]) for a in attempts] == [(token, "attempt", secret("a"))]
     assert not any("used after containment" in r for r in data["reasons"])
+    # the report: what was read during the window, and the attempt after containment
+    md = revoke_cli("report", "--incident", "obs-1", "--format", "md", cwd=d, env=env)
+    assert md.returncode == 0, md.stderr
+    assert "## Observed during the window" in md.stdout and "## After containment" in md.stdout
+    report = revoke_cli("report", "--incident", "obs-1", "--format", "json", cwd=d, env=env).json()
+    during = {(r["credential"], r["by"]) for r in report["observed"]["during"]}
+    assert {(secret("a"), token), (secret("b"), token)} <= during
+    assert not any(by == f"vault:token:{world['app']['accessor']}" for _, by in during)
+    assert [(a["kind"], a["node"]) for a in report["observed"]["after"]] == [("attempt", token)]
+    html = revoke_cli("report", "--incident", "obs-1", "--format", "html", cwd=d, env=env).stdout
+    assert "After containment" in html
+    for value in VALUES.values():
+        assert value not in md.stdout and value not in html
