@@ -210,3 +210,18 @@ def after_reasons(found: list[dict[str, Any]]) -> list[str]:
     """A use after containment means the credential still works somewhere: not clean."""
     return [f"used after containment: {u['node']} at {u['at']} ({u['action']} {u['target']}, {u['source']}; "
             f"contained at {u['contained_at']})" for u in found if u["kind"] == "use"]
+
+
+def coverage_start(obs: ObservedEdges, nodes: dict[str, Any]) -> dict[str, datetime]:
+    """Provider -> its earliest observed event: a credential of a provider with no observed data
+    cannot be judged unused by it."""
+    out: dict[str, datetime] = {}
+    for e in obs.edges:
+        node = nodes.get(e.src)
+        provider = getattr(node, "provider", "") if node is not None else e.src.split(":", 1)[0]
+        # `since` is the first event even when older events were dropped from `attrs.events`
+        firsts = [e.since] if e.since is not None else [a for ev in _events(e) if (a := _at(ev)) is not None]
+        for at in firsts:
+            if provider and (provider not in out or at < out[provider]):
+                out[provider] = at
+    return out
