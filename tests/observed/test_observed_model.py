@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from connectors.vault.audit import name_actors, parse_audit, tombstones
 from revoke.blast import blast_radius, resolve_sources
@@ -12,8 +13,8 @@ from revoke.graph import CompiledGraph, resolve
 from revoke.model import Edge, Node, NodeKind, Relation
 from revoke.observed import (
     MAX_EVENTS,
-    ObservedEdges,
     Observation,
+    ObservedEdges,
     after_containment,
     after_reasons,
     annotate,
@@ -57,7 +58,7 @@ def test_an_observation_never_makes_anything_reachable() -> None:
 def test_annotate_counts_only_actors_of_the_radius_and_the_window() -> None:
     seen = ObservedEdges.of(to_edges([obs(TOKEN, A, 10), obs(TOKEN, B, -30), obs(APP, B, 12),
                                       obs(TOKEN, A, 20, outcome="denied")]))
-    data = {"sources": [TOKEN], "holders": [],
+    data: dict[str, Any] = {"sources": [TOKEN], "holders": [],
             "credentials": [{"id": TOKEN, "depth": 0}, {"id": B, "depth": 1}, {"id": A, "depth": 1}]}
     annotate(data, seen, since=T0)
     by_id = {c["id"]: c["observed"] for c in data["credentials"]}
@@ -97,7 +98,7 @@ def test_sweep_unused_by_observed_data() -> None:
 
 # Recorded OpenBao 2.7.2 response lines (file device, hmac_accessor = "false"), shortened to the
 # fields the parser reads; the token values are HMACs, as the device writes them.
-LINES = [
+LINES: list[dict[str, Any]] = [
     # the leaked token's creation: the response pairs its token HMAC with its accessor
     {"type": "response", "time": "2026-11-28T11:42:26.40Z",
      "request": {"path": "auth/token/create", "operation": "update", "client_token": "hmac-sha256:root",
