@@ -27,6 +27,7 @@ from typing import Any
 
 from connectors.vault import collect as get
 from connectors.vault import transform as tf
+from connectors.vault import transform_material as mat
 from connectors.vault.client import PROVIDER, VaultApi
 from connectors.vault.ids import secret_node_id
 from connectors.vault.options import VaultOptions
@@ -58,7 +59,7 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
         _denied_or_raise(exc, out, "policies_unreadable", "policy nodes not collected")
 
     read_paths: dict[str, str] = {}
-    secrets: list[tf.KvSecret] = []
+    secrets: list[mat.KvSecret] = []
     mounts = _table_or_empty(get.get_mounts, api, out, "mounts_unreadable", "KV and PKI mounts not collected")
     for mount in tf.kv2_mounts(mounts):
         try:
@@ -71,13 +72,13 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
     nodes, edges = tf.transform_tokens(lookups, fps, collector)
     out.nodes += nodes
     out.edges += edges + tf.transform_parents(pairs, lookups, source)
-    kv_nodes, kv_edges = tf.transform_kv(secrets, fps)
+    kv_nodes, kv_edges = mat.transform_kv(secrets, fps)
     out.nodes += kv_nodes
     out.edges += kv_edges
 
     for mount in tf.pki_mounts(mounts):
         try:
-            p_nodes, p_edges = tf.transform_pki(get.get_pki(api, mount))
+            p_nodes, p_edges = mat.transform_pki(get.get_pki(api, mount))
         except ConnectorError as exc:
             _denied_or_raise(exc, out, "pki_unreadable", f"PKI mount {mount} not collected")
             continue
