@@ -124,9 +124,11 @@ def explain(
     if fmt == "json":
         import orjson
 
-        out(orjson.dumps({"node": node, "target": target, "reachable": hops is not None,
-                          "hops": [{"from": a, "rel": r, "to": b} for a, r, b in hops or []],
-                          "observed": seen}).decode())
+        answer = {"node": node, "target": target, "reachable": hops is not None,
+                  "hops": [{"from": a, "rel": r, "to": b} for a, r, b in hops or []]}
+        if seen:  # the observed hop, when there is one
+            answer["observed"] = seen
+        out(orjson.dumps(answer).decode())
     elif hops is None:
         out(f"{safe(target)} is not reachable from {safe(node)}")
     elif not hops:

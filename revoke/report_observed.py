@@ -4,7 +4,8 @@
 by which credential of the radius, when (the store's observed edges, from the window's start on:
 the attacker keeps what it took until revoked). "After containment": uses and attempts of
 contained credentials after their containment, as the last `verify` recorded them in the
-journal (an attempt is evidence; a use made that verify not clean). Ids, times, actions and
+journal (an attempt is evidence; a use made that verify not clean); the finalize and rollback
+actions after containment are the report's own section. Ids, times, actions and
 sources only: observed events never carry a secret value.
 """
 
@@ -40,7 +41,7 @@ def render_md(section: dict[str, Any], cell: Any, code: Any, table: Any) -> list
     rows = [[cell(r["at"]), code(r["credential"]), code(r["by"]), cell(r["action"]), cell(r["source"])]
             for r in section["during"]]
     lines += table(["at", "credential", "by", "action", "source"], rows) if rows else ["Nothing observed.", ""]
-    lines += ["## After containment", ""]
+    lines += ["## After containment: observed use and attempts", ""]
     rows = [[cell(a["at"]), cell(a["kind"]), code(a["node"]), cell(f"{a['action']} {a['target']}"), cell(a["source"])]
             for a in section["after"]]
     lines += (table(["at", "use or attempt", "credential", "action", "source"], rows) if rows
@@ -56,4 +57,5 @@ def render_html(section: dict[str, Any], e: Any, c: Any, table: Any) -> str:
                   [[e(a["at"]), e(a["kind"]), c(a["node"]), e(f"{a['action']} {a['target']}"), e(a["source"])]
                    for a in section["after"]],
                   empty="No use or attempt of a contained credential was observed after its containment.")
-    return f"<h2>Observed during the window</h2>{during}<h2>After containment</h2>{after}"
+    return (f"<h2>Observed during the window</h2>{during}"
+            f"<h2>After containment: observed use and attempts</h2>{after}")
