@@ -128,3 +128,19 @@ def test_attempt_after_revocation_shows_in_verify(world: dict[str, Any], revoke_
     assert "After containment" in html
     for value in VALUES.values():
         assert value not in md.stdout and value not in html
+
+
+def test_observations_are_off_unless_asked(world: dict[str, Any], revoke_cli: Any, tmp_path: Path) -> None:
+    """Without `observations: true`, `collect` reads no observed use; `collect --observations` does."""
+    bao, env = world["bao"], world["env"]
+    (tmp_path / "revoke.yaml").write_text(
+        "connectors:\n  - type: vault\n"
+        f"    url: {bao.url}\n    token_env: OBS_VAULT_TOKEN\n    audit_log: {bao.audit_log}\n")
+    token = f"vault:token:{world['app']['accessor']}"  # still live: the other test revoked the leaked one
+    assert revoke_cli("collect", cwd=tmp_path, env=env).returncode == 0
+    plain = revoke_cli("blast-radius", token, "--observed", "--format", "json", cwd=tmp_path, env=env).json()
+    assert not any(c["observed"] for c in plain["credentials"])
+    assert revoke_cli("collect", "--observations", cwd=tmp_path, env=env).returncode == 0
+    seen = revoke_cli("blast-radius", token, "--observed", "--format", "json", cwd=tmp_path, env=env).json()
+    assert {c["id"] for c in seen["credentials"] if c["observed"] and c["id"].startswith("vault:secret:")} == {
+        secret("c")}
