@@ -16,8 +16,10 @@ creation response, or any request it made while live), so the HMAC never leaves 
 Nothing of a line is kept but accessor, path, operation, time, outcome and KV version (values in
 the log are HMACed anyway). The collector's own reads are revoke's, not use: they are skipped.
 
-The log is read from the start at each collection (the snapshot is replaced whole); a line that
-is not JSON (a partly written last line) is skipped.
+The log is read as a file tail at each collection (the snapshot is replaced whole): its last
+`audit_tail_mb` (default 512), from the first whole line; a line that is not JSON (a partly
+written last line) is skipped. A revoked token's attempts are named only if the line pairing its
+HMAC with its accessor is inside the tail.
 """
 
 from __future__ import annotations
@@ -134,9 +136,22 @@ def tombstones(use: AuditUse, live_accessors: Iterable[str]) -> list[Node]:
             for nid in gone]
 
 
-def read_lines(path: str) -> Iterator[str]:
-    with Path(path).open(encoding="utf-8", errors="replace") as fh:
-        yield from fh
+def read_lines(path: str, tail_bytes: int = 0) -> Iterator[str]:
+    """The log's lines; with `tail_bytes`, only its last `tail_bytes` (from the first whole line)."""
+    with Path(path).open("rb") as fh:
+        size = fh.seek(0, 2)
+        if tail_bytes and size > tail_bytes:
+            fh.seek(size - tail_bytes - 1)
+            if fh.read(1) != b"\n":
+                fh.readline()  # a cut line is no record
+        else:
+            fh.seek(0)
+        for raw in fh:
+            yield raw.decode("utf-8", errors="replace")
+
+
+def log_size(path: str) -> int:
+    return Path(path).stat().st_size
 
 
 def observe(api: Any, opts: Any, lookups: dict[str, dict[str, Any]], data_paths: dict[str, str], collector: str,
@@ -150,8 +165,12 @@ def observe(api: Any, opts: Any, lookups: dict[str, dict[str, Any]], data_paths:
                                      "audit device declared in the server config); no observed use collected"))
         return
     device = opts.audit_device or _find_audit_device(api, opts.audit_log) or "file"
+    tail = opts.audit_tail_mb * 1024 * 1024
     try:
-        raw = parse_audit(read_lines(opts.audit_log), data_paths, source=f"vault-audit:{device}")
+        if log_size(opts.audit_log) > tail:
+            out.findings.append(_finding("audit_log_tail", f"audit log {opts.audit_log} is larger than audit_tail_mb "
+                                         f"({opts.audit_tail_mb}); observed use read from its last part only", "info"))
+        raw = parse_audit(read_lines(opts.audit_log, tail), data_paths, source=f"vault-audit:{device}")
     except OSError as exc:
         out.findings.append(_finding("audit_log_unreadable", f"audit log {opts.audit_log}: {exc.strerror}; "
                                      "no observed use collected", "error"))

@@ -146,3 +146,16 @@ def test_audit_parser_matches_hmaced_accessors() -> None:
     assert [o.by for o in name_actors(raw, {"hmac-sha256:acc": "leakedacc"}, set()).observations] == [
         "vault:token:leakedacc"]
     assert name_actors(raw, {}, set()).unresolved == 1
+
+
+def test_audit_log_is_read_as_a_tail(tmp_path: Any) -> None:
+    from connectors.vault.audit import read_lines
+
+    log = tmp_path / "audit.log"
+    lines = [json.dumps({**LINES[2], "time": f"2026-11-28T11:42:{i:02d}Z"}) + "\n" for i in range(40)]
+    log.write_text("".join(lines))
+    assert list(read_lines(str(log))) == lines
+    tail = list(read_lines(str(log), tail_bytes=len(lines[0]) * 3 + 5))
+    assert tail == lines[-3:]  # the cut line before them is dropped, not half-parsed
+    assert list(read_lines(str(log), tail_bytes=len(lines[0]) * 3)) == lines[-3:]  # cut on a line boundary
+    assert list(read_lines(str(log), tail_bytes=10**9)) == lines
