@@ -192,13 +192,20 @@ def plan_table(console: Any, plan: Any, status: dict[str, str] | None = None, *,
 # --- TSV, one writer (revoke.textsafe.tsv) for every command that offers --format tsv --------------
 def blast_tsv(data: dict[str, Any]) -> str:
     """One row per reached node; `via` is the node before it on its path (`explain` gives the whole path)."""
+    observed = any("observed" in c for c in data["credentials"])  # --observed: uses seen, latest one
+
     def rows(role: str, items: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
         for item in items:
             path = item.get("path") or []
-            yield [role, item["id"], item["kind"], item.get("provider"), item["depth"], item.get("live"),
+            row = [role, item["id"], item["kind"], item.get("provider"), item["depth"], item.get("live"),
                    item.get("status"), path[-2] if len(path) > 1 else ""]
+            if observed:
+                seen = item.get("observed") or []
+                row += [len(seen), seen[0]["at"] if seen else ""]
+            yield row
 
-    return tsv(["role", "id", "kind", "provider", "depth", "live", "status", "via"],
+    head = ["role", "id", "kind", "provider", "depth", "live", "status", "via"]
+    return tsv([*head, "observed", "last_observed"] if observed else head,
                [*rows("credential", data["credentials"]), *rows("holder", data["holders"])])
 
 

@@ -77,6 +77,11 @@ def test_blast_radius_observed_marks_exactly_the_secrets_read(world: dict[str, A
     # without --observed the contract is unchanged
     plain = revoke_cli("blast-radius", token, "--format", "json", cwd=d, env=env).json()
     assert all("observed" not in c for c in plain["credentials"])
+    tsv = revoke_cli("blast-radius", token, "--window", world["window"], "--observed", "--format", "tsv",
+                     cwd=d, env=env).stdout.splitlines()
+    assert tsv[0].endswith("\tobserved\tlast_observed")
+    counts = {r.split("\t")[1]: r.split("\t")[8] for r in tsv[1:]}
+    assert (counts[secret("a")], counts[secret("b")], counts[secret("c")]) == ("2", "1", "0")
     table = revoke_cli("blast-radius", token, "--window", world["window"], "--observed", cwd=d, env=env)
     assert "observed" in table.stdout and "2x, last" in table.stdout
     # explain shows the observed hop next to the potential one
