@@ -61,6 +61,7 @@ class AwsConnector(BaseConnector):
             "iot:DescribeCACertificate", "iot:ListCertificatesByCA", "iot:ListThings",
             "iot:ListThingPrincipals", "iot:ListPolicies", "iot:ListTargetsForPolicy",
         ],
+        "observations": ["cloudtrail:LookupEvents"],  # with cloudtrail_days (last use comes with collect)
         "discard_replacement": ["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iot:UpdateCertificate",
                                 "iot:DeleteCertificate", "iot:UpdateCACertificate", "iot:DeleteCACertificate"],
         "write_store": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],

@@ -85,6 +85,7 @@ class GcpConnector(BaseConnector):
         "collect": ["iam.serviceAccounts.list", "iam.serviceAccountKeys.list",
                     "iam.serviceAccounts.getIamPolicy", "resourcemanager.projects.getIamPolicy"],
         "probe": ["iam.serviceAccountKeys.get", "iam.serviceAccounts.get"],
+        "observations": ["policyanalyzer.serviceAccountKeyLastAuthenticationActivities.query"],
     }
     table = ActionTable()
 

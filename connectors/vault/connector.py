@@ -69,6 +69,8 @@ class VaultConnector(BaseConnector):
             "sudo,list sys/leases/lookup/, sys/leases/lookup/*", "update sys/leases/lookup",
         ],
         "escrow": ["read sys/mounts", "create,update,read <escrow path>/*"],
+        # and read access to the audit_log file; audit-hash only when accessors are HMACed
+        "observations": ["update sys/audit-hash/*"],
     }
     table = ActionTable()
 
