@@ -118,9 +118,10 @@ def explain(
     resolve_sources(graph, [target])
     radius = blast_radius(graph, sources, window=Window.parse(window) if window else None)
     hops = radius.hops(target)
-    from revoke.observed import ObservedEdges, observed_hops
+    from revoke.observed import ObservedEdges, in_graph, observed_hops
 
-    seen = observed_hops(ObservedEdges.load(store), radius.path_ids(target) or [], target) if hops else []
+    seen = observed_hops(ObservedEdges.load(store), radius.path_ids(target) or [], target) \
+        if hops and in_graph(graph) else []
     if fmt == "json":
         import orjson
 

@@ -99,6 +99,16 @@ class ObservedEdges:
         return cls.of(Edge.from_dict(json.loads(data)) for (data,) in rows)
 
 
+def in_graph(graph: Any) -> bool:
+    """Whether the compiled graph holds any observed edge: one vector test, so `explain` reads
+    the edge rows only when there is something to show."""
+    import numpy as np
+
+    from revoke.graph import REL_CODE
+
+    return bool(np.isin(graph.rel, [REL_CODE[r] for r in OBSERVED]).any())
+
+
 def _events(edge: Edge) -> list[dict[str, Any]]:
     return [ev for ev in edge.attrs.get("events") or [] if isinstance(ev, dict) and ev.get("at")]
 
