@@ -19,6 +19,8 @@ def collect(
     ctx: typer.Context,
     only: Annotated[list[str] | None, typer.Option("--only", help="Collect only these connector names.")] = None,
     allow_empty: Annotated[bool, typer.Option(help="Accept an empty snapshot replacing a non-empty one.")] = False,
+    observations: Annotated[bool, typer.Option("--observations", help="Also read observed use (audit logs, "
+                                               "last-used data) in every connector that can.")] = False,
 ) -> None:
     """Run the configured connectors and write the graph."""
     import contextlib
@@ -33,7 +35,7 @@ def collect(
     folder_existed = parse_url(g.store).parent.exists()
     store = open_store(g, create=True)
     try:
-        report = run_collect(config, store, only=only, allow_empty=allow_empty)
+        report = run_collect(config, store, only=only, allow_empty=allow_empty, observations=observations)
     except RevokeError:
         if not existed:  # bad input must leave nothing behind, not even an empty store
             store.close()
@@ -63,6 +65,8 @@ def blast_radius_cmd(
     nodes: Annotated[list[str], typer.Argument(help="Compromised node ids.")],
     window: Annotated[str | None, typer.Option("--window", help="Exposure window START/END (ISO-8601).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or tsv.")] = "table",
+    observed: Annotated[bool, typer.Option("--observed", help="Add observed use (audit logs, last-used data); "
+                                           "observed-used credentials first.")] = False,
 ) -> None:
     """Every credential and holder reachable from the compromised nodes, with paths."""
     from revoke.blast import Window, blast_radius, resolve_sources
@@ -76,6 +80,10 @@ def blast_radius_cmd(
 
     warn_gaps(store)
     data = radius.to_json()
+    if observed:
+        from revoke.observed import ObservedEdges, annotate
+
+        annotate(data, ObservedEdges.load(store), win.start if win else None)
     if fmt == "json":
         import orjson
 
@@ -110,11 +118,18 @@ def explain(
     resolve_sources(graph, [target])
     radius = blast_radius(graph, sources, window=Window.parse(window) if window else None)
     hops = radius.hops(target)
+    from revoke.observed import ObservedEdges, in_graph, observed_hops
+
+    seen = observed_hops(ObservedEdges.load(store), radius.path_ids(target) or [], target) \
+        if hops and in_graph(graph) else []
     if fmt == "json":
         import orjson
 
-        out(orjson.dumps({"node": node, "target": target, "reachable": hops is not None,
-                          "hops": [{"from": a, "rel": r, "to": b} for a, r, b in hops or []]}).decode())
+        answer = {"node": node, "target": target, "reachable": hops is not None,
+                  "hops": [{"from": a, "rel": r, "to": b} for a, r, b in hops or []]}
+        if seen:  # the observed hop, when there is one
+            answer["observed"] = seen
+        out(orjson.dumps(answer).decode())
     elif hops is None:
         out(f"{safe(target)} is not reachable from {safe(node)}")
     elif not hops:
@@ -123,6 +138,9 @@ def explain(
         out(safe(hops[0][0]))
         for _, rel, b in hops:
             out(f"  --{rel}--> {safe(b)}")
+        for o in seen:  # the hop the attacker's credential was seen taking
+            out(f"observed: {safe(o['from'])} --{o['rel']}--> {safe(o['to'])} "
+                f"({o['count']} times, {safe(o['first'])} .. {safe(o['last'])})")
     if hops is None:
         raise typer.Exit(1)
 

@@ -33,13 +33,15 @@ class CollectReport:
         return not self.failed
 
 
-def instantiate(cfg: ConnectorConfig) -> Connector:
+def instantiate(cfg: ConnectorConfig, *, observations: bool = False) -> Connector:
     cls = connector_class(cfg.type)
+    if observations and "observations" in cls.options_model.model_fields:
+        return cls({**cfg.options, "observations": True})  # `collect --observations`: every connector that can
     return cls(cfg.options)
 
 
-def _run_one(cfg: ConnectorConfig, created: set[str]) -> Collected:
-    connector = instantiate(cfg)
+def _run_one(cfg: ConnectorConfig, created: set[str], observations: bool = False) -> Collected:
+    connector = instantiate(cfg, observations=observations)
     try:
         connector.remember_created(created)
         return connector.collect()
@@ -64,7 +66,8 @@ def created_by_revoke(store: Store) -> set[str]:
     return made - gone
 
 
-def collect(config: Config, store: Store, *, only: list[str] | None = None, allow_empty: bool = False) -> CollectReport:
+def collect(config: Config, store: Store, *, only: list[str] | None = None, allow_empty: bool = False,
+            observations: bool = False) -> CollectReport:
     """Collect every connector first, in parallel and in memory. Any input error aborts before the
     store is touched; a provider failure keeps that connector's previous snapshot."""
     chosen = [c for c in config.connectors if not only or c.name in only]
@@ -72,7 +75,7 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
     results: dict[str, Collected | BaseException] = {}
     created = created_by_revoke(store)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:
-        futures = {c.name: pool.submit(_run_one, c, created) for c in chosen}
+        futures = {c.name: pool.submit(_run_one, c, created, observations) for c in chosen}
         for name, fut in futures.items():
             try:
                 results[name] = fut.result()

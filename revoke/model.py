@@ -69,9 +69,13 @@ class Relation(StrEnum):
     # gives no access (kept for sweeps, reports and trust-store removal)
     TRUSTS = "trusts"
     HOLDS_PUBLIC = "holds_public"
+    # observed use (audit logs, last-used data): timestamped events that annotate, never grant
+    OBSERVED_READ = "observed_read"
+    OBSERVED_USE = "observed_use"
 
 
-NOT_WALKED = frozenset({Relation.TRUSTS, Relation.HOLDS_PUBLIC})
+NOT_WALKED = frozenset({Relation.TRUSTS, Relation.HOLDS_PUBLIC, Relation.OBSERVED_READ, Relation.OBSERVED_USE})
+OBSERVED = frozenset({Relation.OBSERVED_READ, Relation.OBSERVED_USE})
 
 
 # Node ids are `<provider>:<type>:<native id>` or, for holders no provider owns, `<kind>:<name>`.

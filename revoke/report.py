@@ -23,6 +23,7 @@ from revoke.errors import InputError
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
 from revoke.plan import EXECUTABLE, Plan, Step
+from revoke.report_observed import observed_sections
 from revoke.report_radius import Relations, blast_radius
 from revoke.report_timeline import after_containment, timeline
 from revoke.report_verification import journal_chain, verification
@@ -109,6 +110,7 @@ def build_report(store: Store, journal: Journal) -> dict[str, Any]:
         "after": after_containment(state),
         "journal": journal_chain(journal, state),
     }
+    report["observed"] = observed_sections(store, state, report["blast_radius"], plan.window)
     report["verification"] = verification(state, plan, report["journal"])
     report["summary"] = _summary(report)
     return report

@@ -128,6 +128,7 @@ def render_html(report: dict[str, Any]) -> str:
         _radius_tables(report),
         _timeline(report),
         _sections(report),
+        _observed(report),
         _verification(report),
         _chain(j),
         f"<footer>Generated {e(when(report['generated_at']))} from the incident journal and the recorded plan "
@@ -135,6 +136,12 @@ def render_html(report: dict[str, Any]) -> str:
         "</main></body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _observed(report: dict[str, Any]) -> str:
+    from revoke.report_observed import render_html as observed_html
+
+    return observed_html(report["observed"], e, c, table) if "observed" in report else ""
 
 
 def _cards(s: dict[str, Any]) -> str:

@@ -112,6 +112,10 @@ def render_md(report: dict[str, Any]) -> str:
     lines += _timeline(report)
     lines += _radius(report)
     lines += _sections(report)
+    if "observed" in report:
+        from revoke.report_observed import render_md as observed_md
+
+        lines += observed_md(report["observed"], cell, code, _table)
     lines += _verification(report)
     lines += ["## Journal hash chain", "",
               f"- {'intact' if j['intact'] else '**BROKEN**'}: {cell(j['message'])}",

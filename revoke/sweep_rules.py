@@ -215,3 +215,25 @@ def holder_long_lived(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
                 continue
             yield Hit(cred.id, f"{holder.id} stores a credential that never expires ({cred.kind.value})",
                       {**when(cred), "holder": holder.id, "holder_kind": holder.kind.value}, path=[holder.id, cred.id])
+
+
+@rule("unused-by-observed-data", Severity.MEDIUM,
+      "keys and tokens with no observed use (audit logs, CloudTrail, last-used data) for `days` days, "
+      "where their provider reports observed use", days=90, kinds=[*KEY_KINDS, "token"])
+def unused_by_observed_data(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
+    from revoke.observed import ObservedEdges, coverage_start, last_observed
+
+    obs = ObservedEdges.of(ctx.edges)
+    covered = coverage_start(obs, ctx.nodes)  # provider -> its earliest observed event
+    last = last_observed(obs)
+    for node in ctx.of_kind(*p["kinds"]):
+        if not ctx.is_live(node) or node.provider not in covered or node.attrs.get("collector"):
+            continue  # revoke's own collector token reads everything: its reads are never use
+        seen = last.get(node.id)
+        since = seen or max(covered[node.provider], node.created or covered[node.provider])
+        idle = ctx.days_since(since)
+        if idle >= p["days"]:
+            what = f"last observed use {idle} days ago" if seen else f"no observed use in {idle} days of observed data"
+            yield Hit(node.id, f"{node.kind.value}: {what} (limit {p['days']})",
+                      {**when(node), "idle_days": idle, "last_observed": seen.isoformat() if seen else None,
+                       "observed_since": covered[node.provider].isoformat()})

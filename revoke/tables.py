@@ -122,13 +122,16 @@ def blast_table(console: Any, data: dict[str, Any], *, ids: IdCells | None = Non
     creds, holders = data["credentials"], data["holders"]
     console.print(f"Blast radius of {', '.join(ids(s) for s in data['sources'])}: "
                   f"{len(creds)} credentials to act on, {len(holders)} holders/identities exposed")
-    cols = ("kind", "depth") if ids.short else ("kind", "provider", "depth", "path")
+    cols: tuple[str, ...] = ("kind", "depth") if ids.short else ("kind", "provider", "depth", "path")
+    if any("observed" in c for c in creds):  # blast-radius --observed: the latest use, by whom
+        cols = (*cols, "observed")
     table = Table(title="Credentials", show_lines=False)
     for col in ("id", *cols):
         column(table, col, ids)
     for item in creds[:limit]:
         values = {"kind": cell(item["kind"]), "provider": cell(item["provider"]), "depth": str(item["depth"]),
-                  "path": ids.path(item["path"], item.get("path_length"))}
+                  "path": ids.path(item["path"], item.get("path_length")),
+                  "observed": _observed_cell(ids, item.get("observed") or [])}
         first = (ids.stacked(item["id"], item["kind"], [_path_line(ids, item["path"], item.get("path_length"))])
                  if ids.short else ids(item["id"]))
         table.add_row(first, *(values[c] for c in cols))
@@ -144,6 +147,13 @@ def blast_table(console: Any, data: dict[str, Any], *, ids: IdCells | None = Non
     if len(holders) > limit:
         console.print(f"... {len(holders) - limit} more holders (use --format json for all)")
     ids.print_full(console)
+
+
+def _observed_cell(ids: IdCells, seen: list[dict[str, Any]]) -> str:
+    if not seen:
+        return ""
+    last = seen[0]
+    return cell(f"{len(seen)}x, last {last['at'][:19]} by {ids.text(last['by'], named=False)} ({last['action']})")
 
 
 def plan_table(console: Any, plan: Any, status: dict[str, str] | None = None, *, ids: IdCells | None = None) -> None:
@@ -182,13 +192,20 @@ def plan_table(console: Any, plan: Any, status: dict[str, str] | None = None, *,
 # --- TSV, one writer (revoke.textsafe.tsv) for every command that offers --format tsv --------------
 def blast_tsv(data: dict[str, Any]) -> str:
     """One row per reached node; `via` is the node before it on its path (`explain` gives the whole path)."""
+    observed = any("observed" in c for c in data["credentials"])  # --observed: uses seen, latest one
+
     def rows(role: str, items: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
         for item in items:
             path = item.get("path") or []
-            yield [role, item["id"], item["kind"], item.get("provider"), item["depth"], item.get("live"),
+            row = [role, item["id"], item["kind"], item.get("provider"), item["depth"], item.get("live"),
                    item.get("status"), path[-2] if len(path) > 1 else ""]
+            if observed:
+                seen = item.get("observed") or []
+                row += [len(seen), seen[0]["at"] if seen else ""]
+            yield row
 
-    return tsv(["role", "id", "kind", "provider", "depth", "live", "status", "via"],
+    head = ["role", "id", "kind", "provider", "depth", "live", "status", "via"]
+    return tsv([*head, "observed", "last_observed"] if observed else head,
                [*rows("credential", data["credentials"]), *rows("holder", data["holders"])])
 
 

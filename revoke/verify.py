@@ -32,6 +32,7 @@ from revoke.errors import RevokeError
 from revoke.graph import KINDS
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
+from revoke.observed import after_reasons, check_after_containment
 from revoke.plan import Plan, Step
 from revoke.store import Store
 from revoke.trust import trust_survivors
@@ -73,6 +74,8 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     # holders whose re-read trust store still holds a CA of the incident
     trust_survivors: list[dict[str, Any]] = field(default_factory=list)
+    # observed uses (not clean) and attempts (evidence) of contained credentials after containment
+    after_containment: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -96,6 +99,7 @@ class VerifyResult:
         out += [f"manual task open: {m['node']} ({m['reason']})" for m in self.open_manual]
         out += [f"still trusts {t['ca']}: {t['holder']} in {', '.join(t['paths']) or 'its trust store'}"
                 for t in self.trust_survivors]
+        out += after_reasons(self.after_containment)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +167,7 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             else:
                 result.open_manual.append({"node": step.node, "reason": step.reason, "path": step.path})
         _residual(store, plan, dead, result)
+        result.after_containment = check_after_containment(store, plan, state)
         if report is not None or not recollect:
             result.trust_survivors = [{"holder": h, "ca": ca, "paths": found}
                                       for h, ca, found in trust_survivors(store, plan.steps)]
@@ -172,7 +177,7 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
                                    "open_manual": [m["node"] for m in result.open_manual],
                                    "probes": len(result.probes), "chain_ok": chain_ok,
                                    "failed_steps": result.failed_steps, "drifted": result.drifted,
-                                   "reasons": result.reasons})
+                                   "reasons": result.reasons, "after_containment": result.after_containment})
     return result
 
 

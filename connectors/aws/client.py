@@ -121,19 +121,23 @@ class Account:
         self._session: Any = None
         self._account_id: str | None = None
 
-    def client(self, service: str, *, attempts: int | None = None) -> Any:
-        attempts = attempts or self.max_attempts
+    def client(self, service: str, *, attempts: int | None = None, endpoint_url: str | None = None) -> Any:
+        """`endpoint_url` overrides the account's for this service (CloudTrail served apart in a lab);
+        `attempts=0`: one try, no botocore retry at all (the caller paces and retries itself)."""
+        attempts = self.max_attempts if attempts is None else attempts
         with self._lock:
             if (service, attempts) not in self._clients:
                 from botocore.config import Config
 
+                # botocore's `max_attempts` counts retries; `total_max_attempts: 1` is a single try
+                tries = {"total_max_attempts": 1} if attempts == 0 else {"max_attempts": attempts}
                 self._clients[(service, attempts)] = self._make_session().client(
                     service,
-                    endpoint_url=self.settings.endpoint_url,
+                    endpoint_url=endpoint_url or self.settings.endpoint_url,
                     config=Config(
                         # standard, not adaptive: adaptive also throttles the whole client after
                         # one throttle, which measured 2.4x slower here in the hour that matters
-                        retries={"mode": self.settings.retry_mode or "standard", "max_attempts": attempts},
+                        retries={"mode": self.settings.retry_mode or "standard", **tries},
                         max_pool_connections=self.pool_size,
                     ),
                 )

@@ -65,6 +65,7 @@ class AwsConnector(BaseConnector):
             "organizations:DescribeOrganization", "organizations:ListParents",
             "organizations:ListPoliciesForTarget", "organizations:DescribePolicy",
         ],
+        "observations": ["cloudtrail:LookupEvents"],  # with cloudtrail_days (last use comes with collect)
         "discard_replacement": ["iam:UpdateAccessKey", "iam:DeleteAccessKey", "iot:UpdateCertificate",
                                 "iot:DeleteCertificate", "iot:UpdateCACertificate", "iot:DeleteCACertificate"],
         "write_store": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
@@ -185,6 +186,7 @@ class AwsConnector(BaseConnector):
         self.probe_sts = opts.probe_sts
         self.organizations = opts.organizations
         self.session_policies = {arn: p.model_dump() for arn, p in opts.session_policies.items()}
+        self.opts = opts
         self._new_cas = iot.NewCas()
 
     def account_for(self, node: Node) -> Account:
@@ -225,6 +227,10 @@ class AwsConnector(BaseConnector):
             # the first account's credentials read Organizations (management or delegated admin)
             get_organization(self.accounts[0].client("organizations"), datas)
         out = collected(datas, self.session_policies)
+        if self.opts.observations:  # last-used data and CloudTrail as observed_use edges
+            from connectors.aws.usage import observe
+
+            observe(self.accounts, datas, self.opts, out)
         log.info("aws.collect", accounts=len(datas), nodes=len(out.nodes), edges=len(out.edges),
                  findings=len(out.findings))
         return out

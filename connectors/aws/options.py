@@ -62,6 +62,13 @@ class AwsOptions(AccountOptions):
     # user ARN -> the session policies its federation sessions are minted with, when known
     session_policies: dict[Annotated[str, StringConstraints(pattern=r"^arn:aws[a-zA-Z-]*:iam::\d{12}:user/.+$")],
                            SessionPolicyOptions] = {}
+    # observed use (connectors.aws.usage): keys' last use as `observed_use` edges; with
+    # cloudtrail_days > 0 also the CloudTrail event history (LookupEvents, at most 90 days back, 2
+    # requests/s per account and region) of each key last used within that many days
+    observations: bool = False
+    cloudtrail_days: int = Field(default=0, ge=0, le=90)
+    cloudtrail_max_keys: int = Field(default=50, ge=1)  # keys looked up per account (a finding names the rest)
+    cloudtrail_endpoint_url: str | None = None  # a lab double; default: the account's endpoint
 
     def account_settings(self) -> list[AccountOptions]:
         """One merged settings object per account: an entry's own values over the top level's."""

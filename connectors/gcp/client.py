@@ -241,6 +241,38 @@ class GcpClient:
         except Exception as exc:
             raise wrap(exc, rpc, resource) from exc
 
+    def rest_get(self, base_url: str, path: str, params: dict[str, Any], call: str) -> dict[str, Any]:
+        """One REST GET for an API with no gRPC client here (Policy Analyzer): plain HTTP only to
+        a loopback endpoint (a lab double, no credentials, no proxy), else HTTPS with the
+        connector's credentials. Failures leave as a ConnectorError with the gRPC status name."""
+        from urllib.parse import urlsplit
+
+        import requests
+
+        scheme, host = urlsplit(base_url).scheme, urlsplit(base_url).hostname or ""
+        if scheme != "https" and not (scheme == "http" and is_loopback(host)):
+            raise ConnectorError(PROVIDER, "config", f"{base_url}: plaintext HTTP only to a loopback endpoint")
+        url = f"{base_url.rstrip('/')}/{path}"
+        try:
+            if scheme == "http":
+                with requests.Session() as plain:
+                    plain.trust_env = False  # proxy variables must not reroute loopback
+                    resp = plain.get(url, params=params, timeout=self.timeout)
+            else:
+                from google.auth.transport.requests import AuthorizedSession
+
+                with AuthorizedSession(credentials(self.credentials_env)) as session:
+                    resp = session.get(url, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ConnectorError(PROVIDER, call, type(exc).__name__, retryable=True, code="UNAVAILABLE") from exc
+        if resp.status_code != 200:
+            status = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                      429: "RESOURCE_EXHAUSTED"}.get(resp.status_code, "UNAVAILABLE")
+            raise ConnectorError(PROVIDER, call, f"HTTP {resp.status_code} {status}", code=status,
+                                 retryable=resp.status_code == 429 or resp.status_code >= 500)
+        body = resp.json()
+        return body if isinstance(body, dict) else {}
+
     def close(self) -> None:
         with self._lock:
             if self._sdk is not None and self._sdk.channel is not None:

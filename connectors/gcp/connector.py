@@ -8,6 +8,8 @@ Config (`revoke.yaml`):
       timeout: 30                   # optional per-call deadline (s)
       retry_seconds: 10             # optional: budget for retrying reads (0: none)
       concurrency: 8                # optional: parallel per-account reads during collect
+      observations: false           # optional: keys' last authentication (Policy Analyzer)
+      activity_endpoint: http://127.0.0.1:8086  # optional: Policy Analyzer REST base (http only on loopback)
 
 Actions: keys `disable`, `revoke` (disable now, delete at `finalize`), `rotate` (the executor
 calls `create_replacement`, writes the stores, then `act("rotate")` disables the old key),
@@ -60,6 +62,9 @@ class GcpOptions(ConnectorOptions):
     timeout: float = 30
     retry_seconds: float = 10
     concurrency: int = 8
+    # observed use: each key's last authentication from Policy Analyzer (connectors.gcp.usage)
+    observations: bool = False
+    activity_endpoint: str | None = None  # default https://policyanalyzer.googleapis.com; http only on loopback
 
 
 def parse_options(config: dict[str, Any]) -> GcpOptions:
@@ -80,6 +85,7 @@ class GcpConnector(BaseConnector):
         "collect": ["iam.serviceAccounts.list", "iam.serviceAccountKeys.list",
                     "iam.serviceAccounts.getIamPolicy", "resourcemanager.projects.getIamPolicy"],
         "probe": ["iam.serviceAccountKeys.get", "iam.serviceAccounts.get"],
+        "observations": ["policyanalyzer.serviceAccountKeyLastAuthenticationActivities.query"],
     }
     table = ActionTable()
 
@@ -93,6 +99,7 @@ class GcpConnector(BaseConnector):
         self.client: GcpClient = GcpClient(endpoint=opts.endpoint or None, credentials_env=opts.credentials_env,
                                            timeout=opts.timeout, retry_seconds=opts.retry_seconds)
         self.keys = KeyNames(self.client, self.projects, self.concurrency)
+        self.observations, self.activity_endpoint = opts.observations, opts.activity_endpoint
 
     def close(self) -> None:
         self.client.close()
@@ -120,6 +127,10 @@ class GcpConnector(BaseConnector):
         meta["edges"] = len(out.edges)
         meta["seconds"] = round(time.perf_counter() - started, 3)
         out.meta = meta
+        if self.observations:  # keys' last authentication as observed_use edges
+            from connectors.gcp.usage import observe
+
+            observe(self.client, self.projects, self.activity_endpoint, out)
         return out
 
     # -- actions: each declared once; handlers check state first, so dry runs report it ----------

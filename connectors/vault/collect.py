@@ -1,5 +1,6 @@
 """Vault reads (the "get" of get -> transform): each function calls the API and returns the
-payload as Vault gave it, for `connectors.vault.transform` to turn into nodes and edges.
+payload as Vault gave it, for `connectors.vault.transform` and `transform_material` to turn into
+nodes and edges.
 
 Secret values are read here (raw token entries, KV data) only so the transform can fingerprint
 them and recognise credentials inside; the transform keeps no value. The `lookup_*` reads answer
@@ -23,7 +24,8 @@ from connectors.vault.ids import (
     secret_node_id,
     token_node_id,
 )
-from connectors.vault.transform import AppRolePayload, KvSecret, PkiPayload, mount_table
+from connectors.vault.transform import AppRolePayload, mount_table
+from connectors.vault.transform_material import KvSecret, PkiPayload
 from revoke.connector import ConnectorError
 from revoke.model import NodeKind, fingerprint
 

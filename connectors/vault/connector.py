@@ -1,9 +1,10 @@
 """The Vault (and OpenBao) connector: tokens, policies, KV v2, PKI, AppRole and leases.
 
 Options: `connectors.vault.options` (credentials by reference only). Collection:
-`connectors.vault.snapshot` (sources, fallbacks, findings) over `collect` (get) and `transform`
-(pure). Node ids: `connectors.vault.ids`. Every action is declared once in `table`, beside its
-handler, which is a thin call into `tokens`, `auth`, `kv` or `pki`.
+`connectors.vault.snapshot` (sources, fallbacks, findings) over `collect` (get) and
+`transform` / `transform_material` (pure). Node ids: `connectors.vault.ids`. Every action is
+declared once in `table`, beside its handler, which is a thin call into `tokens`, `auth`, `kv`
+or `pki`.
 
 Rotate (tokens) and reissue (PKI) are declared for the planner and `revoke permissions`; the
 executor runs them as `create_replacement`, `write_store` and a revoke, never through `act`.
@@ -68,6 +69,8 @@ class VaultConnector(BaseConnector):
             "sudo,list sys/leases/lookup/, sys/leases/lookup/*", "update sys/leases/lookup",
         ],
         "escrow": ["read sys/mounts", "create,update,read <escrow path>/*"],
+        # and read access to the audit_log file; audit-hash only when accessors are HMACed
+        "observations": ["update sys/audit-hash/*"],
     }
     table = ActionTable()
 

@@ -11,6 +11,8 @@
       parent_source: auto               # auto | raw | audit | none (see connectors.vault.snapshot)
       audit_log: /var/log/vault/audit.log
       audit_device: file                # the file audit device writing `audit_log`, when not unique
+      observations: false               # read observed use (KV reads per token) from `audit_log`
+      audit_tail_mb: 512                # observed use: read the log's last MiB only
       kv_page_size: 500                 # keys per LIST page on KV v2 metadata
 
 A typo'd key or a wrongly typed value is an input error (exit 2, file, line and field).
@@ -19,6 +21,8 @@ A typo'd key or a wrongly typed value is an input error (exit 2, file, line and 
 from __future__ import annotations
 
 from typing import Literal
+
+from pydantic import Field
 
 from revoke.connector import ConnectorOptions
 
@@ -34,4 +38,6 @@ class VaultOptions(ConnectorOptions):
     parent_source: Literal["auto", "raw", "audit", "none"] = "auto"
     audit_log: str | None = None
     audit_device: str | None = None
+    observations: bool = False
+    audit_tail_mb: int = Field(default=512, ge=1)
     kv_page_size: int = 500

@@ -21,11 +21,13 @@ becomes a finding; anything else (sealed, 5xx, 429) stops the collection.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from connectors.vault import collect as get
 from connectors.vault import transform as tf
+from connectors.vault import transform_material as mat
 from connectors.vault.client import PROVIDER, VaultApi
 from connectors.vault.ids import secret_node_id
 from connectors.vault.options import VaultOptions
@@ -57,12 +59,8 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
         _denied_or_raise(exc, out, "policies_unreadable", "policy nodes not collected")
 
     read_paths: dict[str, str] = {}
-    secrets: list[tf.KvSecret] = []
-    try:
-        mounts = get.get_mounts(api)
-    except ConnectorError as exc:
-        _denied_or_raise(exc, out, "mounts_unreadable", "KV and PKI mounts not collected")
-        mounts = {}
+    secrets: list[mat.KvSecret] = []
+    mounts = _table_or_empty(get.get_mounts, api, out, "mounts_unreadable", "KV and PKI mounts not collected")
     for mount in tf.kv2_mounts(mounts):
         try:
             for path in get.get_kv_paths(api, mount, opts.kv_page_size or 500):
@@ -74,13 +72,13 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
     nodes, edges = tf.transform_tokens(lookups, fps, collector)
     out.nodes += nodes
     out.edges += edges + tf.transform_parents(pairs, lookups, source)
-    kv_nodes, kv_edges = tf.transform_kv(secrets, fps)
+    kv_nodes, kv_edges = mat.transform_kv(secrets, fps)
     out.nodes += kv_nodes
     out.edges += kv_edges
 
     for mount in tf.pki_mounts(mounts):
         try:
-            p_nodes, p_edges = tf.transform_pki(get.get_pki(api, mount))
+            p_nodes, p_edges = mat.transform_pki(get.get_pki(api, mount))
         except ConnectorError as exc:
             _denied_or_raise(exc, out, "pki_unreadable", f"PKI mount {mount} not collected")
             continue
@@ -88,11 +86,7 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
         out.edges += p_edges
 
     approles: list[tf.AppRolePayload] = []
-    try:
-        auth_mounts = get.get_auth_mounts(api)
-    except ConnectorError as exc:
-        _denied_or_raise(exc, out, "auth_unreadable", "AppRole roles not collected")
-        auth_mounts = {}
+    auth_mounts = _table_or_empty(get.get_auth_mounts, api, out, "auth_unreadable", "AppRole roles not collected")
     for mount in tf.approle_mounts(auth_mounts):
         try:
             payload = get.get_approle(api, mount)
@@ -123,9 +117,23 @@ def collect_snapshot(api: VaultApi, opts: VaultOptions, log: Any) -> Collected:
         "counts": {"tokens": len(lookups), "secrets": len(secrets), "parent_edges": len(pairs)},
         "duration_s": round(time.monotonic() - start, 4),
     }
+    if opts.observations:
+        from connectors.vault.audit import observe
+
+        observe(api, opts, lookups, read_paths, collector, out)
     log.info("vault.collect", nodes=len(out.nodes), edges=len(out.edges), parent_source=source,
              capabilities_source=caps_source, duration_s=out.meta["duration_s"])
     return out
+
+
+def _table_or_empty(read: Callable[[VaultApi], dict[str, dict[str, Any]]], api: VaultApi, out: Collected,
+                    code: str, what: str) -> dict[str, dict[str, Any]]:
+    """A mount table, or none (and a finding) when the collector may not read it."""
+    try:
+        return read(api)
+    except ConnectorError as exc:
+        _denied_or_raise(exc, out, code, what)
+        return {}
 
 
 def _denied_or_raise(exc: ConnectorError, out: Collected, code: str, what: str) -> None:

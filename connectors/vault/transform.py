@@ -1,18 +1,16 @@
-"""Pure transforms: Vault API payloads (as `connectors.vault.collect` reads them) to nodes and edges.
+"""Pure transforms, who can do what: Vault API payloads (as `connectors.vault.collect` reads
+them) to token, policy, AppRole and lease nodes and the edges between them. What secrets hold
+and what PKI issued is `connectors.vault.transform_material`.
 
 No function here calls Vault; each is tested on recorded payloads. Ids are in
 `connectors.vault.ids`. Edges:
     token -[authenticates_as]-> policy            its policies
     token -[parent_of]-> token                    from raw storage or the audit log (attrs.source)
-    secret -[stores]-> credential                 a credential recognised in the KV value
-    gcp key -[authenticates_as]-> gcp:service_account:<email>   for a key file found in a value
     token -[can_read]-> secret                    capabilities on `<mount>/data/<path>`
     token -[can_mint]-> approle                   update/create on the role's secret-id path
     approle -[can_mint]-> token                   live login tokens of the role (meta.role_name)
     approle / secret_id -[authenticates_as]-> policy / approle
-    x509:<ca|cert>:<sha256> -[derives]-> pki node (attrs.alias): the same certificate as a file
-    pki_issuer -[issued]-> pki_issuer / pki_cert  decided by verifying signatures
-Nothing returned carries a secret value: token values and KV data are only fingerprinted.
+Nothing returned carries a secret value: token values are only fingerprinted.
 """
 
 from __future__ import annotations
@@ -24,19 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.recognize import recognize
 from connectors.vault.client import PROVIDER
 from connectors.vault.ids import (
-    cert_node_id,
-    issuer_node_id,
     lease_node_id,
-    norm_serial,
     policy_node_id,
     role_node_id,
     secret_id_node_id,
-    secret_node_id,
     token_node_id,
-    value_node_id,
 )
 from revoke.errors import InputError
 from revoke.model import Edge, Node, NodeKind, Relation, fingerprint, parse_time
@@ -188,75 +180,6 @@ def transform_policies(policies: dict[str, str]) -> list[Node]:
 
 
 # ---------------------------------------------------------------------------------------------
-# KV v2
-
-
-@dataclass
-class KvSecret:
-    mount: str
-    path: str
-    data: dict[str, Any] | None  # None when the current version is deleted or destroyed
-    version: int = 0
-    updated: str = ""
-    live_versions: list[int] = field(default_factory=list)
-
-
-@dataclass
-class RefEdge:
-    src: str
-    rel: Relation
-    dst: str
-    node: Node | None = None
-
-
-def value_refs(mount: str, path: str, data: dict[str, Any], token_fps: dict[str, str]) -> list[RefEdge]:
-    """Edges (and the password/api_key nodes they need) for each credential recognised in a KV value."""
-    sid = secret_node_id(mount, path)
-    by_fp = {fp: acc for acc, fp in token_fps.items()}
-    out: list[RefEdge] = []
-    for item in recognize(data):
-        if item.kind in (NodeKind.PASSWORD, NodeKind.API_KEY) and not item.ref:
-            kind_name = "password" if item.kind is NodeKind.PASSWORD else "api_key"
-            fld = item.fields[0]
-            ref = value_node_id(kind_name, mount, path, fld)
-            node = Node(ref, item.kind, P, name=f"{path}#{fld}", fingerprint=item.fingerprint,
-                        attrs={"mount": mount, "path": path, "field": fld, "managed": False})
-            out.append(RefEdge(sid, Relation.STORES, ref, node))
-        elif item.ref.startswith("fp:") and item.fingerprint in by_fp:
-            # resolved here: the raw token store told us which accessor this value belongs to
-            out.append(RefEdge(sid, Relation.STORES, token_node_id(by_fp[item.fingerprint])))
-        elif item.ref:
-            out.append(RefEdge(sid, item.rel, item.ref))
-            if item.attrs.get("authenticates_as"):  # a database password names its role (recognize)
-                out.append(RefEdge(item.ref, Relation.AUTHENTICATES_AS, str(item.attrs["authenticates_as"])))
-            email = item.attrs.get("client_email")
-            if item.kind is NodeKind.SERVICE_ACCOUNT_KEY and email:
-                out.append(RefEdge(item.ref, Relation.AUTHENTICATES_AS, f"gcp:service_account:{email}"))
-    return out
-
-
-def transform_kv(secrets: list[KvSecret], token_fps: dict[str, str]) -> tuple[list[Node], list[Edge]]:
-    nodes: list[Node] = []
-    edges: list[Edge] = []
-    for s in secrets:
-        attrs: dict[str, Any] = {"mount": s.mount, "path": s.path, "version": s.version,
-                                 "live_versions": s.live_versions}
-        if s.data is not None:
-            attrs["fields"] = sorted(s.data)
-        nodes.append(Node(
-            secret_node_id(s.mount, s.path), NodeKind.SECRET, P, name=f"{s.mount}/{s.path}",
-            status="active" if s.data is not None else "deleted",
-            fingerprint=fingerprint(json.dumps(s.data, sort_keys=True)) if s.data else "",
-            attrs=attrs,
-        ))
-        for ref in value_refs(s.mount, s.path, s.data or {}, token_fps):
-            if ref.node is not None:
-                nodes.append(ref.node)
-            edges.append(Edge(ref.src, ref.dst, ref.rel, attrs={"found_in": secret_node_id(s.mount, s.path)}))
-    return nodes, edges
-
-
-# ---------------------------------------------------------------------------------------------
 # Capabilities
 
 
@@ -342,63 +265,3 @@ def transform_leases(leases: dict[str, dict[str, Any]]) -> list[Node]:
              attrs={"renewable": bool(data.get("renewable")), "prefix": lid.rsplit("/", 1)[0]})
         for lid, data in sorted(leases.items())
     ]
-
-
-# ---------------------------------------------------------------------------------------------
-# PKI
-
-
-@dataclass
-class PkiPayload:
-    mount: str
-    issuers: dict[str, dict[str, Any]]  # issuer id -> `issuer/<id>` data
-    certs: dict[str, dict[str, Any]]  # serial -> `cert/<serial>` data
-
-
-def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
-    """`pki/cert/<serial>` does not say which issuer signed a certificate, so `issued` edges are
-    decided by verifying each certificate's signature against every issuer of the mount."""
-    from connectors import pki  # imports cryptography: on use only
-
-    nodes: list[Node] = []
-    edges: list[Edge] = []
-    m = payload.mount
-    issuer_certs: dict[str, Any] = {}
-    issuer_shas: set[str] = set()
-    for iid, data in sorted(payload.issuers.items()):
-        cert = pki.load_pem(data["certificate"])
-        sha = pki.cert_sha256(cert)
-        issuer_certs[iid] = cert
-        issuer_shas.add(sha)
-        nid = issuer_node_id(m, iid)
-        revoked = bool(data.get("revoked"))
-        nodes.append(Node(nid, NodeKind.CA, P, name=data.get("issuer_name") or pki.common_name(cert),
-                          created=cert.not_valid_before_utc, expires=cert.not_valid_after_utc,
-                          status="revoked" if revoked else "active",
-                          attrs={"mount": m, "issuer_id": iid, "subject": cert.subject.rfc4514_string(),
-                                 "key_id": data.get("key_id") or "", "sha256": sha,
-                                 "self_signed": cert.issuer == cert.subject}))
-        edges.append(Edge(f"x509:ca:{sha}", nid, Relation.DERIVES, attrs={"alias": True}))
-    for iid, cert in issuer_certs.items():  # a root issuer that signed an intermediate one
-        for pid, parent in issuer_certs.items():
-            if pid != iid and pki.issued_by(cert, parent):
-                edges.append(Edge(issuer_node_id(m, pid), issuer_node_id(m, iid), Relation.ISSUED))
-    for serial, data in sorted(payload.certs.items()):
-        if not data.get("certificate"):
-            continue
-        cert = pki.load_pem(data["certificate"])
-        sha = pki.cert_sha256(cert)
-        if sha in issuer_shas:
-            continue  # `LIST pki/certs` includes the issuers' own serials
-        nid = cert_node_id(m, serial)
-        revoked = int(data.get("revocation_time") or 0) > 0
-        signers = [iid for iid, ic in issuer_certs.items() if pki.issued_by(cert, ic)]
-        nodes.append(Node(nid, NodeKind.CERTIFICATE, P, name=pki.common_name(cert),
-                          created=cert.not_valid_before_utc, expires=cert.not_valid_after_utc,
-                          status="revoked" if revoked else "active",
-                          attrs={"mount": m, "serial": norm_serial(serial), "subject": cert.subject.rfc4514_string(),
-                                 "issuer_id": signers[0] if signers else "", "sha256": sha}))
-        edges.append(Edge(pki.cert_node_id(cert), nid, Relation.DERIVES, attrs={"alias": True}))
-        for iid in signers:
-            edges.append(Edge(issuer_node_id(m, iid), nid, Relation.ISSUED))
-    return nodes, edges

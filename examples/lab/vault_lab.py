@@ -74,11 +74,14 @@ class OpenBaoServer:
     """`with OpenBaoServer() as bao:` a dev server at `bao.url` with root token `bao.root_token`.
 
     `audit=True` declares a file audit device named `AUDIT_DEVICE` (the API refuses to
-    enable one) writing to `bao.audit_log`, so parent edges can be read from the audit log.
+    enable one) writing to `bao.audit_log`, so parent edges and observed use can be read from
+    the audit log. `hmac_accessor=False` logs token accessors in plain (never token values):
+    then a revoked token's later attempts can still be named.
     """
 
-    def __init__(self, *, audit: bool = False, start_timeout: float = 10.0) -> None:
+    def __init__(self, *, audit: bool = False, hmac_accessor: bool = True, start_timeout: float = 10.0) -> None:
         self.audit = audit
+        self.hmac_accessor = hmac_accessor
         self.start_timeout = start_timeout
         self.root_token = "lab" + secrets.token_hex(16)  # dev root token ids must not contain dots
         self.port = 0
@@ -114,6 +117,8 @@ class OpenBaoServer:
             self.audit_log = self._dir / "audit.log"
             config = self._dir / "audit.hcl"
             stanza = f'audit "file" "{AUDIT_DEVICE}" {{\n  options {{\n    file_path = "{self.audit_log}"\n'
+            if not self.hmac_accessor:
+                stanza += '    hmac_accessor = "false"\n'
             config.write_text(stanza + "  }\n}\n")
             args.append(f"-config={config}")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}

@@ -31,13 +31,15 @@ from tests.report.report_testlib import (
 
 MD_SECTIONS = ["# Incident report: inc-", "## Summary", "## Incident", "## Timeline", "## Blast radius", "### Credentials",
                "### Holders and identities", "## Revoked", "## Rotated", "## Reissued", "## Skipped", "## Covered",
-               "## Manual tasks", "## Failed or not done", "## Verification", "## Journal hash chain"]
+               "## Manual tasks", "## Failed or not done", "## Observed during the window",
+               "## After containment: observed use and attempts", "## Verification", "## Journal hash chain"]
 HTML_SECTIONS = ["<h2>Incident</h2>", "<h2>Blast radius</h2>", "<svg", "<h2>Timeline</h2>", "<h2>Revoked</h2>",
                  "<h2>Rotated</h2>", "<h2>Reissued</h2>", "<h2>Skipped</h2>", "<h2>Covered</h2>", "<h2>Manual tasks</h2>",
-                 "<h2>Failed or not done</h2>", "<h2>Verification</h2>", "<h2>Journal hash chain</h2>"]
+                 "<h2>Failed or not done</h2>", "<h2>Observed during the window</h2>", "<h2>Verification</h2>",
+                 "<h2>Journal hash chain</h2>"]
 JSON_KEYS = {"format", "generated_at", "incident", "timeline", "blast_radius", "steps", "revoked", "rotated", "reissued",
              "skipped", "covered", "manual", "escrowed", "trust_removed", "failed", "pending", "after", "journal",
-             "verification", "summary"}
+             "verification", "summary", "observed"}
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ SA = "gcp:service_account:deployer@lab-project.iam.gserviceaccount.com"
 
 def test_every_builtin_rule_is_tested_here_or_in_pki() -> None:
     assert set(builtin_rules()) == {
-        "key-unused", "key-never-used", "key-rotation-overdue", "multiple-active-keys",
+        "key-unused", "key-never-used", "key-rotation-overdue", "multiple-active-keys", "unused-by-observed-data",
         "vault-token-no-expiry", "vault-token-orphan", "vault-token-root",
         "secret-duplicated", "credential-multiple-holders", "holder-long-lived-credential",
         "cert-expiring", "cert-expired", "cert-ca-expired", "cert-ca-unknown", "weak-key", "weak-signature",

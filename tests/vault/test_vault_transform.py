@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from connectors.vault.acl import capabilities, merged_rules
 from connectors.vault.transform import (
     AppRolePayload,
-    KvSecret,
     kv2_mounts,
     mount_table,
     pki_mounts,
@@ -17,12 +16,12 @@ from connectors.vault.transform import (
     transform_audit_parents,
     transform_can_mint,
     transform_can_read,
-    transform_kv,
     transform_leases,
     transform_parents,
     transform_raw_tokens,
     transform_tokens,
 )
+from connectors.vault.transform_material import KvSecret, transform_kv
 from revoke.model import NodeKind, fingerprint
 
 RAW = [
