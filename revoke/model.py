@@ -65,6 +65,8 @@ class Relation(StrEnum):
     ISSUED = "issued"
     PARENT_OF = "parent_of"
     DERIVES = "derives"
+    # a registry token A can publish package B: whoever holds A controls what B's next release is
+    CAN_PUBLISH = "can_publish"
     # facts the walk never follows: trusting a CA, or holding a certificate without its key,
     # gives no access (kept for sweeps, reports and trust-store removal)
     TRUSTS = "trusts"
@@ -365,6 +367,11 @@ _TYPE_KINDS: dict[str, NodeKind] = {
     "secret": NodeKind.SECRET,
     "password": NodeKind.PASSWORD,
     "api_key": NodeKind.API_KEY,
+    "api_token": NodeKind.TOKEN,
+    "deploy_key": NodeKind.SSH_KEY,
+    "pat": NodeKind.TOKEN,
+    "repo": NodeKind.REPO,
+    "package": NodeKind.PACKAGE,
     "user": NodeKind.USER,
     "account": NodeKind.USER,
     "role": NodeKind.ROLE,
