@@ -1,0 +1,138 @@
+"""Collect through githubkit against the double, and the pure transform of workflows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from connectors.github.transform import (
+    deploy_key_id,
+    env_secret_id,
+    job_id,
+    org_secret_id,
+    pat_id,
+    repo_id,
+    repo_secret_id,
+)
+from connectors.github.workflows import parse_workflow
+from examples.lab.github_double import GithubDouble
+from revoke.model import NodeKind, Relation
+from tests.github.github_testlib import RELEASE_WORKFLOW, ssh_public_key
+
+WF = ".github/workflows/release.yml"
+
+
+def _edges(out: Any) -> set[tuple[str, str, str]]:
+    return {(e.src, e.rel.value, e.dst) for e in out.edges}
+
+
+def _seed(gh: GithubDouble, org: str) -> dict[str, Any]:
+    full = f"{org}/gateway"
+    gh.add_repo(org, "gateway")
+    gh.add_repo(org, "public-site", private=False)
+    for i in range(3):
+        gh.add_repo(org, f"filler{i}")
+    gh.add_environment(full, "release")
+    gh.add_secret(full, "PYPI_TOKEN", "lab-pypi-value", env="release")
+    gh.add_secret(full, "AWS_DEPLOY_KEY", "lab-aws-value")
+    gh.add_secret(full, "UNUSED", "x")
+    gh.add_secret(org, "ORG_WIDE", "y", visibility="private")
+    gh.add_secret(org, "CHOSEN", "z", visibility="selected", selected=[f"{org}/public-site"])
+    write = gh.add_deploy_key(full, ssh_public_key(), title="release push", read_only=False)
+    read = gh.add_deploy_key(full, ssh_public_key(), title="mirror")
+    gh.add_workflow(full, "release.yml", RELEASE_WORKFLOW)
+    gh.add_workflow(full, "broken.yml", "jobs: [not, a, mapping")
+    grant, _ = gh.add_grant(org, "dev", [full], {"repository": {"contents": "write", "metadata": "read"}})
+    return {"full": full, "write": write, "read": read, "grant": grant}
+
+
+def test_collect_models_the_seed_incident_path(gh: GithubDouble, new_org: Callable[[], str],
+                                               make_connector: Callable[..., Any]) -> None:
+    org = new_org()
+    s = _seed(gh, org)
+    full = s["full"]
+    out = make_connector(orgs=[org]).collect()
+    nodes = {n.id: n for n in out.nodes}
+    edges = _edges(out)
+    action = repo_id("scanner-org/scan-action")
+    publish = job_id(full, WF, "publish")
+    pypi_secret, aws_secret = env_secret_id(full, "release", "PYPI_TOKEN"), repo_secret_id(full, "AWS_DEPLOY_KEY")
+    # the key edge: a mutable tag of a third-party action reads every secret of the job
+    assert (action, "can_read", pypi_secret) in edges and (action, "can_read", aws_secret) in edges
+    assert (publish, "can_read", pypi_secret) in edges
+    assert (action, "can_read", repo_secret_id(full, "UNUSED")) not in edges
+    # pinned (full SHA) and first-party actions give no edge; the scan job reads no secret
+    assert repo_id("pinned-org/setup-tool") not in nodes and repo_id("actions/checkout") not in nodes
+    assert nodes[publish].attrs["environment"] == "release"
+    uses = {u["uses"]: u for u in nodes[publish].attrs["uses"]}
+    assert uses["scanner-org/scan-action@v0.28.0"]["pinned"] is False
+    assert uses["pinned-org/setup-tool@0123456789abcdef0123456789abcdef01234567"]["pinned"] is True
+    # org secrets by visibility; names and dates only
+    assert (repo_id(full), "can_read", org_secret_id(org, "ORG_WIDE")) in edges
+    assert (repo_id(full), "can_read", org_secret_id(org, "CHOSEN")) not in edges
+    assert (repo_id(f"{org}/public-site"), "can_read", org_secret_id(org, "CHOSEN")) in edges
+    assert (repo_id(f"{org}/public-site"), "can_read", org_secret_id(org, "ORG_WIDE")) not in edges
+    assert nodes[aws_secret].kind is NodeKind.SECRET and nodes[aws_secret].attrs["updated_at"]
+    # deploy keys: write authenticates as the repo, read-only only reads it
+    assert (deploy_key_id(full, s["write"]), "authenticates_as", repo_id(full)) in edges
+    assert (deploy_key_id(full, s["read"]), "can_read", repo_id(full)) in edges
+    # fine-grained PAT grant with contents:write
+    pat = pat_id(org, s["grant"])
+    assert nodes[pat].kind is NodeKind.TOKEN and nodes[pat].attrs["writes"] == ["contents"]
+    assert (pat, "authenticates_as", repo_id(full)) in edges
+    # every one of the five repositories came through two-item pages
+    assert sum(1 for n in nodes.values() if n.kind is NodeKind.REPO and n.name.startswith(org)) == 5
+    assert any(f.code == "github.workflow_unreadable" and "broken.yml" in f.message for f in out.findings)
+    assert "lab-pypi-value" not in repr(out) and "lab-aws-value" not in repr(out)
+
+
+def test_collect_survives_a_secondary_rate_limit(gh: GithubDouble, new_org: Callable[[], str],
+                                                 make_connector: Callable[..., Any]) -> None:
+    org = new_org()
+    gh.add_repo(org, "one")
+    gh.secondary_limit(2)  # honoured with retry-after, then the reads go on
+    out = make_connector(orgs=[org]).collect()
+    assert repo_id(f"{org}/one") in {n.id for n in out.nodes}
+
+
+def test_a_missing_token_fails_collect_with_401(gh: GithubDouble, new_org: Callable[[], str],
+                                         make_connector: Callable[..., Any]) -> None:
+    from connectors.github import GithubConnector
+
+    org = new_org()
+    gh.add_repo(org, "one")
+    with pytest.raises(Exception, match="401"):
+        GithubConnector({"type": "github", "orgs": [org], "base_url": gh.url, "token_env": "NO_SUCH_ENV_VAR",
+                         "retry_seconds": 0}).collect()
+
+
+def test_workflow_parsing_rules() -> None:
+    jobs = {j.name: j for j in parse_workflow("""
+jobs:
+  call:
+    uses: other-org/workflows/.github/workflows/deploy.yml@main
+    secrets: inherit
+  local:
+    steps:
+      - uses: ./.github/actions/mine
+      - uses: docker://alpine:3
+      - run: echo ${{ secrets.ONE }} ${{secrets[\"TWO\"]}}
+""")}
+    assert jobs["call"].inherits_all and jobs["call"].uses[0].repository == "other-org/workflows"
+    assert not jobs["call"].uses[0].pinned
+    assert jobs["local"].uses == [] and jobs["local"].secrets == {"ONE", "TWO"}
+
+
+def test_options_are_checked() -> None:
+    from connectors.github.connector import parse_options
+    from revoke.connector import ConnectorError
+
+    with pytest.raises(ConnectorError, match="base_url"):
+        parse_options({"orgs": ["a"], "base_url": "http://example.com/"})
+    with pytest.raises(ConnectorError, match="repos"):
+        parse_options({"repos": ["no-slash"]})
+    with pytest.raises(ConnectorError, match="tokn_env"):
+        parse_options({"orgs": ["a"], "tokn_env": "X"})
+    assert Relation.CAN_PUBLISH.value == "can_publish"
