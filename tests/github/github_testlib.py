@@ -51,9 +51,8 @@ def ssh_public_key() -> str:
 
 @cache
 def _adapter(spec: str) -> Any:
-    from pydantic import TypeAdapter
-
     import githubkit_schemas.latest.models as models
+    from pydantic import TypeAdapter
 
     types = []
     for part in spec.split("|"):

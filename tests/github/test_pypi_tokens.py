@@ -25,7 +25,7 @@ def test_project_scoped_token_can_publish_its_projects() -> None:
 
 
 def test_account_wide_token_reaches_its_account() -> None:
-    nodes, edges, findings = pypi.token_graph(pypi_token(None))
+    _nodes, edges, findings = pypi.token_graph(pypi_token(None))
     assert edges[0].dst.startswith("pypi:user:") and edges[0].rel is Relation.CAN_PUBLISH
     assert any(f.code == "pypi.account_wide_token" and f.severity == "error" for f in findings)
 
