@@ -7,10 +7,18 @@ table: a revoked token, a revoked fine-grained PAT grant, a deleted deploy key.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from connectors.github.transform import PROVIDER, deploy_key_id, secret_scope, time_of
+from connectors.github.transform import (
+    PROVIDER,
+    deploy_key_id,
+    holds_variable,
+    parse_holds,
+    secret_scope,
+    time_of,
+)
 from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret
 from revoke.model import Node, NodeKind
 
@@ -188,8 +196,75 @@ def secret_value(store: Node, replacement: Replacement) -> str:
                          node=store.id, code="unsupported")
 
 
-def write_secret(client: GithubClient, store: Node, value: str, ctx: ActionContext) -> ActionResult:
-    """Sealed-box PUT to the secret's scope, then read its `updated_at` back (the readback probe)."""
+# -- what an Actions secret holds, recorded beside it (see `transform.holds_variable`) ---------------------
+def _variable_calls(client: GithubClient, scope: dict[str, str]) -> tuple[Any, Any, Any]:
+    """(get(name), create(body), update(name, body)) for the variables of the secret's scope."""
+    rest = client.rest.actions
+    if "org" in scope:
+        org = scope["org"]
+        return (lambda n: rest.get_org_variable(org, n).parsed_data,
+                lambda b: rest.create_org_variable(org, data={**b, "visibility": "private"}),
+                lambda n, b: rest.update_org_variable(org, n, data=b))
+    owner, repo = scope["repo"].split("/", 1)
+    if "env" in scope:
+        env = scope["env"]
+        return (lambda n: rest.get_environment_variable(owner, repo, env, n).parsed_data,
+                lambda b: rest.create_environment_variable(owner, repo, env, data=b),
+                lambda n, b: rest.update_environment_variable(owner, repo, n, env, data=b))
+    return (lambda n: rest.get_repo_variable(owner, repo, n).parsed_data,
+            lambda b: rest.create_repo_variable(owner, repo, data=b),
+            lambda n, b: rest.update_repo_variable(owner, repo, n, data=b))
+
+
+def _record_holds(client: GithubClient, store: Node, scope: dict[str, str], credential: str, updated: str) -> None:
+    get, create, update = _variable_calls(client, scope)
+    name = holds_variable(scope["name"])
+    text = json.dumps({"credential": credential, "secret_updated_at": updated}, sort_keys=True)
+    try:
+        client.call("GET variable", lambda: get(name), read=True, node=store.id)
+    except ConnectorError as err:
+        if not _missing(err):
+            raise
+        client.call("POST variable", lambda: create({"name": name, "value": text}), read=False, node=store.id)
+        return
+    client.call("PATCH variable", lambda: update(name, {"name": name, "value": text}), read=False, node=store.id)
+
+
+def _secret_updated_at(client: GithubClient, store: Node, scope: dict[str, str]) -> datetime | None:
+    rest, name = client.rest.actions, scope["name"]
+    if "org" in scope:
+        got = client.call("GET org secret", lambda: rest.get_org_secret(scope["org"], name).parsed_data, read=True,
+                          node=store.id)
+    else:
+        owner, repo = scope["repo"].split("/", 1)
+        if "env" in scope:
+            got = client.call("GET environment secret", lambda: rest.get_environment_secret(
+                owner, repo, scope["env"], name).parsed_data, read=True, node=store.id)
+        else:
+            got = client.call("GET repo secret", lambda: rest.get_repo_secret(owner, repo, name).parsed_data,
+                              read=True, node=store.id)
+    return time_of(got.updated_at)
+
+
+def secret_holds(client: GithubClient, store: Node) -> set[str]:
+    """What revoke's own record says the secret holds, while the secret is unchanged since."""
+    scope = secret_scope(store.id)
+    get, _, _ = _variable_calls(client, scope)
+    try:
+        updated = _secret_updated_at(client, store, scope)
+        var = client.call("GET variable", lambda: get(holds_variable(scope["name"])), read=True, node=store.id)
+    except ConnectorError as err:
+        if _missing(err):
+            return set()
+        raise
+    held = parse_holds(str(var.value), updated)
+    return {held} if held else set()
+
+
+def write_secret(client: GithubClient, store: Node, value: str, ctx: ActionContext,
+                 credential: str = "") -> ActionResult:
+    """Sealed-box PUT to the secret's scope, then read its `updated_at` back (the readback probe)
+    and record which credential it now holds."""
     from connectors.github.client import seal
 
     scope = secret_scope(store.id)
@@ -229,5 +304,7 @@ def write_secret(client: GithubClient, store: Node, value: str, ctx: ActionConte
     if updated is None or updated < before:
         raise ConnectorError(PROVIDER, "write_store", f"updated_at {updated} is not after the write", node=store.id,
                              code="readback")
+    if credential:
+        _record_holds(client, store, scope, credential, str(got.updated_at.isoformat()))
     return _result(store, "write_store", True, f"Actions secret {name} written (sealed box)", ctx,
                    updated_at=updated.isoformat(), key_id=str(key.key_id))

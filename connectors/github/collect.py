@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+from connectors.github.transform import HOLDS_PREFIX
 from revoke.connector import CollectFinding, ConnectorError
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ class Reader:
     def owner(self, owner: str, repos: list[dict[str, Any]], *, is_org: bool) -> dict[str, Any]:
         rest = self.rest
         payload: dict[str, Any] = {"owner": owner, "repos": repos, "deploy_keys": {}, "secrets": {},
-                                   "env_secrets": {}, "org_secrets": [], "workflows": {}, "grants": []}
+                                   "env_secrets": {}, "org_secrets": [], "workflows": {}, "grants": [],
+                                   "variables": {}, "env_variables": {}, "org_variables": {}}
         if is_org:
             org_secrets = self._soft("GET /orgs/{org}/actions/secrets", lambda: self.client.pages(
                 "GET /orgs/{org}/actions/secrets", rest.actions.list_org_secrets, wrapped="secrets", org=owner),
@@ -71,6 +73,8 @@ class Reader:
                     item["selected"] = [str(r.full_name) for r in chosen]
                 payload["org_secrets"].append(item)
             payload["grants"] = self.grants(owner)
+            payload["org_variables"] = self._holds("GET /orgs/{org}/actions/variables", rest.actions.list_org_variables,
+                                                   f"orgs/{owner}", org=owner)
         for repo in repos:
             self.repo(payload, repo["full_name"])
         return payload
@@ -95,7 +99,17 @@ class Reader:
                                                   rest.actions.list_environment_secrets, wrapped="secrets",
                                                   owner=owner, repo=name, environment_name=e), [], full)
             payload["env_secrets"][full][str(env.name)] = [_secret(s) for s in listed]
+            payload["env_variables"].setdefault(full, {})[str(env.name)] = self._holds(
+                "GET /repos/{owner}/{repo}/environments/{env}/variables", rest.actions.list_environment_variables,
+                full, owner=owner, repo=name, environment_name=str(env.name))
+        payload["variables"][full] = self._holds("GET /repos/{owner}/{repo}/actions/variables",
+                                                 rest.actions.list_repo_variables, full, owner=owner, repo=name)
         payload["workflows"][full] = self.workflows(owner, name)
+
+    def _holds(self, call: str, method: Any, source: str, **kwargs: Any) -> dict[str, str]:
+        """revoke's own `REVOKE_HOLDS_*` records of what it wrote into a secret (ids and times)."""
+        listed = self._soft(call, lambda: self.client.pages(call, method, wrapped="variables", **kwargs), [], source)
+        return {str(v.name): str(v.value) for v in listed if str(v.name).startswith(HOLDS_PREFIX)}
 
     def workflows(self, owner: str, name: str) -> dict[str, str]:
         """`.github/workflows/*.yml` through the contents API (a directory listing, then each file)."""

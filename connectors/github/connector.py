@@ -7,8 +7,8 @@ Config (`revoke.yaml`):
       token_env: GITHUB_TOKEN       # env var holding the token revoke acts with
       base_url: https://ghe.example.com/api/v3/   # optional (GitHub Enterprise Server, the lab double);
                                                   # plain http only on loopback
-      leaked_tokens_env: [LEAKED_GITHUB_TOKENS]   # optional: env vars holding leaked token values
-      pypi_tokens_env: [LEAKED_PYPI_TOKENS]       # optional: env vars holding leaked PyPI tokens
+      leaked_tokens_env: LEAKED_GITHUB_TOKENS     # optional: env var holding leaked token values
+      pypi_tokens_env: LEAKED_PYPI_TOKENS         # optional: env var holding leaked PyPI tokens
       timeout: 30
       retry_seconds: 10
 
@@ -68,8 +68,8 @@ class GithubOptions(ConnectorOptions):
     repos: list[str] = Field(default_factory=list)
     token_env: str = "GITHUB_TOKEN"
     base_url: str | None = None
-    leaked_tokens_env: list[str] = Field(default_factory=list)
-    pypi_tokens_env: list[str] = Field(default_factory=list)
+    leaked_tokens_env: str | None = None
+    pypi_tokens_env: str | None = None
     timeout: float = Field(default=30, gt=0)
     retry_seconds: float = Field(default=10, ge=0)
 
@@ -106,9 +106,9 @@ def parse_options(config: dict[str, Any]) -> GithubOptions:
     return opts
 
 
-def env_values(names: list[str]) -> list[str]:
-    """The whitespace-separated values of the named variables (missing ones are empty)."""
-    return [v for name in names for v in os.environ.get(name, "").split()]
+def env_values(name: str | None) -> list[str]:
+    """The whitespace-separated values of the named variable (none when it is unset)."""
+    return os.environ.get(name, "").split() if name else []
 
 
 class GithubConnector(BaseConnector):
@@ -219,12 +219,15 @@ class GithubConnector(BaseConnector):
     def write_store(self, store: Node, old: Node, replacement: Replacement, ctx: ActionContext) -> ActionResult:
         if not store.id.startswith(f"{PROVIDER}:{SECRET_TYPE}:"):
             raise self._unsupported("write_store", store.id)
-        return actions.write_secret(self.client, store, actions.secret_value(store, replacement), ctx)
+        return actions.write_secret(self.client, store, actions.secret_value(store, replacement), ctx,
+                                    credential=replacement.new_id)
 
     def store_holds(self, store: Node) -> set[str]:
-        """An Actions secret's value can never be read back: nothing is known to be in it (a
-        resumed rotation whose material was lost makes a new replacement and writes again)."""
-        return set()
+        """An Actions secret's value can never be read back: what revoke recorded beside it when it
+        wrote it, while the secret's `updated_at` still matches the record (`actions.secret_holds`)."""
+        if not store.id.startswith(f"{PROVIDER}:{SECRET_TYPE}:"):
+            raise self._unsupported("store_holds", store.id)
+        return actions.secret_holds(self.client, store)
 
     # -- probes ------------------------------------------------------------------------------------
 

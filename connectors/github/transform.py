@@ -9,6 +9,8 @@ Payload of one owner (an org or a user), built by `collect`:
      "env_secrets": {full_name: {env: [{"name", "created_at", "updated_at"}]}},
      "org_secrets": [{"name", "created_at", "updated_at", "visibility", "selected": [full_name]}],
      "workflows": {full_name: {path: text}},
+     "variables": {full_name: {name: value}}, "env_variables": {full_name: {env: {name: value}}},
+     "org_variables": {name: value},        # revoke's own REVOKE_HOLDS_* records only
      "grants": [{"id", "token_id", "token_name", "owner", "repositories": [full_name],
                  "permissions": {"repository": {...}, "organization": {...}}, "expires_at", "last_used_at"}]}
 
@@ -21,6 +23,7 @@ Ids: `github:repo:<owner>/<name>`, `github:deploy_key:<owner>/<name>/<id>`,
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,11 +91,41 @@ def time_of(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
+# A secret's value can never be read back, so when revoke writes one it records, in a plain Actions
+# variable of the same scope, which credential it wrote and the secret's `updated_at` right after the
+# write (ids and times only). The record is believed only while the secret's `updated_at` still
+# equals it: anyone who rewrites the secret afterwards makes it stale.
+HOLDS_PREFIX = "REVOKE_HOLDS_"
+
+
+def holds_variable(secret_name: str) -> str:
+    return HOLDS_PREFIX + secret_name
+
+
+def parse_holds(value: str, secret_updated_at: datetime | None) -> str | None:
+    """The credential a record names, if the secret was not rewritten since the record."""
+    try:
+        record = json.loads(value)
+        recorded = time_of(record["secret_updated_at"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if recorded is None or secret_updated_at is None or recorded != secret_updated_at:
+        return None
+    return str(record.get("credential") or "") or None
+
+
+
 def _secret_node(sid: str, s: dict[str, Any], scope: str, **attrs: Any) -> Node:
     updated = time_of(s.get("updated_at"))
     return Node(sid, NodeKind.SECRET, PROVIDER, name=f"{scope}:{s['name']}", created=time_of(s.get("created_at")),
                 attrs={"scope": scope, "secret_name": s["name"],
                        "updated_at": updated.isoformat() if updated else None, **attrs})
+
+
+def _holds_edge(g: _Graph, sid: str, s: dict[str, Any], variables: dict[str, str]) -> None:
+    held = parse_holds(variables.get(holds_variable(s["name"]), ""), time_of(s.get("updated_at")))
+    if held:
+        g.edge(sid, Relation.STORES, held, recorded_by="revoke")
 
 
 class _Graph:
@@ -136,6 +169,7 @@ def transform_owner(payload: dict[str, Any]) -> Collected:
     org_secrets = payload.get("org_secrets") or []
     for s in org_secrets:
         g.node(_secret_node(org_secret_id(owner, s["name"]), s, f"org:{owner}", visibility=s.get("visibility", "")))
+        _holds_edge(g, org_secret_id(owner, s["name"]), s, payload.get("org_variables") or {})
     for repo in payload.get("repos", []):
         full = repo["full_name"]
         rid = repo_id(full)
@@ -148,6 +182,7 @@ def transform_owner(payload: dict[str, Any]) -> Collected:
         for s in payload.get("secrets", {}).get(full, []):
             sid = repo_secret_id(full, s["name"])
             g.node(_secret_node(sid, s, full))
+            _holds_edge(g, sid, s, payload.get("variables", {}).get(full, {}))
             readable[s["name"]] = sid
             g.edge(rid, Relation.CAN_READ, sid, via=[rid])
         envs = payload.get("env_secrets", {}).get(full, {})
@@ -155,6 +190,7 @@ def transform_owner(payload: dict[str, Any]) -> Collected:
             for s in secrets:
                 sid = env_secret_id(full, env, s["name"])
                 g.node(_secret_node(sid, s, f"{full}/env:{env}", environment=env))
+                _holds_edge(g, sid, s, payload.get("env_variables", {}).get(full, {}).get(env, {}))
                 g.edge(rid, Relation.CAN_READ, sid, via=[rid])
         for k in payload.get("deploy_keys", {}).get(full, []):
             kid = deploy_key_id(full, k["id"])
@@ -194,11 +230,13 @@ def _job(g: _Graph, full: str, owner: str, path: str, job: Job, readable: dict[s
     for sid in targets:
         g.edge(jid, Relation.CAN_READ, sid, via=[jid])
     for u in job.uses:
-        if u.pinned or not u.third_party(owner):
+        if not u.third_party(owner):
             continue
-        # whoever can move this tag or branch decides what runs inside the job, with its secrets
         action = repo_id(u.repository)
         g.node(Node(action, NodeKind.REPO, PROVIDER, name=u.repository, attrs={"external": True}))
+        if u.pinned:
+            continue  # a commit SHA cannot be moved: the action's owner cannot change what runs
+        # whoever can move this tag or branch decides what runs inside the job, with its secrets
         for sid in targets:
             g.edge(action, Relation.CAN_READ, sid, via=[jid], ref=u.ref, uses=u.uses)
 

@@ -18,6 +18,7 @@ from examples.lab.github_double_state import (
     SealKey,
     State,
     StoredSecret,
+    Variable,
     _ids,
     content_item,
     deploy_key_json,
@@ -26,6 +27,7 @@ from examples.lab.github_double_state import (
     private_user,
     repo_json,
     secret_json,
+    variable_json,
 )
 
 DOCS = "https://docs.github.com/rest"
@@ -265,12 +267,73 @@ def put_env_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], b
     return _put_secret(repo.environments[p["env"]], seal, p["name"], body or {})
 
 
-@route("GET", "/repos/{owner}/{repo}/actions/variables", "ReposOwnerRepoActionsVariablesGetResponse200",
-       "actions/variables#list-repository-variables", paginated=True, wrapped="variables")
-def list_variables(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                   login: str) -> tuple[int, Any]:
-    return 200, [{"name": k, "value": v, "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z"}
-                 for k, v in _repo(st, p).variables.items()]
+def _variables(st: State, p: dict[str, str]) -> tuple[dict[str, Variable], bool]:
+    """The variables of the scope a path names: an org's, an environment's or a repository's."""
+    if "org" in p:
+        return _org(st, p).variables, True
+    repo = _repo(st, p)
+    if "env" in p:
+        if p["env"] not in repo.environments:
+            raise Fail(404, "Not Found")
+        return repo.env_variables.setdefault(p["env"], {}), False
+    return repo.variables, False
+
+
+def _list_vars(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+               login: str) -> tuple[int, Any]:
+    store, org = _variables(st, p)
+    return 200, [variable_json(v, org=org) for v in store.values()]
+
+
+def _get_var(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+             login: str) -> tuple[int, Any]:
+    store, org = _variables(st, p)
+    if p["name"] not in store:
+        raise Fail(404, "Not Found")
+    return 200, variable_json(store[p["name"]], org=org)
+
+
+def _create_var(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                login: str) -> tuple[int, Any]:
+    store, org = _variables(st, p)
+    name, value = str((body or {}).get("name", "")), (body or {}).get("value")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name.upper().startswith("GITHUB_") or not isinstance(value, str):
+        raise Fail(422, "name and value are required; names are letters, digits and _ and may not start with GITHUB_")
+    if name in store:
+        raise Fail(409, "Already exists")
+    if org and not body.get("visibility"):
+        raise Fail(422, "visibility is required")
+    stamp = now_iso()
+    store[name] = Variable(name, value, stamp, stamp, str(body.get("visibility", "private")))
+    return 201, {}
+
+
+def _update_var(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                login: str) -> tuple[int, Any]:
+    store, _ = _variables(st, p)
+    var = store.get(p["name"])
+    if var is None:
+        raise Fail(404, "Not Found")
+    if isinstance((body or {}).get("value"), str):
+        var.value, var.updated_at = body["value"], now_iso()
+    return 204, None
+
+
+for _prefix, _wrapped_model, _one_model, _doc in (
+        ("/repos/{owner}/{repo}/actions/variables", "ReposOwnerRepoActionsVariablesGetResponse200",
+         "ActionsVariable", "repository"),
+        ("/repos/{owner}/{repo}/environments/{env}/variables",
+         "ReposOwnerRepoEnvironmentsEnvironmentNameVariablesGetResponse200", "ActionsVariable", "environment"),
+        ("/orgs/{org}/actions/variables", "OrgsOrgActionsVariablesGetResponse200",
+         "OrganizationActionsVariable", "organization")):
+    route("GET", _prefix, _wrapped_model, f"actions/variables#list-{_doc}-variables", paginated=True,
+          wrapped="variables")(_list_vars)
+    route("GET", _prefix + "/{name}", _one_model, f"actions/variables#get-an-{_doc}-variable"
+          if _doc[0] in "aeiou" else f"actions/variables#get-a-{_doc}-variable")(_get_var)
+    route("POST", _prefix, "EmptyObject", f"actions/variables#create-an-{_doc}-variable"
+          if _doc[0] in "aeiou" else f"actions/variables#create-a-{_doc}-variable")(_create_var)
+    route("PATCH", _prefix + "/{name}", None, f"actions/variables#update-an-{_doc}-variable"
+          if _doc[0] in "aeiou" else f"actions/variables#update-a-{_doc}-variable")(_update_var)
 
 
 @route("GET", "/orgs/{org}/actions/secrets/public-key", "ActionsPublicKey",

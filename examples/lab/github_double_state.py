@@ -57,6 +57,15 @@ class StoredSecret:
 
 
 @dataclass
+class Variable:
+    name: str
+    value: str
+    created_at: str
+    updated_at: str
+    visibility: str = "private"
+
+
+@dataclass
 class DeployKey:
     id: int
     key: str
@@ -74,7 +83,8 @@ class Repo:
     private: bool = True
     seal: SealKey = field(default_factory=SealKey)
     secrets: dict[str, StoredSecret] = field(default_factory=dict)
-    variables: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, Variable] = field(default_factory=dict)
+    env_variables: dict[str, dict[str, Variable]] = field(default_factory=dict)
     environments: dict[str, dict[str, StoredSecret]] = field(default_factory=dict)
     env_seals: dict[str, SealKey] = field(default_factory=dict)
     deploy_keys: dict[int, DeployKey] = field(default_factory=dict)
@@ -116,6 +126,7 @@ class Org:
     id: int = field(default_factory=lambda: next(_ids))
     seal: SealKey = field(default_factory=SealKey)
     secrets: dict[str, StoredSecret] = field(default_factory=dict)
+    variables: dict[str, Variable] = field(default_factory=dict)
     grants: dict[int, PatGrant] = field(default_factory=dict)
 
 
@@ -195,6 +206,13 @@ def secret_json(s: StoredSecret, *, org: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"name": s.name, "created_at": s.created_at, "updated_at": s.updated_at}
     if org:
         out["visibility"] = s.visibility
+    return out
+
+
+def variable_json(v: Variable, *, org: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": v.name, "value": v.value, "created_at": v.created_at, "updated_at": v.updated_at}
+    if org:
+        out["visibility"] = v.visibility
     return out
 
 

@@ -26,7 +26,7 @@ def test_leaked_token_is_revoked_by_value(gh: GithubDouble, new_org: Callable[[]
     org = new_org()
     leaked, other = gh.add_token("maintainer"), gh.add_token("bystander")
     env_values("LAB_LEAKED", f"{leaked}\nnot-a-token")
-    conn = make_connector(orgs=[org], leaked_tokens_env=["LAB_LEAKED"])
+    conn = make_connector(orgs=[org], leaked_tokens_env="LAB_LEAKED")
     node = _node(conn.collect(), token_id(fingerprint(leaked)))
     assert node.status == "active" and node.owner == "maintainer" and leaked not in repr(node)
     dry = conn.act("revoke", node, replace(ctx, dry_run=True))
@@ -114,6 +114,11 @@ def test_actions_secret_rotation_writes_a_sealed_box(gh: GithubDouble, new_org: 
     assert gh.secret_value(where, "AWS_DEPLOY_KEY", env=env) == "AKIANEWNEWNEWNEWNEW1:" + "n" * 40
     assert gh.secret_meta(where, "AWS_DEPLOY_KEY", env=env).updated_at > "2024-01-01T00:00:00Z"
     assert result.data["updated_at"] and "n" * 40 not in repr(result)
+    # what it holds is recorded beside it (ids and times only) and believed while the secret is unchanged
+    assert conn.store_holds(store) == {rep.new_id}
+    assert (sid, "stores", rep.new_id) in {(e.src, e.rel.value, e.dst) for e in conn.collect().edges}
+    gh.add_secret(where, "AWS_DEPLOY_KEY", "someone-else", env=env, updated_at="2099-01-01T00:00:00Z")
+    assert conn.store_holds(store) == set()
 
 
 def test_declared_actions_and_permissions() -> None:

@@ -64,7 +64,9 @@ def test_collect_models_the_seed_incident_path(gh: GithubDouble, new_org: Callab
     assert (publish, "can_read", pypi_secret) in edges
     assert (action, "can_read", repo_secret_id(full, "UNUSED")) not in edges
     # pinned (full SHA) and first-party actions give no edge; the scan job reads no secret
-    assert repo_id("pinned-org/setup-tool") not in nodes and repo_id("actions/checkout") not in nodes
+    pinned = repo_id("pinned-org/setup-tool")
+    assert pinned in nodes and not any(src == pinned for src, _, _ in edges)
+    assert repo_id("actions/checkout") not in nodes
     assert nodes[publish].attrs["environment"] == "release"
     uses = {u["uses"]: u for u in nodes[publish].attrs["uses"]}
     assert uses["scanner-org/scan-action@v0.28.0"]["pinned"] is False
