@@ -3,7 +3,6 @@ re-tagged action, run the shipped playbook, verify; judged by the GitHub double'
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,4 +85,5 @@ def test_retagged_action_incident_end_to_end(lab: tuple[GithubDouble, github_dem
     everything += (radius.stdout + plan.stdout + run.stdout + run.stderr + verify.stdout).encode()
     for value in (demo.env[github_demo.LEAKED_ENV], demo.env[github_demo.PYPI_ENV], demo.env[github_demo.ADMIN_ENV]):
         assert value.encode() not in everything
-    assert json.dumps(gh.secret_value(full, "DEPLOY_SSH_KEY")).encode()[1:40] not in everything
+    private_body = gh.secret_value(full, "DEPLOY_SSH_KEY").splitlines()[1]  # the new key's first base64 line
+    assert private_body.encode() not in everything
