@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from revoke.connector import CollectFinding
 from revoke.model import Edge, Node, NodeKind, Relation, fingerprint
@@ -86,3 +87,15 @@ def token_graph(value: str) -> tuple[list[Node], list[Edge], list[CollectFinding
         findings.append(CollectFinding("pypi.account_wide_token", f"PyPI token {identifier} can publish every "
                                        "project of its account", node=nid, severity="error", source=PROVIDER))
     return nodes, edges, findings
+
+
+def links(ref: str, attrs: dict[str, Any], fp: str = "") -> tuple[Node | None, list[Edge]]:
+    """For a store connector that recognised a PyPI token in a value (`recognize` puts the decoded
+    caveats in `Found.attrs`): the token's node, with its manual task, and its `can_publish` edges."""
+    if not ref.startswith(f"{PROVIDER}:api_token:") or "identifier" not in attrs:
+        return None, []
+    node = Node(ref, NodeKind.TOKEN, PROVIDER, name=f"PyPI token {str(attrs['identifier'])[:8]}", fingerprint=fp,
+                attrs=dict(attrs))
+    projects = list(attrs.get("projects") or [])
+    dsts = [package_id(p) for p in projects] or [f"{PROVIDER}:user:{attrs['identifier']}"]
+    return node, [Edge(ref, dst, Relation.CAN_PUBLISH) for dst in dsts]

@@ -188,8 +188,13 @@ def _prefixed_token(val: str) -> Found | None:
         return Found(NodeKind.TOKEN, f"github:token:{fp.removeprefix('sha256:')}", fingerprint=fp,
                      attrs={"token_prefix": val[:4]})
     if PYPI_TOKEN_RE.match(val):
+        from connectors import pypi
+
         fp = fingerprint(val)
-        return Found(NodeKind.TOKEN, f"pypi:api_token:{fp.removeprefix('sha256:')}", fingerprint=fp)
+        # its caveats, read offline: the store's connector adds the `can_publish` edges (`pypi.links`)
+        nodes, _, _ = pypi.token_graph(val)
+        attrs = dict(nodes[0].attrs) if nodes else {}
+        return Found(NodeKind.TOKEN, f"pypi:api_token:{fp.removeprefix('sha256:')}", fingerprint=fp, attrs=attrs)
     return None
 
 

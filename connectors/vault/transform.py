@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors import pypi
 from connectors.recognize import recognize
 from connectors.vault.client import PROVIDER
 from connectors.vault.ids import (
@@ -226,10 +227,12 @@ def value_refs(mount: str, path: str, data: dict[str, Any], token_fps: dict[str,
             # resolved here: the raw token store told us which accessor this value belongs to
             out.append(RefEdge(sid, Relation.STORES, token_node_id(by_fp[item.fingerprint])))
         elif item.ref:
-            out.append(RefEdge(sid, item.rel, item.ref))
+            token, publishes = pypi.links(item.ref, item.attrs, item.fingerprint)  # a PyPI token: its node and what it publishes
+            out.append(RefEdge(sid, item.rel, item.ref, token))
             email = item.attrs.get("client_email")
             if item.kind is NodeKind.SERVICE_ACCOUNT_KEY and email:
                 out.append(RefEdge(item.ref, Relation.AUTHENTICATES_AS, f"gcp:service_account:{email}"))
+            out += [RefEdge(e.src, e.rel, e.dst) for e in publishes]
     return out
 
 
