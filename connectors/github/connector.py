@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import structlog
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from connectors import pypi
 from connectors.github import actions
@@ -73,6 +73,12 @@ class GithubOptions(ConnectorOptions):
     timeout: float = Field(default=30, gt=0)
     retry_seconds: float = Field(default=10, ge=0)
 
+    @model_validator(mode="after")
+    def _something_to_collect(self) -> GithubOptions:
+        if not (self.orgs or self.repos or self.leaked_tokens_env or self.pypi_tokens_env):
+            raise ValueError("name at least one of orgs, repos, leaked_tokens_env, pypi_tokens_env")
+        return self
+
     @field_validator("repos")
     @classmethod
     def _full_names(cls, value: list[str]) -> list[str]:
@@ -101,8 +107,6 @@ def parse_options(config: dict[str, Any]) -> GithubOptions:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(connector)"
         raise ConnectorError(PROVIDER, "config", f"field {where}: {err['msg']}") from None
-    if not opts.orgs and not opts.repos and not opts.leaked_tokens_env and not opts.pypi_tokens_env:
-        raise ConnectorError(PROVIDER, "config", "field orgs: name at least one org, repo or token variable")
     return opts
 
 
@@ -114,12 +118,16 @@ def env_values(name: str | None) -> list[str]:
 class GithubConnector(BaseConnector):
     name = PROVIDER
     options_model = GithubOptions
+    # GitHub's fine-grained permission names (a GitHub App or a fine-grained PAT)
     operations = {
-        "collect": ["metadata:read", "administration:read (deploy keys)", "secrets:read (Actions secret names)",
-                    "environments:read", "contents:read (workflow files)",
-                    "organization_personal_access_tokens:read (GitHub App)"],
-        "probe": ["GET /user with the token itself", "administration:read", "organization_personal_access_tokens:read"],
-        "write_store": ["secrets:write (repository)", "organization_secrets:write (org)", "environments:write"],
+        "collect": ["metadata:read", "administration:read", "secrets:read", "variables:read", "environments:read",
+                    "contents:read", "organization_secrets:read", "organization_variables:read",
+                    "organization_personal_access_tokens:read"],
+        "probe": ["administration:read", "organization_personal_access_tokens:read",
+                  "none: a leaked token is probed with itself (GET /user)"],
+        "write_store": ["secrets:write", "variables:write", "environments:write", "organization_secrets:write",
+                        "organization_variables:write"],
+        "store_holds": ["secrets:read", "variables:read", "organization_secrets:read", "organization_variables:read"],
     }
     table = ActionTable()
 
@@ -182,7 +190,7 @@ class GithubConnector(BaseConnector):
         return actions.revoke_token(self.client, node, self._values.get(node.id), ctx)
 
     @table.action("revoke", types=PATS, kinds=TOKEN_KINDS, reversible=False,
-                  permissions=["organization_personal_access_tokens:write (GitHub App)"])
+                  permissions=["organization_personal_access_tokens:write"])
     def _revoke_grant(self, node: Node, ctx: ActionContext) -> ActionResult:
         return actions.revoke_grant(self.client, node, ctx)
 
