@@ -39,27 +39,44 @@ def _missing(err: ConnectorError) -> bool:
 
 # -- tokens known by value ----------------------------------------------------------------------------
 
+INSTALLATION_PREFIX = "ghs_"
+
+
+def _token_live(client: GithubClient, value: str, node: str) -> tuple[bool, str]:
+    """(live, signal): `GET /user` for user tokens, `GET /installation/repositories` for an App
+    installation token (which `GET /user` refuses)."""
+    if value.startswith(INSTALLATION_PREFIX):
+        live = client.installation_token_live(value, node)
+        return live, "GET /installation/repositories: " + ("200" if live else "401 Bad credentials")
+    login = client.token_login(value, node)
+    return login is not None, f"GET /user: 200 as {login}" if login else "GET /user: 401 Bad credentials"
+
+
 def revoke_token(client: GithubClient, node: Node, value: str | None, ctx: ActionContext) -> ActionResult:
-    """`POST /credentials/revoke` with the token's value (irreversible). The value comes from
-    `leaked_tokens_env`; revoke keeps only its fingerprint."""
+    """Irreversible: `POST /credentials/revoke` with the token's value, or, for an App installation
+    token, `DELETE /installation/token` as itself. The value comes from `leaked_tokens_env`; revoke
+    keeps only its fingerprint."""
     if value is None:
-        raise ConnectorError(PROVIDER, "POST /credentials/revoke", "the token's value is not available: name the "
+        raise ConnectorError(PROVIDER, "revoke token", "the token's value is not available: name the "
                              "variable holding it in leaked_tokens_env", node=node.id, code="no_value")
-    if client.token_login(value, node.id) is None:
-        return _result(node, "revoke", False, "token already dead (GET /user: 401)", ctx)
+    live, signal = _token_live(client, value, node.id)
+    if not live:
+        return _result(node, "revoke", False, f"token already dead ({signal})", ctx)
+    how = "DELETE /installation/token" if value.startswith(INSTALLATION_PREFIX) else "POST /credentials/revoke"
     if ctx.dry_run:
-        return _result(node, "revoke", True, "revoke the token (POST /credentials/revoke)", ctx)
-    client.revoke_credentials([value], node.id)
-    return _result(node, "revoke", True, "token revoked (POST /credentials/revoke)", ctx)
+        return _result(node, "revoke", True, f"revoke the token ({how})", ctx)
+    if value.startswith(INSTALLATION_PREFIX):
+        client.revoke_installation_token(value, node.id)
+    else:
+        client.revoke_credentials([value], node.id)
+    return _result(node, "revoke", True, f"token revoked ({how})", ctx)
 
 
 def probe_token(client: GithubClient, node: Node, value: str | None) -> ProbeResult:
     if value is None:
         return ProbeResult(node.id, None, "token value not available (leaked_tokens_env)")
-    login = client.token_login(value, node.id)
-    if login is None:
-        return ProbeResult(node.id, False, "GET /user: 401 Bad credentials")
-    return ProbeResult(node.id, True, f"GET /user: 200 as {login}")
+    live, signal = _token_live(client, value, node.id)
+    return ProbeResult(node.id, live, signal)
 
 
 # -- fine-grained PAT grants ----------------------------------------------------------------------------

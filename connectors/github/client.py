@@ -114,6 +114,27 @@ class GithubClient:
             raise
         return str(user.login)
 
+    def installation_token_live(self, token: str, node: str | None = None) -> bool:
+        """An App installation token (`ghs_`) cannot call `GET /user`: it is tested with
+        `GET /installation/repositories` (401: revoked or expired)."""
+        probe = self._github(token)
+        try:
+            self.call("GET /installation/repositories",
+                      lambda: probe.rest.apps.list_repos_accessible_to_installation(per_page=1).parsed_data,
+                      read=True, node=node)
+        except ConnectorError as err:
+            if err.code == "401":
+                return False
+            raise
+        return True
+
+    def revoke_installation_token(self, token: str, node: str | None = None) -> None:
+        """`DELETE /installation/token`, authenticated by the token itself (the credential
+        revocation API does not take installation tokens)."""
+        own = self._github(token)
+        self.call("DELETE /installation/token", lambda: own.rest.apps.revoke_installation_access_token(), read=False,
+                  node=node)
+
     def revoke_credentials(self, tokens: list[str], node: str | None = None) -> None:
         """`POST /credentials/revoke` (unauthenticated; up to 1,000 tokens per call)."""
         anonymous = self._github(None)

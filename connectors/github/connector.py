@@ -163,8 +163,12 @@ class GithubConnector(BaseConnector):
             out.edges.extend(part.edges)
             out.findings.extend(part.findings)
         for node_id, value in sorted(self._values.items()):
-            login = self.client.token_login(value, node_id)
-            out.nodes.append(leaked_token_node(fingerprint(value), value[:4], login, login is not None))
+            if value.startswith(actions.INSTALLATION_PREFIX):
+                live = self.client.installation_token_live(value, node_id)
+                out.nodes.append(leaked_token_node(fingerprint(value), value[:4], None, live))
+            else:
+                login = self.client.token_login(value, node_id)
+                out.nodes.append(leaked_token_node(fingerprint(value), value[:4], login, login is not None))
         for value in env_values(self.opts.pypi_tokens_env):
             nodes, edges, findings = pypi.token_graph(value)
             out.nodes.extend(nodes)
@@ -185,7 +189,8 @@ class GithubConnector(BaseConnector):
         return result
 
     @table.action("revoke", types=TOKENS, kinds=TOKEN_KINDS, reversible=False,
-                  permissions=["none: POST /credentials/revoke is unauthenticated"])
+                  permissions=["none: POST /credentials/revoke is unauthenticated (an installation token "
+                               "revokes itself)"])
     def _revoke_token(self, node: Node, ctx: ActionContext) -> ActionResult:
         return actions.revoke_token(self.client, node, self._values.get(node.id), ctx)
 

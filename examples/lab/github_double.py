@@ -86,10 +86,17 @@ class GithubDouble:
     def add_token(self, login: str, value: str | None = None, *, kind: str = "classic") -> str:
         import secrets as _secrets
 
-        prefix = {"classic": "ghp_", "fine_grained": "github_pat_", "oauth": "gho_"}[kind]
+        prefix = {"classic": "ghp_", "fine_grained": "github_pat_", "oauth": "gho_", "installation": "ghs_"}[kind]
         token = value or prefix + _secrets.token_urlsafe(30).replace("-", "a").replace("_", "b")[:36]
         with self.state.lock:
             self.state.tokens[token] = Token(login, kind=kind)
+        return token
+
+    def add_installation_token(self, org: str) -> str:
+        """An App installation token (`ghs_`) with access to `org`'s repositories."""
+        token = self.add_token(f"{org}[bot]", kind="installation")
+        with self.state.lock:
+            self.state.tokens[token].org = org
         return token
 
     def add_org(self, login: str) -> Org:
@@ -191,7 +198,7 @@ class GithubDouble:
                 if r.method != method or m is None:
                     continue
                 try:
-                    login = "" if r.public else self._login(headers, m.groupdict())
+                    login = "" if r.public else self._login(headers, {**m.groupdict(), "__user__": path == "/user"})
                     body = json.loads(raw) if raw else None
                     status, payload = r.handler(st, self.url, m.groupdict(), query, body, login)
                 except Fail as fail:
@@ -204,18 +211,20 @@ class GithubDouble:
         return 404, out_headers, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest",
                                   "status": "404"}
 
-    def _login(self, headers: dict[str, str], params: dict[str, str]) -> str:
+    def _login(self, headers: dict[str, str], params: dict[str, Any]) -> str:
         auth = headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
         token = self.state.tokens.get(value.strip()) if scheme.lower() in ("token", "bearer") else None
         if token is None or not token.live:
             raise Fail(401, "Bad credentials")
+        if token.kind == "installation" and params.get("__user__"):
+            raise Fail(403, "Resource not accessible by integration")
         if token.kind == "fine_grained":  # its org access ends when the org revokes its grant
             org = params.get("org") or params.get("owner")
             if org in self.state.orgs and not any(g.token == value.strip()
                                                   for g in self.state.orgs[org].grants.values()):
                 raise Fail(403, "Resource not accessible by personal access token")
-        return token.login
+        return value.strip() if token.kind == "installation" else token.login
 
     def _page(self, r: Route, path: str, query: dict[str, str], items: list[Any],
               headers: dict[str, str]) -> Any:

@@ -114,10 +114,33 @@ def revoke_credentials(st: State, base: str, p: dict[str, str], q: dict[str, str
         raise Fail(422, "credentials must be a list of 1 to 1000 tokens")
     for value in creds:
         token = st.tokens.get(str(value))
-        if token is not None:
+        if token is not None and token.kind != "installation":  # installation tokens are not accepted here
             token.live = False
     st.revoked_batches.append(len(creds))
     return 202, {}
+
+
+# -- GitHub App installation tokens (the handler's `login` is the token itself) ---------------------------
+
+@route("GET", "/installation/repositories", "InstallationRepositoriesGetResponse200",
+       "apps/installations#list-repositories-accessible-to-the-app-installation", paginated=True,
+       wrapped="repositories")
+def installation_repos(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                       login: str) -> tuple[int, Any]:
+    token = st.tokens.get(login)
+    if token is None or token.kind != "installation":
+        raise Fail(403, "This endpoint requires an installation token")
+    return 200, [repo_json(base, r, full=True) for r in st.repos.values() if r.owner == token.org]
+
+
+@route("DELETE", "/installation/token", None, "apps/installations#revoke-an-installation-access-token")
+def revoke_installation_token(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                              login: str) -> tuple[int, Any]:
+    token = st.tokens.get(login)
+    if token is None or token.kind != "installation":
+        raise Fail(403, "This endpoint requires an installation token")
+    token.live = False
+    return 204, None
 
 
 # -- repositories ----------------------------------------------------------------------------------------

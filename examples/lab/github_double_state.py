@@ -102,6 +102,7 @@ class Token:
     login: str
     live: bool = True
     kind: str = "classic"
+    org: str = ""  # an installation token's organisation
 
 
 @dataclass

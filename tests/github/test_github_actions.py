@@ -126,3 +126,18 @@ def test_declared_actions_and_permissions() -> None:
     assert "revoke" in perms and "write_store" in perms
     assert GithubConnector.actions[NodeKind.TOKEN] == frozenset({"revoke"})
     assert GithubConnector.actions[NodeKind.SSH_KEY] == frozenset({"revoke", "disable", "rotate"})
+
+
+def test_leaked_installation_token_revokes_itself(gh: GithubDouble, new_org: Callable[[], str],
+                                                  make_connector: Callable[..., Any], ctx: ActionContext,
+                                                  env_values: Callable[[str, str], None]) -> None:
+    org = new_org()
+    gh.add_repo(org, "app")
+    ghs = gh.add_installation_token(org)
+    env_values("LAB_LEAKED_GHS", ghs)
+    conn = make_connector(orgs=[org], leaked_tokens_env="LAB_LEAKED_GHS")
+    node = _node(conn.collect(), token_id(fingerprint(ghs)))
+    assert node.status == "active" and conn.probe(node).live is True
+    assert conn.act("revoke", node, ctx).changed and not gh.token_live(ghs)
+    probe = conn.probe(node)
+    assert probe.live is False and "/installation/repositories: 401" in probe.signal
