@@ -79,10 +79,15 @@ def test_retagged_action_incident_end_to_end(lab: tuple[GithubDouble, github_dem
     assert cli("attest", "--incident", "gh1", facts["pypi_token"], "--note", "removed on pypi.org").returncode == 0
     clean = cli("verify", "--incident", "gh1", "--format", "json")
     assert clean.returncode == 0, clean.json()["reasons"]
+    report = cli("report", "--incident", "gh1", "--format", "json")
+    assert report.returncode == 0, report.stderr
+    # the PyPI task names the page and the token, and recommends Trusted Publishing
+    task = next(m for m in report.json()["manual"] if m["node"] == facts["pypi_token"])
+    assert "https://pypi.org/manage/account/#api-tokens" in task["reason"] and "Trusted Publishing" in task["reason"]
 
     # nothing secret reached the store, the journal or the outputs
     everything = b"".join(p.read_bytes() for p in cwd.rglob("*") if p.is_file())
-    everything += (radius.stdout + plan.stdout + run.stdout + run.stderr + verify.stdout).encode()
+    everything += (radius.stdout + plan.stdout + run.stdout + run.stderr + verify.stdout + report.stdout).encode()
     for value in (demo.env[github_demo.LEAKED_ENV], demo.env[github_demo.PYPI_ENV], demo.env[github_demo.ADMIN_ENV]):
         assert value.encode() not in everything
     private_body = gh.secret_value(full, "DEPLOY_SSH_KEY").splitlines()[1]  # the new key's first base64 line
