@@ -3,10 +3,12 @@
 No GitHub can run here (Gitea and Forgejo speak a different API), so this serves the endpoints the
 GitHub connector uses from in-memory state (`github_double_state.py`); the routes, each citing the
 REST documentation section it follows and the githubkit model its body parses as, are in
-`github_double_routes.py`. What it does as GitHub does: tokens authenticate `GET /user` until
-`POST /credentials/revoke` kills them (401 afterwards); lists paginate with `per_page`/`page` and
-a `Link` header; every response carries the `x-ratelimit-*` headers; `secondary_limit(n)` makes the
-next n requests answer GitHub's 403 secondary rate limit with `retry-after`.
+`github_double_routes.py` and `github_double_actions_routes.py` (Actions secrets and variables).
+What it does as GitHub does: tokens authenticate `GET /user` until `POST /credentials/revoke` kills
+them (401 afterwards); an org's fine-grained PAT loses the org when the org revokes its grant; lists
+paginate with `per_page`/`page` and a `Link` header; every response carries the `x-ratelimit-*`
+headers; `secondary_limit(n)` makes the next n requests answer GitHub's 403 secondary rate limit
+with `retry-after`.
 
     with GithubDouble() as gh:
         token = gh.add_token("octo-admin")
@@ -25,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from nacl.public import PublicKey, SealedBox
 
+from examples.lab import github_double_actions_routes  # noqa: F401 - registers the Actions routes
 from examples.lab.github_double_routes import ROUTES, Fail, Route
 from examples.lab.github_double_state import (
     DeployKey,
