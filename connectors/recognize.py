@@ -192,7 +192,10 @@ def _prefixed_token(val: str) -> Found | None:
 
         fp = fingerprint(val)
         # its caveats, read offline: the store's connector adds the `can_publish` edges (`pypi.links`)
-        nodes, _, _ = pypi.token_graph(val)
+        try:
+            nodes, _, _ = pypi.token_graph(val)
+        except ImportError:  # pypitoken comes with the `github` extra: without it, the token alone
+            nodes = []
         attrs = dict(nodes[0].attrs) if nodes else {}
         return Found(NodeKind.TOKEN, f"pypi:api_token:{fp.removeprefix('sha256:')}", fingerprint=fp, attrs=attrs)
     return None

@@ -39,6 +39,7 @@ from connectors.github.transform import (
     leaked_token_node,
     transform_owner,
 )
+from connectors.recognize import GITHUB_TOKEN_RE
 from revoke.connector import (
     ActionContext,
     ActionResult,
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 
-GITHUB_TOKEN_RE = re.compile(r"^(?:gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})$")
 TOKENS, TOKEN_KINDS = (TOKEN_TYPE,), (NodeKind.TOKEN,)
 PATS = (PAT_TYPE,)
 KEYS, KEY_KINDS = (DEPLOY_KEY_TYPE,), (NodeKind.SSH_KEY,)
