@@ -237,6 +237,7 @@ def _job(g: _Graph, full: str, owner: str, path: str, job: Job, readable: dict[s
         if u.pinned:
             continue  # a commit SHA cannot be moved: the action's owner cannot change what runs
         # whoever can move this tag or branch decides what runs inside the job, with its secrets
+        g.edge(action, Relation.CAN_ASSUME, jid, ref=u.ref, uses=u.uses)
         for sid in targets:
             g.edge(action, Relation.CAN_READ, sid, via=[jid], ref=u.ref, uses=u.uses)
 

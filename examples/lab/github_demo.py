@@ -78,7 +78,7 @@ def _pypi_token(project: str) -> str:
 def seed(double: GithubDouble, *, aws_key_id: str | None = None, aws_secret: str | None = None,
          project: str = REPO) -> GithubDemo:
     """Seed the double; `aws_key_id`/`aws_secret` are the demo's AWS key that the release job holds."""
-    from connectors.github.transform import deploy_key_id, env_secret_id, repo_secret_id, token_id
+    from connectors.github.transform import deploy_key_id, env_secret_id, job_id, repo_secret_id, token_id
     from connectors.pypi import token_node_id
     from revoke.model import fingerprint
 
@@ -108,6 +108,9 @@ def seed(double: GithubDouble, *, aws_key_id: str | None = None, aws_secret: str
               "leaked_tokens_env": LEAKED_ENV, "pypi_tokens_env": PYPI_ENV, "retry_seconds": 2}
     facts = {"repo": full, "deploy_key": deploy_key_id(full, key_id), "bot_token": token_id(fingerprint(bot)),
              "pypi_token": token_node_id(pypi_value), "package": f"pypi:package:{project}",
-             "deploy_secret": repo_secret_id(full, "DEPLOY_SSH_KEY")}
+             "deploy_secret": repo_secret_id(full, "DEPLOY_SSH_KEY"),
+             # the job the re-tagged action runs as: an inventory edge job -> the runner host joins the
+             # rest of the chain (`{from: <job>, to: host:ci-runner-7, rel: can_assume}`)
+             "job": job_id(full, ".github/workflows/release.yml", "publish")}
     env = {ADMIN_ENV: admin, LEAKED_ENV: bot, PYPI_ENV: pypi_value}
     return GithubDemo(config, env, edges, SOURCE, facts)

@@ -62,6 +62,7 @@ def test_collect_models_the_seed_incident_path(gh: GithubDouble, new_org: Callab
     # the key edge: a mutable tag of a third-party action reads every secret of the job
     assert (action, "can_read", pypi_secret) in edges and (action, "can_read", aws_secret) in edges
     assert (publish, "can_read", pypi_secret) in edges
+    assert (action, "can_assume", publish) in edges  # it runs as the job (and on its runner)
     assert (action, "can_read", repo_secret_id(full, "UNUSED")) not in edges
     # pinned (full SHA) and first-party actions give no edge; the scan job reads no secret
     pinned = repo_id("pinned-org/setup-tool")
