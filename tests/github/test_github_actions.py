@@ -11,7 +11,7 @@ import pytest
 from connectors.github import GithubConnector
 from connectors.github.transform import deploy_key_id, env_secret_id, org_secret_id, pat_id, repo_secret_id, token_id
 from examples.lab.github_double import GithubDouble
-from revoke.connector import ActionContext, ConnectorError, GraphLookups, Replacement, Secret, declared
+from revoke.connector import ActionContext, ConnectorError, GraphLookups, Replacement, Secret
 from revoke.model import Node, NodeKind, fingerprint
 from tests.github.github_testlib import ssh_public_key
 
@@ -79,7 +79,7 @@ def test_deploy_key_rotation(gh: GithubDouble, new_org: Callable[[], str], make_
     new_key_id = int(rep.new_id.rsplit("/", 1)[1])
     registered = gh.state.repos[full].deploy_keys[new_key_id]
     assert registered.read_only is False  # same access as the key it replaces
-    private = serialization.load_ssh_private_key(rep.material.get("private_key_pem").encode(), None)  # type: ignore[union-attr]
+    private = serialization.load_ssh_private_key(str(rep.material.get("private_key_pem")).encode(), None)
     public = private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     assert registered.key == public.decode()
     assert conn.siblings(old) == {rep.new_id}
@@ -87,7 +87,8 @@ def test_deploy_key_rotation(gh: GithubDouble, new_org: Callable[[], str], make_
     assert old_id not in gh.state.repos[full].deploy_keys and new_key_id in gh.state.repos[full].deploy_keys
     assert conn.probe(old).live is False
     assert conn.probe(Node(rep.new_id, NodeKind.SSH_KEY, "github")).live is True
-    assert declared(GithubConnector, old.id, "rotate").reversible is False  # type: ignore[union-attr]
+    spec = GithubConnector.table.find("deploy_key", "rotate")
+    assert spec is not None and spec.reversible is False
     conn.discard_replacement(rep.new_id, ctx)
     assert new_key_id not in gh.state.repos[full].deploy_keys
 
