@@ -73,6 +73,13 @@ class Reader:
                     item["selected"] = [str(r.full_name) for r in chosen]
                 payload["org_secrets"].append(item)
             payload["grants"] = self.grants(owner)
+            payload["installations"] = [
+                {"id": int(i.id), "app_slug": str(i.app_slug), "app_id": int(i.app_id),
+                 "repository_selection": str(i.repository_selection),
+                 "permissions": i.permissions.model_dump(exclude_unset=True, exclude_none=True)}
+                for i in self._soft("GET /orgs/{org}/installations", lambda: self.client.pages(
+                    "GET /orgs/{org}/installations", rest.orgs.list_app_installations, wrapped="installations",
+                    org=owner), [], f"orgs/{owner}")]
             payload["org_variables"] = self._holds("GET /orgs/{org}/actions/variables", rest.actions.list_org_variables,
                                                    f"orgs/{owner}", org=owner)
         for repo in repos:

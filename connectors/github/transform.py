@@ -12,13 +12,15 @@ Payload of one owner (an org or a user), built by `collect`:
      "variables": {full_name: {name: value}}, "env_variables": {full_name: {env: {name: value}}},
      "org_variables": {name: value},        # revoke's own REVOKE_HOLDS_* records only
      "grants": [{"id", "token_id", "token_name", "owner", "repositories": [full_name],
-                 "permissions": {"repository": {...}, "organization": {...}}, "expires_at", "last_used_at"}]}
+                 "permissions": {"repository": {...}, "organization": {...}}, "expires_at", "last_used_at"}],
+     "installations": [{"id", "app_slug", "app_id", "repository_selection", "permissions": {name: level}}]}
 
 Ids: `github:repo:<owner>/<name>`, `github:deploy_key:<owner>/<name>/<id>`,
 `github:secret:<owner>/<name>/<SECRET>` (repo), `github:secret:<owner>/<name>/env:<env>/<SECRET>`
 (environment), `github:secret:org:<org>/<SECRET>` (organisation), `github:workflow_job:<owner>/<name>/
 <workflow path>#<job>`, `github:pat:<org>/<grant id>` (a fine-grained PAT's org grant),
-`github:user:<login>`, `github:token:<sha256 hex of the value>` (a token known by value only).
+`github:user:<login>`, `github:token:<sha256 hex of the value>` (a token known by value only),
+`github:installation:<org>/<id>` (a GitHub App installed on an org).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from revoke.connector import Collected, CollectFinding
 from revoke.model import Edge, Node, NodeKind, Relation
 
 PROVIDER = "github"
-REPO_TYPE, DEPLOY_KEY_TYPE, SECRET_TYPE, JOB_TYPE, PAT_TYPE, TOKEN_TYPE = (
-    "repo", "deploy_key", "secret", "workflow_job", "pat", "token")
+REPO_TYPE, DEPLOY_KEY_TYPE, SECRET_TYPE, JOB_TYPE, PAT_TYPE, TOKEN_TYPE, INSTALLATION_TYPE = (
+    "repo", "deploy_key", "secret", "workflow_job", "pat", "token", "installation")
 # permissions of a fine-grained PAT that let its holder change what a repository runs or holds
 WRITE_PERMISSIONS = ("contents", "workflows", "secrets", "administration", "actions")
 
@@ -211,7 +213,28 @@ def transform_owner(payload: dict[str, Any]) -> Collected:
                 _job(g, full, owner, path, job, readable, envs)
     for grant in payload.get("grants", []):
         _grant(g, owner, grant)
+    for inst in payload.get("installations", []):
+        _installation(g, owner, inst, [r["full_name"] for r in payload.get("repos", [])])
     return g.done()
+
+
+def _installation(g: _Graph, org: str, inst: dict[str, Any], repos: list[str]) -> None:
+    """An App installed on the org: whoever holds the App's private key mints installation tokens
+    with its permissions (`can_mint`-like, so the node stands for the App's reach)."""
+    iid = f"{PROVIDER}:{INSTALLATION_TYPE}:{org}/{inst['id']}"
+    perms = inst.get("permissions") or {}
+    writes = sorted(p for p in WRITE_PERMISSIONS if perms.get(p) in ("write", "admin"))
+    g.node(Node(iid, NodeKind.WORKLOAD, PROVIDER, name=f"{inst.get('app_slug', '?')} on {org}",
+                attrs={"org": org, "app_slug": inst.get("app_slug"), "app_id": inst.get("app_id"),
+                       "permissions": perms, "writes": writes,
+                       "repository_selection": inst.get("repository_selection")}))
+    if inst.get("repository_selection") != "all":
+        g.out.findings.append(CollectFinding(
+            "github.installation_repositories_unlisted", f"{inst.get('app_slug')} on {org} reaches selected "
+            "repositories, which only the App itself can list: its edges are missing", node=iid, source=f"orgs/{org}"))
+        return
+    for full in repos:
+        g.edge(iid, Relation.AUTHENTICATES_AS if writes else Relation.CAN_READ, repo_id(full))
 
 
 def _job(g: _Graph, full: str, owner: str, path: str, job: Job, readable: dict[str, str],

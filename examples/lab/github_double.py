@@ -147,6 +147,14 @@ class GithubDouble:
             self.add_org(org).grants[grant.id] = grant
             return grant.id, token
 
+    def add_installation(self, org: str, app_slug: str, permissions: dict[str, str], *,
+                         repository_selection: str = "all") -> int:
+        with self.state.lock:
+            inst: dict[str, Any] = {"id": next(_ids), "app_id": next(_ids), "app_slug": app_slug,
+                                    "permissions": dict(permissions), "repository_selection": repository_selection}
+            self.add_org(org).installations.append(inst)
+            return int(inst["id"])
+
     def secondary_limit(self, requests: int) -> None:
         with self.state.lock:
             self.state.secondary_limited = requests

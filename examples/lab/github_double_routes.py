@@ -20,6 +20,7 @@ from examples.lab.github_double_state import (
     content_item,
     deploy_key_json,
     grant_json,
+    installation_json,
     now_iso,
     private_user,
     repo_json,
@@ -226,6 +227,14 @@ def update_grant(st: State, base: str, p: dict[str, str], q: dict[str, str], bod
     if org.grants.pop(int(p["pat_id"]), None) is None:
         raise Fail(404, "Not Found")
     return 204, None
+
+
+@route("GET", "/orgs/{org}/installations", "OrgsOrgInstallationsGetResponse200",
+       "orgs/orgs#list-app-installations-for-an-organization", paginated=True, wrapped="installations")
+def list_installations(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                       login: str) -> tuple[int, Any]:
+    org = _org(st, p)
+    return 200, [installation_json(base, org, i) for i in org.installations]
 
 
 # -- rate limit --------------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ class Org:
     secrets: dict[str, StoredSecret] = field(default_factory=dict)
     variables: dict[str, Variable] = field(default_factory=dict)
     grants: dict[int, PatGrant] = field(default_factory=dict)
+    installations: list[dict[str, Any]] = field(default_factory=list)  # {id, app_id, app_slug, permissions, ...}
 
 
 class State:
@@ -246,3 +247,14 @@ def grant_json(base: str, org: Org, g: PatGrant) -> dict[str, Any]:
                             "other": g.permissions.get("other", {})},
             "access_granted_at": g.granted_at, "token_id": g.token_id, "token_name": g.token_name,
             "token_expired": False, "token_expires_at": g.expires_at, "token_last_used_at": g.last_used_at}
+
+
+def installation_json(base: str, org: Org, inst: dict[str, Any]) -> dict[str, Any]:
+    """Installation (`GET /orgs/{org}/installations`)."""
+    return {"id": inst["id"], "account": _user(base, org.login, org.id), "repository_selection": inst["repository_selection"],
+            "access_tokens_url": f"{base}/app/installations/{inst['id']}/access_tokens",
+            "repositories_url": f"{base}/installation/repositories",
+            "html_url": f"{base}/organizations/{org.login}/settings/installations/{inst['id']}",
+            "app_id": inst["app_id"], "target_id": org.id, "target_type": "Organization",
+            "permissions": inst["permissions"], "events": [], "created_at": EPOCH, "updated_at": EPOCH,
+            "single_file_name": None, "app_slug": inst["app_slug"], "suspended_by": None, "suspended_at": None}

@@ -45,7 +45,9 @@ def _seed(gh: GithubDouble, org: str) -> dict[str, Any]:
     gh.add_workflow(full, "release.yml", RELEASE_WORKFLOW)
     gh.add_workflow(full, "broken.yml", "jobs: [not, a, mapping")
     grant, _ = gh.add_grant(org, "dev", [full], {"repository": {"contents": "write", "metadata": "read"}})
-    return {"full": full, "write": write, "read": read, "grant": grant}
+    bot = gh.add_installation(org, "release-bot", {"contents": "write", "metadata": "read"})
+    gh.add_installation(org, "picky-bot", {"issues": "write"}, repository_selection="selected")
+    return {"full": full, "write": write, "read": read, "grant": grant, "bot": bot}
 
 
 def test_collect_models_the_seed_incident_path(gh: GithubDouble, new_org: Callable[[], str],
@@ -85,6 +87,10 @@ def test_collect_models_the_seed_incident_path(gh: GithubDouble, new_org: Callab
     pat = pat_id(org, s["grant"])
     assert nodes[pat].kind is NodeKind.TOKEN and nodes[pat].attrs["writes"] == ["contents"]
     assert (pat, "authenticates_as", repo_id(full)) in edges
+    # an App installed on all repositories with contents:write pushes to each of them
+    bot = f"github:installation:{org}/{s['bot']}"
+    assert nodes[bot].attrs["writes"] == ["contents"] and (bot, "authenticates_as", repo_id(full)) in edges
+    assert any(f.code == "github.installation_repositories_unlisted" for f in out.findings)
     # every one of the five repositories came through two-item pages
     assert sum(1 for n in nodes.values() if n.kind is NodeKind.REPO and n.name.startswith(org)) == 5
     assert any(f.code == "github.workflow_unreadable" and "broken.yml" in f.message for f in out.findings)
