@@ -22,6 +22,7 @@ import yaml
 SECRET_REF_RE = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)|secrets\[\s*['\"]([^'\"]+)['\"]\s*\]")
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 FIRST_PARTY_OWNERS = frozenset({"actions", "github"})
+MAX_WORKFLOW_CHARS = 1 << 20  # the contents API serves files up to 1 MB
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,19 @@ def parse_uses(text: str) -> ActionRef | None:
 
 
 def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+    """Every string in a parsed document, each container visited once: YAML aliases are shared
+    objects, so a "billion laughs" file costs its own size here, not its expansion."""
+    out: list[str] = []
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict | list) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return out
 
 
 def _refs(value: Any) -> set[str]:
@@ -91,10 +98,14 @@ def _uses_in(job: dict[str, Any]) -> list[str]:
 
 def parse_workflow(text: str) -> list[Job]:
     """The jobs of one workflow file; a file that is not a workflow raises WorkflowError."""
+    if len(text) > MAX_WORKFLOW_CHARS:
+        raise WorkflowError(f"larger than {MAX_WORKFLOW_CHARS} characters")
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise WorkflowError(f"not YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # nesting deeper than the parser's stack: no workflow looks like that
+        raise WorkflowError("nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), dict):
         raise WorkflowError("no 'jobs' mapping")
     top = _refs(doc.get("env") or {})

@@ -145,3 +145,27 @@ def test_options_are_checked() -> None:
     with pytest.raises(ConnectorError, match="tokn_env"):
         parse_options({"orgs": ["a"], "tokn_env": "X"})
     assert Relation.CAN_PUBLISH.value == "can_publish"
+
+
+def test_hostile_workflow_files_cost_their_size(gh: GithubDouble, new_org: Callable[[], str],
+                                                make_connector: Callable[..., Any]) -> None:
+    """Workflow files come from whoever can push: an alias bomb, deep nesting and garbage are
+    findings, and the rest of the repository is still collected."""
+    import time
+
+    org = new_org()
+    full = f"{org}/app"
+    gh.add_repo(org, "app")
+    laughs = ["a0: &a0 ['${{ secrets.BOMB }}']"] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 12)]
+    gh.add_workflow(full, "bomb.yml", "\n".join(laughs) + "\njobs:\n  b:\n    env: *a11\n    steps: [{uses: x/y@v1}]\n")
+    gh.add_workflow(full, "deep.yml", "jobs: " + "[" * 5000 + "]" * 5000 + "\n")
+    gh.add_workflow(full, "binary.yml", "\x00\x01 not yaml ::: [")
+    gh.add_secret(full, "BOMB", "x")
+    started = time.monotonic()
+    out = make_connector(orgs=[org]).collect()
+    assert time.monotonic() - started < 10
+    edges = _edges(out)
+    job = job_id(full, ".github/workflows/bomb.yml", "b")
+    assert (job, "can_read", repo_secret_id(full, "BOMB")) in edges
+    bad = {f.source for f in out.findings if f.code == "github.workflow_unreadable"}
+    assert bad == {f"{full}/.github/workflows/deep.yml", f"{full}/.github/workflows/binary.yml"}
