@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from connectors.github.collect import env_path
 from connectors.github.transform import (
     PROVIDER,
     deploy_key_id,
@@ -224,7 +225,7 @@ def _variable_calls(client: GithubClient, scope: dict[str, str]) -> tuple[Any, A
                 lambda n, b: rest.update_org_variable(org, n, data=b))
     owner, repo = scope["repo"].split("/", 1)
     if "env" in scope:
-        env = scope["env"]
+        env = env_path(scope["env"])
         return (lambda n: rest.get_environment_variable(owner, repo, env, n).parsed_data,
                 lambda b: rest.create_environment_variable(owner, repo, env, data=b),
                 lambda n, b: rest.update_environment_variable(owner, repo, n, env, data=b))
@@ -256,7 +257,7 @@ def _secret_updated_at(client: GithubClient, store: Node, scope: dict[str, str])
         owner, repo = scope["repo"].split("/", 1)
         if "env" in scope:
             got = client.call("GET environment secret", lambda: rest.get_environment_secret(
-                owner, repo, scope["env"], name).parsed_data, read=True, node=store.id)
+                owner, repo, env_path(scope["env"]), name).parsed_data, read=True, node=store.id)
         else:
             got = client.call("GET repo secret", lambda: rest.get_repo_secret(owner, repo, name).parsed_data,
                               read=True, node=store.id)
@@ -301,7 +302,7 @@ def write_secret(client: GithubClient, store: Node, value: str, ctx: ActionConte
     else:
         owner, repo = scope["repo"].split("/", 1)
         if "env" in scope:
-            env = scope["env"]
+            env = env_path(scope["env"])
             key = client.call("GET public-key", lambda: rest.actions.get_environment_public_key(
                 owner, repo, env).parsed_data, read=True, node=store.id)
             body = {"encrypted_value": seal(str(key.key), value), "key_id": str(key.key_id)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from connectors.github.transform import HOLDS_PREFIX
 from revoke.connector import CollectFinding, ConnectorError
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 
 WORKFLOW_DIR = ".github/workflows"
 DENIED = ("401", "403", "404")
+
+
+def env_path(name: str) -> str:
+    """An environment's name as a path segment: GitHub wants it URL-encoded (`/` as `%2F`)."""
+    return quote(name, safe="")
 
 
 def _iso(value: Any) -> str | None:
@@ -104,11 +110,11 @@ class Reader:
             listed = self._soft("GET /repos/{owner}/{repo}/environments/{env}/secrets", lambda e=env.name:
                                 self.client.pages("GET /repos/{owner}/{repo}/environments/{env}/secrets",
                                                   rest.actions.list_environment_secrets, wrapped="secrets",
-                                                  owner=owner, repo=name, environment_name=e), [], full)
+                                                  owner=owner, repo=name, environment_name=env_path(e)), [], full)
             payload["env_secrets"][full][str(env.name)] = [_secret(s) for s in listed]
             payload["env_variables"].setdefault(full, {})[str(env.name)] = self._holds(
                 "GET /repos/{owner}/{repo}/environments/{env}/variables", rest.actions.list_environment_variables,
-                full, owner=owner, repo=name, environment_name=str(env.name))
+                full, owner=owner, repo=name, environment_name=env_path(str(env.name)))
         payload["variables"][full] = self._holds("GET /repos/{owner}/{repo}/actions/variables",
                                                  rest.actions.list_repo_variables, full, owner=owner, repo=name)
         payload["workflows"][full] = self.workflows(owner, name)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 from connectors.github.workflows import Job, WorkflowError, parse_workflow
 from revoke.connector import Collected, CollectFinding
@@ -38,6 +39,13 @@ REPO_TYPE, DEPLOY_KEY_TYPE, SECRET_TYPE, JOB_TYPE, PAT_TYPE, TOKEN_TYPE, INSTALL
     "repo", "deploy_key", "secret", "workflow_job", "pat", "token", "installation")
 # permissions of a fine-grained PAT that let its holder change what a repository runs or holds
 WRITE_PERMISSIONS = ("contents", "workflows", "secrets", "administration", "actions")
+
+
+def id_part(text: str, *, keep: str = "") -> str:
+    """A name from a workflow file or an environment, safe inside a node id: whitespace, control
+    characters, `%`, `#` and `/` (unless kept) are percent-encoded, so an id stays one token and
+    splits back into its parts."""
+    return quote(text, safe="-._~@+=,:!$&'()*;[]" + keep)
 
 
 def repo_id(full_name: str) -> str:
@@ -53,7 +61,7 @@ def repo_secret_id(full_name: str, name: str) -> str:
 
 
 def env_secret_id(full_name: str, env: str, name: str) -> str:
-    return f"{PROVIDER}:{SECRET_TYPE}:{full_name}/env:{env}/{name}"
+    return f"{PROVIDER}:{SECRET_TYPE}:{full_name}/env:{id_part(env)}/{name}"
 
 
 def org_secret_id(org: str, name: str) -> str:
@@ -61,7 +69,7 @@ def org_secret_id(org: str, name: str) -> str:
 
 
 def job_id(full_name: str, path: str, job: str) -> str:
-    return f"{PROVIDER}:{JOB_TYPE}:{full_name}/{path}#{job}"
+    return f"{PROVIDER}:{JOB_TYPE}:{full_name}/{id_part(path, keep='/')}#{id_part(job)}"
 
 
 def pat_id(org: str, grant_id: int | str) -> str:
@@ -81,7 +89,7 @@ def secret_scope(node_id: str) -> dict[str, str]:
     owner, repo, rest = native.split("/", 2)
     if rest.startswith("env:"):
         env, _, name = rest[4:].partition("/")
-        return {"repo": f"{owner}/{repo}", "env": env, "name": name}
+        return {"repo": f"{owner}/{repo}", "env": unquote(env), "name": name}
     return {"repo": f"{owner}/{repo}", "name": rest}
 
 

@@ -23,7 +23,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from nacl.public import PublicKey, SealedBox
 
@@ -208,10 +208,11 @@ class GithubDouble:
                 m = r.pattern.match(path)
                 if r.method != method or m is None:
                     continue
+                params = {k: unquote(v) for k, v in m.groupdict().items()}  # per segment, as GitHub decodes
                 try:
-                    login = "" if r.public else self._login(headers, {**m.groupdict(), "__user__": path == "/user"})
+                    login = "" if r.public else self._login(headers, {**params, "__user__": path == "/user"})
                     body = json.loads(raw) if raw else None
-                    status, payload = r.handler(st, self.url, m.groupdict(), query, body, login)
+                    status, payload = r.handler(st, self.url, params, query, body, login)
                 except Fail as fail:
                     return fail.status, out_headers, {"message": fail.message, "documentation_url": r.docs,
                                                       "status": str(fail.status)}

@@ -169,3 +169,31 @@ def test_hostile_workflow_files_cost_their_size(gh: GithubDouble, new_org: Calla
     assert (job, "can_read", repo_secret_id(full, "BOMB")) in edges
     bad = {f.source for f in out.findings if f.code == "github.workflow_unreadable"}
     assert bad == {f"{full}/.github/workflows/deep.yml", f"{full}/.github/workflows/binary.yml"}
+
+
+def test_names_with_spaces_make_ids_that_stay_one_token(gh: GithubDouble, new_org: Callable[[], str],
+                                                        make_connector: Callable[..., Any], ctx: Any) -> None:
+    from connectors.github.transform import secret_scope
+    from revoke.model import NODE_ID_RE
+
+    org = new_org()
+    full = f"{org}/app"
+    gh.add_repo(org, "app")
+    gh.add_secret(full, "TOKEN", "v", env="Production / EU")
+    gh.add_workflow(full, "my release.yml", "jobs:\n  'publish all#1':\n    environment: Production / EU\n"
+                                            "    steps: [{run: 'echo ${{ secrets.TOKEN }}'}]\n")
+    conn = make_connector(orgs=[org])
+    out = conn.collect()
+    assert all(NODE_ID_RE.match(n.id) for n in out.nodes), [n.id for n in out.nodes if not NODE_ID_RE.match(n.id)]
+    sid = env_secret_id(full, "Production / EU", "TOKEN")
+    assert secret_scope(sid) == {"repo": full, "env": "Production / EU", "name": "TOKEN"}
+    assert (job_id(full, ".github/workflows/my release.yml", "publish all#1"), "can_read", sid) in _edges(out)
+    # and a rotation writes into it (the environment's name URL-encoded in the path, as GitHub wants)
+    from revoke.connector import Replacement, Secret
+    from revoke.model import Node, NodeKind
+
+    store = next(n for n in out.nodes if n.id == sid)
+    rep = Replacement("github:token:old", "github:token:new", NodeKind.TOKEN, Secret({"token": "ghp_" + "n" * 36}))
+    conn.write_store(store, Node("github:token:old", NodeKind.TOKEN, "github"), rep, ctx)
+    assert gh.secret_value(full, "TOKEN", env="Production / EU") == "ghp_" + "n" * 36
+    assert conn.store_holds(store) == {"github:token:new"}
