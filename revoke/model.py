@@ -65,12 +65,13 @@ class Relation(StrEnum):
     ISSUED = "issued"
     PARENT_OF = "parent_of"
     DERIVES = "derives"
-    # a registry token A can publish package B: whoever holds A controls what B's next release is
-    CAN_PUBLISH = "can_publish"
     # facts the walk never follows: trusting a CA, or holding a certificate without its key,
     # gives no access (kept for sweeps, reports and trust-store removal)
     TRUSTS = "trusts"
     HOLDS_PUBLIC = "holds_public"
+    # a registry token A can publish package B: whoever holds A controls what B's next release is
+    # (walked; appended last so the relation codes of compiled graphs already stored keep their meaning)
+    CAN_PUBLISH = "can_publish"
 
 
 NOT_WALKED = frozenset({Relation.TRUSTS, Relation.HOLDS_PUBLIC})
