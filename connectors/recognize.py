@@ -162,6 +162,10 @@ def _scan_scalar(key: str, val: str) -> list[Found]:
         fp = fingerprint(val.strip())
         out.append(Found(NodeKind.TOKEN, "fp:" + fp, [key], fp))
         return out
+    prefixed = _prefixed_token(val.strip())
+    if prefixed is not None:
+        prefixed.fields = [key]
+        return [prefixed]
     for label, block in pem_objects(val):
         item = pem_ref(label, block)
         if item is not None:
@@ -171,6 +175,34 @@ def _scan_scalar(key: str, val: str) -> list[Found]:
     if match and not out:
         out.append(Found(NodeKind.ACCESS_KEY, f"aws:access_key:{match.group(1)}", [key]))
     return out
+
+
+# -- GitHub and PyPI tokens: the prefix says what they are ---------------------------------------------
+# ghp_ (classic PAT), github_pat_ (fine-grained PAT), gho_ (OAuth), ghu_ (App user-to-server),
+# ghs_ (App installation), ghr_ (refresh); pypi- (a PyPI API token, a macaroon)
+GITHUB_TOKEN_RE = re.compile(r"^(?:gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})$")
+PYPI_TOKEN_RE = re.compile(r"^pypi-[A-Za-z0-9_-]{50,}$")
+
+
+def _prefixed_token(val: str) -> Found | None:
+    """A whole value that is a GitHub or PyPI token, by the ids their connectors give them
+    (`github:token:<sha256>`, `pypi:api_token:<sha256>`)."""
+    if GITHUB_TOKEN_RE.match(val):
+        fp = fingerprint(val)
+        return Found(NodeKind.TOKEN, f"github:token:{fp.removeprefix('sha256:')}", fingerprint=fp,
+                     attrs={"token_prefix": val[:4]})
+    if PYPI_TOKEN_RE.match(val):
+        from connectors import pypi
+
+        fp = fingerprint(val)
+        # its caveats, read offline: the store's connector adds the `can_publish` edges (`pypi.links`)
+        try:
+            nodes, _, _ = pypi.token_graph(val)
+        except ImportError:  # pypitoken comes with the `github` extra: without it, the token alone
+            nodes = []
+        attrs = dict(nodes[0].attrs) if nodes else {}
+        return Found(NodeKind.TOKEN, f"pypi:api_token:{fp.removeprefix('sha256:')}", fingerprint=fp, attrs=attrs)
+    return None
 
 
 def _aws_pairs(strings: dict[str, str]) -> list[Found]:

@@ -72,6 +72,9 @@ class Relation(StrEnum):
     # observed use (audit logs, last-used data): timestamped events that annotate, never grant
     OBSERVED_READ = "observed_read"
     OBSERVED_USE = "observed_use"
+    # a registry token A can publish package B: whoever holds A controls what B's next release is
+    # (walked; appended last so the relation codes of compiled graphs already stored keep their meaning)
+    CAN_PUBLISH = "can_publish"
 
 
 NOT_WALKED = frozenset({Relation.TRUSTS, Relation.HOLDS_PUBLIC, Relation.OBSERVED_READ, Relation.OBSERVED_USE})
@@ -369,6 +372,11 @@ _TYPE_KINDS: dict[str, NodeKind] = {
     "secret": NodeKind.SECRET,
     "password": NodeKind.PASSWORD,
     "api_key": NodeKind.API_KEY,
+    "api_token": NodeKind.TOKEN,
+    "deploy_key": NodeKind.SSH_KEY,
+    "pat": NodeKind.TOKEN,
+    "repo": NodeKind.REPO,
+    "package": NodeKind.PACKAGE,
     "user": NodeKind.USER,
     "account": NodeKind.USER,
     "role": NodeKind.ROLE,

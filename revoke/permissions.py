@@ -222,4 +222,8 @@ def render_text(report: dict[str, Any]) -> str:
     for t in ("x509", "inventory"):
         if t in report:
             parts += [f"## {t}", *[f"- {n}" for n in report[t]["needs"]], ""]
+    for t, need in sorted(report["connectors"].items()):  # connectors without a policy format of their own
+        if t not in ("aws", "vault", "gcp", "x509", "inventory"):
+            perms = sorted({p for ps in need["permissions"].values() for p in ps})
+            parts += [f"## {t}", *[f"- {p}" for p in perms], ""]
     return "\n".join(parts).rstrip() + "\n"

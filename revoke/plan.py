@@ -304,7 +304,9 @@ class _Planner:
         if conn is None:
             why = ("known only by reference: no connector collected it" if node.attrs.get("stub")
                    else f"no connector configured for provider {node.provider or '(none)'}")
-            self.add(self.base(node, "manual", None, f"{why}; revoke or rotate it by hand, then attest"))
+            # a provider without an API for it says exactly what to do by hand (PyPI tokens)
+            hint = node.attrs.get("manual_hint")
+            self.add(self.base(node, "manual", None, str(hint) if hint else f"{why}; revoke or rotate it by hand, then attest"))
             return
         verb = next((v for v in FALLBACKS.get(spec.action, (spec.action,)) if self.conns.supports(conn, node.kind, v)), None)
         if verb is None:

@@ -119,7 +119,7 @@ def rule(rule_id: str, severity: Severity, summary: str, *, ordered: bool = Fals
 def builtin_rules() -> dict[str, Rule]:
     import importlib
 
-    for module in ("revoke.sweep_rules", "revoke.sweep_rules_pki"):
+    for module in ("revoke.sweep_rules", "revoke.sweep_rules_pki", "revoke.sweep_rules_ci"):
         importlib.import_module(module)  # importing registers the rules
 
     return RULES

@@ -138,7 +138,9 @@ def get_stored_token_fps(api: VaultApi, secrets: list[KvSecret], known: dict[str
     out: dict[str, str] = {}
     for s in secrets:
         for item in recognize(s.data or {}):
-            if item.kind is not NodeKind.TOKEN or item.fingerprint in seen:
+            # only values shaped like Vault tokens (`fp:` refs): a GitHub or PyPI token must never
+            # be sent to Vault's lookup endpoint
+            if item.kind is not NodeKind.TOKEN or not item.ref.startswith("fp:") or item.fingerprint in seen:
                 continue
             seen.add(item.fingerprint)
             value = _field(s.data or {}, item.fields[0])

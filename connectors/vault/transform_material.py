@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors import pypi
 from connectors.recognize import recognize
 from connectors.vault.client import PROVIDER
 from connectors.vault.ids import cert_node_id, issuer_node_id, norm_serial, secret_node_id, token_node_id, value_node_id
@@ -63,12 +64,14 @@ def value_refs(mount: str, path: str, data: dict[str, Any], token_fps: dict[str,
             # resolved here: the raw token store told us which accessor this value belongs to
             out.append(RefEdge(sid, Relation.STORES, token_node_id(by_fp[item.fingerprint])))
         elif item.ref:
-            out.append(RefEdge(sid, item.rel, item.ref))
+            token, publishes = pypi.links(item.ref, item.attrs, item.fingerprint)  # a PyPI token: its node and what it publishes
+            out.append(RefEdge(sid, item.rel, item.ref, token))
             if item.attrs.get("authenticates_as"):  # a database password names its role (recognize)
                 out.append(RefEdge(item.ref, Relation.AUTHENTICATES_AS, str(item.attrs["authenticates_as"])))
             email = item.attrs.get("client_email")
             if item.kind is NodeKind.SERVICE_ACCOUNT_KEY and email:
                 out.append(RefEdge(item.ref, Relation.AUTHENTICATES_AS, f"gcp:service_account:{email}"))
+            out += [RefEdge(e.src, e.rel, e.dst) for e in publishes]
     return out
 
 

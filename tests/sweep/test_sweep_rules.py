@@ -9,7 +9,7 @@ USER = "aws:user:arn:aws:iam::123456789012:user/ci-deployer"
 SA = "gcp:service_account:deployer@lab-project.iam.gserviceaccount.com"
 
 
-def test_every_builtin_rule_is_tested_here_or_in_pki() -> None:
+def test_every_builtin_rule_is_tested_here_in_pki_or_in_github() -> None:
     assert set(builtin_rules()) == {
         "key-unused", "key-never-used", "key-rotation-overdue", "multiple-active-keys", "unused-by-observed-data",
         "vault-token-no-expiry", "vault-token-orphan", "vault-token-root",
@@ -17,6 +17,7 @@ def test_every_builtin_rule_is_tested_here_or_in_pki() -> None:
         "cert-expiring", "cert-expired", "cert-ca-expired", "cert-ca-unknown", "weak-key", "weak-signature",
         "trust-store-dead-ca", "trust-store-unknown-ca",
         "blast-radius-top",
+        "ci-action-unpinned", "deploy-key-write", "ci-secret-not-rotated", "pat-broad-write",
     }
 
 
