@@ -209,6 +209,8 @@ def _verify_text(r: Any) -> None:
     out(f"checks: {dead}/{len(r.probes)} contained; live credentials still reachable: {len(r.survivors)}")
     for a in r.attested:
         out(f"  attested, not probed: {a['node']} by {one(a['by'])} at {a['at']}: {one(a['note'])}")
+    for note in r.notes:
+        out(f"  note: {one(note)}")
     if r.clean:
         out("CLEAN")
         return
