@@ -7,7 +7,9 @@ and an action declared with no probe is "not verified". A credential the plan fo
 is probed too: re-enabled out of band, it is drift, and `run --execute` re-applies containment.
 
 Clean means: every check says contained, every store holds its replacement (or a later one of the
-same lineage, from any incident) and never a compromised value, no live credential is reachable,
+same lineage, from any incident) and never a compromised value, every live certificate a CA the
+incident created has issued is one a journal records (revoke/verify_issued.py), no live credential
+is reachable,
 every manual task is attested, and no live holder's re-read trust store still holds a CA the
 incident retires (an attestation does not outweigh a trust store read back). A probe that cannot
 decide, a connector that cannot be reached or a collection that fails makes the result not clean
@@ -37,6 +39,7 @@ from revoke.plan import Plan, Step
 from revoke.store import Store
 from revoke.tables import short_path
 from revoke.trust import trust_survivors
+from revoke.verify_issued import unaccounted
 
 log = structlog.get_logger()
 # steps whose effect verify checks: every executable one but the creation of a new CA, and the
@@ -167,6 +170,8 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             else:
                 result.open_manual.append({"node": step.node, "reason": step.reason, "path": step.path})
         graph = store.load_compiled()
+        # every certificate a CA created by this incident issued is one it journaled
+        result.problems.extend(unaccounted(graph, plan, state, lineage))
         _residual(graph, plan, dead, result)
         if report is not None or not recollect:
             result.trust_survivors = [{"holder": h, "ca": ca, "paths": found}
