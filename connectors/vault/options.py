@@ -13,12 +13,15 @@
       audit_device: file                # the file audit device writing `audit_log`, when not unique
       kv_page_size: 500                 # keys per LIST page on KV v2 metadata
 
-A typo'd key or a wrongly typed value is an input error (exit 2, file, line and field).
+A typo'd key, a wrongly typed value or one out of range (a zero or negative timeout, attempt
+count or page size) is an input error (exit 2, file, line and field).
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from pydantic import Field
 
 from revoke.connector import ConnectorOptions
 
@@ -29,9 +32,9 @@ class VaultOptions(ConnectorOptions):
     namespace: str | None = None
     verify: bool | str = True
     ca_cert: str | None = None
-    timeout: float = 30.0
-    read_attempts: int = 5
+    timeout: float = Field(default=30.0, gt=0)
+    read_attempts: int = Field(default=5, ge=1, le=100)
     parent_source: Literal["auto", "raw", "audit", "none"] = "auto"
     audit_log: str | None = None
     audit_device: str | None = None
-    kv_page_size: int = 500
+    kv_page_size: int = Field(default=500, ge=1, le=100_000)
