@@ -66,6 +66,8 @@ def test_deleting_a_key_another_open_incident_retains_is_named_approved_and_jour
     assert f"note: {note}" in text.stdout
     report = revoke_cli("report", "--incident", "i1", "--format", "json", cwd=lb.directory).json()
     assert report["verification"]["last"]["notes"] == [note]
+    md = revoke_cli("report", "--incident", "i1", "--format", "md", cwd=lb.directory).stdout
+    assert "deleted by incident i2" in md
     # i2's own journal does not tell itself
     assert "retained.deleted" not in json.dumps(revoke_cli("report", "--incident", "i2", "--format", "json",
                                                            cwd=lb.directory).json()["journal"]["chain"])
