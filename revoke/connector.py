@@ -1,4 +1,4 @@
-"""The connector interface: the protocol, its plain dataclasses, its error and the registry.
+"""The connector interface: the protocol, its plain dataclasses and its error.
 
 A connector is a class published as an entry point in the `revoke.connectors` group (so a
 third-party package adds one without editing revoke). The core only ever talks to connectors
@@ -8,18 +8,27 @@ through this file and loads them by name, so `revoke/` imports no provider SDK a
 Secret material crosses this boundary only inside `Secret`, whose repr is redacted and
 which is never serialised: new material goes from the owning provider straight to the
 store connectors that write it, or to the escrow (`escrow_put`) when no store may receive it.
+
+The action declarations (`connector_actions.py`) and the entry-point registry
+(`connector_registry.py`) live beside it and are imported from here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from revoke.connector_actions import ActionSpec as ActionSpec
+from revoke.connector_actions import ActionTable as ActionTable
+from revoke.connector_actions import Handler as Handler
+from revoke.connector_registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from revoke.connector_registry import connector_class as connector_class
+from revoke.connector_registry import known_connectors as known_connectors
 from revoke.errors import RevokeError
 from revoke.model import Edge, Node, NodeKind, fingerprint
 
@@ -217,80 +226,6 @@ class GraphLookups:
     successors: Callable[[str, str], list[str]] = lambda _id, _rel: []
 
 
-# -- action declarations --------------------------------------------------------------------------
-Handler = Callable[[Any, Node, ActionContext], ActionResult]
-
-
-@dataclass(frozen=True)
-class ActionSpec:
-    """One action, declared once beside its handler.
-
-    `types` are the provider's node types (the middle part of the id: `access_key`, `pki_cert`)
-    the handler accepts; `kinds` the node kinds the planner may pick this verb for. `reversible`
-    is False when the action destroys something that cannot come back (a deleted key): the plan
-    shows it and `run --execute` wants `--approve`. `undo` says whether `revoke rollback` can undo
-    it. `probe` says how verify checks it against live state: "liveness" (the connector's probe
-    of the node must answer dead), "readback" (a read of the changed object), "none" (not probed:
-    the step stays "not verified").
-    """
-
-    verb: str
-    types: tuple[str, ...]
-    kinds: frozenset[NodeKind]
-    handler: Handler
-    permissions: tuple[str, ...] = ()
-    reversible: bool = True
-    undo: bool = False
-    probe: str = "liveness"
-
-
-class ActionTable:
-    """A connector's `(node type, verb) -> ActionSpec` table, filled by decorating handlers."""
-
-    def __init__(self) -> None:
-        self.specs: list[ActionSpec] = []
-        self._index: dict[tuple[str, str], ActionSpec] = {}
-
-    def action(
-        self,
-        verb: str,
-        *,
-        types: Iterable[str],
-        kinds: Iterable[NodeKind],
-        permissions: Iterable[str] = (),
-        reversible: bool = True,
-        undo: bool = False,
-        probe: str = "liveness",
-    ) -> Callable[[Handler], Handler]:
-        def deco(handler: Handler) -> Handler:
-            spec = ActionSpec(verb, tuple(types), frozenset(kinds), handler, tuple(permissions), reversible, undo, probe)
-            for t in spec.types:
-                if (t, verb) in self._index:
-                    raise ValueError(f"action {verb!r} declared twice for node type {t!r}")
-                self._index[(t, verb)] = spec
-            self.specs.append(spec)
-            return handler
-
-        return deco
-
-    def find(self, node_type: str, verb: str) -> ActionSpec | None:
-        return self._index.get((node_type, verb))
-
-    def verbs_by_kind(self) -> dict[NodeKind, frozenset[str]]:
-        out: dict[NodeKind, set[str]] = {}
-        for spec in self.specs:
-            for kind in spec.kinds:
-                out.setdefault(kind, set()).add(spec.verb)
-        return {k: frozenset(v) for k, v in out.items()}
-
-    def permissions(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for spec in self.specs:
-            out.setdefault(spec.verb, [])
-            out[spec.verb] += [p for p in spec.permissions if p not in out[spec.verb]]
-        return out
-
-
 class ConnectorOptions(BaseModel):
     """Base of every connector's options model: unknown keys are errors (a typo in `endpoint_url`
     must not send calls to the real cloud); `timeout: 1e999` is not a number any call can use."""
@@ -482,31 +417,3 @@ def holds_escrow(cls: type[Connector]) -> bool:
 def writes_stores(cls: type[Connector]) -> bool:
     """Whether a connector owns stores a replacement can be written to (it implements write_store)."""
     return getattr(cls, "write_store", None) is not BaseConnector.write_store
-
-
-# -- registry: connectors are entry points, loaded by name only when a config names them ---------
-ENTRY_POINT_GROUP = "revoke.connectors"
-_CLASSES: dict[str, type[Connector]] = {}
-
-
-def _entry_points() -> dict[str, Any]:
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def connector_class(name: str) -> type[Connector]:
-    if name not in _CLASSES:
-        ep = _entry_points().get(name)
-        if ep is None:
-            raise RevokeError(f"unknown connector type {name!r}; known: {', '.join(known_connectors())}")
-        cls = ep.load()
-        if not isinstance(cls, type) or not issubclass(cls, BaseConnector):
-            raise RevokeError(f"connector entry point {name!r} ({ep.value}) is not a connector class")
-        cls.name = name
-        _CLASSES[name] = cls  # type: ignore[assignment]
-    return _CLASSES[name]
-
-
-def known_connectors() -> list[str]:
-    return sorted(_entry_points())

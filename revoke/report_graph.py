@@ -10,12 +10,12 @@ count once there are more than a handful, so 200 reissued certificates are one r
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any
 
 from revoke.idtext import short_label
 from revoke.report_md import VERB_LABELS
+from revoke.textsafe import html_text
 
 BOX_W, BOX_H, GAP_Y, COL_GAP, MARGIN, HEAD = 172, 40, 10, 34, 14, 26
 GROUP_AT = 5          # a bucket with more members than this is drawn as one box
@@ -171,7 +171,7 @@ def layout(boxes: list[Box], edges: list[tuple[str, str, int]]) -> tuple[int, in
 
 
 def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html_text(text)
 
 
 def render_svg(radius: dict[str, Any]) -> str:

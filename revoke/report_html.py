@@ -4,7 +4,6 @@ from the graph, the journal or a person is escaped."""
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -20,6 +19,7 @@ from revoke.report_md import (
     verdict,
     when,
 )
+from revoke.textsafe import html_text
 
 FOLD_ROWS = 40  # longer tables start folded (<details>), so the page stays scannable
 
@@ -69,7 +69,7 @@ footer { margin-top: 28px; color: var(--muted); font-size: 12px; }
 
 
 def e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    return html_text(value)
 
 
 def c(value: Any) -> str:

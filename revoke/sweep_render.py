@@ -1,17 +1,16 @@
 """Sweep findings for people and machines: a rich table, TSV, JSON, Markdown, and one self-contained
 HTML file (inline CSS, no script, no network). Every value from the graph is escaped for where it
-goes: `revoke.tables.cell` for the table, `revoke.textsafe` for TSV and Markdown, `html.escape`."""
+goes: `revoke.tables.cell` for the table, `revoke.textsafe` for TSV, Markdown and HTML."""
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 from revoke.sweep import Finding, RuleConfig, builtin_rules, severity_counts
 from revoke.tables import IdCells, cell, short_path
-from revoke.textsafe import md_code, md_text, tsv
+from revoke.textsafe import html_text, md_code, md_text, tsv
 
 COLOURS = {"critical": "#7f1d1d", "high": "#b91c1c", "medium": "#b45309", "low": "#1d4ed8", "info": "#4b5563"}
 
@@ -122,7 +121,7 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
 
 
 def html_report(findings: list[Finding], config: dict[str, RuleConfig], *, generated: datetime | None = None) -> str:
-    esc = html.escape
+    esc = html_text
     when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     counts = severity_counts(findings)
     cards = "".join(f'<div class="card" style="background:{COLOURS[s]}"><b>{n}</b>{esc(s)}</div>' for s, n in counts.items())

@@ -20,6 +20,7 @@ JSON needs none of this: it escapes control characters itself.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from typing import Any
@@ -122,6 +123,12 @@ def md_code(value: Any) -> str:
     # GitHub's and markdown-it's tables split cells on `|` before reading code spans; `\|` is a
     # literal pipe to both, inside a code span too
     return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
+def html_text(value: Any) -> str:
+    """A value as HTML text: markup escaped, and what a terminal would act on shown escaped too
+    (an HTML report is as often piped to a terminal or a pager as opened in a browser)."""
+    return html.escape(safe(value, newlines=True), quote=True)
 
 
 # --- reversible escape for the graph exports -------------------------------------------------------

@@ -100,7 +100,7 @@ def test_config_connectors_names_and_paths(tmp_path: Path) -> None:
         ("{type: gcp, credentials: CANARY}", "2: field 'credentials'"),
         ("{type: aws, accounts: [{id: '1', session_token: CANARY}]}", "2: field 'session_token'"),
         ("{type: vault, url: 'http://x', approle: {role_id: r, secret_id: CANARY}}", "2: field 'secret_id'"),
-        ("{type: nosuch}", "2: unknown connector type; known: aws, gcp, inventory, vault, x509"),
+        ("{type: nosuch}", "2: unknown connector type; known: aws, gcp, github, inventory, kubernetes, postgres, vault, x509"),
         ("{path: inv.yaml}", "2: each connector needs a `type`"),
         ("{type: inventory, name: a}\n  - {type: x509, name: a, paths: [x]}", "3: duplicate connector name 'a'"),
         ("{type: inventory, pth: a.yaml}", "2: connector 'inventory': field pth: unknown key"),

@@ -202,9 +202,9 @@ def test_deep_chain_depths_and_paths() -> None:
 def test_depths_from_a_non_breadth_first_order() -> None:
     import numpy as np
 
-    from revoke.blast import _reached_depths
+    from revoke.blast_paths import reached_depths
 
     # 3 <- 0 -> 1 -> 2: breadth-first as 0, 1, 3, 2; depth-first (as a windowed walk may pop) as 0, 1, 2, 3
     pred = np.array([-1, 0, 1, 0])
-    assert _reached_depths(pred, np.array([0, 1, 3, 2])).tolist() == [0, 1, 1, 2]
-    assert _reached_depths(pred, np.array([0, 1, 2, 3])).tolist() == [0, 1, 2, 1]
+    assert reached_depths(pred, np.array([0, 1, 3, 2])).tolist() == [0, 1, 1, 2]
+    assert reached_depths(pred, np.array([0, 1, 2, 3])).tolist() == [0, 1, 2, 1]
