@@ -120,8 +120,8 @@ def usage_line(exc: click.ClickException) -> str:
     """A usage error on one line, shown safely: click's message quotes the arguments as typed (an
     unknown option, a bad value), and a typed argument may hold escapes, a newline or a bidi
     override. Where to read the usage is said, not printed."""
-    ctx = getattr(exc, "ctx", None)
-    where = f" (see `{safe(ctx.command_path)} --help`)" if ctx is not None and getattr(ctx, "command_path", "") else ""
+    path = getattr(getattr(exc, "ctx", None), "command_path", None)
+    where = f" (see `{safe(path)} --help`)" if path else ""
     return f"error: {safe(exc.format_message())}{where}"
 
 
