@@ -116,6 +116,15 @@ def hoist_globals(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def usage_line(exc: click.ClickException) -> str:
+    """A usage error on one line, shown safely: click's message quotes the arguments as typed (an
+    unknown option, a bad value), and a typed argument may hold escapes, a newline or a bidi
+    override. Where to read the usage is said, not printed."""
+    path = getattr(getattr(exc, "ctx", None), "command_path", None)
+    where = f" (see `{safe(path)} --help`)" if path else ""
+    return f"error: {safe(exc.format_message())}{where}"
+
+
 def main() -> None:
     import warnings
 
@@ -127,7 +136,7 @@ def main() -> None:
         rc = app(args=hoist_globals(sys.argv[1:]), prog_name="revoke", standalone_mode=False)
     except _usage_errors() as exc:
         # typer may ship its own copy of click: catch both families of usage errors
-        exc.show()
+        sys.stderr.write(usage_line(exc) + "\n")
         rc = getattr(exc, "exit_code", 2)
     except _aborts():
         sys.stderr.write("aborted\n")

@@ -211,6 +211,8 @@ def _verify_text(r: Any) -> None:
         out(f"  attested, not probed: {a['node']} by {one(a['by'])} at {a['at']}: {one(a['note'])}")
     for u in r.after_containment:  # evidence: someone still tries (or uses) a contained credential
         out(f"  {u['kind']} after containment: {one(u['node'])} at {u['at']}: {one(u['action'])} {one(u['target'])}")
+    for note in r.notes:
+        out(f"  note: {one(note)}")
     if r.clean:
         out("CLEAN")
         return

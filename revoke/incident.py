@@ -18,7 +18,9 @@ from revoke.graph import GraphView
 from revoke.incident_state import ROLLBACK, IncidentState, finalize_action, rollback_action
 from revoke.journal import IncidentError, Journal, actor
 from revoke.plan import ConnectorIndex, Plan, Step, build_plan
+from revoke.plan_retained import record_deletions
 from revoke.playbook import Playbook
+from revoke.run_lock import LockLostError
 from revoke.store import Store
 
 log = structlog.get_logger()
@@ -94,7 +96,16 @@ def execute(store: Store, journal: Journal, playbook: Playbook, plan: Plan, conf
     try:
         journal.append("run.start", data={"by": actor()})
         view = GraphView(store.load_compiled())
-        stats = Executor(plan, playbook, journal, rt, view, emergency=emergency, progress=progress).run()
+        lost = False
+        try:
+            stats = Executor(plan, playbook, journal, rt, view, emergency=emergency, progress=progress).run()
+        except LockLostError:
+            lost = True  # the new holder tells the other incidents, not this process
+            raise
+        finally:
+            if not lost:
+                # another open incident's retained credential this run deleted: its journal is told
+                record_deletions(store, journal, IncidentState.read(journal))
         journal.append("run.end", data={"done": stats.done, "already_done": stats.skipped_done,
                                         "failed": stats.failed, "blocked": stats.blocked, "retries": stats.retries,
                                         "seconds": round(stats.seconds, 3)})

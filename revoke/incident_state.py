@@ -29,11 +29,15 @@ Records and what they mean:
   irreversible action and did not act (it was live again, or the probe could not decide).
 - `finalize`: one finalize run's summary (done, not supported, failed, refused).
 - `lock.takeover`, `unlock`: a stale run lock taken over, or cleared by hand (`revoke unlock`).
+- `retained.deleted` (node = the credential): another incident's run deleted a credential this
+  incident retained (its retired old key, a contained one, its replacement), as that incident's
+  plan said it would (AWS's two-key limit): by which incident and step, and why it was kept
+  (revoke/plan_retained.py).
 
-What a clean verify vouches for lasts until the next *change* (`last_change()`): an attestation, or
-an `intent`, `progress` or `outcome` of a plan step or a rollback (a re-run, a rollback, a crash
-mid-action). Finalize needs a clean verify later than every change; its own records are not
-changes.
+What a clean verify vouches for lasts until the next *change* (`last_change()`): an attestation, a
+retained credential deleted by another incident, or an `intent`, `progress` or `outcome` of a
+plan step or a rollback (a re-run, a rollback, a crash mid-action). Finalize needs a clean verify
+later than every change; its own records are not changes.
 
 The crash-recovery contract: what a resumed run (the same `revoke run --execute` again, after a
 crash or a SIGKILL at any record) does with what the journal says about each step:
@@ -63,6 +67,7 @@ from typing import Any
 
 from revoke.errors import RevokeError
 from revoke.journal import Journal, Record
+from revoke.journal_index import RETAINED_DELETED
 from revoke.plan import Plan
 
 FINALIZE = "finalize"
@@ -193,6 +198,7 @@ class IncidentState:
         self.steps: dict[str, StepState] = {}
         self.attestations: dict[str, dict[str, Any]] = {}
         self.verify_runs: list[VerifyRun] = []
+        self.retained_deleted: list[Record] = []  # `retained.deleted`: what another incident deleted
         for r in records:
             self._read(r)
 
@@ -226,6 +232,8 @@ class IncidentState:
             for sid in r.data.get("drifted") or []:
                 if sid in self.steps and self.steps[sid].done:
                     self.steps[sid].drifted = True
+        elif r.type == RETAINED_DELETED and r.node:
+            self.retained_deleted.append(r)
         elif r.type == "attest" and r.node:
             self.attestations[r.node] = {"node": r.node, "by": r.data.get("by"), "at": r.ts, "note": r.data.get("note")}
 
@@ -259,6 +267,11 @@ class IncidentState:
                     out[r.data["old"]] = r.data["new"]
         return out
 
+    def retained_notes(self) -> list[str]:
+        """One line per retained credential another incident deleted (verify and the report say it)."""
+        return [f"{r.node} was deleted by incident {r.data.get('by_incident')} (its step {r.data.get('by_step')}) "
+                f"while this incident retained it: {r.data.get('why')}" for r in self.retained_deleted]
+
     def after_containment(self) -> dict[str, StepState]:
         """Finalize and rollback actions, by action id."""
         return {aid: st for aid, st in self.steps.items() if aid.split(":", 1)[0] in (FINALIZE, ROLLBACK)}
@@ -271,11 +284,12 @@ class IncidentState:
     def last_change(self) -> Record | None:
         """The latest record that may change what a verify said (see the module docstring)."""
         for r in reversed(self.records):
-            if r.type == "attest" or (r.type in ("intent", "progress", "outcome")
+            if r.type in ("attest", RETAINED_DELETED) or (r.type in ("intent", "progress", "outcome")
                                       and not (r.action or "").startswith(f"{FINALIZE}:")):
                 return r
         return None
 
     def changes_since(self, seq: int) -> list[Record]:
         """Records after `seq` that act or attest, so may change what a verify at `seq` said."""
-        return [r for r in self.records if r.seq > seq and r.type in ("intent", "outcome", "attest", "progress")]
+        return [r for r in self.records
+                if r.seq > seq and r.type in ("intent", "outcome", "attest", "progress", RETAINED_DELETED)]

@@ -23,7 +23,7 @@ import structlog
 
 from revoke import journal_key
 from revoke.errors import RevokeError
-from revoke.run_lock import Holder, RunLock
+from revoke.run_lock import Holder, LockLostError, RunLock, lost_message
 from revoke.store import Store
 
 GENESIS = "0" * 64
@@ -72,6 +72,7 @@ class Journal:
         self._queue: list[dict[str, Any]] = []
         self._writing = False
         self._lock = RunLock(store, incident)
+        self._held: str | None = None  # this instance's lock token while it holds the lock
         # heads (seq, hash) kept outside the store (a SIEM's `journal.head` events): the journal
         # must still hold each of them, or it was truncated or rewritten (`report --head`)
         self.published_heads: list[tuple[int, str]] = []
@@ -154,6 +155,7 @@ class Journal:
     # -- the run lock: one executor per incident (revoke/run_lock.py) -----------------------------------
     def acquire(self) -> str:
         me, taken, why = self._lock.acquire()
+        self._held = me
         if taken is not None:
             heartbeat = taken.heartbeat.isoformat() if taken.heartbeat else None
             log.warning("lock.taken_over", incident=self.incident, holder=taken.owner, reason=why)
@@ -162,6 +164,7 @@ class Journal:
         return me
 
     def release(self, token: str) -> None:
+        self._held = None
         self._lock.release(token)
 
     def force_unlock(self) -> Holder | None:
@@ -210,6 +213,11 @@ class Journal:
         key = journal_key.active() if any(i["type"] in journal_key.SIGNED_TYPES for i in batch) else None
         try:
             with self.store.transaction() as db:
+                if self._held is not None:
+                    # still ours? taken over while this process was suspended, it writes nothing more
+                    row = db.execute("SELECT lock_owner FROM incidents WHERE id=?", (self.incident,)).fetchone()
+                    if row is None or row[0] != self._held:
+                        raise LockLostError(lost_message(self.incident, row[0] if row else None))
                 last = db.execute("SELECT seq, hash FROM journal WHERE incident=? ORDER BY seq DESC LIMIT 1",
                                   (self.incident,)).fetchone()
                 seq, prev = (last[0], last[1]) if last else (0, GENESIS)

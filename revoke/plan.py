@@ -11,7 +11,9 @@ Ordering rules:
   task says to issue a new one when the holder is re-provisioned. Nothing is created that nobody
   can receive;
 - a step that cannot be undone (the connector's declaration, refined from the graph, e.g. AWS's
-  two-key limit) is marked `reversible: false`; `run --execute` wants `--approve` for it;
+  two-key limit) is marked `reversible: false`; `run --execute` wants `--approve` for it; when
+  what it destroys is retained by another open incident, the step names that incident and why
+  (`retained`, revoke/plan_retained.py);
 - a CA reissue creates the new CA and every new certificate before the old ones are revoked,
   and retires the old CA last (`--emergency` revokes first);
 - a Vault token whose ancestor is revoked is covered by that revoke (the subtree goes with it);
@@ -37,6 +39,12 @@ from revoke.errors import InputError
 from revoke.graph import CompiledGraph, GraphView
 from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
 from revoke.plan_delivery import plan_new_ca, plan_rotation
+from revoke.plan_retained import mark_retained
+from revoke.plan_wiring import CONTAINING as CONTAINING  # re-exported: the ordering rules live there
+from revoke.plan_wiring import READER_DEPTH as READER_DEPTH
+from revoke.plan_wiring import READER_RELS as READER_RELS
+from revoke.plan_wiring import _reaches as _reaches
+from revoke.plan_wiring import containment_step, readers, wire
 from revoke.playbook import Playbook
 from revoke.store import Store
 from revoke.trust import plan_untrust
@@ -48,11 +56,6 @@ FALLBACKS = {
     "revoke": ("revoke", "disable"),
     "disable": ("disable", "revoke"),
 }
-# verbs that cut a credential off (a rotation retires the old one)
-CONTAINING = ("revoke", "disable", "rotate", "reissue", "retire_ca")
-# how a reader reaches a store: its own edge, or the identity it acts as
-READER_RELS = (Relation.CAN_READ, Relation.STORES, Relation.AUTHENTICATES_AS, Relation.CAN_ASSUME, Relation.PARENT_OF)
-READER_DEPTH = 4
 PHASE = {"revoke": 0, "disable": 0, "revoke_sessions": 0, "create_ca": 1, "rotate": 2, "reissue": 2, "retire_ca": 3}
 
 
@@ -79,6 +82,9 @@ class Step:
     escrow: dict[str, Any] | None = None
     # an `untrust:` task: the CA a holder must stop trusting, its fingerprint and trust store files
     trust: dict[str, Any] = field(default_factory=dict)
+    # what this irreversible step destroys that another open incident retains: {node, incident,
+    # step, why} (revoke/plan_retained.py); that incident's journal is told when it happens
+    retained: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def executable(self) -> bool:
@@ -166,20 +172,6 @@ def owned_sources(store: Store, owner: str) -> list[str]:
     ids = [nid for nid, data in store.db.execute("SELECT id, data FROM nodes")
            if json.loads(data).get("owner") in (owner, short)]
     return sorted(set(ids))
-
-
-def _reaches(steps: dict[str, Step], start: str, goal: str) -> bool:
-    """Whether `start` already (transitively) depends on `goal`: adding goal -> start would loop."""
-    seen, stack = {start}, [start]
-    while stack:
-        sid = stack.pop()
-        for d in steps[sid].depends_on if sid in steps else ():
-            if d == goal:
-                return True
-            if d not in seen:
-                seen.add(d)
-                stack.append(d)
-    return False
 
 
 def build_plan(
@@ -279,6 +271,7 @@ class _Planner:
         plan_untrust(self)
         self.wire()
         self.mark_irreversible()
+        mark_retained(self)
         return Plan(self.pb.source, self.pb.name, self.sources, self.window, self.emergency, self.order())
 
     def base(self, node: Node, verb: str, conn: str | None, reason: str = "", sid: str | None = None) -> Step:
@@ -422,67 +415,13 @@ class _Planner:
         return found
 
     def readers(self, store_id: str) -> set[str]:
-        """Live credentials that can read a store: directly, or through the identities they act as
-        (a key -> its user -> can_read; a user -> a role it can assume -> can_read)."""
-        out: set[str] = set()
-        seen = {store_id}
-        frontier = [store_id]
-        for _ in range(READER_DEPTH):
-            nxt = []
-            for nid in frontier:
-                for rel in READER_RELS:
-                    for pred in self.preds(nid, rel):
-                        if pred in seen:
-                            continue
-                        seen.add(pred)
-                        i = self.g.lookup(pred)
-                        if i is None or not self.g.live[i]:
-                            continue
-                        if self.g.is_credential(i):
-                            out.add(pred)
-                        else:
-                            nxt.append(pred)
-            frontier = nxt
-        return out
+        return readers(self, store_id)
 
     def containment_step(self, node_id: str) -> Step | None:
-        r = self.step_for_node.get(node_id)
-        if r is not None and r.verb == "covered":
-            r = self.steps.get(r.depends_on[0])
-        return r if r is not None and r.verb in CONTAINING else None
+        return containment_step(self, node_id)
 
     def wire(self) -> None:
-        steps = self.steps
-        for step in steps.values():
-            if step.verb in ("rotate", "reissue"):
-                # containment before redistribution: every live credential that can read a store the
-                # replacement goes to is contained first, whichever way it reads it
-                for target in step.stores:
-                    if target["mode"] != "write":
-                        continue
-                    for reader in sorted(self.readers(target["store"])):
-                        r = self.containment_step(reader)
-                        if r is None:
-                            continue
-                        if r.id == step.id:
-                            # the rotated credential reads its own store: retire it before writing
-                            step.retire_first = True
-                        elif r.id not in step.depends_on and not _reaches(steps, r.id, step.id):
-                            step.depends_on.append(r.id)
-                        elif r.id not in step.depends_on:
-                            # two rotations that read each other's stores: the later one retires first
-                            step.retire_first = True
-                if step.kind == NodeKind.CERTIFICATE.value:
-                    for ca in self.preds(step.node, Relation.ISSUED):
-                        create, retire = steps.get(f"create_ca:{ca}"), steps.get(f"retire_ca:{ca}")
-                        if create:
-                            step.depends_on.append(create.id)
-                        if retire and self.emergency:
-                            step.depends_on.append(retire.id)
-                        elif retire:
-                            retire.depends_on.append(step.id)
-            if step.verb == "create_ca" and self.emergency:
-                step.depends_on.append(f"retire_ca:{step.node}")
+        wire(self)
 
     def order(self) -> list[Step]:
         """Kahn's algorithm with (phase, depth, id) priority; non-executable steps follow."""

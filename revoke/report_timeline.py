@@ -69,6 +69,9 @@ def _event_detail(r: Record) -> str:
                 f"{len(d.get('open_manual') or [])} open manual, {len(d.get('failed_steps') or [])} not done)")
     if r.type == "attest":
         return f"attested by {d.get('by')}: {d.get('note')}"
+    if r.type == "retained.deleted":
+        return (f"deleted by incident {d.get('by_incident')} (its step {d.get('by_step')}) while this incident "
+                f"retained it: {d.get('why')}")
     return r.type
 
 

@@ -62,6 +62,7 @@ def verification(state: IncidentState, plan: Plan, chain: dict[str, Any]) -> dic
         "survivors": [{"node": n, "kind": kinds.get(n, ""), "path": paths.get(n, [n])} for n in d.get("survivors") or []],
         "open_manual": list(d.get("open_manual") or []), "failed_steps": list(d.get("failed_steps") or []),
         "reasons": list(d.get("reasons") or []),
+        "notes": list(d.get("notes") or []),
         "records_after": len(state.changes_since(last.seq)),
     }
     if last.clean and chain["intact"]:

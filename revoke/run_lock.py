@@ -7,8 +7,12 @@ Another process takes the lock over when
 - its heartbeat is older than STALE_AFTER (5 minutes), whichever host holds it: a holder on
   another machine cannot be asked whether it is alive, but a live one beats every 30 seconds.
 Otherwise it is refused, naming the holder and how to clear it by hand (`revoke unlock --incident
-ID --force`). Every takeover and every forced unlock is journaled with who did it and whose lock
-it was. The bound assumes the hosts' clocks agree to well within 5 minutes.
+ID --force`). The holder checks that the lock is still its own in the same transaction as every
+journal record it appends (revoke/journal.py), and every provider action is preceded by a record
+(its intent, or the progress of the step before): a holder whose lock was taken over while it was
+suspended stops before its next provider action (`LockLostError`), and its journal ends where it
+stopped, as after a crash, for the new holder to resume. Every takeover and every forced unlock
+is journaled with who did it and whose lock it was. The bound assumes the hosts' clocks agree to well within 5 minutes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,19 @@ HEARTBEAT_SECONDS = 30.0
 
 class LockedError(RevokeError):
     exit_code = 2
+
+
+class LockLostError(LockedError):
+    """This process held the lock and another took it over (it was silent past the bound: a
+    suspended VM, a stopped process): it must not act any more."""
+
+
+def lost_message(incident: str, now_held_by: str | None) -> str:
+    by = f"by {now_held_by}" if now_held_by else "and cleared (`revoke unlock --force`)"
+    return (f"incident {incident!r}: this run's lock was taken over {by} while this process was silent "
+            f"past the {int(STALE_AFTER.total_seconds())}s bound (suspended?); it stopped before its next "
+            "provider action. An action it had started is finished by the new holder or the next "
+            f"resume; see `revoke report --incident {incident}`")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ and an action declared with no probe is "not verified". A credential the plan fo
 is probed too: re-enabled out of band, it is drift, and `run --execute` re-applies containment.
 
 Clean means: every check says contained, every store holds its replacement (or a later one of the
-same lineage, from any incident) and never a compromised value, no live credential is reachable,
+same lineage, from any incident) and never a compromised value, every live certificate a CA the
+incident created has issued is one a journal records (revoke/verify_issued.py), no live credential
+is reachable,
 every manual task is attested, and no live holder's re-read trust store still holds a CA the
 incident retires (an attestation does not outweigh a trust store read back). A probe that cannot
 decide, a connector that cannot be reached or a collection that fails makes the result not clean
@@ -23,19 +25,22 @@ from typing import Any
 
 import structlog
 
-from revoke.blast import live_reachable, resolve_sources
+from revoke import journal_index
+from revoke.blast import ShortPaths, live_reachable, resolve_sources
 from revoke.collect import collect
 from revoke.config import Config
 from revoke.connections import Runtime
 from revoke.connector import Connector, ConnectorError, ProbeResult, declared
 from revoke.errors import RevokeError
-from revoke.graph import KINDS
+from revoke.graph import KINDS, CompiledGraph
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
 from revoke.observed import after_reasons, check_after_containment
 from revoke.plan import Plan, Step
 from revoke.store import Store
+from revoke.tables import short_path
 from revoke.trust import trust_survivors
+from revoke.verify_issued import unaccounted
 
 log = structlog.get_logger()
 # steps whose effect verify checks: every executable one but the creation of a new CA, and the
@@ -56,8 +61,10 @@ class ProbeLine:
 class Survivor:
     node: str
     kind: str
+    # shortened the way `blast-radius` prints paths (head, "…", tail): linear on deep graphs
     path: list[str]
     reason: str = ""
+    path_length: int = 0  # the whole path's length, when `path` is shortened
 
 
 @dataclass
@@ -76,6 +83,9 @@ class VerifyResult:
     trust_survivors: list[dict[str, Any]] = field(default_factory=list)
     # observed uses (not clean) and attempts (evidence) of contained credentials after containment
     after_containment: list[dict[str, Any]] = field(default_factory=list)
+    # what happened to the incident that is no reason for NOT CLEAN: a credential it retained,
+    # deleted by another incident's plan (revoke/plan_retained.py)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -94,7 +104,7 @@ class VerifyResult:
         out += [f"{p.node}: {p.problem}" for p in self.probes if p.problem]
         out += self.problems
         out += [f"collection failed for {name}: {msg}" for name, msg in sorted(self.collect_failures.items())]
-        out += [f"live and reachable: {s.node} ({s.reason}) via {' -> '.join(_short_path(s.path))}"
+        out += [f"live and reachable: {s.node} ({s.reason}) via {short_path(s.path, length=s.path_length or None)}"
                 for s in self.survivors]
         out += [f"manual task open: {m['node']} ({m['reason']})" for m in self.open_manual]
         out += [f"still trusts {t['ca']}: {t['holder']} in {', '.join(t['paths']) or 'its trust store'}"
@@ -111,15 +121,12 @@ class VerifyResult:
         return out
 
 
-def _short_path(path: list[str], keep: int = 3) -> list[str]:
-    return path if len(path) <= 2 * keep else [*path[:keep], "…", *path[-keep:]]
-
-
 def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = True) -> VerifyResult:
     journal.require()
     chain_ok, chain_msg, _ = journal.check_chain()
     result = VerifyResult(journal.incident, chain_ok, chain_msg)
     state = IncidentState.read(journal)
+    result.notes = state.retained_notes()
     plan = state.require_plan()
     attested = state.attestations
     rt = Runtime(config, store)
@@ -166,7 +173,10 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
                 result.attested.append(attested[step.node])
             else:
                 result.open_manual.append({"node": step.node, "reason": step.reason, "path": step.path})
-        _residual(store, plan, dead, result)
+        graph = store.load_compiled()
+        # every certificate a CA created by this incident issued is one it journaled
+        result.problems.extend(unaccounted(graph, plan, state, lineage))
+        _residual(graph, plan, dead, result)
         result.after_containment = check_after_containment(store, plan, state)
         if report is not None or not recollect:
             result.trust_survivors = [{"holder": h, "ca": ca, "paths": found}
@@ -177,7 +187,8 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
                                    "open_manual": [m["node"] for m in result.open_manual],
                                    "probes": len(result.probes), "chain_ok": chain_ok,
                                    "failed_steps": result.failed_steps, "drifted": result.drifted,
-                                   "reasons": result.reasons, "after_containment": result.after_containment})
+                                   "reasons": result.reasons, "after_containment": result.after_containment,
+                                   "notes": result.notes})
     return result
 
 
@@ -227,11 +238,9 @@ def _line(step: Step, res: ProbeResult) -> ProbeLine:
 
 def store_lineage(store: Store) -> dict[str, str]:
     """old credential -> its replacement, over every incident's journal in the store (a hygiene
-    rotation is an incident too): a store may hold a later replacement of the same lineage."""
-    out: dict[str, str] = {}
-    for (incident,) in store.db.execute("SELECT id FROM incidents ORDER BY created_at"):
-        out.update(IncidentState.read(Journal(store, incident)).lineage())
-    return out
+    rotation is an incident too): a store may hold a later replacement of the same lineage. One
+    query over the progress records (revoke/journal_index.py), not every journal re-read."""
+    return journal_index.lineage(store)
 
 
 def _descendants(node: str, lineage: dict[str, str]) -> set[str]:
@@ -272,15 +281,21 @@ def _check_stores(rt: Runtime, step: Step, st: StepState, lineage: dict[str, str
     return problems
 
 
-def _residual(store: Store, plan: Plan, dead: set[str], result: VerifyResult) -> None:
-    graph = store.load_compiled()
+def _residual(graph: CompiledGraph, plan: Plan, dead: set[str], result: VerifyResult) -> None:
     present = [s for s in plan.sources if graph.lookup(s) is not None]
     if not present:
         result.problems.append("none of the compromised nodes is in the re-collected graph; cannot walk it")
         return
     radius, live = live_reachable(graph, resolve_sources(graph, present), sorted(dead))
+    if not len(live):
+        return
     reasons = {s.node: f"{s.verb}: {s.reason}" for s in plan.steps if s.verb in ("skip", "manual")}
-    for i in live:
-        nid = graph.ids[int(i)]
-        result.survivors.append(Survivor(nid, KINDS[graph.kind[i]].value, radius.path_ids(nid) or [nid],
-                                         reasons.get(nid, "live and reachable")))
+    # each reached node's path from its predecessor's, shortened: never one whole path per survivor
+    short = ShortPaths(graph.ids)
+    paths = {i: short.add(i, p)
+             for i, p in zip(radius.reached.tolist(), radius.pred[radius.reached].tolist(), strict=True)}
+    for i in live.tolist():
+        path, length = paths.get(i) or ([graph.ids[i]], 1)
+        result.survivors.append(Survivor(graph.ids[i], KINDS[graph.kind[i]].value, path,
+                                         reasons.get(graph.ids[i], "live and reachable"),
+                                         length if length > len(path) else 0))

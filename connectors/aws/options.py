@@ -12,6 +12,10 @@ from pydantic import Field, StringConstraints, field_validator
 
 from revoke.connector import ConnectorOptions
 
+# bounds of counts a block may set: a thread per worker, an attempt per retry
+MAX_WORKERS = 1024
+MAX_ATTEMPTS = 100
+
 
 class AccountOptions(ConnectorOptions):
     """Where one account is and how to sign in to it. An `accounts:` entry overrides the
@@ -50,8 +54,9 @@ class SessionPolicyOptions(ConnectorOptions):
 
 class AwsOptions(AccountOptions):
     accounts: list[AccountOptions] | None = None  # several accounts; none: the top level is the one
-    max_workers: int = 16  # concurrent calls per account (at least 4)
-    max_attempts: int = 5  # botocore's attempts per call
+    # concurrent calls per account (below 4 counts as 4); zero, negative or absurd is a config error
+    max_workers: int = Field(default=16, ge=1, le=MAX_WORKERS)
+    max_attempts: int = Field(default=5, ge=1, le=MAX_ATTEMPTS)  # botocore's attempts per call
     iot_ca_ids: list[str] = []  # CA ids to describe where ListCACertificates is unavailable
     # corroborate key probes by calling STS with the key id itself: off by default, since that call
     # appears in CloudTrail as a failed authentication (and as last_used on some endpoints)

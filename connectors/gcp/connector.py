@@ -59,9 +59,9 @@ class GcpOptions(ConnectorOptions):
     projects: list[ProjectId] = Field(min_length=1)
     endpoint: str | None = None
     credentials_env: str | None = None
-    timeout: float = 30
-    retry_seconds: float = 10
-    concurrency: int = 8
+    timeout: float = Field(default=30, gt=0)
+    retry_seconds: float = Field(default=10, ge=0)  # 0: reads are not retried
+    concurrency: int = Field(default=8, ge=1, le=1024)
     # observed use: each key's last authentication from Policy Analyzer (connectors.gcp.usage)
     observations: bool = False
     activity_endpoint: str | None = None  # default https://policyanalyzer.googleapis.com; http only on loopback

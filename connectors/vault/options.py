@@ -15,7 +15,8 @@
       audit_tail_mb: 512                # observed use: read the log's last MiB only
       kv_page_size: 500                 # keys per LIST page on KV v2 metadata
 
-A typo'd key or a wrongly typed value is an input error (exit 2, file, line and field).
+A typo'd key, a wrongly typed value or one out of range (a zero or negative timeout, attempt
+count or page size) is an input error (exit 2, file, line and field).
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ class VaultOptions(ConnectorOptions):
     namespace: str | None = None
     verify: bool | str = True
     ca_cert: str | None = None
-    timeout: float = 30.0
-    read_attempts: int = 5
+    timeout: float = Field(default=30.0, gt=0)
+    read_attempts: int = Field(default=5, ge=1, le=100)
     parent_source: Literal["auto", "raw", "audit", "none"] = "auto"
     audit_log: str | None = None
     audit_device: str | None = None
     observations: bool = False
     audit_tail_mb: int = Field(default=512, ge=1)
-    kv_page_size: int = 500
+    kv_page_size: int = Field(default=500, ge=1, le=100_000)
