@@ -308,8 +308,9 @@ class _Planner:
             return
         verb = next((v for v in FALLBACKS.get(spec.action, (spec.action,)) if self.conns.supports(conn, node.kind, v)), None)
         if verb is None:
+            how = self.conns.by_name[conn].manual_reason(node)
             self.add(self.base(node, "manual", conn,
-                               f"connector {conn} cannot {spec.action} a {node.kind.value}; act by hand, then attest"))
+                               how or f"connector {conn} cannot {spec.action} a {node.kind.value}; act by hand, then attest"))
             return
         reason = "" if verb == spec.action else f"connector {conn} cannot {spec.action} a {node.kind.value}; {verb} instead"
         if node.kind is NodeKind.CA and verb in ("reissue", "rotate"):
