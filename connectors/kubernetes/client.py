@@ -71,15 +71,15 @@ def make_api_client(opts: KubernetesOptions) -> Any:
             kconfig.load_incluster_config(client_configuration=cfg)
             api = kclient.ApiClient(cfg)
         else:
-            api = kconfig.new_client_from_config(config_file=str(opts.kubeconfig), context=opts.context,
-                                                 persist_config=False)
-    except (ConfigException, OSError, ValueError, TypeError) as exc:
+            api = kconfig.new_client_from_config_dict(_kubeconfig(opts), context=opts.context,
+                                                      persist_config=False)
+    except (ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         # the loader's message can quote the file: name the file and context only
         where = ("in-cluster service account" if opts.in_cluster
                  else f"kubeconfig {opts.kubeconfig} context {opts.context or '(current)'}")
         raise ConnectorError(PROVIDER, "config", f"cannot load the {where} ({type(exc).__name__})") from None
     if opts.server:
-        api.configuration.host = opts.server.rstrip("/")
+        api.configuration.host = opts.server.rstrip("/")  # in-cluster: no kubeconfig to rewrite
     check_server(api.configuration.host)
     # connection retries only: HTTP statuses come back to `call`, which owns the retry policy
     api.configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
@@ -87,6 +87,26 @@ def make_api_client(opts: KubernetesOptions) -> Any:
                                               respect_retry_after_header=False)
     api.rest_client.pool_manager.connection_pool_kw["retries"] = api.configuration.retries
     return api
+
+
+def _kubeconfig(opts: KubernetesOptions) -> dict[str, Any]:
+    """The kubeconfig as a mapping, the chosen context's cluster pointed at `server` when given
+    (the loader re-reads the file's server on every token refresh, so the override goes here)."""
+    import os
+
+    import yaml
+
+    with open(os.path.expanduser(str(opts.kubeconfig)), encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ValueError("not a kubeconfig mapping")
+    if opts.server:
+        name = opts.context or data.get("current-context")
+        ctx = next((c.get("context") or {} for c in data.get("contexts") or [] if c.get("name") == name), {})
+        for cluster in data.get("clusters") or []:
+            if cluster.get("name") == ctx.get("cluster"):
+                cluster.setdefault("cluster", {})["server"] = opts.server.rstrip("/")
+    return data
 
 
 def wrap(exc: BaseException, call: str, node: str | None) -> ConnectorError:
