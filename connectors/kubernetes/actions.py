@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.kubernetes import rbac
 from connectors.kubernetes.collect import decode_values
-from connectors.kubernetes.transform import CLIENT_CERT, POD_TOKEN, PROVIDER, SA, SECRET, TOKEN_SECRET, parse_id
+from connectors.kubernetes.transform import CLIENT_CERT, MINTED, POD_TOKEN, PROVIDER, SA, SECRET, TOKEN_SECRET, parse_id
 from connectors.recognize import recognize, substitute
 from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement
 from revoke.model import Node
@@ -289,6 +289,9 @@ def probe(client: KubeClient, node: Node) -> ProbeResult:
         if obj is None:
             return ProbeResult(node.id, False, f"{method}: 404 (deleted)")
         return ProbeResult(node.id, True, f"{method}: exists (resourceVersion {obj['metadata'].get('resourceVersion')})")
+    if kind == MINTED:
+        return ProbeResult(node.id, None, "tokens minted with TokenRequest cannot be listed: attest once the "
+                           "signing key is rotated or the account recreated")
     return ProbeResult(node.id, None, f"no probe for {kind} nodes")
 
 

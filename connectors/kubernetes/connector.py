@@ -29,7 +29,17 @@ from pydantic import ValidationError
 from connectors.kubernetes import actions
 from connectors.kubernetes.collect import get_cluster
 from connectors.kubernetes.options import KubernetesOptions
-from connectors.kubernetes.transform import CERT_REMEDY, MASTERS_REMEDY, POD_TOKEN, PROVIDER, SA, TOKEN_SECRET, transform_cluster
+from connectors.kubernetes.transform import (
+    CERT_REMEDY,
+    MASTERS_REMEDY,
+    MINTED,
+    POD_TOKEN,
+    PROVIDER,
+    SA,
+    SIGNING_KEY_REMEDY,
+    TOKEN_SECRET,
+    transform_cluster,
+)
 from revoke.connector import (
     ActionContext,
     ActionResult,
@@ -145,6 +155,8 @@ class KubernetesConnector(BaseConnector):
             return None
         if node.kind is NodeKind.CERTIFICATE:
             return MASTERS_REMEDY if node.attrs.get("bypasses_authorization") else CERT_REMEDY
+        if node.id.startswith(f"{PROVIDER}:{MINTED}:"):
+            return SIGNING_KEY_REMEDY
         if node.kind is NodeKind.CA:
             return ("Rotate the cluster CA by hand (https://kubernetes.io/docs/tasks/tls/manual-rotation-of-ca-certificates/): "
                     "new CA in every trust bundle first, reissue every server, kubelet and client certificate and "

@@ -29,6 +29,7 @@ PROVIDER = "kubernetes"
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
 # node types (the middle part of the ids)
 SA, SECRET, TOKEN_SECRET, POD, POD_TOKEN = "service_account", "secret", "token_secret", "pod", "pod_token"
+MINTED = "minted_token"
 USER, GROUP, CLIENT_CERT, CA = "user", "group", "client_cert", "ca"
 
 
@@ -42,7 +43,7 @@ def parse_id(nid: str) -> tuple[str, str, list[str]]:
     """(type, cluster id, the rest split on `/`: [namespace, name] or [name])."""
     _, kind, native = nid.split(":", 2)
     cluster, _, rest = native.partition("/")
-    return kind, cluster, rest.split("/", 1) if kind in (SA, SECRET, TOKEN_SECRET, POD, POD_TOKEN) else [rest]
+    return kind, cluster, rest.split("/", 1) if kind in (SA, SECRET, TOKEN_SECRET, POD, POD_TOKEN, MINTED) else [rest]
 
 
 def _time(value: Any) -> datetime | None:
@@ -211,6 +212,18 @@ class _Cluster:
             for group in c.get("groups", []):
                 self.edges.add(cid, Relation.AUTHENTICATES_AS, self.group(group))
 
+    def minted(self, sa: Node) -> str:
+        """The tokens TokenRequest can mint for an account: never listed, each alive until it
+        expires, its account is deleted or the signing key is rotated (a manual task)."""
+        ns, name = sa.name.split("/", 1)
+        nid = node_id(MINTED, self.cid, ns, name)
+        if nid not in self.nodes:
+            self.add(Node(nid, NodeKind.TOKEN, PROVIDER, name=f"{ns}/{name} minted tokens", status="unlisted",
+                          owner=sa.name, attrs={"namespace": ns, "service_account": name, "unlisted": True,
+                                                "remedy": SIGNING_KEY_REMEDY}))
+        self.edges.add(nid, Relation.AUTHENTICATES_AS, sa.id)
+        return nid
+
     def user(self, name: str) -> str:
         if name.startswith("system:serviceaccount:") and name.count(":") == 3:
             _, _, ns, sa = name.split(":")
@@ -284,7 +297,8 @@ class _Cluster:
             elif kind == SA:
                 by = allowed("create", "", "serviceaccounts/token", ns, short)
                 if by:
-                    self.edges.add(src, Relation.CAN_MINT, node.id, bindings=by, via="create serviceaccounts/token")
+                    self.edges.add(src, Relation.CAN_MINT, self.minted(node), bindings=by,
+                                   via="create serviceaccounts/token")
                 by = allowed("impersonate", "", "serviceaccounts", ns, short) or allowed(
                     "impersonate", "", "users", "", f"system:serviceaccount:{ns}:{short}")
                 if by:
@@ -301,6 +315,15 @@ class _Cluster:
                     self.edges.add(src, Relation.CAN_ASSUME, node.id, bindings=by, via="impersonate")
 
 
+SIGNING_KEY_REMEDY = (
+    "Tokens minted with TokenRequest (create serviceaccounts/token) are never listed and cannot be revoked "
+    "one by one: each is accepted until it expires (at most the API server's "
+    "--service-account-max-token-expiration), its ServiceAccount is deleted (or the Pod or Secret it is bound to), "
+    "or the service-account signing key is rotated. To end them now, delete and recreate the ServiceAccount "
+    "(every workload using it gets new tokens), or rotate the signing key: add a new key to "
+    "--service-account-key-file, switch --service-account-signing-key-file to it on every API server, restart "
+    "the workloads, then remove the old public key (https://kubernetes.io/docs/reference/command-line-tools-reference/"
+    "kube-apiserver/, https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/).")
 CERT_REMEDY = ("Kubernetes cannot revoke a client certificate: it is accepted until it expires unless the "
                "cluster CA is replaced (https://kubernetes.io/docs/tasks/tls/manual-rotation-of-ca-certificates/). "
                "Remove its user's and groups' RBAC bindings now; to end it, rotate the CA and reissue every "

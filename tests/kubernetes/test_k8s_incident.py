@@ -127,3 +127,51 @@ def test_system_masters_certificate_is_a_manual_ca_rotation(scenario: dict[str, 
     verify = cli("verify", "--incident", "k8s-cert", "--format", "json")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert cli("sweep", "--format", "json", "--fail-on", "critical").returncode == 0
+
+
+def test_tokens_minted_by_the_attacker_end_only_with_the_signing_key(kube: KubeDouble, tmp_path: Path,
+                                                                     revoke_cli: Any) -> None:
+    """A deploy pod may mint tokens for `apps/web`; the attacker who took the pod's token mints
+    one. Deleting the pod does not end it: the plan says so (rotate the signing key) and verify
+    stays NOT CLEAN until that manual task is done and attested."""
+    from kubernetes import client
+
+    for ns in ("apps", "ci"):
+        kube.add_namespace(ns)
+    kube.add_service_account("apps", "web")
+    kube.add_service_account("ci", "deployer")
+    kube.add_role("token-minter", [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"],
+                                    "resourceNames": ["web"]}], ns="apps")
+    kube.add_binding("deployer-mint", "token-minter", [{"kind": "ServiceAccount", "name": "deployer",
+                                                         "namespace": "ci"}], ns="apps")
+    stolen = kube.add_pod("ci", "deploy-1", "deployer")
+    # the attacker, with the pod's own token, through the API server's RBAC
+    cfg = client.Configuration(host=kube.url, api_key={"authorization": stolen}, api_key_prefix={"authorization": "Bearer"})
+    with client.ApiClient(cfg) as api:
+        minted = client.CoreV1Api(api).create_namespaced_service_account_token("web", "apps", client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=["x"], expiration_seconds=86400))).status.token
+    assert kube.review(minted)
+
+    (tmp_path / "kubeconfig.yaml").write_text(yaml.safe_dump(kube.kubeconfig()))
+    (tmp_path / "revoke.yaml").write_text(yaml.safe_dump({"connectors": [{"type": "kubernetes",
+                                                                          "kubeconfig": "kubeconfig.yaml"}]}))
+
+    def cli(*args: str) -> Any:
+        return revoke_cli(*args, cwd=tmp_path)
+
+    assert cli("collect").returncode == 0
+    cluster = str(kube.get("namespaces", "", "kube-system")["metadata"]["uid"])  # type: ignore[index]
+    pod, minted_id = f"kubernetes:pod:{cluster}/ci/deploy-1", f"kubernetes:minted_token:{cluster}/apps/web"
+    plan = cli("plan", str(PLAYBOOK), "--node", pod, "--format", "json").json()
+    manual = next(s for s in plan["steps"] if s["node"] == minted_id)
+    assert manual["verb"] == "manual" and "signing key" in manual["reason"]
+    assert cli("run", str(PLAYBOOK), "--node", pod, "--incident", "mint", "--execute", "--approve").returncode == 0
+    assert not kube.review(stolen) and kube.review(minted)  # the pod is gone, its minted token is not
+    verify = cli("verify", "--incident", "mint", "--format", "json")
+    assert verify.returncode == 1 and any(minted_id in r for r in verify.json()["reasons"])
+
+    kube.rotate_signing_key()  # the operator's manual task
+    assert not kube.review(minted)
+    assert cli("attest", "--incident", "mint", minted_id, "--note", "signing key rotated").returncode == 0
+    final = cli("verify", "--incident", "mint", "--format", "json")
+    assert final.returncode == 0, final.stdout + final.stderr
