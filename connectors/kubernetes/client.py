@@ -81,6 +81,8 @@ def make_api_client(opts: KubernetesOptions) -> Any:
     if opts.server:
         api.configuration.host = opts.server.rstrip("/")  # in-cluster: no kubeconfig to rewrite
     check_server(api.configuration.host)
+    # debug turns on http.client's wire dump: request headers (the bearer token) and bodies
+    api.configuration.debug = False
     # connection retries only: HTTP statuses come back to `call`, which owns the retry policy
     api.configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
                                               backoff_factor=0.1, raise_on_status=False,

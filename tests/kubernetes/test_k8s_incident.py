@@ -90,6 +90,14 @@ def test_lab_scenario_end_to_end(scenario: dict[str, Any], revoke_cli: Any) -> N
 
     report = cli("report", "--incident", "k8s-1", "--format", "md")
     assert report.returncode == 0
+
+    # a false alarm: the narrowed bindings come back from what was recorded; deleted pods do not
+    dry = cli("rollback", "--incident", "k8s-1")
+    assert dry.returncode == 0 and ids["builder_sa"] in dry.stdout and ids["runner_token"] in dry.stdout
+    assert cli("rollback", "--incident", "k8s-1", "--execute").returncode in (0, 1)
+    assert kube.access("system:serviceaccount:ci:builder", ["system:serviceaccounts"], verb="impersonate",
+                       resource="serviceaccounts", namespace="apps", name="web")
+    assert not kube.exists("pods", "ci", "runner-1")
     written = "\n".join([run.stdout, run.stderr, verify.stdout, verify.stderr, report.stdout]
                         + [p.read_bytes().decode("latin-1") for p in d.rglob("*") if p.is_file()
                            and p.name not in ("kubeconfig.yaml",)])
