@@ -14,7 +14,8 @@ def test_every_builtin_rule_is_tested_here_or_in_pki() -> None:
         "key-unused", "key-never-used", "key-rotation-overdue", "multiple-active-keys",
         "vault-token-no-expiry", "vault-token-orphan", "vault-token-root",
         "secret-duplicated", "credential-multiple-holders", "holder-long-lived-credential",
-        "cert-expiring", "cert-expired", "cert-ca-expired", "cert-ca-unknown", "weak-key", "weak-signature",
+        "cert-expiring", "cert-expired", "cert-bypasses-authorization",
+        "cert-ca-expired", "cert-ca-unknown", "weak-key", "weak-signature",
         "trust-store-dead-ca", "trust-store-unknown-ca",
         "blast-radius-top",
     }
