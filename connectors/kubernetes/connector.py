@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 TOKENS = (NodeKind.TOKEN,)
+RBAC = "rbac.authorization.k8s.io"
 ACCOUNTS = (NodeKind.SERVICE_ACCOUNT,)
 
 
@@ -72,15 +73,17 @@ def parse_options(config: dict[str, Any]) -> KubernetesOptions:
 class KubernetesConnector(BaseConnector):
     name = PROVIDER
     options_model = KubernetesOptions
+    # "<verb> <resource>[.<API group>]": `revoke permissions` turns them into one ClusterRole
     operations = {
         "collect": ["get namespaces", "list namespaces", "list serviceaccounts", "list secrets", "list pods",
-                    "get configmaps (kube-root-ca.crt)", "list roles", "list rolebindings", "list clusterroles",
-                    "list clusterrolebindings", "list certificatesigningrequests.certificates.k8s.io"],
+                    "get configmaps", f"list roles.{RBAC}", f"list rolebindings.{RBAC}", f"list clusterroles.{RBAC}",
+                    f"list clusterrolebindings.{RBAC}", "list certificatesigningrequests.certificates.k8s.io"],
         "probe": ["get secrets", "get pods", "get serviceaccounts", "get configmaps",
                   "create tokenreviews.authentication.k8s.io"],
         "write_store": ["get secrets", "update secrets"],
-        "confirm": ["list rolebindings", "list clusterrolebindings", "get roles", "get clusterroles",
-                    "create subjectaccessreviews.authorization.k8s.io"],
+        "store_holds": ["get secrets"],
+        "confirm": [f"list rolebindings.{RBAC}", f"list clusterrolebindings.{RBAC}", f"get roles.{RBAC}",
+                    f"get clusterroles.{RBAC}", "create subjectaccessreviews.authorization.k8s.io"],
     }
     table = ActionTable()
 
@@ -134,14 +137,16 @@ class KubernetesConnector(BaseConnector):
         return ActionResult(node.id, "finalize", changed=False, detail="deleted at revoke: nothing left to do")
 
     @table.action("disable", types=(SA,), kinds=ACCOUNTS, undo=True, probe="readback",
-                  permissions=["list rolebindings", "list clusterrolebindings", "get roles", "get clusterroles",
-                               "update rolebindings", "update clusterrolebindings"])
+                  permissions=[f"list rolebindings.{RBAC}", f"list clusterrolebindings.{RBAC}", f"get roles.{RBAC}",
+                               f"get clusterroles.{RBAC}", f"update rolebindings.{RBAC}",
+                               f"update clusterrolebindings.{RBAC}",
+                               "create subjectaccessreviews.authorization.k8s.io"])  # its readback
     def _narrow_account(self, node: Node, ctx: ActionContext) -> ActionResult:
         return actions.narrow_account(self.client, node, ctx, "disable")
 
     @table.action("rollback", types=(SA,), kinds=ACCOUNTS, probe="none",
-                  permissions=["list rolebindings", "list clusterrolebindings", "update rolebindings",
-                               "update clusterrolebindings"])
+                  permissions=[f"list rolebindings.{RBAC}", f"list clusterrolebindings.{RBAC}",
+                               f"update rolebindings.{RBAC}", f"update clusterrolebindings.{RBAC}"])
     def _restore_account(self, node: Node, ctx: ActionContext) -> ActionResult:
         return actions.restore_account(self.client, node, ctx)
 
