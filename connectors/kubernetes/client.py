@@ -188,6 +188,8 @@ class KubeClient:
                         self.retries += 1
                         time.sleep(wait)
                         continue
+                # not chained: an ApiException's text carries the response body, and a review
+                # answer echoes the token it was asked about
                 raise wrap(exc, method, node) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise wrap(exc, method, node) from None
