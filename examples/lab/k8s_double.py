@@ -346,7 +346,9 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, st.patch(g, r, ns, name, body)
         if method == "DELETE":
             gone = st.delete(g, r, ns, name)
-            if r == "pods":  # a pod's delete answers with the pod, marked for deletion
+            # a pod's delete answers with the pod, marked for deletion (grace period 0 here:
+            # https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination)
+            if r == "pods":
                 gone["metadata"]["deletionTimestamp"] = gone["metadata"]["creationTimestamp"]
                 return 200, gone
             return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}

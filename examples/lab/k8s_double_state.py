@@ -219,7 +219,7 @@ class State:
         spec.setdefault("serviceAccountName", "default")
         meta = pod["metadata"]
         sa = self.find(CORE, "serviceaccounts", meta["namespace"], spec["serviceAccountName"])
-        if sa is None:
+        if sa is None:  # the ServiceAccount admission plugin refuses a pod of a missing account
             del self.table(CORE, "pods")[(meta["namespace"], meta["name"])]
             raise ApiError(403, "Forbidden", f'pods "{meta["name"]}" is forbidden: error looking up service '
                            f'account {meta["namespace"]}/{spec["serviceAccountName"]}: serviceaccount not found')
