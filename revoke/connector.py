@@ -264,6 +264,9 @@ class Connector(Protocol):
       declaration, a connector refines it from the graph (AWS: the two-key limit).
     - `keeps_replacement_secret()` (a classmethod) says the provider itself keeps the new
       credential's secret (a Vault issuer's key is internal): then nothing needs delivering.
+    - `manual_reason()` (a classmethod, from the graph only) is the precise instruction for a
+      credential the connector has no verb for (a Kubernetes client certificate: rotate the CA),
+      shown as the manual task's reason; None keeps the generic one.
     - `probe()` reads live provider state; it never trusts the journal. `confirm()` reads back an
       action whose effect is not the node's liveness (a role's session cutoff policy).
     """
@@ -301,6 +304,9 @@ class Connector(Protocol):
 
     @classmethod
     def keeps_replacement_secret(cls, node_id: str) -> bool: ...
+
+    @classmethod
+    def manual_reason(cls, node: Node) -> str | None: ...
 
     def probe(self, node: Node) -> ProbeResult: ...
 
@@ -383,6 +389,10 @@ class BaseConnector:
     @classmethod
     def keeps_replacement_secret(cls, node_id: str) -> bool:
         return False
+
+    @classmethod
+    def manual_reason(cls, node: Node) -> str | None:
+        return None
 
     def probe(self, node: Node) -> ProbeResult:
         return ProbeResult(node.id, None, "no probe for this kind")

@@ -187,6 +187,19 @@ def gcp_roles(need: ConnectorNeeds, role_id: str) -> dict[str, Any]:
             "predefined_roles": cover, "not_in_predefined_table": sorted(left)}
 
 
+def kubernetes_cluster_role(need: ConnectorNeeds, name: str) -> dict[str, Any]:
+    """One ClusterRole from declarations of the form `<verb> <resource>[.<API group>]`."""
+    verbs: dict[tuple[str, str], set[str]] = {}
+    for perm in need.all_permissions():
+        verb, _, target = perm.partition(" ")
+        resource, _, group = target.partition(".")
+        verbs.setdefault((group, resource), set()).add(verb)
+    rules = [{"apiGroups": [group], "resources": [resource], "verbs": sorted(v)}
+             for (group, resource), v in sorted(verbs.items())]
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
+            "rules": rules}
+
+
 def permissions_report(pb: Playbook, types: list[str] | None = None, *, rollback: bool = False,
                        vault_mounts: dict[str, str] | None = None) -> dict[str, Any]:
     known = known_connectors()
@@ -203,6 +216,9 @@ def permissions_report(pb: Playbook, types: list[str] | None = None, *, rollback
         out["vault"] = {"policy_hcl": hcl, "unparsed": loose}
     if "gcp" in needs:
         out["gcp"] = gcp_roles(needs["gcp"], f"revoke_{re.sub(r'[^A-Za-z0-9_]', '_', pb.name)}")
+    if "kubernetes" in needs:
+        role = f"revoke-{re.sub(r'[^a-z0-9-]', '-', pb.name.lower())}"
+        out["kubernetes"] = {"cluster_role": kubernetes_cluster_role(needs["kubernetes"], role)}
     for t in ("x509", "inventory"):
         if t in needs:
             out[t] = {"needs": needs[t].all_permissions() or ["read access to the configured files"]}
@@ -219,6 +235,9 @@ def render_text(report: dict[str, Any]) -> str:
         g = report["gcp"]
         parts += ["## GCP: custom role (exact)", json.dumps(g["custom_role"], indent=2),
                   "coarser predefined roles covering it: " + (", ".join(g["predefined_roles"]) or "none"), ""]
+    if "kubernetes" in report:
+        parts += ["## Kubernetes: ClusterRole (JSON, accepted by kubectl apply -f)",
+                  json.dumps(report["kubernetes"]["cluster_role"], indent=2), ""]
     for t in ("x509", "inventory"):
         if t in report:
             parts += [f"## {t}", *[f"- {n}" for n in report[t]["needs"]], ""]

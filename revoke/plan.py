@@ -34,7 +34,7 @@ import numpy as np
 
 from revoke.blast import BlastRadius, ShortPaths, Window, blast_radius, resolve_sources
 from revoke.config import Config, EscrowConfig
-from revoke.connector import Connector, GraphLookups, writes_stores
+from revoke.connector import Connector, GraphLookups, declared, writes_stores
 from revoke.errors import InputError
 from revoke.graph import CompiledGraph, GraphView
 from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
@@ -148,8 +148,11 @@ class ConnectorIndex:
                 return name
         return None
 
-    def supports(self, name: str, kind: NodeKind, verb: str) -> bool:
-        return verb in self.by_name[name].actions.get(kind, frozenset())
+    def supports(self, name: str, kind: NodeKind, verb: str, node_id: str | None = None) -> bool:
+        """Whether the connector declares `verb` for this kind and, given the node's id, for its
+        type too (a connector's `revoke` of one token type is no promise for another)."""
+        cls = self.by_name[name]
+        return verb in cls.actions.get(kind, frozenset()) and (node_id is None or declared(cls, node_id, verb) is not None)
 
     def can_write(self, name: str | None) -> bool:
         return name is not None and writes_stores(self.by_name[name])
@@ -301,10 +304,12 @@ class _Planner:
             hint = node.attrs.get("manual_hint")
             self.add(self.base(node, "manual", None, str(hint) if hint else f"{why}; revoke or rotate it by hand, then attest"))
             return
-        verb = next((v for v in FALLBACKS.get(spec.action, (spec.action,)) if self.conns.supports(conn, node.kind, v)), None)
+        verb = next((v for v in FALLBACKS.get(spec.action, (spec.action,))
+                     if self.conns.supports(conn, node.kind, v, node.id)), None)
         if verb is None:
+            how = self.conns.by_name[conn].manual_reason(node)
             self.add(self.base(node, "manual", conn,
-                               f"connector {conn} cannot {spec.action} a {node.kind.value}; act by hand, then attest"))
+                               how or f"connector {conn} cannot {spec.action} a {node.kind.value}; act by hand, then attest"))
             return
         reason = "" if verb == spec.action else f"connector {conn} cannot {spec.action} a {node.kind.value}; {verb} instead"
         if node.kind is NodeKind.CA and verb in ("reissue", "rotate"):
@@ -316,7 +321,8 @@ class _Planner:
 
     def containing_verb(self, node: Node, conn: str | None, retire: str) -> str | None:
         """The verb that contains `node` when it is not replaced: the retire verb or its fallback."""
-        return next((v for v in (retire, *FALLBACKS[retire]) if conn and self.conns.supports(conn, node.kind, v)), None)
+        return next((v for v in (retire, *FALLBACKS[retire])
+                     if conn and self.conns.supports(conn, node.kind, v, node.id)), None)
 
     def store_targets(self, node: Node) -> list[dict[str, Any]]:
         out = []
@@ -358,7 +364,7 @@ class _Planner:
         if spec.action in ("none", "skip"):
             return
         conn = self.conns.owner(node)
-        if conn is None or not self.conns.supports(conn, node.kind, spec.action):
+        if conn is None or not self.conns.supports(conn, node.kind, spec.action, node.id):
             self.add(self.base(node, "skip", conn,
                                f"no configured connector can {spec.action} a {node.kind.value}"))
             return

@@ -47,6 +47,18 @@ def _issuers(ctx: SweepContext, node_id: str) -> list[Node]:
     return [ctx.nodes[e.src] for e in ctx.incoming(node_id, Relation.ISSUED) if e.src in ctx.nodes]
 
 
+@rule("cert-bypasses-authorization", Severity.CRITICAL,
+      "live certificates whose identity no authorization change can restrict (a Kubernetes client "
+      "certificate in system:masters): only rotating their CA ends them", kinds=CERT_KINDS)
+def cert_bypasses_authorization(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:
+    for node in ctx.of_kind(*p["kinds"]):
+        if node.attrs.get("bypasses_authorization") and ctx.is_live(node):
+            groups = ", ".join(str(g) for g in node.attrs.get("groups") or [])
+            yield Hit(node.id, f"client certificate of {node.owner or 'an unnamed user'} in {groups or 'a privileged group'}: "
+                      "admitted before authorization, it cannot be revoked or restricted; rotate the CA",
+                      {**when(node, "groups", "user", "csr"), "bypasses_authorization": True})
+
+
 @rule("cert-ca-expired", Severity.HIGH, "live certificates whose every issuing CA is expired or revoked",
       kinds=CERT_KINDS)
 def cert_ca_expired(ctx: SweepContext, p: dict[str, Any]) -> Iterator[Hit]:

@@ -176,7 +176,7 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
         graph = store.load_compiled()
         # every certificate a CA created by this incident issued is one it journaled
         result.problems.extend(unaccounted(graph, plan, state, lineage))
-        _residual(graph, plan, dead, result)
+        _residual(graph, plan, dead, result, {c.type for c in config.connectors} if report is not None else None)
         result.after_containment = check_after_containment(store, plan, state)
         if report is not None or not recollect:
             result.trust_survivors = [{"holder": h, "ca": ca, "paths": found}
@@ -281,9 +281,16 @@ def _check_stores(rt: Runtime, step: Step, st: StepState, lineage: dict[str, str
     return problems
 
 
-def _residual(graph: CompiledGraph, plan: Plan, dead: set[str], result: VerifyResult) -> None:
+def _residual(graph: CompiledGraph, plan: Plan, dead: set[str], result: VerifyResult,
+              recollected: set[str] | None = None) -> None:
     present = [s for s in plan.sources if graph.lookup(s) is not None]
+    # a source its own provider's connector no longer lists, in a re-collection that did not
+    # fail, is gone (a Kubernetes pod deleted to end its bound token): a tombstone, nothing to walk
+    gone = [s for s in plan.sources if s not in present and recollected is not None
+            and not result.collect_failures and s.split(":", 1)[0] in recollected]
     if not present:
+        if gone and len(gone) == len(plan.sources):
+            return
         result.problems.append("none of the compromised nodes is in the re-collected graph; cannot walk it")
         return
     radius, live = live_reachable(graph, resolve_sources(graph, present), sorted(dead))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[2] / "revoke"
-SDKS = ("boto3", "botocore", "hvac", "grpc", "google", "githubkit", "nacl", "pypitoken")
+SDKS = ("boto3", "botocore", "hvac", "grpc", "google", "githubkit", "nacl", "pypitoken", "kubernetes")
 
 
 def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:

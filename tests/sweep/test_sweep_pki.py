@@ -45,6 +45,18 @@ def test_cert_expired() -> None:
     assert flagged("cert-expired", nodes) == {cid("b1")}
 
 
+def test_cert_bypasses_authorization() -> None:
+    masters = {"bypasses_authorization": True, "groups": ["system:masters"], "user": "breakglass"}
+    nodes = [
+        node("kubernetes:client_cert:c1/aa", "certificate", attrs=masters, owner="breakglass"),
+        node("kubernetes:client_cert:c1/bb", "certificate", attrs={**masters, "bypasses_authorization": False}),
+        node("kubernetes:client_cert:c1/cc", "certificate", attrs=masters, status="revoked"),  # its CA is gone
+    ]
+    found = findings_of("cert-bypasses-authorization", nodes)
+    assert [(f.node, f.severity.value) for f in found] == [("kubernetes:client_cert:c1/aa", "critical")]
+    assert "rotate the CA" in found[0].reason
+
+
 def test_cert_ca_expired() -> None:
     nodes = [
         cert("c0", "ca", subject=ROOT_DN, expires=ago(2), status="expired"),
