@@ -17,7 +17,7 @@ from examples.lab import k8s_double_lab
 from examples.lab.aws_lab import LAB_ENV, MotoServer, lab_client
 from examples.lab.k8s_double import KubeDouble
 
-PLAYBOOK = Path(__file__).with_name("compromised-workload.yaml")
+PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "compromised-k8s-workload.yaml"
 
 
 @pytest.fixture

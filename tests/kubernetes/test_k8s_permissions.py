@@ -16,7 +16,7 @@ from examples.lab.k8s_double_state import CORE, RBAC
 from revoke.connector import ActionContext, Replacement, Secret
 from revoke.model import Node, NodeKind
 
-PLAYBOOK = Path(__file__).with_name("compromised-workload.yaml")
+PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "compromised-k8s-workload.yaml"
 AWS = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 NEW = {"access_key_id": "AKIAI44QH8DHBEXAMPLE", "secret_access_key": "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"}
 
