@@ -179,10 +179,20 @@ def _time(data: dict[str, Any], name: str) -> datetime | None:
         raise FieldError(name, "not a valid ISO-8601 time (expected e.g. 2026-03-31T10:00Z)") from None
 
 
+# ids already checked: an edge list names each node many times, and the regex is the cost
+_CHECKED_IDS: set[str] = set()
+_CHECKED_LIMIT = 4_000_000
+
+
 def _node_ref(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
+    if type(value) is str and value in _CHECKED_IDS:
+        return value
     if not isinstance(value, str) or not NODE_ID_RE.match(value):
         raise FieldError(name, "expected a node id '<provider>:<type>:<id>' or '<kind>:<name>'")
+    if len(_CHECKED_IDS) >= _CHECKED_LIMIT:
+        _CHECKED_IDS.clear()
+    _CHECKED_IDS.add(value)
     return value
 
 
@@ -205,8 +215,15 @@ def _labels(data: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+_BY_VALUE: dict[str, dict[str, Any]] = {
+    "kind": {k.value: k for k in NodeKind}, "rel": {r.value: r for r in Relation}}
+
+
 def _enum_field(data: dict[str, Any], name: str, parse: Any) -> Any:
     value = data.get(name)
+    known = _BY_VALUE.get(name, {}).get(value) if type(value) is str else None
+    if known is not None:
+        return known
     if not isinstance(value, str):
         raise FieldError(name, f"expected text, got {type_name(value)}")
     try:
@@ -223,7 +240,7 @@ def fingerprint(material: str | bytes) -> str:
     return "sha256:" + hashlib.sha256(material).hexdigest()
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     id: str
     kind: NodeKind
@@ -302,7 +319,7 @@ class Node:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class Edge:
     src: str
     dst: str
@@ -327,6 +344,11 @@ class Edge:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Edge:
+        if len(data) == 3:  # the common `{from, to, rel}` entry: no times, no attributes to check
+            value = data.get("rel")
+            rel = _BY_VALUE["rel"].get(value) if type(value) is str else None
+            if rel is not None:
+                return cls(_node_ref(data, "from"), _node_ref(data, "to"), rel)
         return cls(
             src=_node_ref(data, "from"),
             dst=_node_ref(data, "to"),

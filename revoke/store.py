@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from revoke.errors import StoreError
 from revoke.graph import CompiledGraph, resolve
-from revoke.model import Edge, Node
+from revoke.model import Edge, Node, provider_of
 
 DEFAULT_URL = "sqlite:///./.revoke/revoke.db"
 SCHEMA_VERSION = 1
@@ -114,6 +115,35 @@ class SnapshotInfo:
     last_error: str | None
 
 
+_ROW_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def row_text(value: dict[str, Any]) -> str:
+    """One stored row's JSON: compact (orjson, no spaces), `str()` for what JSON has no type for.
+    A value orjson refuses (an integer beyond 64 bits) takes the standard encoder."""
+    try:
+        return orjson.dumps(value, default=str, option=_ROW_OPTIONS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def as_stored(node: Node) -> Node:
+    """A node as a store round trip would give it back (`Node.from_dict(node.to_dict())`) where
+    the compiled graph can tell: the provider from the id, `active` for no status, UTC times."""
+    if not node.provider:
+        node.provider = provider_of(node.id)
+    if not node.status:
+        node.status = "active"
+    for name in ("created", "expires", "last_used"):
+        value = getattr(node, name)
+        if value is not None and value.tzinfo is None:
+            setattr(node, name, value.replace(tzinfo=UTC))
+    return node
+
+
+Fresh = dict[str, tuple[list[Node], list[Edge]]]
+
+
 class Store:
     def __init__(self, url: str = DEFAULT_URL, *, create: bool = True) -> None:
         self.url = url
@@ -174,11 +204,9 @@ class Store:
             db.execute("DELETE FROM edges WHERE snapshot=?", (name,))
             db.executemany(
                 "INSERT INTO nodes VALUES (?,?,?)",
-                ((name, n.id, json.dumps(n.to_dict(), default=str)) for n in nodes),
+                ((name, n.id, row_text(n.to_dict())) for n in nodes),
             )
-            db.executemany(
-                "INSERT INTO edges VALUES (?,?)", ((name, json.dumps(e.to_dict(), default=str)) for e in edges)
-            )
+            db.executemany("INSERT INTO edges VALUES (?,?)", ((name, row_text(e.to_dict())) for e in edges))
             db.execute(
                 "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?,NULL,NULL)",
                 (name, type_, now, len(nodes), len(edges), json.dumps(meta, default=str), json.dumps(findings)),
@@ -261,12 +289,45 @@ class Store:
         return out
 
     # -- compiled graph ------------------------------------------------------------------------------
-    def compile(self) -> CompiledGraph:
-        nodes, edges = self.load_nodes_edges()
+    def compile(self, fresh: Fresh | None = None) -> CompiledGraph:
+        """Merge every snapshot and compile the graph. `fresh` holds the snapshots just written
+        (name -> nodes, edges, in the order they were written): those are taken from memory, not
+        read back; only the snapshots this run did not replace are read from the store. The
+        merge order is the one the stored rows have: nodes by snapshot (inventory first, then by
+        name), edges in the order their snapshots were written."""
+        if not fresh:
+            nodes, edges = self.load_nodes_edges()
+        else:
+            nodes, edges = self._merge_with_stored(fresh)
         resolved = resolve(nodes, edges)
+        del nodes, edges
         graph = CompiledGraph.build(resolved.nodes, resolved.edges)
         self.save_compiled(graph, unresolved=resolved.unresolved)
         return graph
+
+    def _merge_with_stored(self, fresh: Fresh) -> tuple[list[Node], list[Edge]]:
+        nodes: list[Node] = []
+        for (name,) in self.db.execute(
+                "SELECT name FROM snapshots ORDER BY CASE WHEN type='inventory' THEN 0 ELSE 1 END, name"):
+            if name in fresh:
+                nodes.extend(as_stored(n) for n in fresh[name][0])
+            else:
+                nodes.extend(Node.from_dict(json.loads(r[0])) for r in self.db.execute(
+                    "SELECT data FROM nodes WHERE snapshot=? ORDER BY rowid", (name,)))
+        edges: list[Edge] = []
+        stored = [name for name, _ in self.db.execute(
+            "SELECT snapshot, MIN(rowid) AS first FROM edges GROUP BY snapshot ORDER BY first") if name not in fresh]
+        for name in stored:
+            edges.extend(Edge.from_dict(json.loads(r[0])) for r in self.db.execute(
+                "SELECT data FROM edges WHERE snapshot=? ORDER BY rowid", (name,)))
+        for _, snap_edges in fresh.values():
+            edges.extend(snap_edges)
+            for e in snap_edges:
+                if e.since is not None and e.since.tzinfo is None:
+                    e.since = e.since.replace(tzinfo=UTC)
+                if e.until is not None and e.until.tzinfo is None:
+                    e.until = e.until.replace(tzinfo=UTC)
+        return nodes, edges
 
     def save_compiled(self, graph: CompiledGraph, *, unresolved: list[str] | None = None) -> None:
         arrays = {
