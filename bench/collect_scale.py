@@ -67,7 +67,7 @@ def generate(path: Path, n_nodes: int, n_edges: int, seed: int = 7) -> None:
         ids[kind] = block
         dead = rng.random(count) < (0.1 if kind not in HOLDERS else 0.0)
         for i, nid in enumerate(block):
-            node = {"id": nid, "kind": kind, "name": nid.rsplit(":", 1)[-1], "created": "2025-01-%02dT00:00:00Z" % (1 + i % 28),
+            node = {"id": nid, "kind": kind, "name": nid.rsplit(":", 1)[-1], "created": f"2025-01-{1 + i % 28:02d}T00:00:00Z",
                     "attrs": {"account": "123456789012", "n": i}}
             if provider:
                 node["provider"] = provider
