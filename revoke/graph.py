@@ -9,6 +9,7 @@ them) that the store keeps as BLOBs and loads in milliseconds.
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -96,7 +97,7 @@ def resolve(nodes: Iterable[Node], edges: Iterable[Edge]) -> Resolved:
             merged[src] = stub_node(src, edge.attrs.get("src_kind"))
         if dst not in merged:
             merged[dst] = stub_node(dst, edge.attrs.get("dst_kind"))
-        key = (src, edge.rel.value, dst)
+        key = (src, str(edge.rel), dst)
         kept = out.get(key)
         if kept is None:
             out[key] = edge
@@ -184,11 +185,15 @@ class CompiledGraph:
         scode = {st: k for k, st in enumerate(statuses)}
         status = np.fromiter((scode[st] for st in named), dtype=np.uint16, count=n)
         m = len(edges)
-        src = np.fromiter((index[e.src] for e in edges), dtype=np.int64, count=m)
-        dst = np.fromiter((index[e.dst] for e in edges), dtype=np.int32, count=m)
-        rel = np.fromiter((REL_CODE[e.rel] for e in edges), dtype=np.uint8, count=m)
-        since = np.fromiter((_ts(e.since) for e in edges), dtype=np.float64, count=m)
-        until = np.fromiter((_ts(e.until) for e in edges), dtype=np.float64, count=m)
+        # map() over attrgetter stays in C: no Python frame per edge
+        src = np.fromiter(map(index.__getitem__, map(attrgetter("src"), edges)), dtype=np.int64, count=m)
+        dst = np.fromiter(map(index.__getitem__, map(attrgetter("dst"), edges)), dtype=np.int32, count=m)
+        rel = np.fromiter(map(REL_CODE.__getitem__, map(attrgetter("rel"), edges)), dtype=np.uint8, count=m)
+        since = np.full(m, math.nan)
+        until = np.full(m, math.nan)
+        for k, e in enumerate(edges):
+            if e.since is not None or e.until is not None:
+                since[k], until[k] = _ts(e.since), _ts(e.until)
         graph = cls.from_arrays(ids, kind, live, created, providers, provider, src, dst, rel, since, until)
         graph.died, graph.statuses, graph.status = died, statuses, status
         return graph

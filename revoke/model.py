@@ -16,6 +16,10 @@ from revoke.errors import InputError
 
 
 class NodeKind(StrEnum):
+    # hash as the text it equals (Enum hashes by name, in Python): `{NodeKind.HOST: ..}["host"]`
+    # works, and a million dictionary lookups skip a Python-level __hash__
+    __hash__ = str.__hash__
+
     # credentials: things to act on
     ACCESS_KEY = "access_key"
     TOKEN = "token"
@@ -57,6 +61,8 @@ HOLDER_KINDS = frozenset(set(NodeKind) - CREDENTIAL_KINDS)
 
 
 class Relation(StrEnum):
+    __hash__ = str.__hash__
+
     STORES = "stores"
     AUTHENTICATES_AS = "authenticates_as"
     CAN_READ = "can_read"
@@ -283,7 +289,7 @@ class Node:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "kind": self.kind.value}
+        out: dict[str, Any] = {"id": self.id, "kind": str(self.kind)}
         for name in ("provider", "name", "status", "owner", "fingerprint"):
             value = getattr(self, name)
             if value:
@@ -333,7 +339,7 @@ class Edge:
         return (self.src, self.rel.value, self.dst)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"from": self.src, "to": self.dst, "rel": self.rel.value}
+        out: dict[str, Any] = {"from": self.src, "to": self.dst, "rel": str(self.rel)}
         if self.since is not None:
             out["since"] = self.since.isoformat()
         if self.until is not None:
