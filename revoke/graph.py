@@ -9,10 +9,10 @@ them) that the store keeps as BLOBs and loads in milliseconds.
 from __future__ import annotations
 
 import math
-from operator import attrgetter
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
