@@ -25,12 +25,12 @@ def collect(
 
     from revoke.collect import collect as run_collect
     from revoke.config import load_config
-    from revoke.store import parse_url
+    from revoke.store import is_postgres, parse_url, store_exists
 
     g = G(ctx)
     config = load_config(g.config)
-    existed = parse_url(g.store).exists()
-    folder_existed = parse_url(g.store).parent.exists()
+    existed = store_exists(g.store)
+    folder_existed = is_postgres(g.store) or parse_url(g.store).parent.exists()
     store = open_store(g, create=True)
     try:
         report = run_collect(config, store, only=only, allow_empty=allow_empty)
