@@ -19,6 +19,8 @@ def collect(
     ctx: typer.Context,
     only: Annotated[list[str] | None, typer.Option("--only", help="Collect only these connector names.")] = None,
     allow_empty: Annotated[bool, typer.Option(help="Accept an empty snapshot replacing a non-empty one.")] = False,
+    workers: Annotated[bool, typer.Option("--workers", help="Enqueue one job per connector for `revoke worker` "
+                                          "processes (postgresql:// store) and wait for them.")] = False,
 ) -> None:
     """Run the configured connectors and write the graph."""
     import contextlib
@@ -33,7 +35,8 @@ def collect(
     folder_existed = is_postgres(g.store) or parse_url(g.store).parent.exists()
     store = open_store(g, create=True)
     try:
-        report = run_collect(config, store, only=only, allow_empty=allow_empty)
+        report = run_collect(config, store, only=only, allow_empty=allow_empty, workers=workers,
+                             progress=_progress if workers else None)
     except RevokeError:
         if not existed:  # bad input must leave nothing behind, not even an empty store
             store.close()
@@ -56,6 +59,10 @@ def collect(
     c.print(f"graph: {report.nodes} nodes, {report.edges} edges")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _progress(counts: dict[str, int]) -> None:
+    console().print("jobs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
 
 
 def blast_radius_cmd(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import gc
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ def instantiate(cfg: ConnectorConfig) -> Connector:
     return cls(cfg.options)
 
 
-def _run_one(cfg: ConnectorConfig, created: set[str]) -> Collected:
+def run_one(cfg: ConnectorConfig, created: set[str]) -> Collected:
     connector = instantiate(cfg)
     try:
         connector.remember_created(created)
@@ -65,7 +66,8 @@ def created_by_revoke(store: Store) -> set[str]:
     return made - gone
 
 
-def collect(config: Config, store: Store, *, only: list[str] | None = None, allow_empty: bool = False) -> CollectReport:
+def collect(config: Config, store: Store, *, only: list[str] | None = None, allow_empty: bool = False,
+            workers: bool = False, progress: Callable[[dict[str, int]], None] | None = None) -> CollectReport:
     """Collect every connector first, in parallel and in memory. Any input error aborts before the
     store is touched; a provider failure keeps that connector's previous snapshot."""
     # millions of small acyclic objects (nodes, edges, rows): each full cyclic collection would walk
@@ -73,24 +75,30 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _collect(config, store, only=only, allow_empty=allow_empty)
+        return _collect(config, store, only=only, allow_empty=allow_empty, workers=workers, progress=progress)
     finally:
         if enabled:
             gc.enable()
 
 
-def _collect(config: Config, store: Store, *, only: list[str] | None, allow_empty: bool) -> CollectReport:
+def _collect(config: Config, store: Store, *, only: list[str] | None, allow_empty: bool, workers: bool,
+             progress: Callable[[dict[str, int]], None] | None) -> CollectReport:
     chosen = [c for c in config.connectors if not only or c.name in only]
     report = CollectReport()
     results: dict[str, Collected | BaseException] = {}
     created = created_by_revoke(store)
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:
-        futures = {c.name: pool.submit(_run_one, c, created) for c in chosen}
-        for name, fut in futures.items():
-            try:
-                results[name] = fut.result()
-            except BaseException as exc:  # kept and classified below: nothing is swallowed
-                results[name] = exc
+    if workers:  # `revoke worker` processes collect; their outcomes come back through the store
+        from revoke.collect_jobs import run_remotely
+
+        results.update(run_remotely(store, chosen, created, on_progress=progress))
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:
+            futures = {c.name: pool.submit(run_one, c, created) for c in chosen}
+            for name, fut in futures.items():
+                try:
+                    results[name] = fut.result()
+                except BaseException as exc:  # kept and classified below: nothing is swallowed
+                    results[name] = exc
     for cfg in chosen:
         outcome = results[cfg.name]
         if isinstance(outcome, InputError):
