@@ -38,23 +38,31 @@ class WorkerStats:
 
 
 class _Lease(threading.Thread):
-    """Extends one job's lease every third of it, until stopped."""
+    """One per worker: extends the current job's lease every third of it (no thread per job)."""
 
-    def __init__(self, store: Store, job: jobs.Job, me: str, lease: float) -> None:
-        super().__init__(name=f"revoke-lease-{job.id}", daemon=True)
-        self.store, self.job, self.me, self.lease = store, job, me, lease
-        self.stopped = threading.Event()
-        self.lost = False
+    def __init__(self, store: Store, me: str, lease: float) -> None:
+        super().__init__(name="revoke-lease", daemon=True)
+        self.store, self.me, self.lease = store, me, lease
+        self.job: jobs.Job | None = None
+        self.closed = threading.Event()
+        self._lock = threading.Lock()
+
+    def hold(self, job: jobs.Job | None) -> None:
+        with self._lock:
+            self.job = job
 
     def run(self) -> None:
-        while not self.stopped.wait(self.lease / 3):
-            try:
-                if not jobs.extend(self.store, self.job, self.me, self.lease):
-                    self.lost = True
-                    log.error("worker.lease_lost", job=self.job.id, effect="another worker took this job over")
-                    return
-            except Exception as exc:  # a busy store: the next beat tries again
-                log.warning("worker.lease_failed", job=self.job.id, error=str(exc))
+        while not self.closed.wait(self.lease / 3):
+            with self._lock:
+                job = self.job
+                if job is None:
+                    continue
+                try:
+                    if not jobs.extend(self.store, job, self.me, self.lease):
+                        log.error("worker.lease_lost", job=job.id, effect="another worker took this job over")
+                        self.job = None
+                except Exception as exc:  # a busy store: the next beat tries again
+                    log.warning("worker.lease_failed", job=job.id, error=str(exc))
 
 
 def run(store_url: str, handlers: dict[str, Handler], *, lease: float = jobs.LEASE_SECONDS, once: bool = False,
@@ -70,6 +78,8 @@ def run(store_url: str, handlers: dict[str, Handler], *, lease: float = jobs.LEA
     store, beat_store = Store(store_url, create=False), Store(store_url, create=False)
     jobs.require_queue(store)
     stats = WorkerStats()
+    keeper = _Lease(beat_store, me, lease)
+    keeper.start()
     idle_since = time.monotonic()
     try:
         while stop is None or not stop.is_set():
@@ -80,20 +90,17 @@ def run(store_url: str, handlers: dict[str, Handler], *, lease: float = jobs.LEA
                 time.sleep(poll)
                 continue
             log.info("worker.claimed", job=job.id, kind=job.kind, attempt=job.attempts, retry=job.retried)
-            keeper = _Lease(beat_store, job, me, lease)
-            keeper.start()
+            keeper.hold(job)
             try:
                 result = handlers[job.kind](job)
             except Exception as exc:
-                keeper.stopped.set()
-                keeper.join()
+                keeper.hold(None)
                 jobs.fail(store, job, me, f"{type(exc).__name__}: {exc}")
                 stats.failed += 1
                 log.error("worker.failed", job=job.id, error=str(exc))
             else:
                 _fault_point()
-                keeper.stopped.set()
-                keeper.join()
+                keeper.hold(None)
                 if jobs.finish(store, job, me, result):
                     stats.done += 1
                     stats.kinds[job.kind] = stats.kinds.get(job.kind, 0) + 1
@@ -104,6 +111,8 @@ def run(store_url: str, handlers: dict[str, Handler], *, lease: float = jobs.LEA
             if once:
                 break
     finally:
+        keeper.closed.set()
+        keeper.join(timeout=5)
         store.close()
         beat_store.close()
     return stats
