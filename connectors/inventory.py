@@ -72,22 +72,29 @@ def _plain_edges(raw: list[Any], nodes: dict[str, Node]) -> tuple[list[Edge], li
     line of the first problem. Also returns (index, id) of each end the file does not declare."""
     edges: list[Edge] = []
     refs: list[tuple[int, str]] = []
-    checked: set[str] = set()
-    append, declared, rels, valid = edges.append, nodes.keys(), _RELS, NODE_ID_RE.match
+    # one string object per id, shared by every edge naming it: the parser made one per mention
+    # (at 5M edges, ~10M strings and ~0.7 GB freed with the parsed document)
+    canon: dict[str, str] = {nid: nid for nid in nodes}
+    undeclared: dict[str, str] = {}
+    append, rels, valid = edges.append, _RELS, NODE_ID_RE.match
     for i, item in enumerate(raw):
         if type(item) is not dict or len(item) != 3:
             return None
         src, dst, rel = item.get("from"), item.get("to"), item.get("rel")
         if type(src) is not str or type(dst) is not str or type(rel) is not str or rel not in rels:
             return None
+        ends = []
         for end in (src, dst):
-            if end not in declared:
-                if end not in checked:
+            same = canon.get(end)
+            if same is None:
+                same = undeclared.get(end)
+                if same is None:
                     if not valid(end):
                         return None
-                    checked.add(end)
-                refs.append((i, end))
-        append(Edge(src, dst, rels[rel]))
+                    same = undeclared[end] = end
+                refs.append((i, same))
+            ends.append(same)
+        append(Edge(ends[0], ends[1], rels[rel]))
     return edges, refs
 
 
