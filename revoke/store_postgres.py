@@ -16,7 +16,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from revoke.errors import StoreError
@@ -173,7 +172,3 @@ class PostgresBackend:
         for incident in list(self._runner):
             self.runner_unlock(incident)
         self.db.close()
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat()

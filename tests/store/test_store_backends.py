@@ -133,3 +133,13 @@ def test_edited_journal_record_breaks_the_chain(open_store: Callable[..., Store]
     j.store.db.execute("UPDATE journal SET data = replace(data, 'true', 'false') WHERE incident='i1' AND seq=2")
     intact, message, _ = Journal(open_store(create=False), "i1").check_chain()
     assert not intact and "2" in message
+
+
+def test_a_postgres_url_password_is_never_shown(revoke_cli, tmp_path) -> None:
+    url = f"postgresql://responder:s3cret-pw@/nowhere?host={tmp_path}/no-socket-here"
+    with pytest.raises(StoreError) as err:
+        Store(url)
+    assert "s3cret-pw" not in str(err.value) and "***" in str(err.value)
+    res = revoke_cli("blast-radius", "host:h", cwd=tmp_path, store=url, in_process=True)
+    assert res.returncode == 2 and "s3cret-pw" not in res.stdout + res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
