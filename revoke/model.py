@@ -187,7 +187,7 @@ def _time(data: dict[str, Any], name: str) -> datetime | None:
 
 # ids already checked: an edge list names each node many times, and the regex is the cost
 _CHECKED_IDS: set[str] = set()
-_CHECKED_LIMIT = 4_000_000
+_CHECKED_LIMIT = 1_000_000  # bounded: a long-running worker keeps no more than this
 
 
 def _node_ref(data: dict[str, Any], name: str) -> str:
