@@ -112,6 +112,14 @@ class PostgresBackend:
         self.lock = threading.RLock()
         self.db = PgConnection(connect(url))
         self._runner: dict[str, Any] = {}  # incident -> the connection holding its session lock
+        try:  # a store already set up is opened without the writer lock: a reader never waits for a collect
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        if row is not None:
+            if row[0] != str(SCHEMA_VERSION):
+                raise StoreError(f"store {redact(url)} has schema {row[0]}, this revoke expects {SCHEMA_VERSION}")
+            return
         with self.transaction() as db:
             for statement in POSTGRES_SCHEMA.split(";"):
                 if statement.strip():

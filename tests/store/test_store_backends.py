@@ -143,3 +143,19 @@ def test_a_postgres_url_password_is_never_shown(revoke_cli, tmp_path) -> None:
     res = revoke_cli("blast-radius", "host:h", cwd=tmp_path, store=url, in_process=True)
     assert res.returncode == 2 and "s3cret-pw" not in res.stdout + res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_readers_do_not_wait_for_a_writer(open_store: Callable[..., Store]) -> None:
+    """A long write (a collection's snapshot swap) holds the store's writer lock; another process
+    opening the store to read (`blast-radius`, `verify`'s walk) neither waits for it nor sees it
+    half-done."""
+    writer, g = open_store(), _graph()
+    writer.save_compiled(g)
+    opened: list[Store] = []
+    with writer.transaction() as db:
+        db.execute("DELETE FROM compiled")
+        reader = threading.Thread(target=lambda: opened.append(open_store(create=False)))
+        reader.start()
+        reader.join(timeout=10)
+        assert opened, "opening the store waited for the writer"
+        _same(g, opened[0].load_compiled())
