@@ -159,3 +159,13 @@ def test_readers_do_not_wait_for_a_writer(open_store: Callable[..., Store]) -> N
         reader.join(timeout=10)
         assert opened, "opening the store waited for the writer"
         _same(g, opened[0].load_compiled())
+
+
+def test_commands_on_an_empty_store_say_so(revoke_cli, open_store: Callable[..., Store], store_url: str,
+                                            tmp_path) -> None:
+    open_store().close()
+    (tmp_path / "revoke.yaml").write_text("connectors: []\n")
+    for argv in (["export", "--format", "json"], ["sweep"], ["blast-radius", "host:h"]):
+        res = revoke_cli(*argv, cwd=tmp_path, store=store_url, in_process=True)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and "holds no graph yet" in lines[0], (argv, res.stderr)
