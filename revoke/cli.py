@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import click
 import typer
 
-from revoke import cli_demo, cli_graph, cli_incident, cli_permissions, cli_report, cli_sweep
+from revoke import cli_demo, cli_graph, cli_incident, cli_permissions, cli_report, cli_sweep, cli_worker
 from revoke.cli_context import Globals
 from revoke.errors import RevokeError
 from revoke.textsafe import safe
@@ -56,7 +56,7 @@ def _globals(
 
 
 # the order of `revoke --help`
-for _family in (cli_graph, cli_demo, cli_incident, cli_sweep, cli_report, cli_permissions):
+for _family in (cli_graph, cli_demo, cli_incident, cli_sweep, cli_report, cli_permissions, cli_worker):
     _family.register(app)
 
 

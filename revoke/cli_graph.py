@@ -21,21 +21,24 @@ def collect(
     allow_empty: Annotated[bool, typer.Option(help="Accept an empty snapshot replacing a non-empty one.")] = False,
     observations: Annotated[bool, typer.Option("--observations", help="Also read observed use (audit logs, "
                                                "last-used data) in every connector that can.")] = False,
+    workers: Annotated[bool, typer.Option("--workers", help="Enqueue one job per connector for `revoke worker` "
+                                          "processes (postgresql:// store) and wait for them.")] = False,
 ) -> None:
     """Run the configured connectors and write the graph."""
     import contextlib
 
     from revoke.collect import collect as run_collect
     from revoke.config import load_config
-    from revoke.store import parse_url
+    from revoke.store import is_postgres, parse_url, store_exists
 
     g = G(ctx)
     config = load_config(g.config)
-    existed = parse_url(g.store).exists()
-    folder_existed = parse_url(g.store).parent.exists()
+    existed = store_exists(g.store)
+    folder_existed = is_postgres(g.store) or parse_url(g.store).parent.exists()
     store = open_store(g, create=True)
     try:
-        report = run_collect(config, store, only=only, allow_empty=allow_empty, observations=observations)
+        report = run_collect(config, store, only=only, allow_empty=allow_empty, observations=observations,
+                             workers=workers, progress=_progress if workers else None)
     except RevokeError:
         if not existed:  # bad input must leave nothing behind, not even an empty store
             store.close()
@@ -58,6 +61,10 @@ def collect(
     c.print(f"graph: {report.nodes} nodes, {report.edges} edges")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _progress(counts: dict[str, int]) -> None:
+    console().print("jobs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
 
 
 def blast_radius_cmd(

@@ -106,9 +106,9 @@ def _check(g: Globals, sig_file: str, pubkey: str | None, incident: str | None) 
 
 
 def _store_if_present(g: Globals) -> Store | None:
-    from revoke.store import Store, parse_url
+    from revoke.store import Store, store_exists
 
-    return Store(g.store, create=False) if parse_url(g.store).exists() else None
+    return Store(g.store, create=False) if store_exists(g.store) else None
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import gc
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ from revoke.config import Config, ConnectorConfig
 from revoke.connector import REFERENCES, Collected, CollectFinding, Connector, ConnectorError, connector_class
 from revoke.errors import InputError, RevokeError
 from revoke.model import Node, provider_of
-from revoke.store import Store
+from revoke.store import Fresh, Store
 
 log = structlog.get_logger()
 
@@ -40,7 +42,7 @@ def instantiate(cfg: ConnectorConfig, *, observations: bool = False) -> Connecto
     return cls(cfg.options)
 
 
-def _run_one(cfg: ConnectorConfig, created: set[str], observations: bool = False) -> Collected:
+def run_one(cfg: ConnectorConfig, created: set[str], observations: bool = False) -> Collected:
     connector = instantiate(cfg, observations=observations)
     try:
         connector.remember_created(created)
@@ -67,26 +69,47 @@ def created_by_revoke(store: Store) -> set[str]:
 
 
 def collect(config: Config, store: Store, *, only: list[str] | None = None, allow_empty: bool = False,
-            observations: bool = False) -> CollectReport:
+            observations: bool = False, workers: bool = False,
+            progress: Callable[[dict[str, int]], None] | None = None) -> CollectReport:
     """Collect every connector first, in parallel and in memory. Any input error aborts before the
     store is touched; a provider failure keeps that connector's previous snapshot."""
+    # millions of small acyclic objects (nodes, edges, rows): each full cyclic collection would walk
+    # them all, several times over; reference counting frees them, the collector runs afterwards
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _collect(config, store, only=only, allow_empty=allow_empty, observations=observations,
+                        workers=workers, progress=progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _collect(config: Config, store: Store, *, only: list[str] | None, allow_empty: bool, observations: bool,
+             workers: bool, progress: Callable[[dict[str, int]], None] | None) -> CollectReport:
     chosen = [c for c in config.connectors if not only or c.name in only]
     report = CollectReport()
     results: dict[str, Collected | BaseException] = {}
     created = created_by_revoke(store)
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:
-        futures = {c.name: pool.submit(_run_one, c, created, observations) for c in chosen}
-        for name, fut in futures.items():
-            try:
-                results[name] = fut.result()
-            except BaseException as exc:  # kept and classified below: nothing is swallowed
-                results[name] = exc
+    if workers:  # `revoke worker` processes collect; their outcomes come back through the store
+        from revoke.collect_jobs import run_remotely
+
+        results.update(run_remotely(store, chosen, created, on_progress=progress, observations=observations))
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(chosen)))) as pool:
+            futures = {c.name: pool.submit(run_one, c, created, observations) for c in chosen}
+            for name, fut in futures.items():
+                try:
+                    results[name] = fut.result()
+                except BaseException as exc:  # kept and classified below: nothing is swallowed
+                    results[name] = exc
     for cfg in chosen:
         outcome = results[cfg.name]
         if isinstance(outcome, InputError):
             raise InputError(f"connector {cfg.name!r}: {outcome}") from outcome
     _check_references(chosen, results, store)
     previous = {s.name: s for s in store.snapshots()}
+    fresh: Fresh = {}
     report.kept = {name for name, snap in previous.items() if snap.taken_at != "never"}
     for cfg in chosen:
         outcome = results[cfg.name]
@@ -110,11 +133,13 @@ def collect(config: Config, store: Store, *, only: list[str] | None = None, allo
         _date_deaths(outcome.nodes, store)
         findings = [asdict(f) for f in outcome.findings]
         store.replace_snapshot(cfg.name, cfg.type, outcome.nodes, outcome.edges, outcome.meta, findings)
+        fresh[cfg.name] = (outcome.nodes, outcome.edges)
         report.collected[cfg.name] = (len(outcome.nodes), len(outcome.edges))
         report.findings.extend({"connector": cfg.name, **f} for f in findings)
         log.info("collect.snapshot", connector=cfg.name, nodes=len(outcome.nodes), edges=len(outcome.edges),
                  findings=len(findings))
-    graph = store.compile()
+    results.clear()
+    graph = store.compile(fresh)
     report.nodes, report.edges = graph.n_nodes, graph.n_edges
     return report
 

@@ -203,7 +203,7 @@ def _check_journal(res: CheckResult, stmt: dict[str, Any], store: Any) -> None:
 
     journal = Journal(store, res.incident or "")
     if journal.info() is None:
-        res.note(f"the store {store.path} holds no incident {res.incident!r}: the journal was not re-checked")
+        res.note(f"the store {store.where} holds no incident {res.incident!r}: the journal was not re-checked")
         return
     signed = stmt.get("journal") or {}
     n, final = signed.get("records"), signed.get("final_hash")

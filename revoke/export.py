@@ -79,7 +79,7 @@ def from_store(store: Any) -> ExportGraph:
     from revoke.graph import resolve
 
     if not store.snapshots():
-        raise StoreError(f"store {store.path} holds no graph yet; run `revoke collect` first")
+        raise StoreError(f"store {store.where} holds no graph yet; run `revoke collect` first")
     nodes, edges = store.load_nodes_edges()
     resolved = resolve(nodes, edges)
     return build(resolved.nodes, resolved.edges)

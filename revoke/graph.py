@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -81,27 +82,32 @@ def resolve(nodes: Iterable[Node], edges: Iterable[Edge]) -> Resolved:
     out: dict[tuple[str, str, str], Edge] = {}
     unresolved: list[str] = []
     for edge in edges:
-        for end in ("src", "dst"):
-            ref = getattr(edge, end)
-            if ref.startswith("fp:"):
-                target = by_fp.get(ref[3:])
-                if target is not None:
-                    setattr(edge, end, target)
-                else:
-                    unresolved.append(ref)
-            if getattr(edge, end) not in merged:
-                merged[getattr(edge, end)] = stub_node(getattr(edge, end), edge.attrs.get(f"{end}_kind"))
-        key = edge.key
-        if key in out:
-            kept = out[key]
+        src, dst = edge.src, edge.dst
+        if src.startswith("fp:") or dst.startswith("fp:"):
+            for end in ("src", "dst"):
+                ref = getattr(edge, end)
+                if ref.startswith("fp:"):
+                    target = by_fp.get(ref[3:])
+                    if target is not None:
+                        setattr(edge, end, target)
+                    else:
+                        unresolved.append(ref)
+            src, dst = edge.src, edge.dst
+        if src not in merged:
+            merged[src] = stub_node(src, edge.attrs.get("src_kind"))
+        if dst not in merged:
+            merged[dst] = stub_node(dst, edge.attrs.get("dst_kind"))
+        key = (src, str(edge.rel), dst)
+        kept = out.get(key)
+        if kept is None:
+            out[key] = edge
+        elif kept is not edge:
             # the union of validity: earliest since, open or latest until
             if kept.since is not None and (edge.since is None or edge.since < kept.since):
                 kept.since = edge.since
             if kept.until is not None and (edge.until is None or edge.until > kept.until):
                 kept.until = edge.until
             kept.attrs.update(edge.attrs)
-        else:
-            out[key] = edge
     return Resolved(merged, list(out.values()), sorted(set(unresolved)))
 
 
@@ -161,26 +167,33 @@ class CompiledGraph:
         ids = sorted(nodes)
         index = {nid: i for i, nid in enumerate(ids)}
         n = len(ids)
-        providers = sorted({node.provider for node in nodes.values()})
+        ordered = [nodes[i] for i in ids]
+        providers = sorted({node.provider for node in ordered})
         pcode = {p: i for i, p in enumerate(providers)}
-        kind = np.fromiter((KIND_CODE[nodes[i].kind] for i in ids), dtype=np.uint8, count=n)
-        live = np.fromiter((nodes[i].is_live for i in ids), dtype=bool, count=n)
-        created = np.fromiter((_ts(nodes[i].created) for i in ids), dtype=np.float64, count=n)
-        provider = np.fromiter((pcode[nodes[i].provider] for i in ids), dtype=np.uint16, count=n)
+        kind = np.fromiter((KIND_CODE[node.kind] for node in ordered), dtype=np.uint8, count=n)
+        live = np.fromiter((node.is_live for node in ordered), dtype=bool, count=n)
+        created = np.fromiter((_ts(node.created) for node in ordered), dtype=np.float64, count=n)
+        provider = np.fromiter((pcode[node.provider] for node in ordered), dtype=np.uint16, count=n)
         # a dead node whose death time nobody recorded died at the latest now (the conservative end)
         now = time.time()
-        died = np.fromiter((_died(nodes[i], now) for i in ids), dtype=np.float64, count=n)
+        died = np.fromiter((math.inf if live[k] else _died(node, now) for k, node in enumerate(ordered)),
+                           dtype=np.float64, count=n)
         # a stub (known only by reference) has no status of its own: its liveness is unknown
-        named = [UNKNOWN_STATUS if nodes[i].attrs.get("stub") else nodes[i].status for i in ids]
+        named = [UNKNOWN_STATUS if node.attrs.get("stub") else node.status for node in ordered]
+        del ordered
         statuses = sorted(set(named) | {"active"})
         scode = {st: k for k, st in enumerate(statuses)}
         status = np.fromiter((scode[st] for st in named), dtype=np.uint16, count=n)
         m = len(edges)
-        src = np.fromiter((index[e.src] for e in edges), dtype=np.int64, count=m)
-        dst = np.fromiter((index[e.dst] for e in edges), dtype=np.int32, count=m)
-        rel = np.fromiter((REL_CODE[e.rel] for e in edges), dtype=np.uint8, count=m)
-        since = np.fromiter((_ts(e.since) for e in edges), dtype=np.float64, count=m)
-        until = np.fromiter((_ts(e.until) for e in edges), dtype=np.float64, count=m)
+        # map() over attrgetter stays in C: no Python frame per edge
+        src = np.fromiter(map(index.__getitem__, map(attrgetter("src"), edges)), dtype=np.int64, count=m)
+        dst = np.fromiter(map(index.__getitem__, map(attrgetter("dst"), edges)), dtype=np.int32, count=m)
+        rel = np.fromiter(map(REL_CODE.__getitem__, map(attrgetter("rel"), edges)), dtype=np.uint8, count=m)
+        since = np.full(m, math.nan)
+        until = np.full(m, math.nan)
+        for k, e in enumerate(edges):
+            if e.since is not None or e.until is not None:
+                since[k], until[k] = _ts(e.since), _ts(e.until)
         graph = cls.from_arrays(ids, kind, live, created, providers, provider, src, dst, rel, since, until)
         graph.died, graph.statuses, graph.status = died, statuses, status
         return graph

@@ -16,6 +16,10 @@ from revoke.errors import InputError
 
 
 class NodeKind(StrEnum):
+    # hash as the text it equals (Enum hashes by name, in Python): `{NodeKind.HOST: ..}["host"]`
+    # works, and a million dictionary lookups skip a Python-level __hash__
+    __hash__ = str.__hash__
+
     # credentials: things to act on
     ACCESS_KEY = "access_key"
     TOKEN = "token"
@@ -57,6 +61,8 @@ HOLDER_KINDS = frozenset(set(NodeKind) - CREDENTIAL_KINDS)
 
 
 class Relation(StrEnum):
+    __hash__ = str.__hash__
+
     STORES = "stores"
     AUTHENTICATES_AS = "authenticates_as"
     CAN_READ = "can_read"
@@ -186,10 +192,20 @@ def _time(data: dict[str, Any], name: str) -> datetime | None:
         raise FieldError(name, "not a valid ISO-8601 time (expected e.g. 2026-03-31T10:00Z)") from None
 
 
+# ids already checked: an edge list names each node many times, and the regex is the cost
+_CHECKED_IDS: set[str] = set()
+_CHECKED_LIMIT = 1_000_000  # bounded: a long-running worker keeps no more than this
+
+
 def _node_ref(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
+    if type(value) is str and value in _CHECKED_IDS:
+        return value
     if not isinstance(value, str) or not NODE_ID_RE.match(value):
         raise FieldError(name, "expected a node id '<provider>:<type>:<id>' or '<kind>:<name>'")
+    if len(_CHECKED_IDS) >= _CHECKED_LIMIT:
+        _CHECKED_IDS.clear()
+    _CHECKED_IDS.add(value)
     return value
 
 
@@ -212,8 +228,15 @@ def _labels(data: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+_BY_VALUE: dict[str, dict[str, Any]] = {
+    "kind": {k.value: k for k in NodeKind}, "rel": {r.value: r for r in Relation}}
+
+
 def _enum_field(data: dict[str, Any], name: str, parse: Any) -> Any:
     value = data.get(name)
+    known = _BY_VALUE.get(name, {}).get(value) if type(value) is str else None
+    if known is not None:
+        return known
     if not isinstance(value, str):
         raise FieldError(name, f"expected text, got {type_name(value)}")
     try:
@@ -230,7 +253,7 @@ def fingerprint(material: str | bytes) -> str:
     return "sha256:" + hashlib.sha256(material).hexdigest()
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     id: str
     kind: NodeKind
@@ -273,7 +296,7 @@ class Node:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "kind": self.kind.value}
+        out: dict[str, Any] = {"id": self.id, "kind": str(self.kind)}
         for name in ("provider", "name", "status", "owner", "fingerprint"):
             value = getattr(self, name)
             if value:
@@ -309,7 +332,7 @@ class Node:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class Edge:
     src: str
     dst: str
@@ -323,7 +346,7 @@ class Edge:
         return (self.src, self.rel.value, self.dst)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"from": self.src, "to": self.dst, "rel": self.rel.value}
+        out: dict[str, Any] = {"from": self.src, "to": self.dst, "rel": str(self.rel)}
         if self.since is not None:
             out["since"] = self.since.isoformat()
         if self.until is not None:
@@ -334,6 +357,11 @@ class Edge:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Edge:
+        if len(data) == 3:  # the common `{from, to, rel}` entry: no times, no attributes to check
+            value = data.get("rel")
+            rel = _BY_VALUE["rel"].get(value) if type(value) is str else None
+            if rel is not None:
+                return cls(_node_ref(data, "from"), _node_ref(data, "to"), rel)
         return cls(
             src=_node_ref(data, "from"),
             dst=_node_ref(data, "to"),

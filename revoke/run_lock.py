@@ -113,11 +113,14 @@ class RunLock:
         me = token()
         now = datetime.now(UTC)
         taken: tuple[Holder | None, str | None] = (None, None)
+        # on Postgres, a session advisory lock too: it dies with its holder's connection, on any host
+        exclusive = self.store.pg.runner_lock(self.incident) if self.store.pg is not None else None
         with self.store.transaction() as db:
             row = db.execute("SELECT lock_owner, lock_at FROM incidents WHERE id=?", (self.incident,)).fetchone()
-            if row and row[0] and row[0] != me:
-                holder = Holder(row[0], _parse(row[1]))
-                why = holder.takeover_reason(now)
+            if exclusive is False or (row and row[0] and row[0] != me):
+                holder = Holder(row[0] if row and row[0] else "another session", _parse(row[1]) if row else None)
+                why = holder.takeover_reason(now) if exclusive is None else (
+                    "its session no longer holds the incident's advisory lock (its process ended)" if exclusive else None)
                 if why is None:
                     raise LockedError(
                         f"incident {self.incident!r} is being run by {holder.describe(now)}; wait for it to finish "
@@ -138,6 +141,8 @@ class RunLock:
         with self.store.transaction() as db:
             db.execute("UPDATE incidents SET lock_owner=NULL, lock_at=NULL WHERE id=? AND lock_owner=?",
                        (self.incident, me))
+        if self.store.pg is not None:
+            self.store.pg.runner_unlock(self.incident)
 
     def force_clear(self) -> Holder | None:
         """Clear whatever lock the incident holds; return whose it was (None: it was not locked)."""

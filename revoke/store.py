@@ -17,38 +17,32 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from revoke.errors import StoreError
 from revoke.graph import CompiledGraph, resolve
-from revoke.model import Edge, Node
+from revoke.model import Edge, Node, provider_of
+from revoke.store_schema import SCHEMA_VERSION, SQLITE_SCHEMA
+
+if TYPE_CHECKING:
+    from revoke.store_postgres import PostgresBackend
 
 DEFAULT_URL = "sqlite:///./.revoke/revoke.db"
-SCHEMA_VERSION = 1
+SCHEMA = SQLITE_SCHEMA
+POSTGRES_PREFIX = "postgresql://"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS snapshots (
-  name TEXT PRIMARY KEY, type TEXT NOT NULL, taken_at TEXT NOT NULL,
-  nodes INTEGER NOT NULL, edges INTEGER NOT NULL, meta TEXT NOT NULL, findings TEXT NOT NULL,
-  last_error TEXT, last_error_at TEXT);
-CREATE TABLE IF NOT EXISTS nodes (snapshot TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS nodes_id ON nodes (id);
-CREATE INDEX IF NOT EXISTS nodes_snapshot ON nodes (snapshot);
-CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
-CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS incidents (
-  id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
-  playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,
-  lock_owner TEXT, lock_at TEXT);
-CREATE TABLE IF NOT EXISTS journal (
-  incident TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
-  action TEXT, node TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
-  PRIMARY KEY (incident, seq));
-"""
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(POSTGRES_PREFIX)
+
+
+def store_exists(url: str) -> bool:
+    """Whether the store a URL names exists already (a Postgres database is created by its admin,
+    never by revoke: it exists, or opening it fails)."""
+    return True if is_postgres(url) else parse_url(url).exists()
 
 
 def parse_url(url: str) -> Path:
@@ -56,7 +50,8 @@ def parse_url(url: str) -> Path:
     runs: an in-memory database (`:memory:`, `mode=memory`) would let `collect` or `run --execute`
     succeed and lose the graph and the journal when the command ends."""
     if not url.startswith("sqlite:///"):
-        raise StoreError(f"unsupported store URL {url!r}; expected sqlite:///PATH")
+        shown = url.split("@", 1)[-1] if "@" in url else url  # never echo a password
+        raise StoreError(f"unsupported store URL {shown!r}; expected sqlite:///PATH or postgresql://...")
     raw = url[len("sqlite:///") :]
     if not raw.strip():
         raise StoreError("store URL names no file; expected sqlite:///PATH")
@@ -114,10 +109,55 @@ class SnapshotInfo:
     last_error: str | None
 
 
+_ROW_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def row_text(value: dict[str, Any]) -> str:
+    """One stored row's JSON: compact (orjson, no spaces), `str()` for what JSON has no type for.
+    A value orjson refuses (an integer beyond 64 bits) takes the standard encoder."""
+    try:
+        return orjson.dumps(value, default=str, option=_ROW_OPTIONS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def edge_text(edge: Edge) -> str:
+    """`row_text(edge.to_dict())`, without the intermediate mapping for the common plain edge."""
+    if edge.since is None and edge.until is None and not edge.attrs:
+        return orjson.dumps({"from": edge.src, "to": edge.dst, "rel": edge.rel}).decode()
+    return row_text(edge.to_dict())
+
+
+def as_stored(node: Node) -> Node:
+    """A node as a store round trip would give it back (`Node.from_dict(node.to_dict())`) where
+    the compiled graph can tell: the provider from the id, `active` for no status, UTC times."""
+    if not node.provider:
+        node.provider = provider_of(node.id)
+    if not node.status:
+        node.status = "active"
+    for name in ("created", "expires", "last_used"):
+        value = getattr(node, name)
+        if value is not None and value.tzinfo is None:
+            setattr(node, name, value.replace(tzinfo=UTC))
+    return node
+
+
+Fresh = dict[str, tuple[list[Node], list[Edge]]]
+
+
 class Store:
     def __init__(self, url: str = DEFAULT_URL, *, create: bool = True) -> None:
         self.url = url
+        self.pg: PostgresBackend | None = None
+        if is_postgres(url):
+            from revoke.store_postgres import PostgresBackend, redact
+
+            self.where = redact(url)
+            self.pg = PostgresBackend(url)
+            self.db: Any = self.pg.db
+            return
         self.path = parse_url(url)
+        self.where = str(self.path)
         if self.path.exists() and self.path.is_file() and self.path.stat().st_size == 0:
             # an empty file where a store should be: truncated or damaged, never silently re-initialised
             raise StoreError(f"store {self.path} is an empty file (truncated?); restore it from a backup or "
@@ -146,10 +186,17 @@ class Store:
                 os.chmod(p, 0o600)
 
     def close(self) -> None:
-        self.db.close()
+        if self.pg is not None:
+            self.pg.close()
+        else:
+            self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
+        if self.pg is not None:
+            with self.pg.transaction() as db:
+                yield db
+            return
         with self._lock:
             try:
                 self.db.execute("BEGIN IMMEDIATE")
@@ -172,17 +219,17 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM nodes WHERE snapshot=?", (name,))
             db.execute("DELETE FROM edges WHERE snapshot=?", (name,))
-            db.executemany(
-                "INSERT INTO nodes VALUES (?,?,?)",
-                ((name, n.id, json.dumps(n.to_dict(), default=str)) for n in nodes),
-            )
-            db.executemany(
-                "INSERT INTO edges VALUES (?,?)", ((name, json.dumps(e.to_dict(), default=str)) for e in edges)
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?,NULL,NULL)",
-                (name, type_, now, len(nodes), len(edges), json.dumps(meta, default=str), json.dumps(findings)),
-            )
+            node_rows = ((name, n.id, row_text(n.to_dict())) for n in nodes)
+            edge_rows = ((name, edge_text(e)) for e in edges)
+            snapshot = (name, type_, now, len(nodes), len(edges), json.dumps(meta, default=str), json.dumps(findings))
+            if self.pg is not None:
+                self.pg.bulk_insert(db, "nodes", ("snapshot", "id", "data"), node_rows)
+                self.pg.bulk_insert(db, "edges", ("snapshot", "data"), edge_rows)
+                self.pg.upsert_snapshot(db, snapshot)
+                return
+            db.executemany("INSERT INTO nodes VALUES (?,?,?)", node_rows)
+            db.executemany("INSERT INTO edges VALUES (?,?)", edge_rows)
+            db.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?,NULL,NULL)", snapshot)
 
     def recorded_deaths(self, ids: list[str]) -> dict[str, str]:
         """`died_at` already recorded for these nodes by an earlier collection (any snapshot)."""
@@ -261,12 +308,45 @@ class Store:
         return out
 
     # -- compiled graph ------------------------------------------------------------------------------
-    def compile(self) -> CompiledGraph:
-        nodes, edges = self.load_nodes_edges()
+    def compile(self, fresh: Fresh | None = None) -> CompiledGraph:
+        """Merge every snapshot and compile the graph. `fresh` holds the snapshots just written
+        (name -> nodes, edges, in the order they were written): those are taken from memory, not
+        read back; only the snapshots this run did not replace are read from the store. The
+        merge order is the one the stored rows have: nodes by snapshot (inventory first, then by
+        name), edges in the order their snapshots were written."""
+        if not fresh:
+            nodes, edges = self.load_nodes_edges()
+        else:
+            nodes, edges = self._merge_with_stored(fresh)
         resolved = resolve(nodes, edges)
+        del nodes, edges
         graph = CompiledGraph.build(resolved.nodes, resolved.edges)
         self.save_compiled(graph, unresolved=resolved.unresolved)
         return graph
+
+    def _merge_with_stored(self, fresh: Fresh) -> tuple[list[Node], list[Edge]]:
+        nodes: list[Node] = []
+        for (name,) in self.db.execute(
+                "SELECT name FROM snapshots ORDER BY CASE WHEN type='inventory' THEN 0 ELSE 1 END, name"):
+            if name in fresh:
+                nodes.extend(as_stored(n) for n in fresh[name][0])
+            else:
+                nodes.extend(Node.from_dict(json.loads(r[0])) for r in self.db.execute(
+                    "SELECT data FROM nodes WHERE snapshot=? ORDER BY rowid", (name,)))
+        edges: list[Edge] = []
+        stored = [name for name, _ in self.db.execute(
+            "SELECT snapshot, MIN(rowid) AS first FROM edges GROUP BY snapshot ORDER BY first") if name not in fresh]
+        for name in stored:
+            edges.extend(Edge.from_dict(json.loads(r[0])) for r in self.db.execute(
+                "SELECT data FROM edges WHERE snapshot=? ORDER BY rowid", (name,)))
+        for _, snap_edges in fresh.values():
+            edges.extend(snap_edges)
+            for e in snap_edges:
+                if e.since is not None and e.since.tzinfo is None:
+                    e.since = e.since.replace(tzinfo=UTC)
+                if e.until is not None and e.until.tzinfo is None:
+                    e.until = e.until.replace(tzinfo=UTC)
+        return nodes, edges
 
     def save_compiled(self, graph: CompiledGraph, *, unresolved: list[str] | None = None) -> None:
         arrays = {
@@ -289,9 +369,10 @@ class Store:
         try:
             blobs = dict(self.db.execute("SELECT key, value FROM compiled").fetchall())
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"store {self.path} is unreadable or corrupt ({exc})") from exc
+            raise StoreError(f"store {self.where} is unreadable or corrupt ({exc})") from exc
+        blobs = {k: bytes(v) for k, v in blobs.items()}
         if "ids" not in blobs:
-            raise StoreError(f"store {self.path} holds no graph yet; run `revoke collect` first")
+            raise StoreError(f"store {self.where} holds no graph yet; run `revoke collect` first")
         try:
             arr = {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in blobs.items()
                    if k not in ("ids", "providers", "statuses", "unresolved")}
@@ -303,7 +384,7 @@ class Store:
                 arr["died"], json.loads(blobs["statuses"]), arr["status"],
             )
         except (KeyError, ValueError, OSError) as exc:
-            raise StoreError(f"store {self.path}: compiled graph is corrupt ({exc}); re-run `revoke collect`") from exc
+            raise StoreError(f"store {self.where}: compiled graph is corrupt ({exc}); re-run `revoke collect`") from exc
         if graph.indptr.shape[0] != len(ids) + 1 or graph.kind.shape[0] != len(ids):
-            raise StoreError(f"store {self.path}: compiled graph is inconsistent; re-run `revoke collect`")
+            raise StoreError(f"store {self.where}: compiled graph is inconsistent; re-run `revoke collect`")
         return graph

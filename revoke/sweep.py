@@ -221,7 +221,7 @@ def context_from_store(store: Store, now: datetime | None = None) -> SweepContex
     from revoke.graph import resolve
 
     if not store.snapshots():
-        raise StoreError(f"store {store.path} holds no graph yet; run `revoke collect` first")
+        raise StoreError(f"store {store.where} holds no graph yet; run `revoke collect` first")
     nodes, edges = store.load_nodes_edges()
     resolved = resolve(nodes, edges)
     ctx = SweepContext(resolved.nodes, resolved.edges, now=now)

@@ -1,0 +1,63 @@
+"""The store's tables, in SQLite's and Postgres's dialects (one schema: the same tables, columns
+and column order, so `INSERT INTO t VALUES (...)` means the same on both)."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+  name TEXT PRIMARY KEY, type TEXT NOT NULL, taken_at TEXT NOT NULL,
+  nodes INTEGER NOT NULL, edges INTEGER NOT NULL, meta TEXT NOT NULL, findings TEXT NOT NULL,
+  last_error TEXT, last_error_at TEXT);
+CREATE TABLE IF NOT EXISTS nodes (snapshot TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS nodes_id ON nodes (id);
+CREATE INDEX IF NOT EXISTS nodes_snapshot ON nodes (snapshot);
+CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
+CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS incidents (
+  id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
+  playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,
+  lock_owner TEXT, lock_at TEXT);
+CREATE TABLE IF NOT EXISTS journal (
+  incident TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
+  action TEXT, node TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (incident, seq));
+"""
+
+# SQLite's implicit `rowid` (insertion order) is an explicit identity column here, last, so the
+# positional inserts of the SQLite dialect fill the same columns. `jobs` is the worker queue
+# (revoke/jobs.py): Postgres only, claimed with FOR UPDATE SKIP LOCKED.
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+  name TEXT PRIMARY KEY, type TEXT NOT NULL, taken_at TEXT NOT NULL,
+  nodes INTEGER NOT NULL, edges INTEGER NOT NULL, meta TEXT NOT NULL, findings TEXT NOT NULL,
+  last_error TEXT, last_error_at TEXT);
+CREATE TABLE IF NOT EXISTS nodes (snapshot TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+  rowid BIGINT GENERATED ALWAYS AS IDENTITY);
+CREATE INDEX IF NOT EXISTS nodes_id ON nodes (id);
+CREATE INDEX IF NOT EXISTS nodes_snapshot ON nodes (snapshot);
+CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL,
+  rowid BIGINT GENERATED ALWAYS AS IDENTITY);
+CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
+CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS incidents (
+  id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
+  playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,
+  lock_owner TEXT, lock_at TEXT);
+CREATE TABLE IF NOT EXISTS journal (
+  incident TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, type TEXT NOT NULL,
+  action TEXT, node TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (incident, seq));
+CREATE INDEX IF NOT EXISTS journal_node ON journal (node);
+CREATE TABLE IF NOT EXISTS jobs (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, batch TEXT NOT NULL, kind TEXT NOT NULL,
+  payload TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0,
+  claimed_by TEXT, claimed_until TIMESTAMPTZ, result TEXT, error TEXT,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT now(), done_at TIMESTAMPTZ);
+CREATE INDEX IF NOT EXISTS jobs_open ON jobs (state, id);
+CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch)
+"""
