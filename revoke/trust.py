@@ -10,17 +10,20 @@ before its peers hold new certificates breaks) and before the old CA is retired.
 orders executable steps only, so the retirement does not wait for a person's attestation: the
 task's reason says the order, and verify is NOT CLEAN while a re-read trust store holds the CA.
 
-No connector removes a CA from a file trust store today: the task is a manual one naming the
-file(s) and the CA's SHA-256 fingerprint, attested by the person who did it. A trust the CA's
-own retirement removes (an IoT CA registry trusting the CA it deregisters) is covered by that step.
+Where the holder's connector declares `untrust` for it (a Vault PKI mount deleting an imported
+issuer) the step is that action, acting on the holder with the CA named in `attrs["untrust"]`
+(`acting_node`). Elsewhere (a file trust store) the task is a manual one naming the file(s) and
+the CA's SHA-256 fingerprint, attested by the person who did it. A trust the CA's own retirement
+removes (an IoT CA registry trusting the CA it deregisters) is covered by that step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from revoke.model import NodeKind, Relation
+from revoke.model import Node, NodeKind, Relation
 from revoke.store import Store
 
 if TYPE_CHECKING:
@@ -88,6 +91,12 @@ def plan_untrust(planner: _Planner) -> None:
                 planner.add(step)
                 continue
             step.depends_on = [*([create.id] if create else []), *delivered]
+            conn = planner.conns.owner(holder)
+            if conn and planner.conns.supports(conn, holder.kind, "untrust", holder_id):
+                step.verb, step.connector = "untrust", conn
+                step.reason = f"remove CA {ca.name} ({fp}) from {holder_id} ({where}); after the reissued certificates"
+                planner.add(step)
+                continue
             order = f"after the reissued certificates are delivered ({len(delivered)} reissue step(s))"
             if retire and planner.emergency:
                 order += f"; --emergency retires the old CA first ({retire.id})"
@@ -98,6 +107,13 @@ def plan_untrust(planner: _Planner) -> None:
             step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id}'s trust store {where} and install "
                            f"{repl}; {order}; then attest")
             planner.add(step)
+
+
+def acting_node(node: Node, step: Step) -> Node:
+    """The holder an untrust step acts on or reads back, with the CA to drop in `attrs["untrust"]`."""
+    if not step.trust:
+        return node
+    return dataclasses.replace(node, attrs={**node.attrs, "untrust": dict(step.trust)})
 
 
 def untrust_steps(steps: list[Step]) -> list[Step]:
