@@ -94,7 +94,8 @@ def plan_untrust(planner: _Planner) -> None:
             conn = planner.conns.owner(holder)
             if conn and planner.conns.supports(conn, holder.kind, "untrust", holder_id):
                 step.verb, step.connector = "untrust", conn
-                step.reason = f"remove CA {ca.name} ({fp}) from {holder_id} ({where}); after the reissued certificates"
+                step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id} ({where}), after the "
+                               f"{len(delivered)} reissued certificate(s) are delivered")
                 planner.add(step)
                 continue
             order = f"after the reissued certificates are delivered ({len(delivered)} reissue step(s))"
