@@ -173,6 +173,8 @@ def trust_removed(steps: list[Step], attested: dict[str, dict[str, Any]], store:
             how = "still trusted at the last collection"
         elif s.verb == "covered":
             how = f"gone from the re-read registry; removed by {s.depends_on[0] if s.depends_on else 'the CA step'}"
+        elif s.verb == "untrust":
+            how = f"gone from the re-read trust store; removed by {s.connector} ({s.id})"
         elif s.node in attested:
             how = f"gone from the re-read trust store; attested by {attested[s.node]['by']}"
         else:

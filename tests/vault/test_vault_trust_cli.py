@@ -67,6 +67,11 @@ def test_compromised_ca_leaves_the_vault_mount_and_verify_reads_it_back(
     line = next(p for p in clean["probes"] if p["node"] == "vault:pki_mount:pki-e2e")
     assert line["live"] is False and "no issuer of pki-e2e" in line["signal"]
 
+    report = json.loads(rv("report", "--incident", "ca1", "--format", "json").stdout)
+    removed = {t["holder"]: t for t in report["trust_removed"]}
+    assert removed["vault:pki_mount:pki-e2e"]["dropped"] == ca_id and removed["vault:pki_mount:pki-e2e"]["removed"]
+    assert "removed by vault" in removed["vault:pki_mount:pki-e2e"]["verified"]
+
     # imported again out of band: verify names the mount as still trusting the CA
     admin.write_data("pki-e2e/issuers/import/cert", data={"pem_bundle": pem(root)})
     res = rv("verify", "--incident", "ca1", "--format", "json")
