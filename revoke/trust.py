@@ -43,6 +43,18 @@ def trust_edges(store: Store) -> dict[tuple[str, str], list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
+def refused_trusts(store: Store) -> dict[tuple[str, str], str]:
+    """(holder, CA) -> why the holder's connector leaves this trust to a person (`manual` on the
+    edge: a Vault mount's default issuer), though it can act on the holder's other trusts."""
+    out: dict[tuple[str, str], str] = {}
+    for (data,) in store.db.execute("SELECT data FROM edges WHERE data LIKE '%\"trusts\"%'"):
+        e = json.loads(data)
+        why = (e.get("attrs") or {}).get("manual")
+        if e.get("rel") == Relation.TRUSTS.value and why:
+            out[(e["from"], e["to"])] = str(why)
+    return out
+
+
 def ca_fingerprint(node_id: str, fingerprint: str | None) -> str:
     """The CA certificate's SHA-256 (of its DER): x509 and IoT ids carry it when no fingerprint does."""
     if fingerprint:
@@ -56,6 +68,7 @@ def plan_untrust(planner: _Planner) -> None:
     from revoke.plan import Step
 
     trusts = trust_edges(planner.store)
+    refused = refused_trusts(planner.store)
     by_ca: dict[str, list[tuple[str, list[str]]]] = {}
     for (trusting, trusted), found in sorted(trusts.items()):
         by_ca.setdefault(trusted, []).append((trusting, found))
@@ -92,7 +105,8 @@ def plan_untrust(planner: _Planner) -> None:
                 continue
             step.depends_on = [*([create.id] if create else []), *delivered]
             conn = planner.conns.owner(holder)
-            if conn and planner.conns.supports(conn, holder.kind, "untrust", holder_id):
+            refusal = refused.get((holder_id, ca_id), "")
+            if conn and planner.conns.supports(conn, holder.kind, "untrust", holder_id) and not refusal:
                 step.verb, step.connector = "untrust", conn
                 step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id} ({where}), after the "
                                f"{len(delivered)} reissued certificate(s) are delivered")
@@ -106,7 +120,7 @@ def plan_untrust(planner: _Planner) -> None:
                 order += (f", ideally before {retire.id} retires the old CA (the executor does not wait for this "
                           "attestation; verify stays NOT CLEAN while a trust store still holds the old CA)")
             step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id}'s trust store {where} and install "
-                           f"{repl}; {order}; then attest")
+                           f"{repl}; {order}; then attest" + (f" ({refusal})" if refusal else ""))
             planner.add(step)
 
 

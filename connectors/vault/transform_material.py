@@ -185,8 +185,12 @@ def mount_trusts(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
     for iid, data in sorted(payload.issuers.items()):
         cert = pki.load_pem(data["certificate"])
         if not data.get("key_id"):
-            found.setdefault(pki.cert_node_id(cert), {"path": f"{m}/issuer/{iid}", "issuer_id": iid,
-                                                     "default": iid == payload.default, "basis": "imported"})
+            attrs: dict[str, Any] = {"path": f"{m}/issuer/{iid}", "issuer_id": iid,
+                                     "default": iid == payload.default, "basis": "imported"}
+            if iid == payload.default:  # deleting it would leave the mount issuing with nothing: a person's call
+                attrs["manual"] = (f"issuer {iid} is {m}'s default issuer: set another default ({m}/config/issuers) "
+                                   f"and delete {m}/issuer/{iid} by hand")
+            found.setdefault(pki.cert_node_id(cert), attrs)
             continue
         if cert.issuer == cert.subject:
             continue

@@ -79,3 +79,31 @@ def test_compromised_ca_leaves_the_vault_mount_and_verify_reads_it_back(
     assert again["clean"] is False
     assert [(t["holder"], t["ca"]) for t in again["trust_survivors"]] == [("vault:pki_mount:pki-e2e", ca_id)]
     assert any("vault:pki_mount:pki-e2e" in r and ca_id in r for r in again["reasons"])
+
+
+def test_an_imported_default_issuer_is_a_manual_task(bao: OpenBaoServer, tmp_path: Path, revoke_cli: Any) -> None:
+    root, root_key = make_ca("Default Root CA")
+    key_id = "x509:private_key:" + sha(root_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "pkibox").mkdir()
+    (tmp_path / "pkibox" / "root.key").write_text(pem_key(root_key))
+    (tmp_path / "pkibox" / "root.pem").write_text(pem(root))
+    admin = bao.client()
+    admin.sys.enable_secrets_engine("pki", path="pki-dflt")
+    admin.write_data("pki-dflt/root/generate/internal", data={"common_name": "dflt own root", "ttl": "8760h"})
+    iid = admin.write_data("pki-dflt/issuers/import/cert", data={"pem_bundle": pem(root)})["data"]["imported_issuers"][0]
+    admin.write_data("pki-dflt/config/issuers", data={"default": iid})
+    (tmp_path / "revoke.yaml").write_text(
+        "connectors:\n  - type: x509\n    paths: [pkibox]\n    holders: {pkibox: 'host:pki-box'}\n"
+        f"  - type: vault\n    url: {bao.url}\n    token_env: E2E_VAULT_TOKEN\n")
+
+    def rv(*args: str) -> Any:
+        return revoke_cli(*args, cwd=tmp_path, store=tmp_path / "s.db", env={"E2E_VAULT_TOKEN": bao.root_token})
+
+    assert rv("collect").returncode == 0
+    steps = json.loads(rv("plan", "compromised-ca", "--node", key_id, "--format", "json").stdout)["steps"]
+    [step] = [s for s in steps if s["id"].startswith("untrust:")]
+    assert step["node"] == "vault:pki_mount:pki-dflt" and step["verb"] == "manual"
+    assert f"issuer {iid} is pki-dflt's default issuer" in step["reason"]
+    assert rv("run", "compromised-ca", "--node", key_id, "--incident", "d1", "--execute").returncode == 0
+    assert iid in admin.list("pki-dflt/issuers")["data"]["keys"]  # nothing deleted
