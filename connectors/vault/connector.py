@@ -172,10 +172,11 @@ class VaultConnector(BaseConnector):
     def _reissue_issuer(self, node: Node, ctx: ActionContext) -> ActionResult:
         raise self._unsupported("reissue", node.id)  # the executor makes the new CA: create_replacement
 
-    # a mount's trust of an imported CA certificate: the public certificate can be imported again
-    # (the issuer id changes), so nothing that cannot come back is destroyed; no undo is automated
+    # a mount's trust of an imported CA certificate: a person can import the public certificate
+    # again, but the issuer (its id, name, usage and URLs) does not come back and no undo re-imports
+    # it, so the deletion is final: `run --execute` wants --approve
 
-    @table.action("untrust", types=("pki_mount",), kinds=(WORKLOAD,), probe="readback",
+    @table.action("untrust", types=("pki_mount",), kinds=(WORKLOAD,), probe="readback", reversible=False,
                   permissions=["list <pki>/issuers", "read <pki>/issuer/*, <pki>/config/issuers",
                                "delete <pki>/issuer/*"])
     def _untrust(self, node: Node, ctx: ActionContext) -> ActionResult:

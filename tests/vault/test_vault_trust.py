@@ -117,4 +117,5 @@ def test_untrust_refuses_the_default_issuer(bao: OpenBaoServer, conn: Any) -> No
 def test_untrust_is_declared_with_its_permissions_and_a_readback() -> None:
     spec = declared(connector_class("vault"), "vault:pki_mount:pki", "untrust")
     assert spec is not None and spec.probe == "readback" and NodeKind.WORKLOAD in spec.kinds
+    assert spec.reversible is False and spec.undo is False
     assert "delete <pki>/issuer/*" in spec.permissions

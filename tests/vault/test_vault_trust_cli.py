@@ -53,7 +53,10 @@ def test_compromised_ca_leaves_the_vault_mount_and_verify_reads_it_back(
     assert [(s["node"], s["verb"], s["connector"], s["trust"]["ca"]) for s in untrust] == [
         ("vault:pki_mount:pki-e2e", "untrust", "vault", ca_id)]
 
+    assert [s["reversible"] for s in untrust] == [False]  # the issuer does not come back: approval
     res = rv("run", "compromised-ca", "--node", key_id, "--incident", "ca1", "--execute")
+    assert res.returncode == 2 and mount_holds(bao, "pki-e2e", pem(root))
+    res = rv("run", "compromised-ca", "--node", key_id, "--incident", "ca1", "--execute", "--approve")
     assert res.returncode == 0, res.stdout + res.stderr
     assert not mount_holds(bao, "pki-e2e", pem(root))  # the provider is the judge
     assert len(admin.list("pki-e2e/issuers")["data"]["keys"]) == 1  # the mount's own root stays
