@@ -28,6 +28,7 @@ from revoke.journal import Journal
 from revoke.model import Node
 from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
+from revoke.trust import acting_node
 
 log = structlog.get_logger()
 # the containment a drifted step re-applies (a rotation's is its retire verb)
@@ -206,6 +207,7 @@ class Executor:
                        ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("info") else None)
 
     def _dispatch(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> ActionResult:
+        node = acting_node(node, step)  # an untrust step names its CA on the holder
         if st.drifted:
             # verify found it live again (re-enabled out of band): contain it again, nothing more
             verb = REAPPLY.get(step.verb) or step.verb

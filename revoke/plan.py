@@ -49,14 +49,14 @@ from revoke.playbook import Playbook
 from revoke.store import Store
 from revoke.trust import plan_untrust
 
-EXECUTABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "create_ca", "retire_ca")
+EXECUTABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "create_ca", "retire_ca", "untrust")
 FALLBACKS = {
     "rotate": ("rotate", "reissue", "revoke", "disable"),
     "reissue": ("reissue", "rotate", "revoke"),
     "revoke": ("revoke", "disable"),
     "disable": ("disable", "revoke"),
 }
-PHASE = {"revoke": 0, "disable": 0, "revoke_sessions": 0, "create_ca": 1, "rotate": 2, "reissue": 2, "retire_ca": 3}
+PHASE = {"revoke": 0, "disable": 0, "revoke_sessions": 0, "create_ca": 1, "rotate": 2, "reissue": 2, "retire_ca": 3, "untrust": 3}
 
 
 @dataclass

@@ -10,17 +10,20 @@ before its peers hold new certificates breaks) and before the old CA is retired.
 orders executable steps only, so the retirement does not wait for a person's attestation: the
 task's reason says the order, and verify is NOT CLEAN while a re-read trust store holds the CA.
 
-No connector removes a CA from a file trust store today: the task is a manual one naming the
-file(s) and the CA's SHA-256 fingerprint, attested by the person who did it. A trust the CA's
-own retirement removes (an IoT CA registry trusting the CA it deregisters) is covered by that step.
+Where the holder's connector declares `untrust` for it (a Vault PKI mount deleting an imported
+issuer) the step is that action, acting on the holder with the CA named in `attrs["untrust"]`
+(`acting_node`). Elsewhere (a file trust store) the task is a manual one naming the file(s) and
+the CA's SHA-256 fingerprint, attested by the person who did it. A trust the CA's own retirement
+removes (an IoT CA registry trusting the CA it deregisters) is covered by that step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from revoke.model import NodeKind, Relation
+from revoke.model import Node, NodeKind, Relation
 from revoke.store import Store
 
 if TYPE_CHECKING:
@@ -40,6 +43,18 @@ def trust_edges(store: Store) -> dict[tuple[str, str], list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
+def refused_trusts(store: Store) -> dict[tuple[str, str], str]:
+    """(holder, CA) -> why the holder's connector leaves this trust to a person (`manual` on the
+    edge: a Vault mount's default issuer), though it can act on the holder's other trusts."""
+    out: dict[tuple[str, str], str] = {}
+    for (data,) in store.db.execute("SELECT data FROM edges WHERE data LIKE '%\"trusts\"%'"):
+        e = json.loads(data)
+        why = (e.get("attrs") or {}).get("manual")
+        if e.get("rel") == Relation.TRUSTS.value and why:
+            out[(e["from"], e["to"])] = str(why)
+    return out
+
+
 def ca_fingerprint(node_id: str, fingerprint: str | None) -> str:
     """The CA certificate's SHA-256 (of its DER): x509 and IoT ids carry it when no fingerprint does."""
     if fingerprint:
@@ -53,6 +68,7 @@ def plan_untrust(planner: _Planner) -> None:
     from revoke.plan import Step
 
     trusts = trust_edges(planner.store)
+    refused = refused_trusts(planner.store)
     by_ca: dict[str, list[tuple[str, list[str]]]] = {}
     for (trusting, trusted), found in sorted(trusts.items()):
         by_ca.setdefault(trusted, []).append((trusting, found))
@@ -88,6 +104,14 @@ def plan_untrust(planner: _Planner) -> None:
                 planner.add(step)
                 continue
             step.depends_on = [*([create.id] if create else []), *delivered]
+            conn = planner.conns.owner(holder)
+            refusal = refused.get((holder_id, ca_id), "")
+            if conn and planner.conns.supports(conn, holder.kind, "untrust", holder_id) and not refusal:
+                step.verb, step.connector = "untrust", conn
+                step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id} ({where}), after the "
+                               f"{len(delivered)} reissued certificate(s) are delivered")
+                planner.add(step)
+                continue
             order = f"after the reissued certificates are delivered ({len(delivered)} reissue step(s))"
             if retire and planner.emergency:
                 order += f"; --emergency retires the old CA first ({retire.id})"
@@ -96,8 +120,15 @@ def plan_untrust(planner: _Planner) -> None:
                 order += (f", ideally before {retire.id} retires the old CA (the executor does not wait for this "
                           "attestation; verify stays NOT CLEAN while a trust store still holds the old CA)")
             step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id}'s trust store {where} and install "
-                           f"{repl}; {order}; then attest")
+                           f"{repl}; {order}; then attest" + (f" ({refusal})" if refusal else ""))
             planner.add(step)
+
+
+def acting_node(node: Node, step: Step) -> Node:
+    """The holder an untrust step acts on or reads back, with the CA to drop in `attrs["untrust"]`."""
+    if not step.trust:
+        return node
+    return dataclasses.replace(node, attrs={**node.attrs, "untrust": dict(step.trust)})
 
 
 def untrust_steps(steps: list[Step]) -> list[Step]:
@@ -156,6 +187,8 @@ def trust_removed(steps: list[Step], attested: dict[str, dict[str, Any]], store:
             how = "still trusted at the last collection"
         elif s.verb == "covered":
             how = f"gone from the re-read registry; removed by {s.depends_on[0] if s.depends_on else 'the CA step'}"
+        elif s.verb == "untrust":
+            how = f"gone from the re-read trust store; removed by {s.connector} ({s.id})"
         elif s.node in attested:
             how = f"gone from the re-read trust store; attested by {attested[s.node]['by']}"
         else:

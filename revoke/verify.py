@@ -39,7 +39,7 @@ from revoke.observed import after_reasons, check_after_containment
 from revoke.plan import Plan, Step
 from revoke.store import Store
 from revoke.tables import short_path
-from revoke.trust import trust_survivors
+from revoke.trust import acting_node, trust_survivors
 from revoke.verify_issued import unaccounted
 
 log = structlog.get_logger()
@@ -210,7 +210,7 @@ def _check_group(rt: Runtime, conn_name: str | None, steps: list[Step]) -> list[
     for s in steps:
         if how[s.id] == "readback":
             try:
-                out[s.id] = _line(s, conn.confirm(s.verb, rt.node(s.node)))
+                out[s.id] = _line(s, conn.confirm(s.verb, acting_node(rt.node(s.node), s)))
             except (ConnectorError, RevokeError) as exc:
                 out[s.id] = ProbeLine(s.id, s.node, None, "read-back failed", problem=exc.diagnostic())
         elif how[s.id] != "liveness":

@@ -261,4 +261,9 @@ def get_pki(api: VaultApi, mount: str) -> PkiPayload:
     certs = {}
     for serial in api.list_keys(f"{mount}/certs"):
         certs[serial] = (api.get(f"{mount}/cert/{serial}", node=cert_node_id(mount, serial)) or {}).get("data") or {}
-    return PkiPayload(mount, issuers, certs)
+    return PkiPayload(mount, issuers, certs, default_issuer(api, mount) if issuers else "")
+
+
+def default_issuer(api: VaultApi, mount: str) -> str:
+    """The mount's default issuer id ('' when none is set)."""
+    return str(((api.get(f"{mount}/config/issuers") or {}).get("data") or {}).get("default") or "")

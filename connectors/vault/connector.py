@@ -8,6 +8,9 @@ or `pki`.
 
 Rotate (tokens) and reissue (PKI) are declared for the planner and `revoke permissions`; the
 executor runs them as `create_replacement`, `write_store` and a revoke, never through `act`.
+A PKI mount trusting an imported CA certificate (`vault:pki_mount:<mount>`) can `untrust` it:
+the imported issuer is deleted and verify re-reads the mount's issuers.
+
 Vault cannot undo a revocation, a destroy or a new KV version: no action declares `undo`, and
 `act("rollback")` raises Unsupported. Passwords and API keys found in KV secrets are nodes no
 connector manages: the plan makes them manual tasks; `probe` answers `None` for them.
@@ -40,6 +43,7 @@ from revoke.connector import (
 from revoke.model import Node, NodeKind
 
 TOKEN, SECRET, CERTIFICATE, CA = NodeKind.TOKEN, NodeKind.SECRET, NodeKind.CERTIFICATE, NodeKind.CA
+WORKLOAD = NodeKind.WORKLOAD
 
 PROBES: dict[str, Callable[[VaultApi, Node], ProbeResult]] = {
     "token": tokens.probe_token,
@@ -49,6 +53,11 @@ PROBES: dict[str, Callable[[VaultApi, Node], ProbeResult]] = {
     "lease": auth.probe_lease,
     "secret": kv.probe_secret,
 }
+
+
+def _untrust_ca(node: Node) -> str:
+    """The CA an untrust step removes: the plan's step names it on the holder (revoke.trust)."""
+    return str((node.attrs.get("untrust") or {}).get("ca") or "")
 
 
 def _result(node: Node, verb: str, changed: bool, detail: str, data: dict[str, Any] | None = None) -> ActionResult:
@@ -63,7 +72,8 @@ class VaultConnector(BaseConnector):
             "sudo,list auth/token/accessors", "update auth/token/lookup-accessor", "sudo,list,read sys/raw/sys/token/*",
             "sudo,read sys/audit", "update sys/audit-hash/*", "list,read sys/policies/acl/*", "read sys/mounts", "read sys/auth",
             "list,read <kv>/metadata/*", "read <kv>/data/*", "update sys/capabilities-accessor",
-            "list,read <pki>/issuers, <pki>/issuer/*, <pki>/certs, <pki>/cert/*", "list,read auth/<approle>/role/*",
+            "list,read <pki>/issuers, <pki>/issuer/*, <pki>/certs, <pki>/cert/*", "read <pki>/config/issuers",
+            "list,read auth/<approle>/role/*",
             "update auth/<approle>/role/+/secret-id-accessor/lookup",
             # the lease tree's root is its own path: `lookup/*` does not cover `lookup/`
             "sudo,list sys/leases/lookup/, sys/leases/lookup/*", "update sys/leases/lookup",
@@ -162,6 +172,17 @@ class VaultConnector(BaseConnector):
     def _reissue_issuer(self, node: Node, ctx: ActionContext) -> ActionResult:
         raise self._unsupported("reissue", node.id)  # the executor makes the new CA: create_replacement
 
+    # a mount's trust of an imported CA certificate: a person can import the public certificate
+    # again, but the issuer (its id, name, usage and URLs) does not come back and no undo re-imports
+    # it, so the deletion is final: `run --execute` wants --approve
+
+    @table.action("untrust", types=("pki_mount",), kinds=(WORKLOAD,), probe="readback", reversible=False,
+                  permissions=["list <pki>/issuers", "read <pki>/issuer/*, <pki>/config/issuers",
+                               "delete <pki>/issuer/*"])
+    def _untrust(self, node: Node, ctx: ActionContext) -> ActionResult:
+        changed, detail, data = pki.untrust(self.api, node, _untrust_ca(node))
+        return _result(node, "untrust", changed, detail, data)
+
     # leases
 
     @table.action("revoke", types=("lease",), kinds=(TOKEN,), permissions=["update sys/leases/revoke"])
@@ -257,6 +278,11 @@ class VaultConnector(BaseConnector):
 
     # ------------------------------------------------------------------------------------------
     # probes
+
+    def confirm(self, verb: str, node: Node) -> ProbeResult:
+        if verb == "untrust" and node_type(node.id) == "pki_mount":
+            return pki.confirm_untrust(self.api, node, _untrust_ca(node))
+        return super().confirm(verb, node)
 
     def probe(self, node: Node) -> ProbeResult:
         kind = node_type(node.id)

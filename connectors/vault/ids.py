@@ -5,6 +5,7 @@
     vault:secret:<kv mount>/<path>                  a KV v2 secret (the mount may contain `/`)
     vault:password:<kv mount>/<path>#<field>        a password found in a KV value
     vault:api_key:<kv mount>/<path>#<field>         an API key found in a KV value
+    vault:pki_mount:<pki mount>                     a PKI mount, as the holder of the CAs it trusts
     vault:pki_issuer:<pki mount>/<issuer id>        a PKI issuer (kind ca)
     vault:pki_cert:<pki mount>/<serial>             a certificate the mount issued (serial `ab:cd:..`)
     vault:approle:<auth mount>/<role>               an AppRole role
@@ -57,6 +58,10 @@ def split_secret(node_id: str, mounts: list[str]) -> tuple[str, str]:
 
 def norm_serial(serial: str) -> str:
     return serial.strip().lower().replace("-", ":")
+
+
+def mount_node_id(mount: str) -> str:
+    return f"vault:pki_mount:{mount}"
 
 
 def issuer_node_id(mount: str, issuer: str) -> str:

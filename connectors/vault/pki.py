@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from connectors import pki
 from connectors.vault.client import PROVIDER, VaultApi
-from connectors.vault.ids import cert_node_id, issuer_node_id, norm_serial, split_pki
+from connectors.vault.ids import cert_node_id, issuer_node_id, native, norm_serial, split_pki
 from revoke.connector import ConnectorError, ProbeResult, Replacement, Secret
 from revoke.model import Node, NodeKind
 
@@ -140,3 +140,56 @@ def new_root_issuer(api: VaultApi, node: Node) -> Replacement:
     return Replacement(old_id=node.id, new_id=issuer_node_id(mount, new_id), kind=NodeKind.CA,
                        material=Secret({"certificate_pem": data["certificate"]}),
                        attrs={"issuer_id": new_id, "key": "internal to Vault"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust: a CA certificate the mount imported (it holds no key for it)
+
+
+def trusted_issuers(api: VaultApi, mount: str, ca_id: str, node_id: str) -> list[tuple[str, bool]]:
+    """(issuer id, holds a key) for every issuer of the mount whose certificate is `ca_id`
+    (the x509 id, `connectors.pki.cert_node_id`)."""
+    out = []
+    for iid in api.list_keys(f"{mount}/issuers"):
+        data = (api.get(f"{mount}/issuer/{iid}", node=node_id) or {}).get("data") or {}
+        if data.get("certificate") and pki.cert_node_id(pki.load_pem(data["certificate"])) == ca_id:
+            out.append((iid, bool(data.get("key_id"))))
+    return out
+
+
+def untrust(api: VaultApi, node: Node, ca_id: str) -> tuple[bool, str, dict[str, str]]:
+    """Delete every imported issuer of the mount holding `ca_id`'s certificate. Refused, changing
+    nothing, when one is the mount's default issuer (deleting it leaves the mount issuing with
+    nothing, or silently with another CA) or holds a key (then the mount signs with the CA: that
+    is a CA to replace, not a trust to drop)."""
+    from connectors.vault.collect import default_issuer
+
+    mount = native(node.id)
+    if not ca_id:
+        raise ConnectorError(PROVIDER, "untrust", "the step names no CA to remove", node=node.id)
+    found = trusted_issuers(api, mount, ca_id, node.id)
+    if not found:
+        return False, f"no issuer of {mount} holds {ca_id}", {}
+    default = default_issuer(api, mount)
+    for iid, keyed in found:
+        if iid == default:
+            raise ConnectorError(PROVIDER, "untrust", f"issuer {iid} is {mount}'s default issuer: set another "
+                                 f"default ({mount}/config/issuers) and delete {mount}/issuer/{iid} by hand, then "
+                                 "attest", node=node.id, code="default_issuer")
+        if keyed:
+            raise ConnectorError(PROVIDER, "untrust", f"issuer {iid} of {mount} holds the CA's key: replace the "
+                                 "issuer instead of dropping a trust", node=node.id, code="keyed_issuer")
+    for iid, _ in found:
+        api.delete(f"{mount}/issuer/{iid}", node=node.id)
+    ids = ", ".join(iid for iid, _ in found)
+    return True, f"deleted imported issuer(s) {ids} from {mount}", {"issuers": ids, "ca": ca_id}
+
+
+def confirm_untrust(api: VaultApi, node: Node, ca_id: str) -> ProbeResult:
+    """Re-read the mount's issuers: live=False when none holds the CA's certificate any more."""
+    mount = native(node.id)
+    found = trusted_issuers(api, mount, ca_id, node.id)
+    if found:
+        return ProbeResult(node.id, True, f"issuers read: {mount} still holds {ca_id} as issuer "
+                           + ", ".join(iid for iid, _ in found))
+    return ProbeResult(node.id, False, f"issuers read: no issuer of {mount} holds {ca_id}")

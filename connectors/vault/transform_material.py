@@ -19,7 +19,15 @@ from typing import Any
 from connectors import pypi
 from connectors.recognize import recognize
 from connectors.vault.client import PROVIDER
-from connectors.vault.ids import cert_node_id, issuer_node_id, norm_serial, secret_node_id, token_node_id, value_node_id
+from connectors.vault.ids import (
+    cert_node_id,
+    issuer_node_id,
+    mount_node_id,
+    norm_serial,
+    secret_node_id,
+    token_node_id,
+    value_node_id,
+)
 from revoke.model import Edge, Node, NodeKind, Relation, fingerprint
 
 P = PROVIDER
@@ -105,6 +113,7 @@ class PkiPayload:
     mount: str
     issuers: dict[str, dict[str, Any]]  # issuer id -> `issuer/<id>` data
     certs: dict[str, dict[str, Any]]  # serial -> `cert/<serial>` data
+    default: str = ""  # the mount's default issuer id (`config/issuers`)
 
 
 def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
@@ -124,17 +133,23 @@ def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
         issuer_shas.add(sha)
         nid = issuer_node_id(m, iid)
         revoked = bool(data.get("revoked"))
+        keyless = not data.get("key_id")
         nodes.append(Node(nid, NodeKind.CA, P, name=data.get("issuer_name") or pki.common_name(cert),
                           created=cert.not_valid_before_utc, expires=cert.not_valid_after_utc,
                           status="revoked" if revoked else "active",
                           attrs={"mount": m, "issuer_id": iid, "subject": cert.subject.rfc4514_string(),
                                  "key_id": data.get("key_id") or "", "sha256": sha,
-                                 "self_signed": cert.issuer == cert.subject}))
-        edges.append(Edge(f"x509:ca:{sha}", nid, Relation.DERIVES, attrs={"alias": True}))
+                                 "self_signed": cert.issuer == cert.subject,
+                                 **({"imported": "certificate only: the mount trusts it"} if keyless else {})}))
+        if not keyless:  # an imported certificate without its key is trusted, not held: no alias
+            edges.append(Edge(f"x509:ca:{sha}", nid, Relation.DERIVES, attrs={"alias": True}))
     for iid, cert in issuer_certs.items():  # a root issuer that signed an intermediate one
         for pid, parent in issuer_certs.items():
             if pid != iid and pki.issued_by(cert, parent):
                 edges.append(Edge(issuer_node_id(m, pid), issuer_node_id(m, iid), Relation.ISSUED))
+    trust_nodes, trust_edges = mount_trusts(payload)
+    nodes += trust_nodes
+    edges += trust_edges
     for serial, data in sorted(payload.certs.items()):
         if not data.get("certificate"):
             continue
@@ -154,3 +169,39 @@ def transform_pki(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
         for iid in signers:
             edges.append(Edge(issuer_node_id(m, iid), nid, Relation.ISSUED))
     return nodes, edges
+
+
+def mount_trusts(payload: PkiPayload) -> tuple[list[Node], list[Edge]]:
+    """`trusts` mount -> every CA certificate the mount holds without generating it: an issuer
+    imported without its key (`issuers/import/cert`, `config/ca`), and the parents in the chain of
+    an intermediate whose key the mount holds but an outside CA signed. The CA's id is the x509
+    connector's (`connectors.pki`), so a CA key found on a host reaches the mount's untrust step.
+    A CA whose key the mount holds is held, not trusted: its issuer node is an alias instead."""
+    from connectors import pki
+
+    m = payload.mount
+    keyed = {pki.pem_sha256(d["certificate"]) for d in payload.issuers.values() if d.get("key_id")}
+    found: dict[str, dict[str, Any]] = {}  # x509 id -> edge attrs
+    for iid, data in sorted(payload.issuers.items()):
+        cert = pki.load_pem(data["certificate"])
+        if not data.get("key_id"):
+            attrs: dict[str, Any] = {"path": f"{m}/issuer/{iid}", "issuer_id": iid,
+                                     "default": iid == payload.default, "basis": "imported"}
+            if iid == payload.default:  # deleting it would leave the mount issuing with nothing: a person's call
+                attrs["manual"] = (f"issuer {iid} is {m}'s default issuer: set another default ({m}/config/issuers) "
+                                   f"and delete {m}/issuer/{iid} by hand")
+            found.setdefault(pki.cert_node_id(cert), attrs)
+            continue
+        if cert.issuer == cert.subject:
+            continue
+        for parent_pem in data.get("ca_chain") or []:
+            parent = pki.load_pem(parent_pem)
+            if pki.cert_sha256(parent) in keyed or parent == cert:
+                continue
+            found.setdefault(pki.cert_node_id(parent), {"path": f"{m}/issuer/{iid} (chain)", "issuer_id": "",
+                                                        "default": False, "basis": "chain"})
+    if not found:
+        return [], []
+    holder = mount_node_id(m)
+    nodes = [Node(holder, NodeKind.WORKLOAD, P, name=f"PKI mount {m}", attrs={"mount": m})]
+    return nodes, [Edge(holder, ca, Relation.TRUSTS, attrs=attrs) for ca, attrs in sorted(found.items())]
