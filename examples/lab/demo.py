@@ -124,7 +124,9 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
             (root / "inventory.yaml").write_text(yaml.safe_dump(_inventory(aws, vault), sort_keys=False))
             config = {"connectors": [
                 {"type": "inventory", "path": "inventory.yaml"},
-                {"type": "x509", "paths": ["pki/runner"], "holder": RUNNER},
+                # the runner trusts the internal CA through its CA bundle: retiring the CA takes it out
+                {"type": "x509", "paths": ["pki/runner"], "holder": RUNNER,
+                 "trust_paths": [{"path": "pki/runner-trust/ca-bundle.pem", "holder": RUNNER}]},
                 {"type": "vault", "url": bao.url, "token_env": VAULT_TOKEN_ENV},
                 {"type": "aws", "endpoint_url": aws_server.endpoint_url, "region": aws["region"],
                  "access_key_id_env": "AWS_ACCESS_KEY_ID", "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
