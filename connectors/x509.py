@@ -208,7 +208,10 @@ class X509Connector(BaseConnector):
     def _untrust(self, node: Node, ctx: ActionContext) -> ActionResult:
         holder = (ctx.options.get("trust") or {}).get("holder")
         sha = node.id.rsplit(":", 1)[1]
-        removed = [rec for root in self._stores_of(holder) for rec in x509_trust.remove(root, sha)]
+        # only the stores that hold it: another store of the holder (a link revoke may not write)
+        # that does not hold the CA is none of this action's business
+        roots = [r for r in self._stores_of(holder) if x509_trust.still_holding([r], sha)]
+        removed = [rec for root in roots for rec in x509_trust.remove(root, sha)]
         files = sorted({r["path"] for r in removed})
         log.info("x509.untrust", node=node.id, holder=holder, removed=len(removed))
         detail = f"removed from {', '.join(files)}" if files else "not in any trust store of this holder"

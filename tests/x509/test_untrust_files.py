@@ -120,3 +120,34 @@ def test_verify_reads_the_stores_back_and_a_rerun_removes_the_ca_again(tmp_path:
     rerun = rv("run", "compromised-ca", "--incident", "u2", "--execute")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert pem(inter).encode() not in bundle.read_bytes() and pem(other).encode() in bundle.read_bytes()
+
+
+def test_directory_forms_and_links_outside_and_a_linked_bundle(tmp_path: Path) -> None:
+    import pytest
+    from cryptography.hazmat.primitives import serialization
+
+    from connectors import x509_trust
+    from revoke.connector import ConnectorError
+
+    other, _ = make_ca("Other")
+    inter, _ = make_ca("Issuing")
+    sha = cid(inter).rsplit(":", 1)[1]
+    d = tmp_path / "certs"
+    der = write(d / "issuing.der", inter.public_bytes(serialization.Encoding.DER))
+    both = write(d / "pair.pem", pem(other) + pem(inter))
+    outside = write(tmp_path / "elsewhere" / "issuing.pem", pem(inter))
+    os.symlink(outside, d / "abcdef01.0")
+    before = {p.name: p.read_bytes() for p in (der, both)}
+    records = x509_trust.remove(d, sha)
+    # the DER file is gone, the pair keeps the other CA, the link to a file outside is removed, the
+    # file it pointed to is not touched (revoke removes links, never writes through them)
+    assert not der.exists() and both.read_text() == pem(other)
+    assert not (d / "abcdef01.0").is_symlink() and outside.read_text() == pem(inter)
+    assert x509_trust.still_holding([d], sha) == []
+    assert x509_trust.restore(records, sha) == 3
+    assert {p.name: p.read_bytes() for p in (der, both)} == before and os.readlink(d / "abcdef01.0") == str(outside)
+    # a bundle that is a symbolic link is refused, and nothing changes
+    os.symlink(outside, tmp_path / "linked.pem")
+    with pytest.raises(ConnectorError) as err:
+        x509_trust.remove(tmp_path / "linked.pem", sha)
+    assert err.value.code == "not_writable" and outside.read_text() == pem(inter)
