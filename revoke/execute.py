@@ -4,6 +4,8 @@ Every action is journaled as `intent` before and `outcome` after; a rotation als
 `progress` records (replacement created, each store written, old credential retired), holding
 ids and fingerprints only. What a resumed run does with each of them (the crash-recovery
 contract) is stated once, in revoke/incident_state.py, which reads the journal for this module.
+A step that depends on a manual task not attested yet is not run: a `waiting` record says which
+task, and the step stays pending for the next run.
 """
 
 from __future__ import annotations
@@ -150,7 +152,8 @@ class Executor:
             if sid in self.stats.waiting or self.state.done(sid):
                 return
             self.stats.waiting[sid] = why
-            self.record("blocked", by_id[sid], reason=why)
+            # not "blocked" (a failure upstream): the step is pending until the attestation
+            self.record("waiting", by_id[sid], reason=why)
             self.progress(by_id[sid], "waiting")
             for c in children[sid]:
                 hold(c, f"waits for {sid}")
