@@ -149,8 +149,8 @@ def run_cmd(
     with progress:
         stats = inc.execute(store, journal, pb, plan, config, emergency=emergency, progress=cb)
     out(f"incident {incident}: {stats.done} actions done, {stats.skipped_done} already done, "
-        f"{len(stats.failed)} failed, {len(stats.blocked)} blocked, {len(stats.waiting)} waiting, "
-        f"{stats.retries} retries, {stats.seconds:.2f}s")
+        f"{len(stats.failed)} failed, {len(stats.blocked)} blocked, {stats.retries} retries, {stats.seconds:.2f}s"
+        + (f"; {len(stats.waiting)} waiting for attestations" if stats.waiting else ""))
     for sid, err in stats.failed.items():
         out(f"  FAILED {sid}: {one(err)}")
     for sid, why in stats.blocked.items():
