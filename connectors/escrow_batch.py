@@ -67,12 +67,12 @@ class ReadCache:
 
     def __init__(self, ttl: float = 5.0) -> None:
         self.ttl = ttl
-        self._items: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._items: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._written: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
-        self._reading: dict[tuple[str, str], threading.Lock] = {}
+        self._reading: dict[tuple[str, ...], threading.Lock] = {}
 
-    def get(self, key: tuple[str, str], read: Callable[[], Any]) -> Any:
+    def get(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
         with self._lock:
             gate = self._reading.setdefault(key, threading.Lock())
         with gate:  # concurrent askers for one item share one read
@@ -85,8 +85,14 @@ class ReadCache:
                 self._items[key] = (time.monotonic(), value)
             return value
 
+    def held(self, key: tuple[str, str], read: Callable[[], Any], holds: Callable[[Any], set[str]]) -> set[str]:
+        """What the item holds, worked out once per read (a batch item answers for 25 members,
+        and recognising each member's material is not free)."""
+        return set(self.get((*key, "held"), lambda: holds(self.get(key, read))))
+
     def put(self, key: tuple[str, str], value: Any, *, written: bool = False) -> None:
         with self._lock:
+            self._items.pop((*key, "held"), None)
             self._items[key] = (time.monotonic(), value)
             if written:
                 self._written[key] = value
@@ -98,4 +104,5 @@ class ReadCache:
     def forget(self, key: tuple[str, str]) -> None:
         with self._lock:
             self._items.pop(key, None)
+            self._items.pop((*key, "held"), None)
             self._written.pop(key, None)

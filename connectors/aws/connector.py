@@ -297,7 +297,8 @@ class AwsConnector(BaseConnector):
 
     def escrow_holds(self, location: str, item: str) -> set[str]:
         sm = self.accounts[0].client("secretsmanager")
-        return escrow.held(self._escrow_reads.get((location, item), lambda: escrow.read(sm, location, item)) or {})
+        return self._escrow_reads.held((location, item), lambda: escrow.read(sm, location, item),
+                                       lambda got: escrow.held(got or {}))
 
     # -- what cannot be undone, read from the graph before anything runs
 

@@ -253,8 +253,8 @@ class VaultConnector(BaseConnector):
         return ActionResult(item, "escrow_put", changed=changed, detail=detail)
 
     def escrow_holds(self, location: str, item: str) -> set[str]:
-        data, _ = self._escrow_reads.get((location, item), lambda: escrow.read(self.api, self._kv2(), location, item))
-        return escrow.held(data)
+        return self._escrow_reads.held((location, item), lambda: escrow.read(self.api, self._kv2(), location, item),
+                                       lambda got: escrow.held(got[0]))
 
     def _kv2(self) -> list[str]:
         with self._lock:
