@@ -39,11 +39,21 @@ Graph:
 Ids match `connectors.recognize.pem_ref`, so a PEM found in a Vault secret or a Secrets Manager
 value links to the same node.
 
-A file-based PKI has no revocation authority: this connector declares no actions, so a
-reachable file certificate, CA or key becomes a manual task in the plan unless an alias edge
-(`x509:... -[derives]-> provider id`, attrs alias=true) links it to a provider that can act
-on it (a CA registered in AWS IoT, a Vault PKI issuer). `probe` reports expiry as the only
-signal it can observe.
+  A trust edge carries `writable` (attrs): whether this connector can rewrite every trust store
+  holding the CA for that holder (a regular bundle file, or a directory, that it may write).
+
+A file-based PKI has no revocation authority: a reachable file certificate, CA or key becomes a
+manual task in the plan unless an alias edge (`x509:... -[derives]-> provider id`, attrs
+alias=true) links it to a provider that can act on it (a CA registered in AWS IoT, a Vault PKI
+issuer). `probe` reports expiry as the only signal it can observe.
+
+The one action is on trust, not on the CA: `untrust` takes a CA (`x509:ca:<sha256>`) out of the
+trust stores of one holder (`ctx.options["trust"]["holder"]`, from the plan's untrust step), as
+`connectors/x509_trust.py` says (a bundle rewritten atomically keeping every other byte, a
+directory's file and hash links removed, links never written through). Its outcome journals what
+was removed (public certificates), which `rollback` puts back; verify re-reads the stores
+(`confirm`). A trust store that is a link, or that this connector may not write, stays a manual
+task (`writable: false` on the edge).
 
 Encrypted keys, corrupt and unreadable files become findings, never a crash, and nothing in
 a finding quotes file contents.
@@ -60,7 +70,19 @@ from typing import Any
 import structlog
 from pydantic import PositiveInt
 
-from revoke.connector import ActionTable, BaseConnector, Collected, CollectFinding, ConnectorError, ConnectorOptions, ProbeResult
+from connectors import x509_trust
+from connectors.x509_trust import writable_store
+from revoke.connector import (
+    ActionContext,
+    ActionResult,
+    ActionTable,
+    BaseConnector,
+    Collected,
+    CollectFinding,
+    ConnectorError,
+    ConnectorOptions,
+    ProbeResult,
+)
 from revoke.model import Edge, Node, NodeKind, Relation
 
 log = structlog.get_logger()
@@ -85,10 +107,17 @@ class X509Options(ConnectorOptions):
     trust_paths: list[TrustPath] = []
 
 
+UNTRUST_PERMISSIONS = ["write access to the configured trust_paths: rewrite a bundle file (a temporary file "
+                       "in its directory, renamed over it), remove certificate files and hash links in a "
+                       "trust directory"]
+table = ActionTable()
+
+
 class X509Connector(BaseConnector):
     options_model = X509Options
-    operations = {"collect": ["read access to the configured files and directories"]}
-    table = ActionTable()
+    operations = {"collect": ["read access to the configured files and directories"],
+                  "confirm": ["read access to the configured trust_paths"]}
+    table = table
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
@@ -111,12 +140,15 @@ class X509Connector(BaseConnector):
         seen: set[Path] = set()  # overlapping configured paths must not scan a file twice
         files, skipped = self._scan(self.paths, seen, findings)
         trusted = []
+        writable: set[str] = set()
         for root, holder in self.trust_paths:
             # a trust store may also sit under `paths`: scanned again here, as what its holder trusts
             found, more = self._scan([root], set(), findings)
             skipped += more
             trusted += [(contents, holder) for contents in found]
-        collected = transform(files, self.holder_of, now=datetime.now(UTC), trusted=trusted)
+            if writable_store(root):
+                writable.update(c.path for c in found if root.is_dir() or not Path(c.path).is_symlink())
+        collected = transform(files, self.holder_of, now=datetime.now(UTC), trusted=trusted, writable=writable)
         collected.findings[:0] = findings
         collected.meta.update({"paths": [str(p) for p in self.paths], "files_skipped": skipped,
                                "trust_paths": [str(p) for p, _ in self.trust_paths]})
@@ -165,6 +197,46 @@ class X509Connector(BaseConnector):
             ):
                 best = (len(prefix.parts), holder)
         return best[1] if best else self.holder
+
+    # -- trust stores ---------------------------------------------------------------------
+
+    def _stores_of(self, holder: str | None) -> list[Path]:
+        return [root for root, h in self.trust_paths if holder is None or h == holder]
+
+    @table.action("untrust", types=("ca",), kinds=(NodeKind.CA,), undo=True, probe="readback",
+                  permissions=UNTRUST_PERMISSIONS)
+    def _untrust(self, node: Node, ctx: ActionContext) -> ActionResult:
+        holder = (ctx.options.get("trust") or {}).get("holder")
+        sha = node.id.rsplit(":", 1)[1]
+        # only the stores that hold it: another store of the holder (a link revoke may not write)
+        # that does not hold the CA is none of this action's business
+        roots = [r for r in self._stores_of(holder) if x509_trust.still_holding([r], sha)]
+        removed = [rec for root in roots for rec in x509_trust.remove(root, sha)]
+        files = sorted({r["path"] for r in removed})
+        log.info("x509.untrust", node=node.id, holder=holder, removed=len(removed))
+        detail = f"removed from {', '.join(files)}" if files else "not in any trust store of this holder"
+        return ActionResult(node.id, "untrust", changed=bool(removed), detail=detail,
+                            data={"holder": holder, "removed": removed})
+
+    @table.action("rollback", types=("ca",), kinds=(NodeKind.CA,), probe="none", permissions=UNTRUST_PERMISSIONS)
+    def _trust_again(self, node: Node, ctx: ActionContext) -> ActionResult:
+        records = list((ctx.options.get("outcome") or {}).get("removed") or [])
+        if not records:
+            return ActionResult(node.id, "rollback", changed=False, detail="nothing was removed from a trust store")
+        changed = x509_trust.restore(records, node.id.rsplit(":", 1)[1])
+        return ActionResult(node.id, "rollback", changed=bool(changed),
+                            detail=f"put back into {len({r['path'] for r in records})} trust store file(s)")
+
+    def confirm(self, verb: str, node: Node) -> ProbeResult:
+        """The trust stores this connector may write, read again: live=False when none holds the CA
+        (the ones it may not write are manual tasks; verify re-reads every store anyway)."""
+        if verb != "untrust":
+            return super().confirm(verb, node)
+        roots = [r for r in self._stores_of(None) if writable_store(r)]
+        still = x509_trust.still_holding(roots, node.id.rsplit(":", 1)[1])
+        if still:
+            return ProbeResult(node.id, True, f"trust store read back: still in {', '.join(still)}")
+        return ProbeResult(node.id, False, f"trust stores read back: absent from {len(roots)} store(s)")
 
     # -- probe ----------------------------------------------------------------------------
 
@@ -215,9 +287,10 @@ def read_file(path: Path, max_bytes: int) -> tuple[bytes | None, CollectFinding 
 
 
 def transform(files: list[Any], holder_of: Any, *, now: datetime,
-              trusted: list[tuple[Any, str]] | None = None) -> Collected:
+              trusted: list[tuple[Any, str]] | None = None, writable: set[str] | None = None) -> Collected:
     """Parsed files -> nodes, edges, findings. `holder_of(path) -> holder id | None`; `trusted`
-    pairs each parsed trust store file with the holder that trusts what it holds."""
+    pairs each parsed trust store file with the holder that trusts what it holds; `writable`:
+    the trust store files this connector may rewrite."""
     from connectors import pki
     from connectors import x509_parse as xp
 
@@ -281,7 +354,8 @@ def transform(files: list[Any], holder_of: Any, *, now: datetime,
     out.edges = [Edge(src, dst, rel) for src, rel, dst in sorted(edges)]
     for (holder, node_id), found in sorted(trusts.items()):
         ordered = sorted(found)
-        out.edges.append(Edge(holder, node_id, Relation.TRUSTS, attrs={"path": ordered[0], "paths": ordered}))
+        out.edges.append(Edge(holder, node_id, Relation.TRUSTS, attrs={
+            "path": ordered[0], "paths": ordered, "writable": all(p in (writable or set()) for p in ordered)}))
     out.meta = {"certificates": len(certs), "private_keys": len(keys), "files": len(files),
                 "csrs": csrs, "pem_blocks_skipped": skipped_blocks, "trusts": len(trusts)}
     return out

@@ -149,11 +149,14 @@ def run_cmd(
     with progress:
         stats = inc.execute(store, journal, pb, plan, config, emergency=emergency, progress=cb)
     out(f"incident {incident}: {stats.done} actions done, {stats.skipped_done} already done, "
-        f"{len(stats.failed)} failed, {len(stats.blocked)} blocked, {stats.retries} retries, {stats.seconds:.2f}s")
+        f"{len(stats.failed)} failed, {len(stats.blocked)} blocked, {stats.retries} retries, {stats.seconds:.2f}s"
+        + (f"; {len(stats.waiting)} waiting for attestations" if stats.waiting else ""))
     for sid, err in stats.failed.items():
         out(f"  FAILED {sid}: {one(err)}")
     for sid, why in stats.blocked.items():
         out(f"  BLOCKED {sid}: {one(why)}")
+    for sid, why in stats.waiting.items():
+        out(f"  WAITING {sid}: {one(why)}")
     from revoke.incident_state import IncidentState
 
     attested = IncidentState.read(journal).attestations
@@ -162,6 +165,10 @@ def run_cmd(
         out(f"{len(manual)} manual task(s) to do and attest (`revoke attest --incident {incident} NODE --note ...`):")
         for s in manual:
             out(f"  {s.node}: {one(s.reason)}")
+    if stats.waiting and not stats.failed and not stats.blocked:
+        out("the incident stays open: attest the manual task(s) the waiting steps name, then re-run the same "
+            "command to resume")
+        raise typer.Exit(1)
     if not stats.ok:
         out("the incident stays open; fix the cause and re-run the same command to resume")
         raise typer.Exit(1)

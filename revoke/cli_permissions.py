@@ -34,13 +34,19 @@ def permissions_cmd(
         mounts[key] = value.strip("/")
     pb = load_playbook(playbook)
     types: list[str] | None = None
+    escrow, region = None, None
     config_path = G(ctx).config
     if Path(config_path).exists():
-        # limit the output to the connectors this deployment configures
+        # limit the output to the connectors this deployment configures, and fill in its escrow
         from revoke.config import load_config
 
-        types = sorted({c.type for c in load_config(config_path).connectors})
-    report = permissions_report(pb, types, rollback=rollback, vault_mounts=mounts)
+        config = load_config(config_path)
+        types = sorted({c.type for c in config.connectors})
+        escrow = config.escrow
+        if escrow is not None and escrow.type == "aws":
+            block = next((c for c in config.connectors if c.name == escrow.connector), None)
+            region = str(block.options.get("region") or "") or None if block is not None else None
+    report = permissions_report(pb, types, rollback=rollback, vault_mounts=mounts, escrow=escrow, aws_region=region)
     if fmt == "json":
         import orjson
 

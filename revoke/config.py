@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -57,10 +58,13 @@ class Config:
     escrow: EscrowConfig | None = None
 
 
-def _resolve_paths(options: dict[str, Any], base: Path) -> None:
+def _resolve_paths(options: dict[str, Any], base: Path, *, follow: bool = True) -> None:
     for key in PATH_KEYS:
         value = options.get(key)
-        if isinstance(value, str):
+        if isinstance(value, str) and not follow:
+            # a trust store that is a link stays one: revoke may rewrite the store, never through a link
+            options[key] = os.path.normpath(base / value) if not Path(value).is_absolute() else value
+        elif isinstance(value, str):
             options[key] = str((base / value).resolve()) if not Path(value).is_absolute() else value
         elif isinstance(value, list):
             options[key] = [str((base / v).resolve()) if not Path(str(v)).is_absolute() else v for v in value]
@@ -71,7 +75,7 @@ def _resolve_paths(options: dict[str, Any], base: Path) -> None:
         }
     for entry in options.get("trust_paths") or []:  # x509 trust stores: [{path, holder}]
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            _resolve_paths(entry, base)
+            _resolve_paths(entry, base, follow=False)
 
 
 def _inline_secret(value: Any, line: int | None, field: str) -> tuple[str, int | None, str] | None:

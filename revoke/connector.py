@@ -258,7 +258,9 @@ class Connector(Protocol):
       Secrets Manager secret), keeping the store's shape; `store_holds()` reads it back.
     - `escrow_put()` keeps a replacement nobody else may receive under an item of the escrow
       (a KV path, a Secrets Manager prefix) the configuration names; `escrow_holds()` reads the
-      item back. Only the connector the escrow block names is asked.
+      item back. Only the connector the escrow block names is asked. `escrow_put_many()` writes
+      several replacements as members of one item (a fleet's device certificates, named in the
+      plan by `escrow["member"]`), in one write; `escrow_holds()` then answers for every member.
     - `irreversible_reason()` (a classmethod: the plan calls it, with the graph, before any
       provider call) says why a verb on a node cannot be undone, or None; the default reads the
       declaration, a connector refines it from the graph (AWS: the two-key limit).
@@ -296,6 +298,9 @@ class Connector(Protocol):
     def store_holds(self, store: Node) -> set[str]: ...
 
     def escrow_put(self, location: str, item: str, replacement: Replacement, ctx: ActionContext) -> ActionResult: ...
+
+    def escrow_put_many(self, location: str, item: str, members: dict[str, Replacement],
+                        ctx: ActionContext) -> ActionResult: ...
 
     def escrow_holds(self, location: str, item: str) -> set[str]: ...
 
@@ -376,6 +381,10 @@ class BaseConnector:
     def escrow_put(self, location: str, item: str, replacement: Replacement, ctx: ActionContext) -> ActionResult:
         raise Unsupported(self.name, "escrow_put", replacement.old_id, "this connector cannot hold an escrow")
 
+    def escrow_put_many(self, location: str, item: str, members: dict[str, Replacement],
+                        ctx: ActionContext) -> ActionResult:
+        raise Unsupported(self.name, "escrow_put_many", item, "this connector cannot batch escrow items")
+
     def escrow_holds(self, location: str, item: str) -> set[str]:
         raise Unsupported(self.name, "escrow_holds", None, "this connector cannot hold an escrow")
 
@@ -422,6 +431,11 @@ def declared(cls: type[Connector], node_id: str, verb: str) -> ActionSpec | None
 def holds_escrow(cls: type[Connector]) -> bool:
     """Whether a connector can keep an escrow (it implements escrow_put)."""
     return getattr(cls, "escrow_put", None) is not BaseConnector.escrow_put
+
+
+def batches_escrow(cls: type[Connector]) -> bool:
+    """Whether a connector's escrow can hold several replacements in one item (escrow_put_many)."""
+    return getattr(cls, "escrow_put_many", None) is not BaseConnector.escrow_put_many
 
 
 def writes_stores(cls: type[Connector]) -> bool:

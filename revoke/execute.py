@@ -4,6 +4,8 @@ Every action is journaled as `intent` before and `outcome` after; a rotation als
 `progress` records (replacement created, each store written, old credential retired), holding
 ids and fingerprints only. What a resumed run does with each of them (the crash-recovery
 contract) is stated once, in revoke/incident_state.py, which reads the journal for this module.
+A step that depends on a manual task not attested yet is not run: a `waiting` record says which
+task, and the step stays pending for the next run.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import structlog
 
 from revoke import logs
 from revoke.connections import Runtime
-from revoke.connector import ActionContext, ActionResult, Connector, ConnectorError, Replacement, declared
+from revoke.connector import ActionContext, ActionResult, Connector, ConnectorError, Replacement, batches_escrow, declared
+from revoke.escrow_writes import EscrowWrites
 from revoke.graph import GraphView
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
@@ -42,12 +45,15 @@ class RunStats:
     skipped_done: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     blocked: dict[str, str] = field(default_factory=dict)
+    # held until a person attests a manual task it depends on (a CA's retirement waits for the
+    # untrust tasks), with the reason; a re-run after `revoke attest` resumes them
+    waiting: dict[str, str] = field(default_factory=dict)
     retries: int = 0
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.blocked
+        return not self.failed and not self.blocked and not self.waiting
 
 
 class StepFailed(Exception):
@@ -66,16 +72,21 @@ class Executor:
         self.stats = RunStats()
         self._stats_lock = threading.Lock()
         self._sems: dict[str, threading.Semaphore] = {}
+        self.escrow_writes = EscrowWrites(self._escrow_many)
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def ctx(self, *, first_attempt: bool = False) -> ActionContext:
+    def ctx(self, *, first_attempt: bool = False, step: Step | None = None) -> ActionContext:
         # first_attempt: the journal holds no earlier intent for this action, so a connector may
-        # skip its "already done?" read and act directly (the action stays idempotent either way)
+        # skip its "already done?" read and act directly (the action stays idempotent either way);
+        # an untrust step names its holder and trust store files
+        options: dict[str, Any] = {"first_attempt": first_attempt}
+        if step is not None and step.trust:
+            options["trust"] = dict(step.trust)
         return ActionContext(
             incident=self.journal.incident, dry_run=False, emergency=self.emergency,
             replacements=dict(self.replacements), get_node=self.rt.node,
             predecessors=self.view.preds,
-            options={"first_attempt": first_attempt},
+            options=options,
         )
 
     def sem(self, provider: str) -> threading.Semaphore:
@@ -137,6 +148,19 @@ class Executor:
                 self.progress(by_id[c], "blocked")
                 block(c, cause)
 
+        def hold(sid: str, why: str) -> None:
+            """Not run in this run: `sid` waits for an attestation, and so does all that follows it."""
+            if sid in self.stats.waiting or self.state.done(sid):
+                return
+            self.stats.waiting[sid] = why
+            # not "blocked" (a failure upstream): the step is pending until the attestation
+            self.record("waiting", by_id[sid], reason=why)
+            self.progress(by_id[sid], "waiting")
+            for c in children[sid]:
+                hold(c, f"waits for {sid}")
+
+        unattested = self._unattested_tasks()
+
         done_before = [s.id for s in steps if self.state.done(s.id)]
         for sid in done_before:
             self.stats.skipped_done += 1
@@ -152,7 +176,12 @@ class Executor:
             while ready or running:
                 while ready:
                     sid = ready.pop(0)
-                    if sid in already or sid in self.stats.blocked:
+                    if sid in already or sid in self.stats.blocked or sid in self.stats.waiting:
+                        continue
+                    tasks = [unattested[d] for d in by_id[sid].depends_on if d in unattested]
+                    if tasks:
+                        hold(sid, "waits for the attestation of " + ", ".join(tasks)
+                             + " (`revoke attest`, then re-run to resume)")
                         continue
                     running[pool.submit(self._guarded, by_id[sid])] = sid
                 if not running:
@@ -173,38 +202,55 @@ class Executor:
         self.stats.seconds = time.monotonic() - started
         return self.stats
 
+    def _unattested_tasks(self) -> dict[str, str]:
+        """Manual step id -> its node, for the manual tasks not attested yet (a person's part that
+        an executable step may wait for)."""
+        attested = self.state.attestations
+        return {s.id: s.node for s in self.plan.manual() if s.node not in attested}
+
     def _guarded(self, step: Step) -> None:
         with self.sem(step.provider):
-            bound = log.bind(incident=self.journal.incident, action=step.id)
-            st = self.state.steps.setdefault(step.id, StepState())
-            resumed = st.resumed
-            intent: dict[str, Any] = {"verb": step.verb, "resumed": resumed}
-            if st.drifted:
-                intent["reapply"] = True
-            conn = self.rt.connector(step.connector)
-            node = self.rt.node(step.node)
-            if step.verb in ("rotate", "reissue") and not st.drifted:
-                # the first intent's list is the baseline for finding orphans after any number of
-                # restarts (one after a discarded replacement included), so it is carried forward
-                if resumed and "siblings" in st.intent_data:
-                    intent["siblings"] = st.intent_data["siblings"]
-                elif not st.created:
-                    intent["siblings"] = sorted(self.call("siblings", lambda: conn.siblings(node)))
-            self.record("intent", step, **intent)
-            st.intent_data = intent
-            bound.info("action.intent", verb=step.verb, node=step.node, resumed=resumed)
+            # a fleet's member: its item is written once every running step of it is ready
+            member = step.escrow if step.escrow and step.escrow.get("member") else None
+            if member:
+                self.escrow_writes.begin(member)
             try:
-                result = self._dispatch(step, conn, node, st, resumed)
-            except ConnectorError as exc:
-                rec = self.record("outcome", step, ok=False, error=exc.diagnostic(), retryable=exc.retryable)
-                bound.error("action.outcome", ok=False, error=exc.diagnostic(),
-                            ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("error") else None)
-                raise StepFailed(exc.diagnostic()) from exc
-            data = {"ok": True, "changed": result.changed, "detail": result.detail, **result.data}
-            rec = self.record("outcome", step, **data)
-            st.outcome, st.drifted = data, False
-            bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail,
-                       ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("info") else None)
+                self._step(step)
+            finally:
+                if member:
+                    self.escrow_writes.end(member)
+
+    def _step(self, step: Step) -> None:
+        bound = log.bind(incident=self.journal.incident, action=step.id)
+        st = self.state.steps.setdefault(step.id, StepState())
+        resumed = st.resumed
+        intent: dict[str, Any] = {"verb": step.verb, "resumed": resumed}
+        if st.drifted:
+            intent["reapply"] = True
+        conn = self.rt.connector(step.connector)
+        node = self.rt.node(step.node)
+        if step.verb in ("rotate", "reissue") and not st.drifted:
+            # the first intent's list is the baseline for finding orphans after any number of
+            # restarts (one after a discarded replacement included), so it is carried forward
+            if resumed and "siblings" in st.intent_data:
+                intent["siblings"] = st.intent_data["siblings"]
+            elif not st.created:
+                intent["siblings"] = sorted(self.call("siblings", lambda: conn.siblings(node)))
+        self.record("intent", step, **intent)
+        st.intent_data = intent
+        bound.info("action.intent", verb=step.verb, node=step.node, resumed=resumed)
+        try:
+            result = self._dispatch(step, conn, node, st, resumed)
+        except ConnectorError as exc:
+            rec = self.record("outcome", step, ok=False, error=exc.diagnostic(), retryable=exc.retryable)
+            bound.error("action.outcome", ok=False, error=exc.diagnostic(),
+                        ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("error") else None)
+            raise StepFailed(exc.diagnostic()) from exc
+        data = {"ok": True, "changed": result.changed, "detail": result.detail, **result.data}
+        rec = self.record("outcome", step, **data)
+        st.outcome, st.drifted = data, False
+        bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail,
+                   ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("info") else None)
 
     def _dispatch(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> ActionResult:
         node = acting_node(node, step)  # an untrust step names its CA on the holder
@@ -213,7 +259,7 @@ class Executor:
             verb = REAPPLY.get(step.verb) or step.verb
             if step.verb == "rotate":
                 verb = step.retire or verb
-            return self.call(verb, lambda: conn.act(verb, node, self.ctx()))
+            return self.call(verb, lambda: conn.act(verb, node, self.ctx(step=step)))
         if step.verb in ("rotate", "reissue"):
             return self._rotate(step, conn, node, st, resumed)
         if step.verb == "create_ca":
@@ -225,7 +271,7 @@ class Executor:
             if probe.live is False:
                 return ActionResult(node.id, verb, changed=False, detail=f"already done before the restart ({probe.signal})")
         first = not resumed and not self.state.step(step.id).outcome
-        return self.call(verb, lambda: conn.act(verb, node, self.ctx(first_attempt=first)))
+        return self.call(verb, lambda: conn.act(verb, node, self.ctx(first_attempt=first, step=step)))
 
     def _create_ca(self, step: Step, conn: Connector, node: Node, st: StepState) -> ActionResult:
         ctx = self.ctx()
@@ -278,9 +324,17 @@ class Executor:
             ctx = self.ctx(first_attempt=next(attempts, False))
             return conn.escrow_put(esc["location"], esc["item"], rep, ctx)
 
-        res = self.call("escrow_put", put)
+        if esc.get("member") and batches_escrow(type(conn)):
+            # a fleet's member: written together with the others waiting for the same item
+            res = self.escrow_writes.put(esc, rep)
+        else:
+            res = self.call("escrow_put", put)
         self.record("progress", step, event="escrowed", new=rep.new_id, escrow=esc["where"], item=esc["item"],
                     fingerprint=rep.fingerprint, changed=res.changed)
+
+    def _escrow_many(self, esc: dict[str, Any], members: dict[str, Replacement]) -> ActionResult:
+        conn = self.rt.connector(esc["connector"])
+        return self.call("escrow_put", lambda: conn.escrow_put_many(esc["location"], esc["item"], members, self.ctx()))
 
     def _retire(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> None:
         verb = step.retire or "disable"

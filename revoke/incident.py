@@ -267,8 +267,9 @@ def rollback(store: Store, journal: Journal, config: Config, *, execute: bool) -
             action_id = rollback_action(step.id)
             if state.done(action_id):
                 continue
+            # the step's journaled outcome: what it removed, for an undo that puts it back (untrust)
             error = _journaled_act(journal, rt, action_id, step.node, step.connector, "rollback",
-                                   (ConnectorError, RevokeError))
+                                   (ConnectorError, RevokeError), options={"outcome": state.step(step.id).outcome})
             if error is None:
                 out["undone"].append(step.node)
             else:
@@ -280,12 +281,13 @@ def rollback(store: Store, journal: Journal, config: Config, *, execute: bool) -
 
 
 def _journaled_act(journal: Journal, rt: Runtime, action_id: str, node_id: str, conn_name: str | None, verb: str,
-                   catch: tuple[type[RevokeError], ...], *, done_if: Any = None) -> RevokeError | None:
+                   catch: tuple[type[RevokeError], ...], *, done_if: Any = None,
+                   options: dict[str, Any] | None = None) -> RevokeError | None:
     """One connector action between its `intent` and `outcome` records; returns the error, if any.
     `done_if(error)` marks an error that still counts as done (e.g. nothing to do for this kind)."""
     journal.append("intent", action=action_id, node=node_id, data={"verb": verb})
     try:
-        res = rt.connector(conn_name).act(verb, rt.node(node_id), _ctx(journal, rt))
+        res = rt.connector(conn_name).act(verb, rt.node(node_id), _ctx(journal, rt, options))
     except catch as exc:
         done = bool(done_if and done_if(exc))
         data = {"ok": done, "error": exc.diagnostic()}
@@ -298,10 +300,10 @@ def _journaled_act(journal: Journal, rt: Runtime, action_id: str, node_id: str, 
     return None
 
 
-def _ctx(journal: Journal, rt: Runtime) -> Any:
+def _ctx(journal: Journal, rt: Runtime, options: dict[str, Any] | None = None) -> Any:
     from revoke.connector import ActionContext
 
-    return ActionContext(incident=journal.incident, dry_run=False, get_node=rt.node)
+    return ActionContext(incident=journal.incident, dry_run=False, get_node=rt.node, options=dict(options or {}))
 
 
 def step_status(journal: Journal, plan: Plan) -> dict[str, str]:

@@ -12,6 +12,12 @@ a provider SDK or client.
 Where a connector declares no entry for a verb the loop uses, the verb is reported as a gap (and
 a declared verb that covers the same calls is used, when there is one), so the printed policy is
 never silently short.
+
+The escrow (revoke.yaml `escrow:`) is written and read back by the connector it names, with that
+connector's credentials: when the playbook can make replacements, its declared `escrow`
+permissions are added for the configured location (a Vault KV v2 path: `create,update,read` on
+`<mount>/data/<path>/*`; a Secrets Manager prefix: the secret calls on
+`arn:aws:secretsmanager:<region>:*:secret:<prefix>*`) and shown in a section of their own.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from revoke.config import EscrowConfig
 from revoke.connector import connector_class, known_connectors, writes_stores
 from revoke.model import CREDENTIAL_KINDS, NodeKind
 from revoke.playbook import Playbook
@@ -102,6 +109,10 @@ def connector_needs(pb: Playbook, ctype: str, *, rollback: bool = False) -> Conn
             need.verbs[retire] = f"{kind.value}: retire the old credential after {verb}"
             for helper in ("create_replacement", "siblings", "discard_replacement"):
                 need.verbs[helper] = f"{kind.value}: {verb} (crash recovery included)"
+        if "untrust" in supported and kind is NodeKind.CA:
+            # a retired CA leaves the trust stores this connector reads (and verify reads them back)
+            need.verbs["untrust"] = f"{kind.value}: remove it from trust stores"
+            need.verbs["confirm"] = "verify: read the trust stores back"
         if "finalize" in supported:
             need.verbs["finalize"] = f"{kind.value}: `run --finalize` after a clean verify"
         if rollback and "rollback" in supported:
@@ -200,8 +211,37 @@ def kubernetes_cluster_role(need: ConnectorNeeds, name: str) -> dict[str, Any]:
             "rules": rules}
 
 
+def escrow_needs(pb: Playbook, escrow: EscrowConfig, region: str | None = None,
+                 vault_mounts: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """What the escrow's connector needs to write and read the configured escrow, from its
+    declaration (`permissions["escrow"]`), with the location filled in; None when the playbook
+    makes no replacement (nothing is escrowed)."""
+    if not _rotating(pb):
+        return None
+    declared = list(connector_class(escrow.type).permissions.get("escrow", []))
+    out: dict[str, Any] = {"type": escrow.type, "connector": escrow.connector, "location": escrow.location,
+                           "where": escrow.where("*"), "why": "replacements no store may receive, written "
+                           "and read back (run, resume, verify)"}
+    if escrow.type == "vault":
+        location = escrow.location.strip("/")
+        kv = ((vault_mounts or {}).get("kv") or "").strip("/")
+        if kv and location.startswith(kv + "/"):  # a KV mount whose path has slashes
+            mount, rest = kv, location[len(kv) + 1:]
+        else:
+            mount, _, rest = location.partition("/")
+        data_path = f"{mount}/data/{rest}/*" if rest else f"{mount}/data/*"
+        out["permissions"] = [d.replace("<escrow path>/*", data_path) for d in declared]
+    elif escrow.type == "aws":
+        out["permissions"] = declared
+        out["resource"] = f"arn:aws:secretsmanager:{region or '*'}:*:secret:{escrow.location}*"
+    else:
+        out["permissions"] = declared
+    return out
+
+
 def permissions_report(pb: Playbook, types: list[str] | None = None, *, rollback: bool = False,
-                       vault_mounts: dict[str, str] | None = None) -> dict[str, Any]:
+                       vault_mounts: dict[str, str] | None = None, escrow: EscrowConfig | None = None,
+                       aws_region: str | None = None) -> dict[str, Any]:
     known = known_connectors()
     wanted = [t for t in (types or known) if t in known]
     needs = {t: connector_needs(pb, t, rollback=rollback) for t in wanted}
@@ -209,8 +249,17 @@ def permissions_report(pb: Playbook, types: list[str] | None = None, *, rollback
     for t, need in needs.items():
         out["connectors"][t] = {"verbs": need.verbs, "permissions": need.permissions}
         out["gaps"] += need.gaps
+    esc = escrow_needs(pb, escrow, aws_region, vault_mounts) if escrow is not None else None
+    if esc is not None:
+        out["escrow"] = esc
+        if esc["type"] == "vault" and "vault" in needs:
+            needs["vault"].permissions["escrow"] = list(esc["permissions"])
     if "aws" in needs:
         out["aws"] = {"iam_policy": aws_policy(needs["aws"])}
+        if esc is not None and esc["type"] == "aws":
+            out["aws"]["iam_policy"]["Statement"].append(
+                {"Sid": "RevokeEscrow", "Effect": "Allow", "Action": sorted(esc["permissions"]),
+                 "Resource": esc["resource"]})
     if "vault" in needs:
         hcl, loose = vault_policy(needs["vault"], vault_mounts)
         out["vault"] = {"policy_hcl": hcl, "unparsed": loose}
@@ -245,4 +294,9 @@ def render_text(report: dict[str, Any]) -> str:
         if t not in ("aws", "vault", "gcp", "x509", "inventory"):
             perms = sorted({p for ps in need["permissions"].values() for p in ps})
             parts += [f"## {t}", *[f"- {p}" for p in perms], ""]
+    esc = report.get("escrow")
+    if esc:
+        parts += [f"## Escrow: {esc['where']} (the {esc['connector']} connector's credentials)",
+                  f"for {esc['why']}; included in the {esc['type']} policy above",
+                  *[f"- {p}" + (f" on {esc['resource']}" if esc.get("resource") else "") for p in esc["permissions"]], ""]
     return "\n".join(parts).rstrip() + "\n"

@@ -49,14 +49,14 @@ from revoke.playbook import Playbook
 from revoke.store import Store
 from revoke.trust import plan_untrust
 
-EXECUTABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "create_ca", "retire_ca", "untrust")
+EXECUTABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "create_ca", "untrust", "retire_ca")
 FALLBACKS = {
     "rotate": ("rotate", "reissue", "revoke", "disable"),
     "reissue": ("reissue", "rotate", "revoke"),
     "revoke": ("revoke", "disable"),
     "disable": ("disable", "revoke"),
 }
-PHASE = {"revoke": 0, "disable": 0, "revoke_sessions": 0, "create_ca": 1, "rotate": 2, "reissue": 2, "retire_ca": 3, "untrust": 3}
+PHASE = {"revoke": 0, "disable": 0, "revoke_sessions": 0, "create_ca": 1, "rotate": 2, "reissue": 2, "untrust": 3, "retire_ca": 3}
 
 
 @dataclass
@@ -434,9 +434,12 @@ class _Planner:
         exe = {s.id: s for s in self.steps.values() if s.executable}
         indeg = {sid: 0 for sid in exe}
         children: dict[str, list[str]] = {sid: [] for sid in exe}
+        # an executable step may also wait for a manual task (a CA's retirement for an untrust
+        # attestation): kept, and the executor holds the step until the task is attested
+        manual = {s.id for s in self.steps.values() if s.verb == "manual"}
         for s in exe.values():
-            s.depends_on = sorted({d for d in s.depends_on if d in exe})
-            for d in s.depends_on:
+            s.depends_on = sorted({d for d in s.depends_on if d in exe or d in manual})
+            for d in (d for d in s.depends_on if d in exe):
                 indeg[s.id] += 1
                 children[d].append(s.id)
         heap = [(PHASE[s.verb], s.depth, s.id) for s in exe.values() if indeg[s.id] == 0]

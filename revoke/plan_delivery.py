@@ -62,10 +62,37 @@ def plan_new_ca(p: _Planner, node: Node, conn: str | None, reason: str) -> None:
     p.step_for_node[node.id] = p.add(p.base(node, "retire_ca", conn, reason, sid=f"retire_ca:{node.id}"))
 
 
+# members per escrow item for a fleet's certificates (a Secrets Manager value holds at most 64 KiB)
+ESCROW_BATCH = {"aws": 10}
+ESCROW_BATCH_DEFAULT = 25
+
+
 def escrow_target(p: _Planner, node_id: str) -> dict[str, Any]:
     assert p.escrow is not None
     item = escrow_item(node_id)
-    return {**p.escrow.to_json(), "item": item, "where": p.escrow.where(item)}
+    group = _escrow_group(p, node_id)
+    if group is None:
+        return {**p.escrow.to_json(), "item": item, "where": p.escrow.where(item)}
+    # a fleet: the certificates a CA issued share items, consecutive in id order (the order the
+    # executor reissues them in), so a few writes escrow them all; each is a member of its item
+    return {**p.escrow.to_json(), "item": group, "member": item, "where": f"{p.escrow.where(group)}#{item}"}
+
+
+def _escrow_group(p: _Planner, node_id: str) -> str | None:
+    from revoke.connector import batches_escrow
+
+    assert p.escrow is not None
+    cls = p.conns.by_name.get(p.escrow.connector)
+    if p.node(node_id).kind is not NodeKind.CERTIFICATE or cls is None or not batches_escrow(cls):
+        return None
+    cas = p.preds(node_id, Relation.ISSUED)
+    if not cas:
+        return None
+    cache: dict[str, dict[str, int]] = p.__dict__.setdefault("_escrow_fleets", {})
+    if cas[0] not in cache:
+        cache[cas[0]] = {c: i for i, c in enumerate(sorted(p.succs(cas[0], Relation.ISSUED)))}
+    size = ESCROW_BATCH.get(p.escrow.type, ESCROW_BATCH_DEFAULT)
+    return f"{escrow_item(cas[0])}-certificates-{cache[cas[0]][node_id] // size:04d}"
 
 
 def _recipients(p: _Planner, node: Node, stores: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -4,17 +4,20 @@ Holding a CA's key is a compromise; trusting a CA (its certificate in a bundle f
 of certificates, an mTLS client-CA file, a provider's CA registry) is not, and the walk never
 follows `trusts`. But a CA whose key was stolen can mint new certificates no revocation list
 knows, and every holder that still trusts it accepts them. So when the plan retires or replaces
-a CA, every holder trusting it gets a task: remove the CA from that trust store and install its
-replacement, after the reissued certificates are delivered (a holder that drops the old CA
-before its peers hold new certificates breaks) and before the old CA is retired. The executor
-orders executable steps only, so the retirement does not wait for a person's attestation: the
-task's reason says the order, and verify is NOT CLEAN while a re-read trust store holds the CA.
+a CA, every holder trusting it gets a step: remove the CA from that trust store and install its
+replacement, after the reissued certificates are made (a holder that drops the old CA before its
+peers hold new certificates breaks) and before the old CA is retired: the retirement depends on
+every untrust step, and the executor holds it until each is done (an executable one) or attested
+(a manual one).
 
 Where the holder's connector declares `untrust` for it (a Vault PKI mount deleting an imported
-issuer) the step is that action, acting on the holder with the CA named in `attrs["untrust"]`
-(`acting_node`). Elsewhere (a file trust store) the task is a manual one naming the file(s) and
-the CA's SHA-256 fingerprint, attested by the person who did it. A trust the CA's own retirement
-removes (an IoT CA registry trusting the CA it deregisters) is covered by that step.
+issuer) the step is that action on the holder, with the CA named in `attrs["untrust"]`
+(`acting_node`). Where the connector that read the trust store can rewrite it (the x509
+connector, for a bundle file or a directory it may write: the edge's `writable`), the step is an
+executable `untrust` on the CA's node, for that holder (`trust.holder`). Elsewhere it is a manual task on the holder,
+naming the file(s) and the CA's SHA-256 fingerprint, attested by the person who did it. A trust
+the CA's own retirement removes (an IoT CA registry trusting the CA it deregisters) is covered by
+that step. Verify is NOT CLEAN while a re-read trust store holds the CA, whatever was attested.
 """
 
 from __future__ import annotations
@@ -55,6 +58,25 @@ def refused_trusts(store: Store) -> dict[tuple[str, str], str]:
     return out
 
 
+def trust_recorders(store: Store) -> dict[tuple[str, str], dict[str, bool]]:
+    """(holder, CA) -> {snapshot (connector) that recorded the trust: whether it may rewrite the store}."""
+    out: dict[tuple[str, str], dict[str, bool]] = {}
+    for snapshot, data in store.db.execute("SELECT snapshot, data FROM edges WHERE data LIKE '%\"trusts\"%'"):
+        e = json.loads(data)
+        if e.get("rel") == Relation.TRUSTS.value:
+            out.setdefault((e["from"], e["to"]), {})[str(snapshot)] = bool((e.get("attrs") or {}).get("writable"))
+    return out
+
+
+def _untrusting_connector(planner: _Planner, recorded: dict[str, bool]) -> str | None:
+    """The connector that read this trust store, when it declares `untrust` and may write it."""
+    for name, writable in sorted(recorded.items()):
+        cls = planner.conns.by_name.get(name)
+        if writable and cls is not None and "untrust" in cls.actions.get(NodeKind.CA, frozenset()):
+            return name
+    return None
+
+
 def ca_fingerprint(node_id: str, fingerprint: str | None) -> str:
     """The CA certificate's SHA-256 (of its DER): x509 and IoT ids carry it when no fingerprint does."""
     if fingerprint:
@@ -64,11 +86,12 @@ def ca_fingerprint(node_id: str, fingerprint: str | None) -> str:
 
 
 def plan_untrust(planner: _Planner) -> None:
-    """One task per holder that trusts a CA the plan retires or replaces."""
+    """One step per holder that trusts a CA the plan retires or replaces."""
     from revoke.plan import Step
 
     trusts = trust_edges(planner.store)
     refused = refused_trusts(planner.store)
+    recorders = trust_recorders(planner.store)
     by_ca: dict[str, list[tuple[str, list[str]]]] = {}
     for (trusting, trusted), found in sorted(trusts.items()):
         by_ca.setdefault(trusted, []).append((trusting, found))
@@ -79,9 +102,14 @@ def plan_untrust(planner: _Planner) -> None:
         acting = planner.step_for_node.get(ca_id)
         if acting is None or acting.verb == "skip":
             continue
-        create = planner.steps.get(f"create_ca:{ca_id}")
-        retire = planner.steps.get(f"retire_ca:{ca_id}")
-        delivered = sorted(s.id for c in planner.succs(ca_id, Relation.ISSUED)
+        # the same CA seen by another provider (an x509 file CA registered in AWS IoT): the new CA,
+        # the reissues and the retirement are that provider's steps
+        real = ca_id
+        if acting.verb == "covered" and acting.depends_on and acting.depends_on[0] in planner.steps:
+            real = planner.steps[acting.depends_on[0]].node
+        create = planner.steps.get(f"create_ca:{real}")
+        retire = planner.steps.get(f"retire_ca:{real}")
+        delivered = sorted(s.id for c in planner.succs(real, Relation.ISSUED)
                            for s in [planner.steps.get(f"reissue:{c}")] if s is not None)
         fp = ca_fingerprint(ca_id, ca.fingerprint)
         for holder_id, found in by_ca[ca_id]:
@@ -94,7 +122,7 @@ def plan_untrust(planner: _Planner) -> None:
             ca_path, ca_length = planner.path(ca_id)
             step = Step(f"untrust:{ca_id}->{holder_id}", "manual", holder_id, holder.kind.value, holder.provider,
                         None, [*ca_path, holder_id], depth=ca_length)
-            step.trust = {"ca": ca_id, "ca_name": ca.name, "fingerprint": fp, "paths": found,
+            step.trust = {"ca": ca_id, "ca_name": ca.name, "fingerprint": fp, "paths": found, "holder": holder_id,
                           "replacement": create.node if create else "", "before": retire.id if retire else ""}
             if acting.executable and holder.provider and holder.provider == ca.provider:
                 # the provider's own CA registry: retiring the CA there removes the trust
@@ -104,23 +132,32 @@ def plan_untrust(planner: _Planner) -> None:
                 planner.add(step)
                 continue
             step.depends_on = [*([create.id] if create else []), *delivered]
-            conn = planner.conns.owner(holder)
-            refusal = refused.get((holder_id, ca_id), "")
-            if conn and planner.conns.supports(conn, holder.kind, "untrust", holder_id) and not refusal:
-                step.verb, step.connector = "untrust", conn
-                step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id} ({where}), after the "
-                               f"{len(delivered)} reissued certificate(s) are delivered")
-                planner.add(step)
-                continue
-            order = f"after the reissued certificates are delivered ({len(delivered)} reissue step(s))"
+            order = f"after the reissued certificates are made ({len(delivered)} reissue step(s))"
             if retire and planner.emergency:
                 order += f"; --emergency retires the old CA first ({retire.id})"
             elif retire:
-                # the executor orders executable steps only: it cannot hold the retirement for a person
-                order += (f", ideally before {retire.id} retires the old CA (the executor does not wait for this "
-                          "attestation; verify stays NOT CLEAN while a trust store still holds the old CA)")
-            step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id}'s trust store {where} and install "
-                           f"{repl}; {order}; then attest" + (f" ({refusal})" if refusal else ""))
+                order += f", before {retire.id} retires the old CA (which waits for this step)"
+                retire.depends_on.append(step.id)
+            conn = planner.conns.owner(holder)
+            refusal = refused.get((holder_id, ca_id), "")
+            file_conn = _untrusting_connector(planner, recorders.get((holder_id, ca_id), {}))
+            if conn and planner.conns.supports(conn, holder.kind, "untrust", holder_id) and not refusal:
+                # the holder's own connector drops the CA (a Vault PKI mount deleting an imported issuer)
+                step.verb, step.connector = "untrust", conn
+                step.reason = f"remove CA {ca.name} ({fp}) from {holder_id} ({where}); {order}"
+            elif file_conn is not None and not refusal:
+                # on the CA's node, not the holder's: a holder may be a compromised source, and a
+                # probe that answers "dead" must never block the residual walk there
+                step.verb, step.node, step.kind, step.provider, step.connector = (
+                    "untrust", ca_id, ca.kind.value, ca.provider, file_conn)
+                step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id}'s trust store {where}; {order}; "
+                               f"install {repl} there when it is delivered")
+            else:
+                step.reason = (f"remove CA {ca.name} ({fp}) from {holder_id}'s trust store {where} and install "
+                               f"{repl}; {order}; then attest" + (f" ({refusal})" if refusal else ""))
+                if holder_id in planner.sources:
+                    # never a task on a compromised source: attesting it would end verify's walk there
+                    step.node, step.kind, step.provider = ca_id, ca.kind.value, ca.provider
             planner.add(step)
 
 
@@ -182,7 +219,8 @@ def trust_removed(steps: list[Step], attested: dict[str, dict[str, Any]], store:
     out = []
     for s in untrust_steps(steps):
         ca = s.trust.get("ca", "")
-        still = (s.node, ca) in now
+        holder = s.trust.get("holder") or s.node
+        still = (holder, ca) in now
         if still:
             how = "still trusted at the last collection"
         elif s.verb == "covered":
@@ -193,8 +231,8 @@ def trust_removed(steps: list[Step], attested: dict[str, dict[str, Any]], store:
             how = f"gone from the re-read trust store; attested by {attested[s.node]['by']}"
         else:
             how = "gone from the re-read trust store; task not attested"
-        out.append({"holder": s.node, "dropped": ca, "dropped_name": s.trust.get("ca_name", ""),
+        out.append({"holder": holder, "dropped": ca, "dropped_name": s.trust.get("ca_name", ""),
                     "fingerprint": s.trust.get("fingerprint", ""), "paths": s.trust.get("paths", []),
-                    "trusts_now": sorted(c for (h, c) in now if h == s.node and c != ca),
+                    "trusts_now": sorted(c for (h, c) in now if h == holder and c != ca),
                     "removed": not still, "verified": how})
     return out

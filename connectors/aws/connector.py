@@ -22,6 +22,7 @@ from connectors.aws.client import PROVIDER, Account, quiet_sdk_bodies
 from connectors.aws.collect import collect_account, get_organization
 from connectors.aws.options import AwsOptions
 from connectors.aws.transform import collected
+from connectors.escrow_batch import ReadCache
 from revoke.connector import (
     ActionContext,
     ActionResult,
@@ -183,6 +184,7 @@ class AwsConnector(BaseConnector):
         self.accounts = [Account(s, opts.max_attempts, self.max_workers + 4) for s in opts.account_settings()]
         self.iot_ca_ids = list(opts.iot_ca_ids)
         self.created_ca_ids: list[str] = []
+        self._escrow_reads = ReadCache()  # verify reads a batch item once for all its members
         self.probe_sts = opts.probe_sts
         self.organizations = opts.organizations
         self.session_policies = {arn: p.model_dump() for arn, p in opts.session_policies.items()}
@@ -297,11 +299,24 @@ class AwsConnector(BaseConnector):
             return ActionResult(replacement.old_id, "escrow_put", changed=False, detail="dry run: would escrow")
         changed, detail = escrow.put(self.accounts[0].client("secretsmanager"), location, item, replacement,
                                      ctx.incident)
+        self._escrow_reads.forget((location, item))
         log.info("aws.escrow_put", node=replacement.old_id, new=replacement.new_id, item=item, changed=changed)
         return ActionResult(replacement.old_id, "escrow_put", changed=changed, detail=detail)
 
+    def escrow_put_many(self, location: str, item: str, members: dict[str, Replacement],
+                        ctx: ActionContext) -> ActionResult:
+        if ctx.dry_run:
+            return ActionResult(item, "escrow_put", changed=False, detail="dry run: would escrow")
+        changed, detail, data = escrow.put_many(self.accounts[0].client("secretsmanager"), location, item, members,
+                                                ctx.incident)
+        self._escrow_reads.put((location, item), data)  # read again before the next merge: no check-and-set here
+        log.info("aws.escrow_put", item=item, members=len(members), changed=changed)
+        return ActionResult(item, "escrow_put", changed=changed, detail=detail)
+
     def escrow_holds(self, location: str, item: str) -> set[str]:
-        return escrow.held(self.accounts[0].client("secretsmanager"), location, item)
+        sm = self.accounts[0].client("secretsmanager")
+        return self._escrow_reads.held((location, item), lambda: escrow.read(sm, location, item),
+                                       lambda got: escrow.held(got or {}))
 
     # -- what cannot be undone, read from the graph before anything runs
 

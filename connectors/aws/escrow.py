@@ -8,6 +8,9 @@ configured account, as one JSON SecretString:
 
 Only the material fields are secret. Writing the same replacement again is a no-op (same
 fingerprint), so a resumed run may repeat the put; a second replacement becomes a new version.
+A fleet's replacements share items: `put_many` merges several members into one secret in one
+write (the layout is `connectors.escrow_batch`'s; a secret value holds at most 64 KiB, so the
+plan puts a few devices in each).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from connectors import escrow_batch
 from connectors.aws.client import call
-from connectors.recognize import recognize
 from revoke.connector import ConnectorError, Replacement
 
 NOT_FOUND = "ResourceNotFoundException"
@@ -44,26 +47,39 @@ def put(sm: Any, prefix: str, item: str, replacement: Replacement, incident: str
     current = _current(sm, name)
     if current is not None and current.get("fingerprint") == replacement.fingerprint:
         return False, f"{name} already holds it"
-    text = json.dumps({"replaces": replacement.old_id, "credential": replacement.new_id,
-                       "fingerprint": replacement.fingerprint, "incident": incident,
-                       **replacement.material.reveal()})
-    if current is None:
+    text = json.dumps(escrow_batch.member_record(replacement, incident))
+    return True, _write(sm, name, text, current is None, f"the replacement of {replacement.old_id}")
+
+
+def _write(sm: Any, name: str, text: str, new: bool, what: str) -> str:
+    if new:
         try:
-            call(lambda: sm.create_secret(Name=name, SecretString=text,
-                                          Description=f"revoke escrow: the replacement of {replacement.old_id}"),
+            call(lambda: sm.create_secret(Name=name, SecretString=text, Description=f"revoke escrow: {what}"),
                  "create_secret", f"aws:secret:{name}")
-            return True, f"escrowed in {name}"
+            return f"escrowed in {name}"
         except ConnectorError as exc:
             if exc.code != "ResourceExistsException":  # created by a try whose answer was lost
                 raise
     call(lambda: sm.put_secret_value(SecretId=name, SecretString=text), "put_secret_value", f"aws:secret:{name}")
-    return True, f"escrowed in {name} (new version)"
+    return f"escrowed in {name} (new version)"
 
 
-def held(sm: Any, prefix: str, item: str) -> set[str]:
-    """The credentials the item holds: its `credential` field and what the recognisers find."""
-    current = _current(sm, prefix + item) or {}
-    out = {f.ref for f in recognize(current) if f.ref}
-    if current.get("credential"):
-        out.add(str(current["credential"]))
-    return out
+def put_many(sm: Any, prefix: str, item: str, members: dict[str, Replacement],
+             incident: str) -> tuple[bool, str, dict[str, Any]]:
+    """(changed, detail, the item's content now): the members merged into the secret, one write."""
+    name = prefix + item
+    current = _current(sm, name)
+    data, changed = escrow_batch.merged(current, members, incident)
+    detail = f"{name} already holds them"
+    if changed:
+        detail = _write(sm, name, json.dumps(data), current is None, f"{len(data['members'])} replacements")
+    return changed, detail, data
+
+
+def read(sm: Any, prefix: str, item: str) -> dict[str, Any]:
+    return _current(sm, prefix + item) or {}
+
+
+def held(data: dict[str, Any]) -> set[str]:
+    """The credentials the item holds: its `credential` field(s) and what the recognisers find."""
+    return escrow_batch.holds(data)

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from connectors.escrow_batch import ReadCache
 from connectors.vault import auth, escrow, kv, pki, tokens
 from connectors.vault.client import PROVIDER, VaultApi
 from connectors.vault.ids import node_type
@@ -95,6 +96,7 @@ class VaultConnector(BaseConnector):
         self.api = VaultApi(self.opts)
         self._lock = threading.Lock()
         self._kv2_mounts: list[str] | None = None  # for the escrow, read once
+        self._escrow_reads = ReadCache()  # verify reads a batch item once for all its members
         self.log = structlog.get_logger().bind(connector=PROVIDER)
 
     def close(self) -> None:
@@ -259,11 +261,24 @@ class VaultConnector(BaseConnector):
             return ActionResult(replacement.old_id, "escrow_put", changed=False, detail="dry run: would escrow")
         changed, detail = escrow.put(self.api, self._kv2(), location, item, replacement, ctx.incident,
                                      first_attempt=bool(ctx.options.get("first_attempt")))
+        self._escrow_reads.forget((location, item))
         self.log.info("vault.escrow_put", node=replacement.old_id, new=replacement.new_id, item=item, changed=changed)
         return ActionResult(replacement.old_id, "escrow_put", changed=changed, detail=detail)
 
+    def escrow_put_many(self, location: str, item: str, members: dict[str, Replacement],
+                        ctx: ActionContext) -> ActionResult:
+        if ctx.dry_run:
+            return ActionResult(item, "escrow_put", changed=False, detail="dry run: would escrow")
+        key = (location, item)
+        changed, detail, now = escrow.put_many(self.api, self._kv2(), location, item, members, ctx.incident,
+                                               known=self._escrow_reads.written(key))
+        self._escrow_reads.put(key, now, written=True)
+        self.log.info("vault.escrow_put", item=item, members=len(members), changed=changed)
+        return ActionResult(item, "escrow_put", changed=changed, detail=detail)
+
     def escrow_holds(self, location: str, item: str) -> set[str]:
-        return escrow.held(self.api, self._kv2(), location, item)
+        return self._escrow_reads.held((location, item), lambda: escrow.read(self.api, self._kv2(), location, item),
+                                       lambda got: escrow.held(got[0]))
 
     def _kv2(self) -> list[str]:
         with self._lock:

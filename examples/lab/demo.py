@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -124,7 +125,9 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
             (root / "inventory.yaml").write_text(yaml.safe_dump(_inventory(aws, vault), sort_keys=False))
             config = {"connectors": [
                 {"type": "inventory", "path": "inventory.yaml"},
-                {"type": "x509", "paths": ["pki/runner"], "holder": RUNNER},
+                # the runner trusts the internal CA through its CA bundle: retiring the CA takes it out
+                {"type": "x509", "paths": ["pki/runner"], "holder": RUNNER,
+                 "trust_paths": [{"path": "pki/runner-trust/ca-bundle.pem", "holder": RUNNER}]},
                 {"type": "vault", "url": bao.url, "token_env": VAULT_TOKEN_ENV},
                 {"type": "aws", "endpoint_url": aws_server.endpoint_url, "region": aws["region"],
                  "access_key_id_env": "AWS_ACCESS_KEY_ID", "secret_access_key_env": "AWS_SECRET_ACCESS_KEY",
@@ -179,7 +182,8 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
     from revoke.store import Store
     from revoke.verify import verify
 
-    c = Console(highlight=False, emoji=False)
+    # piped to a file or another program, ids are never folded in the middle
+    c = Console(highlight=False, emoji=False, soft_wrap=not sys.stdout.isatty())
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -210,6 +214,12 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
         for item in data["credentials"]:
             if item["kind"] != "certificate":
                 c.print(f"   {item['id']}  [dim]via {' -> '.join(item['path'][1:-1]) or 'direct'}[/]", markup=True)
+        from revoke.trust import trust_edges
+
+        reached = {item["id"] for item in data["credentials"] if item["kind"] == "ca"}
+        for (holder, ca), files in sorted(trust_edges(store).items()):
+            if ca in reached:
+                c.print(f"   {holder} trusts {ca} (its key is exposed) through {', '.join(files)}", markup=False)
         naive = naive_survivors(store, RUNNER, lb.seeds["runner_key"])
         c.print(f"   rotating only the first key found ({lb.seeds['runner_key']}) leaves "
                 f"[bold red]{len(naive)} live reachable credentials[/]")
@@ -231,6 +241,13 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
                 f"{stats.retries} retries")
         for sid, err in stats.failed.items():
             c.print(f"   [red]failed[/] {sid}: {err}", markup=False)
+        for sid, why in stats.waiting.items():
+            c.print(f"   waiting {sid}: {why}", markup=False)
+        for step in plan.steps:
+            if step.verb == "untrust" and step.id not in stats.failed:
+                c.print(f"   untrust: {step.trust.get('holder')} no longer trusts {step.trust.get('ca_name')} "
+                        f"({', '.join(step.trust.get('paths') or [])}); {step.trust.get('before')} waited for it",
+                        markup=False)
         phase("run", t)
         t = time.perf_counter()
         result = verify(journal, store, config)
@@ -256,6 +273,8 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
                 c.print(f"   [red]probe[/] {p.node}: {p.problem}", markup=False)
         for msg in result.problems:
             c.print(f"   [red]problem[/] {msg}", markup=False)
+        for ts in result.trust_survivors:
+            c.print(f"   [red]still trusted[/] {ts['holder']}: {ts['ca']} in {', '.join(ts['paths'])}", markup=False)
         phase("verify", t)
         t = time.perf_counter()
         report_path = _write_report(store, journal, lb.directory, keep)

@@ -122,8 +122,12 @@ def write_lab_pki(
     CI runner). Device material is returned in memory; it is written under
     `directory/devices/` only when `write_devices` is true.
 
+    Also writes the runner's trust bundle, `directory/runner-trust/ca-bundle.pem` (0644): a public
+    root CA (its key is thrown away: nobody can reach it) and the internal CA, so the runner
+    accepts whatever the internal CA signs.
+
     Returns `{"ca_cert_pem", "ca_key_pem", "ca_cert_path", "ca_key_path", "runner_dir",
-    "devices": [(cert_pem, key_pem), ...]}`.
+    "trust_bundle_path", "devices": [(cert_pem, key_pem), ...]}`.
     """
     root = Path(directory)
     runner = root / "runner"
@@ -134,6 +138,13 @@ def write_lab_pki(
     ca_cert_path.write_text(ca_cert_pem)
     ca_key_path.write_text(ca_key_pem)
     ca_key_path.chmod(0o600)
+
+    trust = root / "runner-trust"
+    trust.mkdir(parents=True, exist_ok=True)
+    public_root, _ = make_ca("Revoke Lab Public Root", key="ec")
+    bundle = trust / "ca-bundle.pem"
+    bundle.write_text(f"# the CI runner's CA bundle\n{pem(public_root)}{pem(ca_cert)}")
+    bundle.chmod(0o644)
 
     pairs: list[tuple[str, str]] = []
     for i in range(devices):
@@ -155,5 +166,6 @@ def write_lab_pki(
         "ca_cert_path": str(ca_cert_path),
         "ca_key_path": str(ca_key_path),
         "runner_dir": str(runner),
+        "trust_bundle_path": str(bundle),
         "devices": pairs,
     }

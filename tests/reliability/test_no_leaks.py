@@ -30,8 +30,12 @@ JSON_DEBUG = ("--log-format", "json", "--log-level", "debug")
 CONSOLE_DEBUG = ("--log-format", "console", "--log-level", "debug")
 
 
-def _pem_lines(pem: str) -> list[str]:
-    return [ln.strip() for ln in pem.splitlines() if len(ln.strip()) >= 40 and "-----" not in ln]
+def _pem_lines(pem: str, *public: str) -> list[str]:
+    """The key's base64 lines, but those a public certificate carries too: an EC PKCS#8 key ends
+    with its public point, which may line up with the certificate's (public, journaled by untrust)."""
+    shown = "".join(ln.strip() for text in public for ln in text.splitlines() if "-----" not in ln)
+    return [ln.strip() for ln in pem.splitlines() if len(ln.strip()) >= 40 and "-----" not in ln
+            and ln.strip() not in shown]
 
 
 def harvest(lb: Lab) -> dict[str, str]:
@@ -62,18 +66,24 @@ def harvest(lb: Lab) -> dict[str, str]:
     for item in items:
         data = vault.secrets.kv.v2.read_secret_version(path=f"revoke-escrow/{item}",
                                                        raise_on_deleted_version=True)["data"]["data"]
-        if data.get("secret_access_key"):
-            out[f"escrow {item} secret"] = data["secret_access_key"]
-        for i, line in enumerate(_pem_lines(data.get("private_key_pem", ""))):
-            out[f"escrow {item} private key line {i}"] = line
+        # a fleet's item holds its devices as members
+        members = data["members"] if data.get("batch") == "members" else {"": data}
+        for name, rec in members.items():
+            where = f"{item}#{name}" if name else item
+            if rec.get("secret_access_key"):
+                out[f"escrow {where} secret"] = rec["secret_access_key"]
+            for i, line in enumerate(_pem_lines(rec.get("private_key_pem", ""), rec.get("certificate_pem", ""))):
+                out[f"escrow {where} private key line {i}"] = line
     with lb.gcp.state.lock:
         pems = {k.key_id: k.private_pem for k in lb.gcp.state.keys.values() if k.private_pem}
     for kid, pem in pems.items():
         for i, line in enumerate(_pem_lines(pem)):
             out[f"gcp key {kid} line {i}"] = line
-    for f in (lb.directory / "pki").rglob("*"):
-        if f.is_file() and "PRIVATE KEY" in f.read_text(errors="replace"):
-            for i, line in enumerate(_pem_lines(f.read_text())):
+    files = [f for f in (lb.directory / "pki").rglob("*") if f.is_file()]
+    certs = [f.read_text(errors="replace") for f in files if "PRIVATE KEY" not in f.read_text(errors="replace")]
+    for f in files:
+        if "PRIVATE KEY" in f.read_text(errors="replace"):
+            for i, line in enumerate(_pem_lines(f.read_text(), *certs)):
                 out[f"file {f.name} line {i}"] = line
     return out
 

@@ -1,4 +1,5 @@
-"""A compromised CA leaves every trust store that accepts it: planned, delivered, verified from the files."""
+"""A compromised CA leaves every trust store that accepts it: planned, removed from the files by the
+x509 connector, verified from the files."""
 
 from __future__ import annotations
 
@@ -43,10 +44,12 @@ def test_a_compromised_ca_leaves_every_trust_store_and_verify_reads_them_back(tm
     res = rv("plan", "compromised-ca", "--node", kid(inter_key), "--format", "json")
     assert res.returncode == 0, res.stderr
     steps = json.loads(res.stdout)["steps"]
-    untrust = {s["node"]: s for s in steps if s["id"].startswith("untrust:")}
-    # every holder trusting the issuing CA, and nobody for the root (its key is not reachable)
+    untrust = {s["trust"]["holder"]: s for s in steps if s["id"].startswith("untrust:")}
+    # every holder trusting the issuing CA, and nobody for the root (its key is not reachable);
+    # each store is a file the x509 connector may rewrite: an action on the CA, not a manual task
     assert set(untrust) == {*WEB, "host:api-1"}
-    assert all(s["trust"]["ca"] == cid(inter) and s["verb"] == "manual" for s in untrust.values())
+    assert all(s["trust"]["ca"] == cid(inter) and s["verb"] == "untrust" and s["node"] == cid(inter)
+               and s["connector"] == "x509" for s in untrust.values())
     assert untrust["host:web-3"]["trust"]["paths"] == [str(tmp_path / "web-3" / "bundle.pem"),
                                                        str(tmp_path / "web-3" / "certs" / "issuing.crt")]
     fp = "sha256:" + cid(inter).rsplit(":", 1)[1]
@@ -56,14 +59,21 @@ def test_a_compromised_ca_leaves_every_trust_store_and_verify_reads_them_back(tm
     kiosk = json.loads(rv("blast-radius", "host:kiosk", "--format", "json").stdout)
     assert kiosk["credentials"] == []
 
-    assert rv("run", "compromised-ca", "--node", kid(inter_key), "--incident", "ca1", "--execute").returncode == 0
-    # deliver: a new issuing CA replaces the old one in every trust store, each task attested
+    run = rv("run", "compromised-ca", "--node", kid(inter_key), "--incident", "ca1", "--execute")
+    assert run.returncode == 0, run.stdout + run.stderr
+    # the files are the judge: the issuing CA left every store, every other certificate stayed
+    for i in range(1, 4):
+        assert (tmp_path / f"web-{i}" / "bundle.pem").read_text() == pem(root)
+    assert not (tmp_path / "web-3" / "certs" / "issuing.crt").exists()
+    assert (tmp_path / "api-1" / "client-ca.pem").read_text() == ""
+    assert (tmp_path / "kiosk" / "bundle.pem").read_text() == pem(root)
+    # deliver: the new issuing CA goes into the stores, the CA's and key's tasks are attested
     new, _ = make_ca("Lab Issuing CA 2", issuer=(root, make_ca("unused")[1]))
     for i in range(1, 4):
         write(tmp_path / f"web-{i}" / "bundle.pem", pem(root) + pem(new))
-    write(tmp_path / "web-3" / "certs" / "issuing.crt", pem(new))
     write(tmp_path / "api-1" / "client-ca.pem", pem(new))
     manual = {s["node"] for s in steps if s["verb"] == "manual"}
+    assert manual and not manual & {*WEB, "host:api-1"}
     for node in sorted(manual):
         assert rv("attest", "--incident", "ca1", node, "--note", "done").returncode == 0
     res = rv("verify", "--incident", "ca1", "--format", "json")
@@ -74,7 +84,7 @@ def test_a_compromised_ca_leaves_every_trust_store_and_verify_reads_them_back(tm
     removed = {t["holder"]: t for t in report["trust_removed"]}
     assert set(removed) == {*WEB, "host:api-1"}
     assert removed["host:api-1"]["dropped"] == cid(inter) and removed["host:api-1"]["trusts_now"] == [cid(new)]
-    assert removed["host:web-1"]["removed"] and "attested" in removed["host:web-1"]["verified"]
+    assert removed["host:web-1"]["removed"] and "removed by untrust:" in removed["host:web-1"]["verified"]
     for fmt in ("md", "html"):
         text = rv("report", "--incident", "ca1", "--format", fmt).stdout
         assert "Trust removed" in text and "host:web-3" in text

@@ -37,9 +37,10 @@ def encrypted_openssh_key() -> str:
     return "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END OPENSSH PRIVATE KEY-----\n"
 
 
-def test_registered_with_no_actions():
+def test_registered_with_trust_store_actions_only():
+    # file PKI has no revocation authority: the only actions are on trust stores (and their undo)
     cls = connector_class("x509")
-    assert cls.name == "x509" and cls.actions == {}
+    assert cls.name == "x509" and cls.actions == {NodeKind.CA: frozenset({"untrust", "rollback"})}
 
 
 def test_holders_per_path_and_fallback(tmp_path, collect):

@@ -12,13 +12,14 @@ from connectors.pki import signed_by
 from examples.lab.pki import write_lab_pki
 
 
-def test_write_lab_pki_is_fast_and_writes_only_the_runner_files(tmp_path, collect):
+def test_write_lab_pki_is_fast_and_writes_only_the_runner_files(tmp_path, collect):  # and its trust bundle
     start = time.perf_counter()
     lab = write_lab_pki(tmp_path, devices=200)
     elapsed = time.perf_counter() - start
     assert elapsed < 1.0, f"200 devices took {elapsed:.3f}s"
 
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["internal-ca.crt", "internal-ca.key"]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["ca-bundle.pem", "internal-ca.crt",
+                                                                          "internal-ca.key"]
     assert len(lab["devices"]) == 200
     ca = x509.load_pem_x509_certificate(lab["ca_cert_pem"].encode())
     first = x509.load_pem_x509_certificate(lab["devices"][0][0].encode())
