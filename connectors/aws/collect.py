@@ -18,6 +18,7 @@ from typing import Any
 
 from connectors.aws.client import PROVIDER, Account, call, pages
 from connectors.aws.iot import ca_node_id, cert_node_id
+from connectors.aws.iot_known import KNOWN
 from connectors.aws.transform import parse_credential_report, slot_last_used
 from connectors.recognize import recognize
 from revoke.connector import CollectFinding, ConnectorError
@@ -332,8 +333,15 @@ def get_iot(
         # which after a fleet reissue halves the calls of every later collection
         if c.get("status") in ("REVOKED", "INACTIVE"):
             return dict(c)
-        return call(lambda: iot.describe_certificate(certificateId=c["certificateId"]),
+        # a certificate revoke registered, or described earlier in this process: its PEM and
+        # validity cannot have changed, and the listing gives its live status
+        known = KNOWN.description(c)
+        if known is not None:
+            return known
+        desc = call(lambda: iot.describe_certificate(certificateId=c["certificateId"]),
                     "describe_certificate", cert_node_id(c["certificateId"]))["certificateDescription"]
+        KNOWN.remember(desc)
+        return dict(desc)
 
     certs = list(pool.map(describe, listed))
     discovery = "list_ca_certificates"

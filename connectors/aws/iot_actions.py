@@ -26,6 +26,7 @@ from connectors.aws.iot import (
     verification_certificate,
     verify_signature,
 )
+from connectors.aws.iot_known import KNOWN
 from connectors.pki import new_ca
 from connectors.pki import new_leaf as new_device_certificate
 from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret
@@ -244,6 +245,8 @@ def certificate_replacement(iot: Any, node: Node, ctx: ActionContext, cas: NewCa
         how = {"method": "create_keys_and_certificate", "why": why}
     if not arn:
         arn = (describe(iot, cert_node_id(new_cid)) or {}).get("certificateArn", "")
+    # the next collection (verify's) need not describe the certificate made here
+    KNOWN.put(new_cid, cert_pem, ca_id=how.get("ca"))
     old_arn = desc.get("certificateArn", "")
     # the things `siblings` listed a moment ago for this step, else a fresh read
     known = reads.take(node.id, old_arn) if reads is not None else None

@@ -7,8 +7,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from aws_testlib import ctx, make_connector
+from aws_testlib import ctx, dump, make_connector
 
+from connectors.aws.iot_known import KNOWN
+from connectors.pki import load_pem
 from examples.lab.aws_lab import lab_client, seed_demo
 from examples.lab.pki import make_ca, pem, pem_key
 from revoke.model import Node, NodeKind
@@ -77,12 +79,18 @@ def test_a_collection_lists_principals_in_the_direction_with_fewer_calls(fresh: 
     iot = lab_client("iot", fresh.endpoint_url)
     for i in range(30):  # things without certificates (provisioned, not yet enrolled)
         iot.create_thing(thingName=f"spare-{i:02d}")
+    KNOWN.forget_all()  # nothing known from earlier tests: every active certificate is described
     aws = make_connector(fresh)
     calls = counted(aws)
     got = aws.collect()
     certs = iot.list_certificates()["certificates"]
     active = [c for c in certs if c["status"] == "ACTIVE"]
     assert calls["DescribeCertificate"] == len(active)
+    # a second collection in this process describes none of them again, and sees the same graph
+    calls.clear()
+    again = aws.collect()
+    assert calls["DescribeCertificate"] == 0
+    assert dump(again) == dump(got)
     assert calls["ListThingPrincipals"] + calls["ListPrincipalThings"] == min(len(certs), 33)
     # the same edges either way: every certificate a thing holds authenticates as that thing
     edges = {(e.src, e.dst) for e in got.edges if e.rel.value == "authenticates_as" and "iot_thing" in e.dst}
@@ -90,3 +98,26 @@ def test_a_collection_lists_principals_in_the_direction_with_fewer_calls(fresh: 
                 for t in [f"device-{i:04d}" for i in range(3)]
                 for p in iot.list_thing_principals(thingName=t)["principals"]}
     assert edges == expected and len(expected) >= 3
+
+
+def test_the_next_collection_does_not_describe_what_a_reissue_registered(fresh: Any, lab: dict[str, Any]) -> None:
+    iot = lab_client("iot", fresh.endpoint_url)
+    aws = make_connector(fresh)
+    aws.collect()  # every certificate there is now is known
+    old_ca = Node(id=f"aws:iot_ca:{lab['iot_ca_id']}", kind=NodeKind.CA, provider="aws")
+    new_ca = aws.create_replacement(old_ca, ctx())
+    node = device(iot, lab["iot_certificate_ids"][2], lab["iot_ca_id"])
+    made = aws.create_replacement(node, ctx(replacements={old_ca.id: new_ca.new_id}))
+    aws.remember_created({new_ca.new_id})
+    calls = counted(aws)
+    got = aws.collect()
+    new_cid = made.new_id.split(":")[-1]
+    assert calls["DescribeCertificate"] == 0
+    # what the graph says of the new certificate matches the provider: its CA signed it (IoT's
+    # link and the signature), the x509 id of its PEM is its alias, its expiry is the certificate's
+    new = next(n for n in got.nodes if n.id == made.new_id)
+    pem_text = iot.describe_certificate(certificateId=new_cid)["certificateDescription"]["certificatePem"]
+    assert new.status == "active" and new.expires == load_pem(pem_text).not_valid_after_utc
+    edges = {(e.src, e.rel.value, str(e.attrs.get("signature", ""))) for e in got.edges if e.dst == made.new_id}
+    assert (new_ca.new_id, "issued", "verified") in edges
+    assert any(src.startswith("x509:cert:") and rel == "derives" for src, rel, _ in edges)
