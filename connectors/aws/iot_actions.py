@@ -70,25 +70,27 @@ class NewCas:
 class ThingReads:
     """The things `siblings` just listed for a certificate, handed once to the reissue that
     follows it in the same step (the executor asks for siblings, then for the replacement), so
-    a reissue lists the old certificate's things once. Keyed by node id and certificate ARN,
-    taken at most once and only while fresh: a later reissue of the same node lists again."""
+    a reissue lists the old certificate's things once. `attached` says whether the certificate
+    itself was among those things' principals: then it existed a moment ago, which is all the
+    reissue's describe would have told it beyond its immutable PEM. Keyed by node id and
+    certificate ARN, taken at most once and only while fresh."""
 
     MAX_AGE = 30.0  # seconds: the siblings read and the reissue are one step of one run
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], tuple[float, list[str]]] = {}
+        self._seen: dict[tuple[str, str], tuple[float, list[str], bool]] = {}
         self._lock = threading.Lock()
 
-    def put(self, node_id: str, arn: str, things: list[str]) -> None:
+    def put(self, node_id: str, arn: str, things: list[str], attached: bool) -> None:
         with self._lock:
-            self._seen[(node_id, arn)] = (time.monotonic(), list(things))
+            self._seen[(node_id, arn)] = (time.monotonic(), list(things), attached)
 
-    def take(self, node_id: str, arn: str) -> list[str] | None:
+    def take(self, node_id: str, arn: str) -> tuple[list[str], bool] | None:
         with self._lock:
             seen = self._seen.pop((node_id, arn), None)
         if seen is None or time.monotonic() - seen[0] > self.MAX_AGE:
             return None
-        return seen[1]
+        return seen[1], seen[2]
 
 
 def is_ca(node_id: str) -> bool:
@@ -217,6 +219,11 @@ def _reissued(node: Node, made: Replacement) -> ActionResult:
 
 def certificate_replacement(iot: Any, node: Node, ctx: ActionContext, cas: NewCas,
                             reads: ThingReads | None = None, *, desc: dict[str, Any] | None = None) -> Replacement:
+    arn_known = str((desc or {}).get("certificateArn") or node.attrs.get("arn") or "")
+    seen = reads.take(node.id, arn_known) if reads is not None and arn_known else None
+    if desc is None and seen is not None and seen[1]:
+        # siblings saw it attached a moment ago (it exists); its PEM cannot have changed
+        desc = KNOWN.description({"certificateId": native(node.id), "certificateArn": arn_known})
     desc = desc or describe(iot, node.id)
     if desc is None:
         raise ConnectorError(PROVIDER, "reissue", "certificate not found", node=node.id)
@@ -249,8 +256,7 @@ def certificate_replacement(iot: Any, node: Node, ctx: ActionContext, cas: NewCa
     KNOWN.put(new_cid, cert_pem, ca_id=how.get("ca"))
     old_arn = desc.get("certificateArn", "")
     # the things `siblings` listed a moment ago for this step, else a fresh read
-    known = reads.take(node.id, old_arn) if reads is not None else None
-    things = known if known is not None else _things(iot, old_arn, node.id)
+    things = seen[0] if seen is not None and old_arn == arn_known else _things(iot, old_arn, node.id)
     policies = _policies(iot, old_arn, node.id)
     for thing in things:
         call(partial(iot.attach_thing_principal, thingName=thing, principal=arn), "attach_thing_principal", node.id)
@@ -322,11 +328,13 @@ def siblings(iot: Any, node: Node, reads: ThingReads | None = None,
               .get("certificateArn", ""))
     out: set[str] = set()
     things = _things(iot, arn, node.id)
-    if reads is not None and arn:
-        reads.put(node.id, arn, things)
+    attached = False
     for thing in things:
         principals = pages(iot, "list_thing_principals", "principals", node.id, thingName=thing)
+        attached = attached or arn in principals
         out.update(cert_node_id(a.rsplit("/", 1)[-1]) for a in principals if ":cert/" in a)
+    if reads is not None and arn:
+        reads.put(node.id, arn, things, attached)
     out.discard(node.id)
     return out
 

@@ -13,6 +13,7 @@ from connectors.aws.iot_known import KNOWN
 from connectors.pki import load_pem
 from examples.lab.aws_lab import lab_client, seed_demo
 from examples.lab.pki import make_ca, pem, pem_key
+from revoke.connector import ConnectorError
 from revoke.model import Node, NodeKind
 
 
@@ -37,11 +38,12 @@ def device(iot: Any, cid: str, ca_id: str) -> Node:
                 attrs={"arn": arn, "ca": ca_id})
 
 
-def test_a_reissue_under_a_new_ca_costs_eight_iot_calls(fresh: Any, lab: dict[str, Any]) -> None:
+def test_a_reissue_under_a_new_ca_costs_eight_iot_calls_seven_after_a_collection(fresh: Any, lab: dict[str, Any]) -> None:
     aws = make_connector(fresh)
     iot = lab_client("iot", fresh.endpoint_url)
     old_ca = Node(id=f"aws:iot_ca:{lab['iot_ca_id']}", kind=NodeKind.CA, provider="aws")
     new_ca = aws.create_replacement(old_ca, ctx())
+    KNOWN.forget_all()  # a run in a process that never collected: the old PEM is described
     calls = counted(aws)
     node = device(iot, lab["iot_certificate_ids"][0], lab["iot_ca_id"])
     # what the executor does for one device: siblings, the replacement, then the old one's revoke
@@ -59,6 +61,39 @@ def test_a_reissue_under_a_new_ca_costs_eight_iot_calls(fresh: Any, lab: dict[st
     assert [p["policyName"] for p in iot.list_attached_policies(target=new_arn)["policies"]] == ["device-telemetry"]
     assert iot.describe_certificate(certificateId=node.id.split(":")[-1])["certificateDescription"][
         "status"] == "REVOKED"
+    # after a collection in this process (the demo, `revoke run` collecting first): no describe,
+    # the old certificate was seen attached to its thing by siblings, its PEM is known
+    aws.collect()
+    calls.clear()
+    other = device(iot, lab["iot_certificate_ids"][1], lab["iot_ca_id"])
+    assert aws.siblings(other) == set()
+    made = aws.create_replacement(other, ctx(replacements={old_ca.id: new_ca.new_id}))
+    assert aws.act("revoke", other, ctx(options={"first_attempt": True})).changed
+    calls.pop("DescribeCACertificate", None)
+    assert sum(calls.values()) == 7 and "DescribeCertificate" not in calls, calls
+    assert made.attrs["method"] == "signed by the new CA" and made.attrs["things"] == ["device-0001"]
+    assert load_pem(made.material.get("certificate_pem") or "").subject == load_pem(
+        lab["iot_certificate_pems"][lab["iot_certificate_ids"][1]]).subject
+
+
+def test_a_certificate_deleted_since_it_was_known_is_not_reissued(fresh: Any) -> None:
+    iot = lab_client("iot", fresh.endpoint_url)
+    gone = iot.create_keys_and_certificate(setAsActive=True)
+    iot.create_thing(thingName="gone-thing")
+    iot.attach_thing_principal(thingName="gone-thing", principal=gone["certificateArn"])
+    aws = make_connector(fresh)
+    aws.collect()  # its PEM is known from here on
+    iot.detach_thing_principal(thingName="gone-thing", principal=gone["certificateArn"])
+    iot.update_certificate(certificateId=gone["certificateId"], newStatus="INACTIVE")
+    iot.delete_certificate(certificateId=gone["certificateId"])
+    node = Node(id=f"aws:iot_certificate:{gone['certificateId']}", kind=NodeKind.CERTIFICATE, provider="aws",
+                status="active", attrs={"arn": gone["certificateArn"]})
+    assert aws.siblings(node) == set()
+    with pytest.raises(ConnectorError, match="certificate not found"):
+        aws.create_replacement(node, ctx())
+    assert not [c for c in iot.list_certificates()["certificates"] if c["status"] == "ACTIVE"
+                and c["certificateId"] not in {gone["certificateId"]}
+                and iot.list_principal_things(principal=c["certificateArn"])["things"] == ["gone-thing"]]
 
 
 def test_siblings_read_is_used_once_and_only_for_its_own_node(fresh: Any, lab: dict[str, Any]) -> None:
