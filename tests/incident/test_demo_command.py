@@ -24,4 +24,4 @@ def test_demo_retires_the_runner_trust_and_ends_clean(revoke_cli, tmp_path: Path
     bundle = (keep / "pki" / "runner-trust" / "ca-bundle.pem").read_text()
     assert bundle.startswith("# the CI runner's CA bundle\n") and bundle.count("BEGIN CERTIFICATE") == 1
     report = (keep / "demo-incident-report.md").read_text()
-    assert "## Trust removed" in report and "removed by untrust:" in report
+    assert "## Trust removed" in report and "removed by x509 (untrust:" in report
