@@ -31,6 +31,22 @@ def _age_heartbeat(db_path: Path, incident: str) -> None:
                    ((datetime.now(UTC) - timedelta(minutes=10)).isoformat(), incident))
 
 
+def _suspend_between_writes(pid: int, db_path: Path) -> None:
+    """SIGSTOP the process outside a SQLite write transaction: one stopped inside it keeps the file
+    lock, and then nobody can write (a limit of a file store, not of the run lock under test)."""
+    for _ in range(200):
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with sqlite3.connect(db_path, timeout=0.05) as db:
+                db.execute("BEGIN IMMEDIATE")
+                db.rollback()
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.002)
+    raise AssertionError("the run held the store's write lock at every attempt to suspend it")
+
+
 def _records(db_path: Path, incident: str) -> list[tuple[int, str, str | None]]:
     with sqlite3.connect(db_path) as db:
         return db.execute("SELECT seq, type, action FROM journal WHERE incident=? ORDER BY seq", (incident,)).fetchall()
@@ -93,7 +109,7 @@ def test_a_suspended_run_stops_after_a_takeover_and_the_new_holder_finishes(demo
         if any(t == "intent" for _, t, _ in _records(db_path, "s1")) if db_path.exists() else False:
             break
         time.sleep(0.005)
-    os.kill(first.pid, signal.SIGSTOP)
+    _suspend_between_writes(first.pid, db_path)
     try:
         assert first.poll() is None
         stopped_at = _records(db_path, "s1")
