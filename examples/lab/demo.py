@@ -4,8 +4,8 @@ The entry point is the mutable tag of a third-party scanner action (`scanner-org
 `acme/ai-gateway`'s release workflow runs: its job reads the Actions secrets `PYPI_TOKEN` (which can
 publish the gateway package), `AWS_DEPLOY_KEY`, a bot's GitHub token and a deploy key, and runs on
 the CI runner (`host:ci-runner-7`). The runner's environment held an AWS access key and a Vault
-token; the token could read KV paths holding another AWS key, a GCP service-account key and the
-password of the Postgres role `ci`; one AWS key could assume a deploy role; an internal CA's
+token; the token could read KV paths holding another AWS key, a GCP service-account key, a GitHub
+token and the password of the Postgres role `ci`; one AWS key could assume a deploy role; an internal CA's
 private key sat on the runner and had issued 200 IoT device certificates.
 
 The lab runs a moto server, a real OpenBao dev server, the GCP IAM gRPC double, the GitHub double
@@ -151,6 +151,8 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
             runner = aws["keys"]["ci-deployer"]
             github = seed_github(gh_double, aws_key_id=runner["access_key_id"], aws_secret=runner["secret_access_key"])
             os.environ.update(github.env)
+            # a GitHub token the runner's Vault token can read: found there, revoked by the GitHub connector
+            vault_github = _seed_vault_github_token(gh_double, bao.url, bao.root_token)
             pg = pg_started.result()
             postgres_block = seed_postgres(pg, db_password)  # the role whose password secret/ci/db holds
             (root / "inventory.yaml").write_text(yaml.safe_dump(_inventory(aws, vault, github), sort_keys=False))
@@ -176,7 +178,7 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
             seeds = {"runner_key": f"aws:access_key:{aws['keys']['ci-deployer']['access_key_id']}",
                      "runner_token": f"vault:token:{vault['runner_accessor']}", "aws": _public(aws),
                      "gcp_key": gcp["node_ids"]["deployer_key"], "source": github.source,
-                     "github": github.facts}
+                     "github": {**github.facts, "vault_token": vault_github}}
             yield Lab(root, root / "revoke.yaml", store_url, seeds, aws_server.endpoint_url, bao.url, gcp_double,
                       gh_double, pg)
     finally:
@@ -187,6 +189,22 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
                 os.environ[k] = v
         if own_dir:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _seed_vault_github_token(double: Any, url: str, root_token: str) -> str:
+    """Write a CI automation token into `secret/ci/github` and name its value to the GitHub
+    connector (`leaked_tokens_env`), which needs the value to revoke it. Returns its node id."""
+    import hvac
+
+    from connectors.github.transform import token_id
+    from examples.lab.github_demo import LEAKED_ENV
+    from revoke.model import fingerprint
+
+    value = double.add_token("ci-automation")
+    hvac.Client(url=url, token=root_token).secrets.kv.v2.create_or_update_secret(
+        "ci/github", secret={"token": value}, mount_point="secret")
+    os.environ[LEAKED_ENV] = " ".join(filter(None, [os.environ.get(LEAKED_ENV), value]))
+    return token_id(fingerprint(value))
 
 
 def _start_postgres() -> Any:

@@ -17,7 +17,8 @@ def test_demo_retires_the_runner_trust_and_ends_clean(revoke_cli, tmp_path: Path
     # the entry point is the re-tagged action; the plan rotates the database password and reaches the chain
     assert "blast radius of github:repo:scanner-org/scan-action" in out
     assert re.search(r"^\s+rotate\s+postgres:password:db\.internal:5432/ci@[0-9a-f]+$", out, re.M), out
-    assert re.search(r"^\s+revoke\s+github:token:[0-9a-f]{64}$", out, re.M), out
+    # the bot's token (an Actions secret) and the CI token found in Vault
+    assert len(re.findall(r"^\s+revoke\s+github:token:[0-9a-f]{64}$", out, re.M)) == 2, out
     assert re.search(r"rotating only the first key found \(aws:access_key:\w+\) leaves \d+ live reachable", out), out
     assert "the demo pins the action in release.yml to scanner-org/scan-action@" in out
     assert re.search(r"^\s+manual: pypi:api_token:[0-9a-f]{64}: ", out, re.M), out

@@ -86,7 +86,11 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
     # the job's AWS_DEPLOY_KEY holds the runner key's replacement; the bot's token is revoked
     (new_runner,) = [k for k, s in after["ci-deployer"].items() if s == "Active"]
     assert gh.secret_value(facts["repo"], "AWS_DEPLOY_KEY").startswith(f"{new_runner}:")
-    assert not gh.token_live(os.environ[github_demo.LEAKED_ENV])
+    # the bot's token (an Actions secret) and the CI token found in Vault are both revoked
+    held = vault.secrets.kv.v2.read_secret_version(path="ci/github", raise_on_deleted_version=True)["data"]["data"]
+    assert facts["vault_token"] in reached and os.environ[github_demo.LEAKED_ENV].split() == [
+        gh.secret_value(facts["repo"], "RELEASE_BOT_TOKEN"), held["token"]]
+    assert not any(gh.token_live(v) for v in os.environ[github_demo.LEAKED_ENV].split())
 
     # the PyPI token, the runner's re-provisioning with its key's replacement and each device's new
     # certificate are manual tasks: verify fails until they are attested
@@ -113,7 +117,8 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
 
     # the report holds every section and none of the secret values the providers hold
     canaries = [os.environ[VAULT_TOKEN_ENV], stored["aws_secret_access_key"], old_db, new_db,
-                *(os.environ[v] for v in (github_demo.LEAKED_ENV, github_demo.PYPI_ENV, github_demo.ADMIN_ENV)),
+                *(os.environ[v] for v in (github_demo.PYPI_ENV, github_demo.ADMIN_ENV)),
+                *os.environ[github_demo.LEAKED_ENV].split(),
                 gh.secret_value(facts["repo"], "AWS_DEPLOY_KEY").split(":", 1)[1]]
     for path in ("ci/gcp-deployer", "ci/db"):
         canaries += [v for v in vault.secrets.kv.v2.read_secret_version(
