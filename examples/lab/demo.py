@@ -2,11 +2,12 @@
 
 The entry point is the mutable tag of a third-party scanner action (`scanner-org/scan-action`) that
 `acme/ai-gateway`'s release workflow runs: its job reads the Actions secrets `PYPI_TOKEN` (which can
-publish the gateway package), `AWS_DEPLOY_KEY`, a bot's GitHub token and a deploy key, and runs on
-the CI runner (`host:ci-runner-7`). The runner's environment held an AWS access key and a Vault
-token; the token could read KV paths holding another AWS key, a GCP service-account key, a GitHub
-token and the password of the Postgres role `ci`; one AWS key could assume a deploy role; an internal CA's
-private key sat on the runner and had issued 200 IoT device certificates.
+publish the gateway package), `AWS_DEPLOY_KEY` (the app's AWS key, also kept in Vault), a bot's
+GitHub token and a deploy key, and runs on the CI runner (`host:ci-runner-7`). The runner's
+environment held an AWS access key and a Vault token; the token could read KV paths holding the
+app's AWS key, a GCP service-account key, a GitHub token and the password of the Postgres role `ci`;
+one AWS key could assume a deploy role; an internal CA's private key sat on the runner and had
+issued 200 IoT device certificates.
 
 The lab runs a moto server, a real OpenBao dev server, the GCP IAM gRPC double, the GitHub double
 and a real Postgres server, all on loopback, in a temporary directory that is removed afterwards
@@ -147,9 +148,9 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
             vault = seed_vault(bao.url, bao.root_token, app_aws=(app["access_key_id"], app["secret_access_key"]),
                                gcp_key_json=gcp["deployer_key_json"], db_password=db_password)
             os.environ[VAULT_TOKEN_ENV] = bao.root_token
-            # the release job's AWS_DEPLOY_KEY is the runner's own key: the entry point joins the chain there
-            runner = aws["keys"]["ci-deployer"]
-            github = seed_github(gh_double, aws_key_id=runner["access_key_id"], aws_secret=runner["secret_access_key"])
+            # the release job's AWS_DEPLOY_KEY is the app's key (also in secret/ci/aws-app): the entry
+            # point joins the chain there, and the runner's own key stays held by the runner alone
+            github = seed_github(gh_double, aws_key_id=app["access_key_id"], aws_secret=app["secret_access_key"])
             os.environ.update(github.env)
             # a GitHub token the runner's Vault token can read: found there, revoked by the GitHub connector
             vault_github = _seed_vault_github_token(gh_double, bao.url, bao.root_token)
@@ -178,6 +179,7 @@ def lab(directory: Path | None = None, *, devices: int = 200, separate_aws: bool
             seeds = {"runner_key": f"aws:access_key:{aws['keys']['ci-deployer']['access_key_id']}",
                      "runner_token": f"vault:token:{vault['runner_accessor']}", "aws": _public(aws),
                      "gcp_key": gcp["node_ids"]["deployer_key"], "source": github.source,
+                     "deploy_key": f"aws:access_key:{app['access_key_id']}",
                      "github": {**github.facts, "vault_token": vault_github}}
             yield Lab(root, root / "revoke.yaml", store_url, seeds, aws_server.endpoint_url, bao.url, gcp_double,
                       gh_double, pg)
@@ -291,8 +293,9 @@ def run_demo(*, keep: str | None = None, devices: int = 200) -> int:
         for (holder, ca), files in sorted(trust_edges(store).items()):
             if ca in reached:
                 c.print(f"   {holder} trusts {ca} (its key is exposed) through {', '.join(files)}", markup=False)
-        naive = naive_survivors(store, source, lb.seeds["runner_key"])
-        c.print(f"   rotating only the first key found ({lb.seeds['runner_key']}) leaves "
+        # the first key a responder finds from the moved tag: the one in the job's AWS_DEPLOY_KEY
+        naive = naive_survivors(store, source, lb.seeds["deploy_key"])
+        c.print(f"   rotating only the first key found ({lb.seeds['deploy_key']}) leaves "
                 f"[bold red]{len(naive)} live reachable credentials[/]")
         phase("blast", t)
         t = time.perf_counter()

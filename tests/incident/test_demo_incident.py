@@ -83,16 +83,16 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
     # the database password is rotated: the Vault secret holds a new one, which logs in as `ci`; the old one no longer does
     new_db = _db_secret(lb)["password"]
     assert new_db != old_db and can_login(lb.postgres, "ci", new_db) and not can_login(lb.postgres, "ci", old_db)
-    # the job's AWS_DEPLOY_KEY holds the runner key's replacement; the bot's token is revoked
-    (new_runner,) = [k for k, s in after["ci-deployer"].items() if s == "Active"]
-    assert gh.secret_value(facts["repo"], "AWS_DEPLOY_KEY").startswith(f"{new_runner}:")
+    # the job's AWS_DEPLOY_KEY holds the app key's replacement too, in the shape it held the old one in
+    assert gh.secret_value(facts["repo"], "AWS_DEPLOY_KEY").startswith(f"{app_new[0]}:")
     # the bot's token (an Actions secret) and the CI token found in Vault are both revoked
     held = vault.secrets.kv.v2.read_secret_version(path="ci/github", raise_on_deleted_version=True)["data"]["data"]
     assert facts["vault_token"] in reached and os.environ[github_demo.LEAKED_ENV].split() == [
         gh.secret_value(facts["repo"], "RELEASE_BOT_TOKEN"), held["token"]]
     assert not any(gh.token_live(v) for v in os.environ[github_demo.LEAKED_ENV].split())
 
-    # the PyPI token, the runner's re-provisioning with its key's replacement and each device's new
+    # the PyPI token, the runner's re-provisioning with its key's replacement (the runner is not a
+    # source: the task is on the host, naming the escrow) and each device's new
     # certificate are manual tasks: verify fails until they are attested
     v1 = revoke_cli("verify", "--incident", "i1", "--format", "json", cwd=lb.directory)
     assert v1.returncode == 1
@@ -100,7 +100,7 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
     things = [f"aws:iot_thing:{t}" for t in lb.seeds["aws"]["things"]]
     assert sorted(m["node"] for m in body["open_manual"]) == sorted([RUNNER, facts["pypi_token"], *things])
     # the moved tag still reads the replacements written back into the job's secrets
-    assert f"aws:access_key:{new_runner}" in {s["node"] for s in body["survivors"]}
+    assert f"aws:access_key:{app_new[0]}" in {s["node"] for s in body["survivors"]}
     # pinned to a commit, the action reads nothing: the open manual tasks are all that is left
     github_demo.pin_action(gh)
     v1 = revoke_cli("verify", "--incident", "i1", "--format", "json", cwd=lb.directory)
