@@ -59,5 +59,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   claimed_by TEXT, claimed_until TIMESTAMPTZ, result TEXT, error TEXT,
   created_at TIMESTAMPTZ NOT NULL DEFAULT now(), done_at TIMESTAMPTZ);
 CREATE INDEX IF NOT EXISTS jobs_open ON jobs (state, id);
-CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch)
+CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch);
+-- the SQLite JSON functions the journal index and the observed-use reader call, for text columns
+-- (`IS JSON` needs Postgres 16, and a bad record reads as NULL, as in SQLite)
+CREATE OR REPLACE FUNCTION json_valid(t text) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT t IS JSON';
+CREATE OR REPLACE FUNCTION json_extract(t text, path text) RETURNS text LANGUAGE sql IMMUTABLE
+  AS 'SELECT CASE WHEN t IS JSON THEN (t::jsonb) #>> string_to_array(substr(path, 3), ''.'') END'
 """

@@ -18,6 +18,7 @@ from typing import Any
 
 from connectors.aws.client import PROVIDER, Account, call, pages
 from connectors.aws.iot import ca_node_id, cert_node_id
+from connectors.aws.iot_known import KNOWN
 from connectors.aws.transform import parse_credential_report, slot_last_used
 from connectors.recognize import recognize
 from revoke.connector import CollectFinding, ConnectorError
@@ -332,8 +333,15 @@ def get_iot(
         # which after a fleet reissue halves the calls of every later collection
         if c.get("status") in ("REVOKED", "INACTIVE"):
             return dict(c)
-        return call(lambda: iot.describe_certificate(certificateId=c["certificateId"]),
+        # a certificate revoke registered, or described earlier in this process: its PEM and
+        # validity cannot have changed, and the listing gives its live status
+        known = KNOWN.description(c)
+        if known is not None:
+            return known
+        desc = call(lambda: iot.describe_certificate(certificateId=c["certificateId"]),
                     "describe_certificate", cert_node_id(c["certificateId"]))["certificateDescription"]
+        KNOWN.remember(desc)
+        return dict(desc)
 
     certs = list(pool.map(describe, listed))
     discovery = "list_ca_certificates"
@@ -373,11 +381,8 @@ def get_iot(
         findings.append(CollectFinding(
             "aws.iot.no_ca_found", f"{len(certs)} IoT certificate(s) but no CA found (via {discovery}); "
             "list the registered CA ids in `iot_ca_ids`", severity="warning", source=PROVIDER))
-    things = pages(iot, "list_things", "things")
-    thing_principals = dict(
-        pool.map(lambda t: (t["thingName"], pages(iot, "list_thing_principals", "principals",
-                                                   thingName=t["thingName"])), things)
-    )
+    things = [t["thingName"] for t in pages(iot, "list_things", "things")]
+    thing_principals = _thing_principals(iot, pool, things, listed)
     policies = pages(iot, "list_policies", "policies")
     policy_targets = dict(
         pool.map(lambda p: (p["policyName"], pages(iot, "list_targets_for_policy", "targets",
@@ -386,3 +391,19 @@ def get_iot(
     raw = {"certificates": certs, "cas": cas, "thing_principals": thing_principals,
            "policy_targets": policy_targets, "ca_discovery": discovery}
     return raw, findings
+
+
+def _thing_principals(iot: Any, pool: ThreadPoolExecutor, things: list[str],
+                      listed: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each thing's certificate ARNs, read in the direction with fewer calls: one
+    ListThingPrincipals per thing, or one ListPrincipalThings per listed certificate when there
+    are fewer certificates than things. Only certificates become edges, so both give one graph."""
+    if len(listed) >= len(things):
+        return dict(pool.map(lambda t: (t, pages(iot, "list_thing_principals", "principals", thingName=t)), things))
+    out: dict[str, list[str]] = {t: [] for t in things}
+    arns = [c["certificateArn"] for c in listed if c.get("certificateArn")]
+    for arn, attached in zip(arns, pool.map(lambda a: pages(iot, "list_principal_things", "things", principal=a),
+                                            arns), strict=True):
+        for thing in attached:
+            out.setdefault(thing, []).append(arn)
+    return out

@@ -61,7 +61,7 @@ class AwsConnector(BaseConnector):
             "kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants",
             "iot:ListCertificates", "iot:DescribeCertificate", "iot:ListCACertificates",
             "iot:DescribeCACertificate", "iot:ListCertificatesByCA", "iot:ListThings",
-            "iot:ListThingPrincipals", "iot:ListPolicies", "iot:ListTargetsForPolicy",
+            "iot:ListThingPrincipals", "iot:ListPrincipalThings", "iot:ListPolicies", "iot:ListTargetsForPolicy",
             # organizations: true (SCPs, RCPs, the organization's id and paths)
             "organizations:DescribeOrganization", "organizations:ListParents",
             "organizations:ListPoliciesForTarget", "organizations:DescribePolicy",
@@ -152,7 +152,7 @@ class AwsConnector(BaseConnector):
     # the old certificate is retired by a revoke (final), the old CA by an INACTIVE one
     @table.action("reissue", types=("iot_certificate",), kinds=(CERT,), permissions=IOT_REISSUE)
     def _reissue_certificate(self, node: Node, ctx: ActionContext) -> ActionResult:
-        return iot.reissue_certificate(self._iot(node), node, ctx, self._new_cas)
+        return iot.reissue_certificate(self._iot(node), node, ctx, self._new_cas, self._thing_reads)
 
     @table.action("reissue", types=("iot_ca",), kinds=(CA,), undo=True, permissions=IOT_REISSUE)
     def _reissue_ca(self, node: Node, ctx: ActionContext) -> ActionResult:
@@ -190,6 +190,7 @@ class AwsConnector(BaseConnector):
         self.session_policies = {arn: p.model_dump() for arn, p in opts.session_policies.items()}
         self.opts = opts
         self._new_cas = iot.NewCas()
+        self._thing_reads = iot.ThingReads()  # siblings' read of a certificate's things, for its reissue
 
     def account_for(self, node: Node) -> Account:
         """The configured account owning a node (by attrs.account or the ARN in its id)."""
@@ -253,7 +254,7 @@ class AwsConnector(BaseConnector):
         if kind == "access_key":
             return iam_actions.create_key(self._iam(node), node)
         if kind == "iot_certificate":
-            return iot.certificate_replacement(self._iot(node), node, ctx, self._new_cas)
+            return iot.certificate_replacement(self._iot(node), node, ctx, self._new_cas, self._thing_reads)
         if kind == "iot_ca":
             return iot.ca_replacement(self._iot(node), node, self._new_cas)
         raise self._unsupported("create_replacement", node.id)
@@ -274,7 +275,7 @@ class AwsConnector(BaseConnector):
         if kind == "access_key":
             return iam_actions.key_siblings(self._iam(node), node)
         if kind == "iot_certificate":
-            return iot.siblings(self._iot(node), node)
+            return iot.siblings(self._iot(node), node, self._thing_reads)
         return set()
 
     def write_store(self, store: Node, old: Node, replacement: Replacement, ctx: ActionContext) -> ActionResult:

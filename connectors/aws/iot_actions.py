@@ -12,6 +12,7 @@ connector created in this run (`NewCas` keeps that key in memory only); otherwis
 from __future__ import annotations
 
 import threading
+import time
 from functools import partial
 from typing import Any
 
@@ -25,6 +26,7 @@ from connectors.aws.iot import (
     verification_certificate,
     verify_signature,
 )
+from connectors.aws.iot_known import KNOWN
 from connectors.pki import new_ca
 from connectors.pki import new_leaf as new_device_certificate
 from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret
@@ -63,6 +65,32 @@ class NewCas:
             with self._lock:
                 self._pems[ca_node] = cached
         return cached
+
+
+class ThingReads:
+    """The things `siblings` just listed for a certificate, handed once to the reissue that
+    follows it in the same step (the executor asks for siblings, then for the replacement), so
+    a reissue lists the old certificate's things once. `attached` says whether the certificate
+    itself was among those things' principals: then it existed a moment ago, which is all the
+    reissue's describe would have told it beyond its immutable PEM. Keyed by node id and
+    certificate ARN, taken at most once and only while fresh."""
+
+    MAX_AGE = 30.0  # seconds: the siblings read and the reissue are one step of one run
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], tuple[float, list[str], bool]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, node_id: str, arn: str, things: list[str], attached: bool) -> None:
+        with self._lock:
+            self._seen[(node_id, arn)] = (time.monotonic(), list(things), attached)
+
+    def take(self, node_id: str, arn: str) -> tuple[list[str], bool] | None:
+        with self._lock:
+            seen = self._seen.pop((node_id, arn), None)
+        if seen is None or time.monotonic() - seen[0] > self.MAX_AGE:
+            return None
+        return seen[1], seen[2]
 
 
 def is_ca(node_id: str) -> bool:
@@ -167,12 +195,16 @@ def _policies(iot: Any, arn: str, node_id: str) -> list[str]:
 # -- reissue --------------------------------------------------------------------------------------
 
 
-def reissue_certificate(iot: Any, node: Node, ctx: ActionContext, cas: NewCas) -> ActionResult:
-    newer = _newer_siblings(iot, node)
+def reissue_certificate(iot: Any, node: Node, ctx: ActionContext, cas: NewCas,
+                        reads: ThingReads | None = None) -> ActionResult:
+    reads = reads or ThingReads()
+    mine = describe(iot, node.id)
+    newer = _newer_siblings(iot, node, mine, reads)
     if newer:
+        reads.take(node.id, str((mine or {}).get("certificateArn") or node.attrs.get("arn") or ""))
         return ActionResult(node.id, "reissue", changed=False, detail="already reissued",
                             data={"new_id": sorted(newer)[0]})
-    return _reissued(node, certificate_replacement(iot, node, ctx, cas))
+    return _reissued(node, certificate_replacement(iot, node, ctx, cas, reads, desc=mine))
 
 
 def reissue_ca(iot: Any, node: Node, cas: NewCas) -> ActionResult:
@@ -185,8 +217,14 @@ def _reissued(node: Node, made: Replacement) -> ActionResult:
                         data={"new_id": made.new_id, **{k: v for k, v in made.attrs.items() if k != "key"}})
 
 
-def certificate_replacement(iot: Any, node: Node, ctx: ActionContext, cas: NewCas) -> Replacement:
-    desc = describe(iot, node.id)
+def certificate_replacement(iot: Any, node: Node, ctx: ActionContext, cas: NewCas,
+                            reads: ThingReads | None = None, *, desc: dict[str, Any] | None = None) -> Replacement:
+    arn_known = str((desc or {}).get("certificateArn") or node.attrs.get("arn") or "")
+    seen = reads.take(node.id, arn_known) if reads is not None and arn_known else None
+    if desc is None and seen is not None and seen[1]:
+        # siblings saw it attached a moment ago (it exists); its PEM cannot have changed
+        desc = KNOWN.description({"certificateId": native(node.id), "certificateArn": arn_known})
+    desc = desc or describe(iot, node.id)
     if desc is None:
         raise ConnectorError(PROVIDER, "reissue", "certificate not found", node=node.id)
     old_ca = _issuer_in(iot, node, desc, ctx)
@@ -214,8 +252,11 @@ def certificate_replacement(iot: Any, node: Node, ctx: ActionContext, cas: NewCa
         how = {"method": "create_keys_and_certificate", "why": why}
     if not arn:
         arn = (describe(iot, cert_node_id(new_cid)) or {}).get("certificateArn", "")
+    # the next collection (verify's) need not describe the certificate made here
+    KNOWN.put(new_cid, cert_pem, ca_id=how.get("ca"))
     old_arn = desc.get("certificateArn", "")
-    things = _things(iot, old_arn, node.id)
+    # the things `siblings` listed a moment ago for this step, else a fresh read
+    things = seen[0] if seen is not None and old_arn == arn_known else _things(iot, old_arn, node.id)
     policies = _policies(iot, old_arn, node.id)
     for thing in things:
         call(partial(iot.attach_thing_principal, thingName=thing, principal=arn), "attach_thing_principal", node.id)
@@ -279,21 +320,29 @@ def discard(iot: Any, new_id: str, cas: NewCas) -> ActionResult:
     return ActionResult(new_id, "discard_replacement", detail="deactivated and deleted")
 
 
-def siblings(iot: Any, node: Node) -> set[str]:
-    """Other certificates attached to the same things (a reissue attaches its replacement there)."""
-    arn = str(node.attrs.get("arn") or (describe(iot, node.id) or {}).get("certificateArn", ""))
+def siblings(iot: Any, node: Node, reads: ThingReads | None = None,
+             desc: dict[str, Any] | None = None) -> set[str]:
+    """Other certificates attached to the same things (a reissue attaches its replacement there).
+    The things listed are kept in `reads` for the reissue of this node that follows."""
+    arn = str(node.attrs.get("arn") or (desc if desc is not None else describe(iot, node.id) or {})
+              .get("certificateArn", ""))
     out: set[str] = set()
-    for thing in _things(iot, arn, node.id):
+    things = _things(iot, arn, node.id)
+    attached = False
+    for thing in things:
         principals = pages(iot, "list_thing_principals", "principals", node.id, thingName=thing)
+        attached = attached or arn in principals
         out.update(cert_node_id(a.rsplit("/", 1)[-1]) for a in principals if ":cert/" in a)
+    if reads is not None and arn:
+        reads.put(node.id, arn, things, attached)
     out.discard(node.id)
     return out
 
 
-def _newer_siblings(iot: Any, node: Node) -> set[str]:
-    mine = describe(iot, node.id) or {}
+def _newer_siblings(iot: Any, node: Node, desc: dict[str, Any] | None, reads: ThingReads) -> set[str]:
+    mine = desc or {}
     out = set()
-    for sib in siblings(iot, node):
+    for sib in siblings(iot, node, reads, desc):
         desc = describe(iot, sib) or {}
         if desc.get("status") == "ACTIVE" and desc.get("creationDate") and mine.get("creationDate") and \
                 desc["creationDate"] >= mine["creationDate"]:

@@ -84,7 +84,7 @@ def test_a_compromised_ca_leaves_every_trust_store_and_verify_reads_them_back(tm
     removed = {t["holder"]: t for t in report["trust_removed"]}
     assert set(removed) == {*WEB, "host:api-1"}
     assert removed["host:api-1"]["dropped"] == cid(inter) and removed["host:api-1"]["trusts_now"] == [cid(new)]
-    assert removed["host:web-1"]["removed"] and "removed by untrust:" in removed["host:web-1"]["verified"]
+    assert removed["host:web-1"]["removed"] and "removed by x509 (untrust:" in removed["host:web-1"]["verified"]
     for fmt in ("md", "html"):
         text = rv("report", "--incident", "ca1", "--format", fmt).stdout
         assert "Trust removed" in text and "host:web-3" in text
