@@ -114,3 +114,15 @@ def seed(double: GithubDouble, *, aws_key_id: str | None = None, aws_secret: str
              "job": job_id(full, ".github/workflows/release.yml", "publish")}
     env = {ADMIN_ENV: admin, LEAKED_ENV: bot, PYPI_ENV: pypi_value}
     return GithubDemo(config, env, edges, SOURCE, facts)
+
+
+PINNED_SHA = "c" * 40  # the scanner's last reviewed commit, as a responder pins it
+
+
+def pin_action(double: GithubDouble, repo: str = f"{ORG}/{REPO}") -> str:
+    """Pin the scanner action to a commit in the release workflow, as a responder commits it: until
+    then whoever moves the tag again reads every replacement written back into the job's secrets.
+    Returns the `uses:` line now in the workflow."""
+    pinned = f"{ACTION}@{PINNED_SHA}"
+    double.add_workflow(repo, "release.yml", RELEASE_WORKFLOW.replace(f"{ACTION}@v0.28.0", pinned))
+    return pinned

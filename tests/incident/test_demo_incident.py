@@ -1,4 +1,5 @@
-"""The seed incident end to end through the CLI, judged by the providers' own state."""
+"""The seed incident end to end through the CLI, from the scanner action's moved tag, judged by the
+providers' own state: moto's IAM, OpenBao, the GitHub double's secrets and tokens, real Postgres logins."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 import boto3
 import hvac
 
+from examples.lab import github_demo
 from examples.lab.demo import RUNNER, VAULT_TOKEN_ENV
+from tests.postgres.pg_testlib import can_login
 
 PLAYBOOK = "compromised-ci-supply-chain"
 
@@ -20,16 +23,20 @@ def _keys(lb, user: str) -> dict[str, str]:
     return {k["AccessKeyId"]: k["Status"] for k in _iam(lb).list_access_keys(UserName=user)["AccessKeyMetadata"]}
 
 
+def _db_secret(lb) -> dict[str, str]:
+    import os
+
+    vault = hvac.Client(url=lb.vault_url, token=os.environ[VAULT_TOKEN_ENV])
+    return vault.secrets.kv.v2.read_secret_version(path="ci/db", raise_on_deleted_version=True)["data"]["data"]
+
+
 def _db_password(lb) -> str:
     """The node id of the demo's database password: a Postgres role's (host/username/password in
     `secret/ci/db`), one id per password value."""
-    import os
-
     from connectors.postgres.ids import password_id
     from revoke.model import fingerprint
 
-    vault = hvac.Client(url=lb.vault_url, token=os.environ[VAULT_TOKEN_ENV])
-    value = vault.secrets.kv.v2.read_secret_version(path="ci/db", raise_on_deleted_version=True)["data"]["data"]
+    value = _db_secret(lb)
     return password_id("db.internal:5432", value["username"], fingerprint(value["password"]))
 
 
@@ -37,20 +44,24 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
     import os
 
     lb = demo_lab
-    db_pw = _db_password(lb)
+    source, gh, facts = lb.seeds["source"], lb.github, lb.seeds["github"]
+    db_pw, old_db = _db_password(lb), _db_secret(lb)["password"]
+    assert can_login(lb.postgres, "ci", old_db)
     assert revoke_cli("collect", cwd=lb.directory).returncode == 0
-    radius = json.loads(revoke_cli("blast-radius", RUNNER, "--format", "json", cwd=lb.directory).stdout)
-    creds = {c["id"] for c in radius["credentials"]}
+    radius = json.loads(revoke_cli("blast-radius", source, "--format", "json", cwd=lb.directory).stdout)
+    reached = {c["id"]: c for c in radius["credentials"]}
     runner_key = lb.seeds["runner_key"]
-    assert runner_key in creds and lb.seeds["runner_token"] in creds and lb.seeds["gcp_key"] in creds
-    assert db_pw in creds
+    # the moved tag reaches the job's secrets and, through the runner the job runs on, the whole chain
+    assert {runner_key, lb.seeds["runner_token"], lb.seeds["gcp_key"], db_pw, facts["pypi_token"],
+            facts["bot_token"], facts["deploy_key"]} <= set(reached)
+    assert RUNNER in reached[lb.seeds["runner_token"]]["path"]
 
-    dry = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "i1", cwd=lb.directory)
+    dry = revoke_cli("run", PLAYBOOK, "--node", source, "--incident", "i1", cwd=lb.directory)
     assert dry.returncode == 0 and "dry run" in dry.stdout
     before = {u: _keys(lb, u) for u in ("ci-deployer", "app-backend", "data-pipeline")}
     assert all(s == "Active" for keys in before.values() for s in keys.values())
 
-    run = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "i1", "--execute", "--approve", cwd=lb.directory)
+    run = revoke_cli("run", PLAYBOOK, "--node", source, "--incident", "i1", "--execute", "--approve", cwd=lb.directory)
     assert run.returncode == 0, run.stdout + run.stderr
     after = {u: _keys(lb, u) for u in before}
     # every reachable AWS key is disabled and replaced by exactly one new key
@@ -69,20 +80,35 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
                                 json={"accessor": lb.seeds["runner_token"].split(":")[-1]}, raise_exception=False)
     assert lookup.status_code == 400
 
-    # the password, the runner's re-provisioning with its key's replacement (from the escrow) and
-    # each device's new certificate are manual tasks: verify fails until they are attested
+    # the database password is rotated: the Vault secret holds a new one, which logs in as `ci`; the old one no longer does
+    new_db = _db_secret(lb)["password"]
+    assert new_db != old_db and can_login(lb.postgres, "ci", new_db) and not can_login(lb.postgres, "ci", old_db)
+    # the job's AWS_DEPLOY_KEY holds the app key's replacement too, in the shape it held the old one in
+    assert gh.secret_value(facts["repo"], "AWS_DEPLOY_KEY").startswith(f"{app_new[0]}:")
+    # the bot's token (an Actions secret) and the CI token found in Vault are both revoked
+    held = vault.secrets.kv.v2.read_secret_version(path="ci/github", raise_on_deleted_version=True)["data"]["data"]
+    assert facts["vault_token"] in reached and os.environ[github_demo.LEAKED_ENV].split() == [
+        gh.secret_value(facts["repo"], "RELEASE_BOT_TOKEN"), held["token"]]
+    assert not any(gh.token_live(v) for v in os.environ[github_demo.LEAKED_ENV].split())
+
+    # the PyPI token, the runner's re-provisioning with its key's replacement (the runner is not a
+    # source: the task is on the host, naming the escrow) and each device's new
+    # certificate are manual tasks: verify fails until they are attested
     v1 = revoke_cli("verify", "--incident", "i1", "--format", "json", cwd=lb.directory)
     assert v1.returncode == 1
     body = json.loads(v1.stdout)
     things = [f"aws:iot_thing:{t}" for t in lb.seeds["aws"]["things"]]
-    assert sorted(m["node"] for m in body["open_manual"]) == sorted(
-        [runner_key, db_pw, *things])
-    # the open manual tasks are what keep verify unclean: nothing live is left reachable
-    assert body["survivors"] == []
-    att = revoke_cli("attest", "--incident", "i1", db_pw, "--note", "DBA rotated it",
+    assert sorted(m["node"] for m in body["open_manual"]) == sorted([RUNNER, facts["pypi_token"], *things])
+    # the moved tag still reads the replacements written back into the job's secrets
+    assert f"aws:access_key:{app_new[0]}" in {s["node"] for s in body["survivors"]}
+    # pinned to a commit, the action reads nothing: the open manual tasks are all that is left
+    github_demo.pin_action(gh)
+    v1 = revoke_cli("verify", "--incident", "i1", "--format", "json", cwd=lb.directory)
+    assert json.loads(v1.stdout)["survivors"] == [], v1.stdout
+    att = revoke_cli("attest", "--incident", "i1", facts["pypi_token"], "--note", "removed on pypi.org",
                      cwd=lb.directory)
     assert att.returncode == 0, att.stderr
-    att = revoke_cli("attest", "--incident", "i1", runner_key, *things, "--note", "delivered from the escrow",
+    att = revoke_cli("attest", "--incident", "i1", RUNNER, *things, "--note", "delivered from the escrow",
                      cwd=lb.directory)
     assert att.returncode == 0 and att.stdout.count("attested ") == 1 + len(things), att.stdout + att.stderr
     v2 = revoke_cli("verify", "--incident", "i1", "--format", "json", cwd=lb.directory)
@@ -90,7 +116,10 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
     assert json.loads(v2.stdout)["clean"] is True
 
     # the report holds every section and none of the secret values the providers hold
-    canaries = [os.environ[VAULT_TOKEN_ENV], stored["aws_secret_access_key"]]
+    canaries = [os.environ[VAULT_TOKEN_ENV], stored["aws_secret_access_key"], old_db, new_db,
+                *(os.environ[v] for v in (github_demo.PYPI_ENV, github_demo.ADMIN_ENV)),
+                *os.environ[github_demo.LEAKED_ENV].split(),
+                gh.secret_value(facts["repo"], "AWS_DEPLOY_KEY").split(":", 1)[1]]
     for path in ("ci/gcp-deployer", "ci/db"):
         canaries += [v for v in vault.secrets.kv.v2.read_secret_version(
             path=path, raise_on_deleted_version=True)["data"]["data"].values() if len(str(v)) > 12]
@@ -105,6 +134,6 @@ def test_demo_incident_end_to_end(revoke_cli, demo_lab) -> None:
     assert not [c for c in canaries if str(c).encode() in db]
 
     # resuming a finished incident does nothing twice
-    again = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "i1", "--execute", cwd=lb.directory)
+    again = revoke_cli("run", PLAYBOOK, "--node", source, "--incident", "i1", "--execute", cwd=lb.directory)
     assert again.returncode == 0 and " 0 actions done" in again.stdout
     assert {u: _keys(lb, u) for u in before} == after
