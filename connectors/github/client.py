@@ -16,6 +16,7 @@ import functools
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from githubkit import GitHub
@@ -56,16 +57,47 @@ def _retry_after(exc: Exception) -> float:
     return 0.5
 
 
+@dataclass(frozen=True)
+class AppCredentials:
+    """A GitHub App revoke acts as: its id (the JWT's `iss`), its private key (PEM, read from the
+    configured file), and the installation (or the org whose installation is looked up)."""
+
+    app_id: str
+    private_key: str = field(repr=False)
+    installation_id: int | None
+    org: str
+
+    def __repr__(self) -> str:
+        return f"AppCredentials(app_id={self.app_id!r}, installation_id={self.installation_id!r})"
+
+
 class GithubClient:
     """One githubkit client for the configured credential, plus throwaway ones to test a token."""
 
-    def __init__(self, token: str | None, base_url: str | None, timeout: float, retry_seconds: float) -> None:
+    def __init__(self, token: str | None, base_url: str | None, timeout: float, retry_seconds: float,
+                 app: AppCredentials | None = None) -> None:
         self.base_url = base_url
         self.timeout = timeout
         self.retry_seconds = retry_seconds
-        self.gh = self._github(token)
+        self.gh = self._github(self._app_auth(app) if app is not None else token)
 
-    def _github(self, token: str | None) -> GitHub[Any]:
+    def _app_auth(self, app: AppCredentials) -> Any:
+        """githubkit's installation strategy: it signs the App's JWT (RS256) and trades it for an
+        installation token (`POST /app/installations/{id}/access_tokens`), renewed before it
+        expires. Without an installation id, the org's installation is looked up as the App."""
+        from githubkit import AppAuthStrategy, AppInstallationAuthStrategy
+
+        as_app = AppAuthStrategy(app.app_id, app.private_key)
+        installation = app.installation_id
+        if installation is None:
+            gh = self._github(as_app)
+            found = self.call("GET /orgs/{org}/installation",
+                              lambda: gh.rest.apps.get_org_installation(app.org).parsed_data, read=True,
+                              node=f"orgs/{app.org}")
+            installation = int(found.id)
+        return AppInstallationAuthStrategy(app.app_id, app.private_key, installation)
+
+    def _github(self, token: Any) -> GitHub[Any]:
         # githubkit opens an httpx client per request outside a `with` block; one shared SSL context
         # spares each of them loading the CA bundle again (~50 ms a request)
         return GitHub(token, base_url=base_url_arg(self.base_url), timeout=self.timeout, auto_retry=False,

@@ -4,7 +4,10 @@ Config (`revoke.yaml`):
     - type: github
       orgs: [acme]                  # every repository of each org, its org secrets and PAT grants
       repos: [someone/tool]         # and/or single repositories
-      token_env: GITHUB_TOKEN       # env var holding the token revoke acts with
+      token_env: GITHUB_TOKEN       # env var holding the token revoke acts with, or a GitHub App:
+      app_id: 123456                # the App's id
+      app_private_key_path: /etc/revoke/github-app.pem   # its private key, by path (never inline)
+      installation_id: 7890         # optional; else the installation on the first org is looked up
       base_url: https://ghe.example.com/api/v3/   # optional (GitHub Enterprise Server, the lab double);
                                                   # plain http only on loopback
       leaked_tokens_env: LEAKED_GITHUB_TOKENS     # optional: env var holding leaked token values
@@ -54,7 +57,7 @@ from revoke.connector import (
 from revoke.model import Node, NodeKind, fingerprint
 
 if TYPE_CHECKING:
-    from connectors.github.client import GithubClient
+    from connectors.github.client import AppCredentials, GithubClient
 
 log = structlog.get_logger()
 
@@ -67,6 +70,9 @@ class GithubOptions(ConnectorOptions):
     orgs: list[str] = Field(default_factory=list)
     repos: list[str] = Field(default_factory=list)
     token_env: str = "GITHUB_TOKEN"
+    app_id: int | None = Field(default=None, gt=0)
+    app_private_key_path: str | None = None
+    installation_id: int | None = Field(default=None, gt=0)
     base_url: str | None = None
     leaked_tokens_env: str | None = None
     pypi_tokens_env: str | None = None
@@ -77,7 +83,18 @@ class GithubOptions(ConnectorOptions):
     def _something_to_collect(self) -> GithubOptions:
         if not (self.orgs or self.repos or self.leaked_tokens_env or self.pypi_tokens_env):
             raise ValueError("name at least one of orgs, repos, leaked_tokens_env, pypi_tokens_env")
+        if (self.app_id is None) != (self.app_private_key_path is None):
+            raise ValueError("app_id and app_private_key_path go together")
+        if self.app_id is not None and self.installation_id is None and not self.orgs:
+            raise ValueError("with app_id, name installation_id or an org to find the installation on")
         return self
+
+    @field_validator("app_private_key_path")
+    @classmethod
+    def _key_by_reference(cls, value: str | None) -> str | None:
+        if value is not None and ("-----BEGIN" in value or "\n" in value):
+            raise ValueError("give the private key's file path, not the key itself")
+        return value
 
     @field_validator("repos")
     @classmethod
@@ -138,12 +155,29 @@ class GithubConnector(BaseConnector):
         self.opts = parse_options(config)
         token = os.environ.get(self.opts.token_env) or None
         self.client: GithubClient = GithubClient(token, self.opts.base_url, self.opts.timeout,
-                                                 self.opts.retry_seconds)
+                                                 self.opts.retry_seconds, app=self._app())
         # leaked values by node id: memory only, never journaled or stored
         self._values: dict[str, str] = {}
         for value in env_values(self.opts.leaked_tokens_env):
             if GITHUB_TOKEN_RE.match(value):
                 self._values[leaked_token_node(fingerprint(value), "", None, None).id] = value
+
+    def _app(self) -> AppCredentials | None:
+        from connectors.github.client import AppCredentials
+
+        if self.opts.app_id is None or self.opts.app_private_key_path is None:
+            return None
+        try:
+            with open(self.opts.app_private_key_path, encoding="ascii") as fh:
+                pem = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConnectorError(PROVIDER, "config", f"field app_private_key_path: cannot read "
+                                                     f"{self.opts.app_private_key_path} ({type(exc).__name__})") from None
+        if "PRIVATE KEY-----" not in pem:
+            raise ConnectorError(PROVIDER, "config", f"field app_private_key_path: "
+                                                     f"{self.opts.app_private_key_path} holds no PEM private key")
+        return AppCredentials(str(self.opts.app_id), pem, self.opts.installation_id,
+                              self.opts.orgs[0] if self.opts.orgs else "")
 
     # -- collect ---------------------------------------------------------------------------------
 

@@ -155,6 +155,23 @@ class GithubDouble:
             self.add_org(org).installations.append(inst)
             return int(inst["id"])
 
+    def add_app(self, org: str, app_slug: str, permissions: dict[str, str]) -> tuple[int, int, str]:
+        """A GitHub App installed on `org`: (app id, installation id, the App's private key as PEM).
+        The double keeps the public half only, to check the App's JWTs."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+        public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        installation = self.add_installation(org, app_slug, permissions)
+        with self.state.lock:
+            inst = next(i for i in self.state.orgs[org].installations if i["id"] == installation)
+            self.state.apps[int(inst["app_id"])] = public
+            return int(inst["app_id"]), installation, private
+
     def secondary_limit(self, requests: int) -> None:
         with self.state.lock:
             self.state.secondary_limited = requests
@@ -210,7 +227,8 @@ class GithubDouble:
                     continue
                 params = {k: unquote(v) for k, v in m.groupdict().items()}  # per segment, as GitHub decodes
                 try:
-                    login = "" if r.public else self._login(headers, {**params, "__user__": path == "/user"})
+                    login = "" if r.public else self._login(headers, {**params, "__user__": path == "/user"},
+                                                            app_route=r.app)
                     body = json.loads(raw) if raw else None
                     status, payload = r.handler(st, self.url, params, query, body, login)
                 except Fail as fail:
@@ -223,9 +241,11 @@ class GithubDouble:
         return 404, out_headers, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest",
                                   "status": "404"}
 
-    def _login(self, headers: dict[str, str], params: dict[str, Any]) -> str:
+    def _login(self, headers: dict[str, str], params: dict[str, Any], *, app_route: bool = False) -> str:
         auth = headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
+        if app_route:  # authenticated as the App itself: a JWT, never a token
+            return self._app_jwt(value.strip()) if scheme.lower() == "bearer" else self._refuse_jwt()
         token = self.state.tokens.get(value.strip()) if scheme.lower() in ("token", "bearer") else None
         if token is None or not token.live:
             raise Fail(401, "Bad credentials")
@@ -237,6 +257,27 @@ class GithubDouble:
                                                   for g in self.state.orgs[org].grants.values()):
                 raise Fail(403, "Resource not accessible by personal access token")
         return value.strip() if token.kind == "installation" else token.login
+
+    def _app_jwt(self, value: str) -> str:
+        """Check a GitHub App's JWT as GitHub does: RS256, signed by the App's private key (the
+        double holds the public half), `iss` the App id, `iat` and `exp` present and `exp` in the
+        future. The caller becomes `app:<id>`."""
+        import jwt
+
+        try:
+            claims = jwt.decode(value, options={"verify_signature": False})
+            public = self.state.apps.get(int(claims.get("iss", 0)))
+            if public is None:
+                raise Fail(401, "Integration not found")
+            jwt.decode(value, public, algorithms=["RS256"], options={"require": ["iss", "iat", "exp"]},
+                       leeway=0)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise Fail(401, "A JSON web token could not be decoded") from None
+        return f"app:{int(claims['iss'])}"
+
+    @staticmethod
+    def _refuse_jwt() -> str:
+        raise Fail(401, "A JSON web token could not be decoded")
 
     def _page(self, r: Route, path: str, query: dict[str, str], items: list[Any],
               headers: dict[str, str]) -> Any:

@@ -9,13 +9,17 @@ A handler gets (state, base url, path params, query, json body, token login) and
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from examples.lab.github_double_state import (
     DeployKey,
+    Org,
     State,
+    Token,
     _ids,
     content_item,
     deploy_key_json,
@@ -46,18 +50,19 @@ class Route:
     paginated: bool = False
     wrapped: str = ""  # a paginated list inside an object: its key (`secrets`, `repositories`)
     public: bool = False  # needs no token
+    app: bool = False  # authenticated as the GitHub App itself (a JWT); the handler's login is `app:<id>`
 
 
 ROUTES: list[Route] = []
 
 
 def route(method: str, path: str, model: str | None, docs: str, *, paginated: bool = False, wrapped: str = "",
-          public: bool = False) -> Callable[[Callable[..., tuple[int, Any]]], Callable[..., tuple[int, Any]]]:
+          public: bool = False, app: bool = False) -> Callable[[Callable[..., tuple[int, Any]]], Callable[..., tuple[int, Any]]]:
     regex = re.compile("^" + re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>[^/]+)" if m.group(1) != "path"
                                     else "(?P<path>.+)", path) + "$")
 
     def deco(fn: Callable[..., tuple[int, Any]]) -> Callable[..., tuple[int, Any]]:
-        ROUTES.append(Route(method, regex, fn, model, f"{DOCS}/{docs}", paginated, wrapped, public))
+        ROUTES.append(Route(method, regex, fn, model, f"{DOCS}/{docs}", paginated, wrapped, public, app))
         return fn
 
     return deco
@@ -120,6 +125,44 @@ def revoke_installation_token(st: State, base: str, p: dict[str, str], q: dict[s
         raise Fail(403, "This endpoint requires an installation token")
     token.live = False
     return 204, None
+
+
+# -- GitHub App authentication: the App's JWT buys installation tokens ---------------------------------
+
+def _app_installation(st: State, login: str, pick: Callable[[Org, dict[str, Any]], bool]) -> tuple[Org, dict[str, Any]]:
+    app_id = int(login.removeprefix("app:"))
+    for org in st.orgs.values():
+        for inst in org.installations:
+            if inst["app_id"] == app_id and pick(org, inst):
+                return org, inst
+    raise Fail(404, "Not Found")
+
+
+@route("POST", "/app/installations/{installation_id}/access_tokens", "InstallationToken",
+       "apps/apps#create-an-installation-access-token-for-an-app", app=True)
+def create_installation_token(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                              login: str) -> tuple[int, Any]:
+    org, inst = _app_installation(st, login, lambda o, i: str(i["id"]) == p["installation_id"])
+    value = "ghs_" + secrets.token_urlsafe(27).replace("-", "a").replace("_", "b")[:36]
+    st.tokens[value] = Token(f"{inst['app_slug']}[bot]", kind="installation", org=org.login)
+    expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return 201, {"token": value, "expires_at": expires, "permissions": inst["permissions"],
+                 "repository_selection": inst["repository_selection"]}
+
+
+@route("GET", "/orgs/{org}/installation", "Installation", "apps/apps#get-an-organization-installation-for-the-authenticated-app",
+       app=True)
+def get_org_installation(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                         login: str) -> tuple[int, Any]:
+    org, inst = _app_installation(st, login, lambda o, i: o.login == p["org"])
+    return 200, installation_json(base, org, inst)
+
+
+def _app_only(st: State, login: str) -> None:
+    """The org's fine-grained PAT routes answer GitHub Apps only (an installation token)."""
+    token = st.tokens.get(login)
+    if token is None or token.kind != "installation":
+        raise Fail(403, "Resource not accessible by personal access token")
 
 
 # -- repositories ----------------------------------------------------------------------------------------
@@ -202,6 +245,7 @@ def get_content(st: State, base: str, p: dict[str, str], q: dict[str, str], body
        paginated=True)
 def list_grants(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
                 login: str) -> tuple[int, Any]:
+    _app_only(st, login)
     org = _org(st, p)
     return 200, [grant_json(base, org, g) for g in org.grants.values()]
 
@@ -211,6 +255,7 @@ def list_grants(st: State, base: str, p: dict[str, str], q: dict[str, str], body
        paginated=True)
 def grant_repos(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
                 login: str) -> tuple[int, Any]:
+    _app_only(st, login)
     grant = _org(st, p).grants.get(int(p["pat_id"]))
     if grant is None:
         raise Fail(404, "Not Found")
@@ -221,6 +266,7 @@ def grant_repos(st: State, base: str, p: dict[str, str], q: dict[str, str], body
        "orgs/personal-access-tokens#update-the-access-a-fine-grained-personal-access-token-has-to-organization-resources")
 def update_grant(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
                  login: str) -> tuple[int, Any]:
+    _app_only(st, login)
     org = _org(st, p)
     if (body or {}).get("action") != "revoke":
         raise Fail(422, "action must be 'revoke'")

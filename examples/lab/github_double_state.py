@@ -140,6 +140,7 @@ class State:
         self.orgs: dict[str, Org] = {}
         self.repos: dict[str, Repo] = {}
         self.tokens: dict[str, Token] = {}
+        self.apps: dict[int, str] = {}  # GitHub App id -> the public half (PEM) its JWTs are checked with
         self.revoked_batches: list[int] = []  # sizes of each /credentials/revoke call
         self.secondary_limited = 0  # answer this many next requests with a 403 secondary limit
         self.rate_limit = 5000

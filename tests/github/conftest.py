@@ -71,3 +71,19 @@ def env_values(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
         assert os.environ[name] == value
 
     return put
+
+
+@pytest.fixture
+def app_connector(gh: GithubDouble, tmp_path: Any) -> Callable[..., Any]:
+    """A connector authenticated as a GitHub App installed on `org` (its private key in a file)."""
+    from connectors.github import GithubConnector
+
+    def make(org: str, **options: Any) -> GithubConnector:
+        app_id, _, pem = gh.add_app(org, f"revoke-{org}", {"organization_personal_access_tokens": "write",
+                                                          "administration": "write"})
+        path = tmp_path / f"{org}-app.pem"
+        path.write_text(pem)
+        return GithubConnector({"type": "github", "base_url": gh.url, "app_id": app_id,
+                                "app_private_key_path": str(path), "orgs": [org], "retry_seconds": 3, **options})
+
+    return make

@@ -51,11 +51,11 @@ def test_token_without_its_value_cannot_be_revoked(make_connector: Callable[...,
 
 
 def test_pat_grant_revoked_from_the_org(gh: GithubDouble, new_org: Callable[[], str],
-                                        make_connector: Callable[..., Any], ctx: ActionContext) -> None:
+                                        app_connector: Callable[..., Any], ctx: ActionContext) -> None:
     org = new_org()
     gh.add_repo(org, "app")
     grant, _ = gh.add_grant(org, "dev", [f"{org}/app"], {"repository": {"workflows": "write"}})
-    conn = make_connector(orgs=[org])
+    conn = app_connector(org)
     node = _node(conn.collect(), pat_id(org, grant))
     assert conn.probe(node).live is True
     assert conn.act("revoke", node, ctx).changed

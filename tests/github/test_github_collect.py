@@ -51,11 +51,11 @@ def _seed(gh: GithubDouble, org: str) -> dict[str, Any]:
 
 
 def test_collect_models_the_seed_incident_path(gh: GithubDouble, new_org: Callable[[], str],
-                                               make_connector: Callable[..., Any]) -> None:
+                                               app_connector: Callable[..., Any]) -> None:
     org = new_org()
     s = _seed(gh, org)
     full = s["full"]
-    out = make_connector(orgs=[org]).collect()
+    out = app_connector(org).collect()  # as a GitHub App: the org's PAT grants are listed
     nodes = {n.id: n for n in out.nodes}
     edges = _edges(out)
     action = repo_id("scanner-org/scan-action")

@@ -84,7 +84,8 @@ def test_secret_put_is_a_sealed_box_for_the_current_key(gh: GithubDouble, new_or
 
 
 def test_revoked_pat_grant_loses_the_org(gh: GithubDouble, new_org: Callable[[], str]) -> None:
-    org, admin = new_org(), gh.add_token("admin")
+    org = new_org()
+    admin = gh.add_installation_token(org)  # the org's PAT routes answer GitHub Apps only
     gh.add_repo(org, "app")
     grant, pat = gh.add_grant(org, "dev", [f"{org}/app"], {"repository": {"contents": "write"}})
     assert httpx.get(f"{gh.url}/repos/{org}/app", headers=_auth(pat)).status_code == 200
