@@ -145,7 +145,8 @@ def summarize_secret_value(value: str | bytes) -> dict[str, Any]:
         "fingerprint": fingerprint(value),
         "found": [
             {"kind": f.kind.value, "ref": f.ref, "fields": list(f.fields), "fingerprint": f.fingerprint,
-             **({"authenticates_as": f.attrs["authenticates_as"]} if f.attrs.get("authenticates_as") else {})}
+             **({"authenticates_as": f.attrs["authenticates_as"]} if f.attrs.get("authenticates_as") else {}),
+             **({"pypi": f.attrs} if f.ref.startswith("pypi:") else {})}  # a PyPI token's caveats (no secret)
             for f in found
         ],
     }

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from connectors import pypi
 from connectors.aws.access import Principal, principals, role_id, transform_access, trust, user_id
 from connectors.aws.client import PROVIDER
 from connectors.aws.iot import transform_iot
@@ -199,4 +200,7 @@ def transform_secrets(data: AccountData) -> tuple[list[Node], list[tuple[str, st
             edges.append((sid, "holds_public" if public else "stores", ref, attrs))
             if found.get("authenticates_as"):  # a database password names its role (recognize)
                 edges.append((ref, "authenticates_as", found["authenticates_as"], {}))
+            token, publishes = pypi.links(ref, found.get("pypi", {}), found.get("fingerprint", ""))  # as Vault KV does
+            nodes += [token] if token else []
+            edges += [(e.src, e.rel.value, e.dst, {}) for e in publishes]
     return nodes, edges

@@ -191,3 +191,22 @@ def test_several_accounts_are_collected(fresh: Any, lab: dict[str, Any]) -> None
     got = make_connector(fresh, accounts=[{}, {"region": "us-east-1"}]).collect()
     assert got.meta["accounts"] == [ACCOUNT_ID, ACCOUNT_ID]
     assert U("ci-deployer") in {n.id for n in got.nodes}
+
+
+def test_pypi_token_in_a_secret_can_publish_its_projects(fresh: Any, lab: dict[str, Any]) -> None:
+    """A `pypi-` token in a Secrets Manager value gets its node and `can_publish` edges, as in Vault KV."""
+    from tests.github.github_testlib import pypi_token
+
+    sm = lab_client("secretsmanager", fresh.endpoint_url)
+    value = pypi_token(["ai-gateway"])
+    arn = sm.create_secret(Name="ci/pypi", SecretString=json.dumps({"PYPI_TOKEN": value}))["ARN"]
+    try:
+        got = make_connector(fresh).collect()
+    finally:
+        sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    token = f"pypi:api_token:{fingerprint(value).removeprefix('sha256:')}"
+    edges = {(e.src, e.rel.value, e.dst) for e in got.edges}
+    assert (f"aws:secret:{arn}", "stores", token) in edges
+    assert (token, "can_publish", "pypi:package:ai-gateway") in edges
+    node = next(n for n in got.nodes if n.id == token)
+    assert node.attrs["identifier"] and value not in dump(got)
