@@ -25,6 +25,9 @@ from typing import Any, NamedTuple
 import pytest
 import structlog
 
+# before any test module imports gRPC: see connectors/gcp/__init__.py
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 # variables a developer's shell may hold that would steer a run elsewhere: never inherited
 NOT_INHERITED = ("REVOKE_STORE", "REVOKE_FAULT_KILL_AFTER")
 

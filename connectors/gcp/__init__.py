@@ -19,6 +19,13 @@ Modules: `client` (the only SDK import, loaded when the connector is instantiate
 (actions, rotation, probes), `connector` (options, the action table, the class).
 """
 
+import os
+
+# gRPC's fork handlers restart its poller threads in a forked child, which can crash the child
+# before it execs (a Postgres started beside a GCP channel died of SIGSEGV that way); revoke
+# forks only to exec, so the handlers have nothing to protect. Read once, at gRPC's first import.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from connectors.gcp.connector import GcpConnector, GcpOptions
 
 __all__ = ["GcpConnector", "GcpOptions"]
