@@ -19,9 +19,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from revoke.connector_actions import ActionSpec as ActionSpec
 from revoke.connector_actions import ActionTable as ActionTable
@@ -231,6 +231,17 @@ class ConnectorOptions(BaseModel):
     must not send calls to the real cloud); `timeout: 1e999` is not a number any call can use."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @classmethod
+    def parse(cls, config: dict[str, Any], provider: str) -> Self:
+        """The block's own keys (the loader's `type` and `name` are not options), or a
+        ConnectorError naming the field, for callers that build a connector without `revoke.config`."""
+        try:
+            return cls.model_validate({k: v for k, v in config.items() if k not in ("type", "name")})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(connector)"
+            raise ConnectorError(provider, "config", f"field {where}: {err['msg']}") from None
 
 
 def node_type(node_id: str) -> str:

@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints
 
 from connectors.gcp import actions
 from connectors.gcp.collect import KeyNames, get_project
@@ -67,17 +67,6 @@ class GcpOptions(ConnectorOptions):
     activity_endpoint: str | None = None  # default https://policyanalyzer.googleapis.com; http only on loopback
 
 
-def parse_options(config: dict[str, Any]) -> GcpOptions:
-    """The block's own keys (the loader's `type` and `name` are not options), or a ConnectorError
-    naming the field, for callers that build the connector without `revoke.config`."""
-    try:
-        return GcpOptions.model_validate({k: v for k, v in config.items() if k not in ("type", "name")})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(connector)"
-        raise ConnectorError(PROVIDER, "config", f"field {where}: {err['msg']}") from None
-
-
 class GcpConnector(BaseConnector):
     name = PROVIDER
     options_model = GcpOptions
@@ -93,7 +82,7 @@ class GcpConnector(BaseConnector):
         from connectors.gcp.client import GcpClient
 
         super().__init__(config)
-        opts = parse_options(config)
+        opts = GcpOptions.parse(config, PROVIDER)
         self.projects: list[str] = list(opts.projects)
         self.concurrency = max(1, opts.concurrency)
         self.client: GcpClient = GcpClient(endpoint=opts.endpoint or None, credentials_env=opts.credentials_env,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import structlog
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors import pypi
 from connectors.github import actions
@@ -117,16 +117,6 @@ class GithubOptions(ConnectorOptions):
         return value
 
 
-def parse_options(config: dict[str, Any]) -> GithubOptions:
-    try:
-        opts = GithubOptions.model_validate({k: v for k, v in config.items() if k not in ("type", "name")})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(connector)"
-        raise ConnectorError(PROVIDER, "config", f"field {where}: {err['msg']}") from None
-    return opts
-
-
 def env_values(name: str | None) -> list[str]:
     """The whitespace-separated values of the named variable (none when it is unset)."""
     return os.environ.get(name, "").split() if name else []
@@ -152,7 +142,7 @@ class GithubConnector(BaseConnector):
         from connectors.github.client import GithubClient
 
         super().__init__(config)
-        self.opts = parse_options(config)
+        self.opts = GithubOptions.parse(config, PROVIDER)
         token = os.environ.get(self.opts.token_env) or None
         self.client: GithubClient = GithubClient(token, self.opts.base_url, self.opts.timeout,
                                                  self.opts.retry_seconds, app=self._app())

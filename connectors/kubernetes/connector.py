@@ -24,7 +24,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import ValidationError
 
 from connectors.kubernetes import actions
 from connectors.kubernetes.collect import get_cluster
@@ -61,15 +60,6 @@ RBAC = "rbac.authorization.k8s.io"
 ACCOUNTS = (NodeKind.SERVICE_ACCOUNT,)
 
 
-def parse_options(config: dict[str, Any]) -> KubernetesOptions:
-    try:
-        return KubernetesOptions.model_validate({k: v for k, v in config.items() if k not in ("type", "name")})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(connector)"
-        raise ConnectorError(PROVIDER, "config", f"field {where}: {err['msg']}") from None
-
-
 class KubernetesConnector(BaseConnector):
     name = PROVIDER
     options_model = KubernetesOptions
@@ -91,7 +81,7 @@ class KubernetesConnector(BaseConnector):
         from connectors.kubernetes.client import KubeClient
 
         super().__init__(config)
-        self.opts = parse_options(config)
+        self.opts = KubernetesOptions.parse(config, PROVIDER)
         self.client: KubeClient = KubeClient(self.opts)
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ import structlog
 from connectors.postgres import actions
 from connectors.postgres.collect import get_server
 from connectors.postgres.ids import PROVIDER
-from connectors.postgres.options import PostgresOptions, parse_options
+from connectors.postgres.options import PostgresOptions
 from connectors.postgres.transform import transform_server
 from revoke.connector import (
     ActionContext,
@@ -68,7 +68,7 @@ class PostgresConnector(BaseConnector):
         from connectors.postgres.client import PgClient
 
         super().__init__(config)
-        self.opts = parse_options(config)
+        self.opts = PostgresOptions.parse(config, PROVIDER)
         self.client: PgClient = PgClient(self.opts)
         # role -> when this process replaced its password: the sessions opened before it end
         self.changed_at: dict[str, datetime] = {}

@@ -8,12 +8,11 @@ host must be asked for by name.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints
 
-from connectors.postgres.ids import PROVIDER
-from revoke.connector import ConnectorError, ConnectorOptions
+from revoke.connector import ConnectorOptions
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=63)]
 EnvName = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -37,13 +36,3 @@ class PostgresOptions(ConnectorOptions):
     sslkey: str | None = None
     connect_timeout: float = Field(default=10, gt=0, le=300)
 
-
-def parse_options(config: dict[str, Any]) -> PostgresOptions:
-    """The block's own keys (the loader's `type` and `name` are not options), or a ConnectorError
-    naming the field, for callers that build the connector without `revoke.config`."""
-    try:
-        return PostgresOptions.model_validate({k: v for k, v in config.items() if k not in ("type", "name")})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(connector)"
-        raise ConnectorError(PROVIDER, "config", f"field {where}: {err['msg']}") from None

@@ -135,15 +135,15 @@ jobs:
 
 
 def test_options_are_checked() -> None:
-    from connectors.github.connector import parse_options
+    from connectors.github.connector import PROVIDER, GithubOptions
     from revoke.connector import ConnectorError
 
     with pytest.raises(ConnectorError, match="base_url"):
-        parse_options({"orgs": ["a"], "base_url": "http://example.com/"})
+        GithubOptions.parse({"orgs": ["a"], "base_url": "http://example.com/"}, PROVIDER)
     with pytest.raises(ConnectorError, match="repos"):
-        parse_options({"repos": ["no-slash"]})
+        GithubOptions.parse({"repos": ["no-slash"]}, PROVIDER)
     with pytest.raises(ConnectorError, match="tokn_env"):
-        parse_options({"orgs": ["a"], "tokn_env": "X"})
+        GithubOptions.parse({"orgs": ["a"], "tokn_env": "X"}, PROVIDER)
     assert Relation.CAN_PUBLISH.value == "can_publish"
 
 
