@@ -25,7 +25,7 @@ import orjson
 from revoke.errors import StoreError
 from revoke.graph import CompiledGraph, resolve
 from revoke.model import Edge, Node, provider_of
-from revoke.store_schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from revoke.store_schema import SCHEMA_VERSION, SQLITE_SCHEMA, write_transaction
 
 if TYPE_CHECKING:
     from revoke.store_postgres import PostgresBackend
@@ -197,18 +197,8 @@ class Store:
             with self.pg.transaction() as db:
                 yield db
             return
-        with self._lock:
-            try:
-                self.db.execute("BEGIN IMMEDIATE")
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"store {self.path}: {exc}") from exc
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            else:
-                self.db.execute("COMMIT")
+        with write_transaction(self._lock, self.db, ("BEGIN IMMEDIATE",), str(self.path)) as db:
+            yield db
 
     # -- snapshots -------------------------------------------------------------------------------
     def replace_snapshot(

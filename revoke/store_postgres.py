@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from revoke.errors import StoreError
-from revoke.store_schema import POSTGRES_SCHEMA, SCHEMA_VERSION
+from revoke.store_schema import POSTGRES_SCHEMA, SCHEMA_VERSION, write_transaction
 
 # pg_advisory_xact_lock key of the store-wide writer lock ("revoke" in ASCII)
 WRITER_LOCK = 0x7265766F6B65
@@ -132,19 +132,9 @@ class PostgresBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:
-        with self.lock:
-            try:
-                self.db.execute("BEGIN")
-                self.db.execute("SELECT pg_advisory_xact_lock(?)", (WRITER_LOCK,))
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"store {redact(self.url)}: {exc}") from exc
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            else:
-                self.db.execute("COMMIT")
+        begin = ("BEGIN", f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+        with write_transaction(self.lock, self.db, begin, redact(self.url)) as db:
+            yield db
 
     def upsert_snapshot(self, db: PgConnection, row: tuple[Any, ...]) -> None:
         db.execute("INSERT INTO snapshots VALUES (?,?,?,?,?,?,?,NULL,NULL) ON CONFLICT (name) DO UPDATE SET "

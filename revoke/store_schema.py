@@ -1,7 +1,35 @@
-"""The store's tables, in SQLite's and Postgres's dialects (one schema: the same tables, columns
-and column order, so `INSERT INTO t VALUES (...)` means the same on both)."""
+"""What both store backends share: the tables, in SQLite's and Postgres's dialects (one schema:
+the same tables, columns and column order, so `INSERT INTO t VALUES (...)` means the same on
+both), and the shape of a write transaction."""
 
 from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from revoke.errors import StoreError
+
+
+@contextmanager
+def write_transaction(lock: AbstractContextManager[Any], db: Any, begin: tuple[str, ...], where: str) -> Iterator[Any]:
+    """One writer at a time in this process (`lock`) and across processes (the `begin` statements:
+    SQLite's BEGIN IMMEDIATE, Postgres's BEGIN and its advisory lock); rolled back on any exit
+    but a normal one. A store that cannot begin is a StoreError naming `where`."""
+    with lock:
+        try:
+            for statement in begin:
+                db.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"store {where}: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
 
 SCHEMA_VERSION = 1
 

@@ -26,9 +26,10 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from examples.lab.loopback import LoopbackServer
 
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 MIN_INTERVAL = 0.5  # two lookups per second
@@ -91,7 +92,7 @@ def _summary(rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class CloudTrailDouble:
+class CloudTrailDouble(LoopbackServer):
     """`with CloudTrailDouble() as ct:` LookupEvents at `ct.endpoint_url`; `ct.add(record(...))`."""
 
     def __init__(self, *, enforce_rate: bool = True) -> None:
@@ -101,8 +102,6 @@ class CloudTrailDouble:
         self._throttle = 0
         self._last: float | None = None
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self.endpoint_url = ""
 
     def add(self, *records: dict[str, Any]) -> None:
         with self._lock:
@@ -116,15 +115,7 @@ class CloudTrailDouble:
     def throttled(self) -> int:
         return sum(1 for _, t in self.requests if t)
 
-    def __enter__(self) -> CloudTrailDouble:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def start(self) -> None:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -143,15 +134,7 @@ class CloudTrailDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return Handler
 
     # -- the API ----------------------------------------------------------------------------------
     def handle(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -41,48 +40,26 @@ from examples.lab.github_double_state import (
     _ids,
     now_iso,
 )
+from examples.lab.loopback import LoopbackServer
 
 __all__ = ["GithubDouble"]
 
 
-class GithubDouble:
+class GithubDouble(LoopbackServer):
     """Seed with `add_org`, `add_repo`, `add_token`, `add_secret`, `add_deploy_key`, `add_workflow`,
     `add_grant`; inspect with `secret_value` (opens the sealed box), `token_live`, `responses`."""
 
     def __init__(self) -> None:
         self.state = State()
         self.responses: list[tuple[Route, int, Any]] = []  # every body sent, for model validation
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> GithubDouble:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         double = self
 
         class Handler(_Handler):
             owner = double
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> GithubDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     # -- seeding -----------------------------------------------------------------------------------
 

@@ -39,37 +39,46 @@ def _put_secret(store: dict[str, StoredSecret], seal: SealKey, name: str, body: 
 
 # -- Actions secrets and variables ------------------------------------------------------------------
 
-@route("GET", "/repos/{owner}/{repo}/actions/secrets/public-key", "ActionsPublicKey",
-       "actions/secrets#get-a-repository-public-key")
-def repo_public_key(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                    login: str) -> tuple[int, Any]:
-    seal = _repo(st, p).seal
+def _secrets(st: State, p: dict[str, str]) -> tuple[dict[str, StoredSecret], SealKey, bool]:
+    """The secrets of the scope a path names, with its sealing key: an org's, an environment's or
+    a repository's."""
+    if "org" in p:
+        org = _org(st, p)
+        return org.secrets, org.seal, True
+    repo = _repo(st, p)
+    if "env" in p:
+        if p["env"] not in repo.environments:
+            raise Fail(404, "Not Found")
+        return repo.environments[p["env"]], repo.env_seals.setdefault(p["env"], SealKey()), False
+    return repo.secrets, repo.seal, False
+
+
+def _public_key(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                login: str) -> tuple[int, Any]:
+    _, seal, _ = _secrets(st, p)
     return 200, {"key_id": seal.key_id, "key": seal.public_b64}
 
 
-@route("GET", "/repos/{owner}/{repo}/actions/secrets", "ReposOwnerRepoActionsSecretsGetResponse200",
-       "actions/secrets#list-repository-secrets", paginated=True, wrapped="secrets")
-def list_repo_secrets(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                      login: str) -> tuple[int, Any]:
-    return 200, [secret_json(s) for s in _repo(st, p).secrets.values()]
+def _list_secrets(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                  login: str) -> tuple[int, Any]:
+    store, _, org = _secrets(st, p)
+    return 200, [secret_json(s, org=org) for s in store.values()]
 
 
-@route("GET", "/repos/{owner}/{repo}/actions/secrets/{name}", "ActionsSecret",
-       "actions/secrets#get-a-repository-secret")
-def get_repo_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                    login: str) -> tuple[int, Any]:
-    s = _repo(st, p).secrets.get(p["name"])
-    if s is None:
+def _get_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                login: str) -> tuple[int, Any]:
+    store, _, org = _secrets(st, p)
+    if p["name"] not in store:
         raise Fail(404, "Not Found")
-    return 200, secret_json(s)
+    return 200, secret_json(store[p["name"]], org=org)
 
 
-@route("PUT", "/repos/{owner}/{repo}/actions/secrets/{name}", "EmptyObject",
-       "actions/secrets#create-or-update-a-repository-secret")
-def put_repo_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                    login: str) -> tuple[int, Any]:
-    repo = _repo(st, p)
-    return _put_secret(repo.secrets, repo.seal, p["name"], body or {})
+def _put_scoped_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+                       login: str) -> tuple[int, Any]:
+    store, seal, org = _secrets(st, p)
+    if org and not (body or {}).get("visibility") and p["name"] not in store:
+        raise Fail(422, "visibility is required for a new organization secret")
+    return _put_secret(store, seal, p["name"], body or {})
 
 
 @route("GET", "/repos/{owner}/{repo}/environments", "ReposOwnerRepoEnvironmentsGetResponse200",
@@ -84,47 +93,33 @@ def list_environments(st: State, base: str, p: dict[str, str], q: dict[str, str]
                  for i, name in enumerate(repo.environments)]
 
 
-@route("GET", "/repos/{owner}/{repo}/environments/{env}/secrets/public-key", "ActionsPublicKey",
-       "actions/secrets#get-an-environment-public-key")
-def env_public_key(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                   login: str) -> tuple[int, Any]:
-    repo = _repo(st, p)
-    if p["env"] not in repo.environments:
-        raise Fail(404, "Not Found")
-    seal = repo.env_seals.setdefault(p["env"], SealKey())
-    return 200, {"key_id": seal.key_id, "key": seal.public_b64}
+for _prefix, _list_model, _one_model, _doc in (
+        ("/repos/{owner}/{repo}/actions/secrets", "ReposOwnerRepoActionsSecretsGetResponse200", "ActionsSecret",
+         "repository"),
+        ("/repos/{owner}/{repo}/environments/{env}/secrets",
+         "ReposOwnerRepoEnvironmentsEnvironmentNameSecretsGetResponse200", "ActionsSecret", "environment"),
+        ("/orgs/{org}/actions/secrets", "OrgsOrgActionsSecretsGetResponse200", "OrganizationActionsSecret",
+         "organization")):
+    _a = "an" if _doc[0] in "aeiou" else "a"
+    # public-key before {name}, which would match it too
+    route("GET", _prefix + "/public-key", "ActionsPublicKey", f"actions/secrets#get-{_a}-{_doc}-public-key")(_public_key)
+    route("GET", _prefix, _list_model, f"actions/secrets#list-{_doc}-secrets", paginated=True,
+          wrapped="secrets")(_list_secrets)
+    route("GET", _prefix + "/{name}", _one_model, f"actions/secrets#get-{_a}-{_doc}-secret")(_get_secret)
+    route("PUT", _prefix + "/{name}", "EmptyObject",
+          f"actions/secrets#create-or-update-{_a}-{_doc}-secret")(_put_scoped_secret)
 
 
-@route("GET", "/repos/{owner}/{repo}/environments/{env}/secrets",
-       "ReposOwnerRepoEnvironmentsEnvironmentNameSecretsGetResponse200",
-       "actions/secrets#list-environment-secrets", paginated=True, wrapped="secrets")
-def list_env_secrets(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
+@route("GET", "/orgs/{org}/actions/secrets/{name}/repositories",
+       "OrgsOrgActionsSecretsSecretNameRepositoriesGetResponse200",
+       "actions/secrets#list-selected-repositories-for-an-organization-secret", paginated=True,
+       wrapped="repositories")
+def org_secret_repos(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
                      login: str) -> tuple[int, Any]:
-    env = _repo(st, p).environments.get(p["env"])
-    if env is None:
-        raise Fail(404, "Not Found")
-    return 200, [secret_json(s) for s in env.values()]
-
-
-@route("GET", "/repos/{owner}/{repo}/environments/{env}/secrets/{name}", "ActionsSecret",
-       "actions/secrets#get-an-environment-secret")
-def get_env_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                   login: str) -> tuple[int, Any]:
-    s = _repo(st, p).environments.get(p["env"], {}).get(p["name"])
+    s = _org(st, p).secrets.get(p["name"])
     if s is None:
         raise Fail(404, "Not Found")
-    return 200, secret_json(s)
-
-
-@route("PUT", "/repos/{owner}/{repo}/environments/{env}/secrets/{name}", "EmptyObject",
-       "actions/secrets#create-or-update-an-environment-secret")
-def put_env_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                   login: str) -> tuple[int, Any]:
-    repo = _repo(st, p)
-    if p["env"] not in repo.environments:
-        raise Fail(404, "Not Found")
-    seal = repo.env_seals.setdefault(p["env"], SealKey())
-    return _put_secret(repo.environments[p["env"]], seal, p["name"], body or {})
+    return 200, [repo_json(base, st.repos[n]) for n in s.selected if n in st.repos]
 
 
 def _variables(st: State, p: dict[str, str]) -> tuple[dict[str, Variable], bool]:
@@ -186,58 +181,9 @@ for _prefix, _wrapped_model, _one_model, _doc in (
          "ReposOwnerRepoEnvironmentsEnvironmentNameVariablesGetResponse200", "ActionsVariable", "environment"),
         ("/orgs/{org}/actions/variables", "OrgsOrgActionsVariablesGetResponse200",
          "OrganizationActionsVariable", "organization")):
+    _a = "an" if _doc[0] in "aeiou" else "a"
     route("GET", _prefix, _wrapped_model, f"actions/variables#list-{_doc}-variables", paginated=True,
           wrapped="variables")(_list_vars)
-    route("GET", _prefix + "/{name}", _one_model, f"actions/variables#get-an-{_doc}-variable"
-          if _doc[0] in "aeiou" else f"actions/variables#get-a-{_doc}-variable")(_get_var)
-    route("POST", _prefix, "EmptyObject", f"actions/variables#create-an-{_doc}-variable"
-          if _doc[0] in "aeiou" else f"actions/variables#create-a-{_doc}-variable")(_create_var)
-    route("PATCH", _prefix + "/{name}", None, f"actions/variables#update-an-{_doc}-variable"
-          if _doc[0] in "aeiou" else f"actions/variables#update-a-{_doc}-variable")(_update_var)
-
-
-@route("GET", "/orgs/{org}/actions/secrets/public-key", "ActionsPublicKey",
-       "actions/secrets#get-an-organization-public-key")
-def org_public_key(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                   login: str) -> tuple[int, Any]:
-    seal = _org(st, p).seal
-    return 200, {"key_id": seal.key_id, "key": seal.public_b64}
-
-
-@route("GET", "/orgs/{org}/actions/secrets", "OrgsOrgActionsSecretsGetResponse200",
-       "actions/secrets#list-organization-secrets", paginated=True, wrapped="secrets")
-def list_org_secrets(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                     login: str) -> tuple[int, Any]:
-    return 200, [secret_json(s, org=True) for s in _org(st, p).secrets.values()]
-
-
-@route("GET", "/orgs/{org}/actions/secrets/{name}/repositories",
-       "OrgsOrgActionsSecretsSecretNameRepositoriesGetResponse200",
-       "actions/secrets#list-selected-repositories-for-an-organization-secret", paginated=True,
-       wrapped="repositories")
-def org_secret_repos(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                     login: str) -> tuple[int, Any]:
-    s = _org(st, p).secrets.get(p["name"])
-    if s is None:
-        raise Fail(404, "Not Found")
-    return 200, [repo_json(base, st.repos[n]) for n in s.selected if n in st.repos]
-
-
-@route("GET", "/orgs/{org}/actions/secrets/{name}", "OrganizationActionsSecret",
-       "actions/secrets#get-an-organization-secret")
-def get_org_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                   login: str) -> tuple[int, Any]:
-    s = _org(st, p).secrets.get(p["name"])
-    if s is None:
-        raise Fail(404, "Not Found")
-    return 200, secret_json(s, org=True)
-
-
-@route("PUT", "/orgs/{org}/actions/secrets/{name}", "EmptyObject",
-       "actions/secrets#create-or-update-an-organization-secret")
-def put_org_secret(st: State, base: str, p: dict[str, str], q: dict[str, str], body: Any,
-                   login: str) -> tuple[int, Any]:
-    org = _org(st, p)
-    if not (body or {}).get("visibility") and p["name"] not in org.secrets:
-        raise Fail(422, "visibility is required for a new organization secret")
-    return _put_secret(org.secrets, org.seal, p["name"], body or {})
+    route("GET", _prefix + "/{name}", _one_model, f"actions/variables#get-{_a}-{_doc}-variable")(_get_var)
+    route("POST", _prefix, "EmptyObject", f"actions/variables#create-{_a}-{_doc}-variable")(_create_var)
+    route("PATCH", _prefix + "/{name}", None, f"actions/variables#update-{_a}-{_doc}-variable")(_update_var)

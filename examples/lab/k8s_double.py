@@ -26,13 +26,13 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from examples.lab.k8s_double_auth import MASTERS, authorize, client_csr
 from examples.lab.k8s_double_state import CERTS, CORE, RBAC, RESOURCES, ApiError, State, b64
+from examples.lab.loopback import LoopbackServer
 
 __all__ = ["KubeDouble"]
 REVIEWS = {("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews")}
@@ -71,7 +71,7 @@ class Request:
                 "name": self.name}
 
 
-class KubeDouble:
+class KubeDouble(LoopbackServer):
     """`with KubeDouble() as k8s:` an API server at `k8s.url`; `k8s.admin_token` authenticates as
     a `system:masters` member. Seed with `apply` / `add_*`; fault with `throttle`; judge with
     `review`, `access`, `authenticate_certificate`, `secret_data`, `exists`."""
@@ -79,40 +79,15 @@ class KubeDouble:
     def __init__(self) -> None:
         self.state = State()
         self.admin_token = "lab-admin-" + secrets.token_hex(16)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> KubeDouble:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         double = self
 
         class Handler(_Handler):
             state = double.state
             admin_token = double.admin_token
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="k8s-double", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> KubeDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     def kubeconfig(self, context: str = "lab") -> dict[str, Any]:
         """A kubeconfig (as a mapping) reaching this double with the admin token."""

@@ -13,25 +13,23 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from examples.lab.loopback import LoopbackServer
 
 ROUTE = re.compile(r"^/v1/projects/([^/]+)/locations/global/activityTypes/serviceAccountKeyLastAuthentication"
                    r"/activities:query$")
 
 
-class PolicyAnalyzerDouble:
+class PolicyAnalyzerDouble(LoopbackServer):
     def __init__(self, *, page_size: int = 1000) -> None:
         self.page_size = page_size  # the service's cap is 1,000; smaller pages exercise paging
         self.activities: dict[str, list[dict[str, Any]]] = {}
         self.denied: set[str] = set()
         self.requests: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
-        self.endpoint_url = ""
 
     def add(self, project: str, email: str, key_id: str, at: datetime) -> None:
         name = f"//iam.googleapis.com/projects/{project}/serviceAccounts/{email}/keys/{key_id}"
@@ -49,7 +47,7 @@ class PolicyAnalyzerDouble:
     def deny(self, project: str) -> None:
         self.denied.add(project)
 
-    def __enter__(self) -> PolicyAnalyzerDouble:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,17 +63,7 @@ class PolicyAnalyzerDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return Handler
 
     def handle(self, raw_path: str) -> tuple[int, dict[str, Any]]:
         self.requests.append(raw_path)
