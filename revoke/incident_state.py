@@ -68,7 +68,7 @@ from typing import Any
 from revoke.errors import RevokeError
 from revoke.journal import Journal, Record
 from revoke.journal_index import RETAINED_DELETED
-from revoke.plan import Plan
+from revoke.plan_model import Plan
 
 FINALIZE = "finalize"
 ROLLBACK = "rollback"

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import heapq
 import json
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,9 @@ from revoke.errors import InputError
 from revoke.graph import CompiledGraph, GraphView
 from revoke.model import CREDENTIAL_KINDS, Node, NodeKind, Relation
 from revoke.plan_delivery import plan_new_ca, plan_rotation
+from revoke.plan_model import EXECUTABLE as EXECUTABLE  # re-exported: the model lives there
+from revoke.plan_model import Plan as Plan
+from revoke.plan_model import Step as Step
 from revoke.plan_retained import mark_retained
 from revoke.plan_wiring import CONTAINING as CONTAINING  # re-exported: the ordering rules live there
 from revoke.plan_wiring import READER_DEPTH as READER_DEPTH
@@ -49,7 +51,6 @@ from revoke.playbook import Playbook
 from revoke.store import Store
 from revoke.trust import plan_untrust
 
-EXECUTABLE = ("revoke", "disable", "revoke_sessions", "rotate", "reissue", "create_ca", "untrust", "retire_ca")
 FALLBACKS = {
     "rotate": ("rotate", "reissue", "revoke", "disable"),
     "reissue": ("reissue", "rotate", "revoke"),
@@ -57,70 +58,6 @@ FALLBACKS = {
     "disable": ("disable", "revoke"),
 }
 PHASE = {"revoke": 0, "disable": 0, "revoke_sessions": 0, "create_ca": 1, "rotate": 2, "reissue": 2, "untrust": 3, "retire_ca": 3}
-
-
-@dataclass
-class Step:
-    id: str
-    verb: str
-    node: str
-    kind: str
-    provider: str
-    connector: str | None
-    path: list[str]
-    depends_on: list[str] = field(default_factory=list)
-    reason: str = ""
-    stores: list[dict[str, Any]] = field(default_factory=list)
-    retire: str = ""
-    depth: int = 0
-    # the old credential can read a store its replacement goes to: retire it before writing
-    retire_first: bool = False
-    # false when the step destroys something that cannot come back; `irreversible` says what
-    reversible: bool = True
-    irreversible: str = ""
-    # where the replacement goes when no store may receive it: {connector, type, location, item, where}
-    escrow: dict[str, Any] | None = None
-    # an `untrust:` task: the CA a holder must stop trusting, its fingerprint and trust store files
-    trust: dict[str, Any] = field(default_factory=dict)
-    # what this irreversible step destroys that another open incident retains: {node, incident,
-    # step, why} (revoke/plan_retained.py); that incident's journal is told when it happens
-    retained: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def executable(self) -> bool:
-        return self.verb in EXECUTABLE
-
-
-@dataclass
-class Plan:
-    playbook: str
-    playbook_name: str
-    sources: list[str]
-    window: str | None
-    emergency: bool
-    steps: list[Step]
-
-    def executable(self) -> list[Step]:
-        return [s for s in self.steps if s.executable]
-
-    def manual(self) -> list[Step]:
-        return [s for s in self.steps if s.verb == "manual"]
-
-    def by_id(self) -> dict[str, Step]:
-        return {s.id: s for s in self.steps}
-
-    def to_json(self) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for s in self.steps:
-            counts[s.verb] = counts.get(s.verb, 0) + 1
-        return {"playbook": self.playbook_name, "playbook_file": self.playbook, "sources": self.sources,
-                "window": self.window, "emergency": self.emergency, "summary": counts,
-                "steps": [asdict(s) for s in self.steps]}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Plan:
-        return cls(data["playbook_file"], data["playbook"], data["sources"], data.get("window"),
-                   data.get("emergency", False), [Step(**s) for s in data["steps"]])
 
 
 class ConnectorIndex:

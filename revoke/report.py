@@ -22,7 +22,7 @@ from revoke.connector import DELETED
 from revoke.errors import InputError
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
-from revoke.plan import EXECUTABLE, Plan, Step
+from revoke.plan_model import EXECUTABLE, Plan, Step
 from revoke.report_observed import observed_sections
 from revoke.report_radius import Relations, blast_radius
 from revoke.report_timeline import after_containment, timeline

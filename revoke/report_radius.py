@@ -8,7 +8,7 @@ from typing import Any
 
 from revoke.blast import ELIDED
 from revoke.errors import StoreError
-from revoke.plan import Plan
+from revoke.plan_model import Plan
 from revoke.store import Store
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Record
-from revoke.plan import Plan
+from revoke.plan_model import Plan
 from revoke.store import Store
 
 

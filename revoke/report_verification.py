@@ -8,7 +8,7 @@ from typing import Any
 
 from revoke.incident_state import IncidentState
 from revoke.journal import Journal
-from revoke.plan import Plan
+from revoke.plan_model import Plan
 
 
 def journal_chain(journal: Journal, state: IncidentState) -> dict[str, Any]:

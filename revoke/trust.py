@@ -87,7 +87,7 @@ def ca_fingerprint(node_id: str, fingerprint: str | None) -> str:
 
 def plan_untrust(planner: _Planner) -> None:
     """One step per holder that trusts a CA the plan retires or replaces."""
-    from revoke.plan import Step
+    from revoke.plan_model import Step
 
     trusts = trust_edges(planner.store)
     refused = refused_trusts(planner.store)

@@ -36,7 +36,7 @@ from revoke.graph import KINDS, CompiledGraph
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
 from revoke.observed import after_reasons, check_after_containment
-from revoke.plan import Plan, Step
+from revoke.plan_model import Plan, Step
 from revoke.store import Store
 from revoke.tables import short_path
 from revoke.trust import acting_node, trust_survivors

@@ -21,7 +21,7 @@ from revoke.model import Relation
 if TYPE_CHECKING:
     from revoke.graph import CompiledGraph
     from revoke.incident_state import IncidentState
-    from revoke.plan import Plan
+    from revoke.plan_model import Plan
 
 
 def new_cas(plan: Plan, state: IncidentState) -> list[str]:
