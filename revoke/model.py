@@ -6,13 +6,22 @@ An edge `A -> B` always means *whoever controls A can obtain or use B*.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from revoke.errors import InputError
+from revoke.model_fields import NODE_ID_RE as NODE_ID_RE
+from revoke.model_fields import FieldError as FieldError
+from revoke.model_fields import check_node_id as check_node_id
+from revoke.model_fields import labels_field as labels_field
+from revoke.model_fields import mapping_field as mapping_field
+from revoke.model_fields import node_ref as node_ref
+from revoke.model_fields import parse_time as parse_time
+from revoke.model_fields import text_field as text_field
+from revoke.model_fields import time_field as time_field
+from revoke.model_fields import type_name as type_name
 
 
 class NodeKind(StrEnum):
@@ -88,9 +97,6 @@ OBSERVED = frozenset({Relation.OBSERVED_READ, Relation.OBSERVED_USE})
 
 
 # Node ids are `<provider>:<type>:<native id>` or, for holders no provider owns, `<kind>:<name>`.
-NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*:[^\s]+$")
-
-# Statuses under which a credential no longer works; residual reachability stops at them.
 DEAD_STATUSES = frozenset({"inactive", "revoked", "disabled", "deleted", "destroyed", "expired"})
 
 
@@ -110,122 +116,6 @@ def parse_rel(value: Any) -> Relation:
         raise InputError(
             f"unknown rel {value!r}; expected one of: {', '.join(r.value for r in Relation)}"
         ) from None
-
-
-def check_node_id(node_id: Any) -> str:
-    if not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
-        raise InputError(f"invalid node id {node_id!r}; expected '<provider>:<type>:<id>' or '<kind>:<name>'")
-    return node_id
-
-
-def parse_time(value: Any, *, field_name: str = "time") -> datetime | None:
-    """ISO-8601 to an aware UTC datetime; naive values are taken as UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        text = str(value).strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            dt = datetime.fromisoformat(text)
-        except ValueError:
-            raise InputError(f"invalid {field_name} {value!r}; expected ISO-8601 like 2026-03-31T10:00Z") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    try:
-        return dt.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+05:00 is before the first representable instant
-        raise InputError(f"invalid {field_name}: out of range") from None
-
-
-class FieldError(InputError):
-    """A field of a node or edge mapping is wrong. The message names the field and what was
-    expected, never the value: the mapping may come from any file (`path: /etc/shadow`)."""
-
-    def __init__(self, field_name: str, problem: str) -> None:
-        super().__init__(f"field {field_name!r}: {problem}")
-        self.field = field_name
-
-
-def type_name(value: Any) -> str:
-    """What a value is, for "expected text, got a list" in an error line: never the value itself."""
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return "a date" if hasattr(value, "isoformat") else type(value).__name__
-
-
-def _text(data: dict[str, Any], name: str, default: str = "") -> str:
-    """A text field: a string, or a number written without quotes; never a list, a mapping or a
-    YAML boolean (`name: no` is False: quote it)."""
-    value = data.get(name)
-    if value is None or value == "":
-        return default
-    if type(value) is str:
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    hint = " (quote the value: YAML reads yes/no/on/off as booleans)" if isinstance(value, bool) else ""
-    raise FieldError(name, f"expected text, got {type_name(value)}{hint}")
-
-
-def _time(data: dict[str, Any], name: str) -> datetime | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) and not hasattr(value, "isoformat"):
-        raise FieldError(name, f"expected an ISO-8601 time like 2026-03-31T10:00Z, got {type_name(value)}")
-    try:
-        return parse_time(value, field_name=name)
-    except InputError:
-        raise FieldError(name, "not a valid ISO-8601 time (expected e.g. 2026-03-31T10:00Z)") from None
-
-
-# ids already checked: an edge list names each node many times, and the regex is the cost
-_CHECKED_IDS: set[str] = set()
-_CHECKED_LIMIT = 1_000_000  # bounded: a long-running worker keeps no more than this
-
-
-def _node_ref(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    if type(value) is str and value in _CHECKED_IDS:
-        return value
-    if not isinstance(value, str) or not NODE_ID_RE.match(value):
-        raise FieldError(name, "expected a node id '<provider>:<type>:<id>' or '<kind>:<name>'")
-    if len(_CHECKED_IDS) >= _CHECKED_LIMIT:
-        _CHECKED_IDS.clear()
-    _CHECKED_IDS.add(value)
-    return value
-
-
-def _mapping(data: dict[str, Any], name: str) -> dict[str, Any]:
-    value = data.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise FieldError(name, f"expected a mapping, got {type_name(value)}")
-    return dict(value)
-
-
-def _labels(data: dict[str, Any]) -> dict[str, str]:
-    labels = _mapping(data, "labels")
-    out: dict[str, str] = {}
-    for key, value in labels.items():
-        if isinstance(key, dict | list) or isinstance(value, dict | list) or value is None:
-            raise FieldError("labels", f"each label is text: name: value, got {type_name(value)}")
-        out[str(key)] = str(value)
-    return out
 
 
 _BY_VALUE: dict[str, dict[str, Any]] = {
@@ -315,20 +205,20 @@ class Node:
     def from_dict(cls, data: dict[str, Any]) -> Node:
         """A node from a mapping (an inventory entry, a stored row). Each field must have its own
         type: a list given as a name is an error (FieldError), not its `str()`."""
-        node_id = _node_ref(data, "id")
+        node_id = node_ref(data, "id")
         return cls(
             id=node_id,
             kind=_enum_field(data, "kind", parse_kind),
-            provider=_text(data, "provider") or provider_of(node_id),
-            name=_text(data, "name"),
-            created=_time(data, "created"),
-            expires=_time(data, "expires"),
-            last_used=_time(data, "last_used"),
-            status=_text(data, "status", "active"),
-            owner=_text(data, "owner"),
-            labels=_labels(data),
-            fingerprint=_text(data, "fingerprint"),
-            attrs=_mapping(data, "attrs"),
+            provider=text_field(data, "provider") or provider_of(node_id),
+            name=text_field(data, "name"),
+            created=time_field(data, "created"),
+            expires=time_field(data, "expires"),
+            last_used=time_field(data, "last_used"),
+            status=text_field(data, "status", "active"),
+            owner=text_field(data, "owner"),
+            labels=labels_field(data),
+            fingerprint=text_field(data, "fingerprint"),
+            attrs=mapping_field(data, "attrs"),
         )
 
 
@@ -361,14 +251,14 @@ class Edge:
             value = data.get("rel")
             rel = _BY_VALUE["rel"].get(value) if type(value) is str else None
             if rel is not None:
-                return cls(_node_ref(data, "from"), _node_ref(data, "to"), rel)
+                return cls(node_ref(data, "from"), node_ref(data, "to"), rel)
         return cls(
-            src=_node_ref(data, "from"),
-            dst=_node_ref(data, "to"),
+            src=node_ref(data, "from"),
+            dst=node_ref(data, "to"),
             rel=_enum_field(data, "rel", parse_rel),
-            since=_time(data, "since"),
-            until=_time(data, "until"),
-            attrs=_mapping(data, "attrs"),
+            since=time_field(data, "since"),
+            until=time_field(data, "until"),
+            attrs=mapping_field(data, "attrs"),
         )
 
 
