@@ -42,10 +42,13 @@ def worker_id() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
+QUEUE_NEEDED = ("workers need a shared store: pass --store postgresql://... (a SQLite file is one machine's; "
+                "without --workers, everything runs in this process)")
+
+
 def require_queue(store: Store) -> None:
     if store.pg is None:
-        raise StoreError("workers need a shared store: pass --store postgresql://... (a SQLite file is one "
-                         "machine's; collect without --workers runs in this process)")
+        raise StoreError(QUEUE_NEEDED)
 
 
 def enqueue(store: Store, batch: str, kind: str, payloads: list[dict[str, Any]]) -> list[int]:

@@ -1,0 +1,206 @@
+"""`revoke run --execute --workers` on a real Postgres store: plan steps run by `revoke worker`
+processes, judged by the lab providers' own state (moto's IAM and Secrets Manager, OpenBao, the
+GCP double): the same end state as a run in one process, a worker SIGKILLed mid-step resumed by
+another with nothing repeated or skipped, and no worker acting once the run's lock is gone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples.lab.demo import RUNNER
+from revoke import jobs
+from revoke.store import Store
+from tests.incident.provider_state import aws_keys, gcp_keys, sm_secret, vault_kv
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = "compromised-ci-supply-chain"
+RUN = ("run", PLAYBOOK, "--node", RUNNER, "--incident", "w1", "--execute", "--approve", "--workers")
+
+
+def _worker(url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "revoke", "--store", url, "worker", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def _stop(*procs: subprocess.Popen[str]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+
+
+def _step_jobs(url: str) -> list[tuple[Any, ...]]:
+    store = Store(url, create=False)
+    try:
+        return store.db.execute("SELECT id, state, attempts, claimed_by, result FROM jobs WHERE kind='step' "
+                                "ORDER BY id").fetchall()
+    finally:
+        store.close()
+
+
+def _contained(lb: Any, before: dict[str, dict[str, str]]) -> None:
+    """What a run in one process leaves (tests/incident/test_crash_resume.py): every reachable AWS
+    key inactive with exactly one active replacement, written where the old one was; the GCP key
+    disabled with exactly one enabled replacement, the one in Vault."""
+    after = aws_keys(lb)
+    for user, old_keys in before.items():
+        new = [kid for kid in after[user] if kid not in old_keys]
+        assert len(new) == 1 and after[user][new[0]] == "Active", (user, before, after)
+        if user == "data-pipeline":  # one of its two keys is reachable (in the secret), the other not
+            assert sm_secret(lb, "prod/pipeline")["aws_access_key_id"] == new[0]
+            continue
+        assert [kid for kid in old_keys if after[user][kid] == "Active"] == [], (user, after)
+    app_new = next(k for k in after["app-backend"] if k not in before["app-backend"])
+    assert vault_kv(lb, "ci/aws-app")["aws_access_key_id"] == app_new
+    gkeys = gcp_keys(lb, "deployer@lab-project.iam.gserviceaccount.com")
+    enabled = [kid for kid, on in gkeys.items() if on]
+    assert len(enabled) == 1, gkeys
+    assert enabled[0] in json.dumps(vault_kv(lb, "ci/gcp-deployer"))
+
+
+def _runner_token_revoked(lb: Any) -> None:
+    import hvac
+
+    from examples.lab.demo import VAULT_TOKEN_ENV
+
+    vault = hvac.Client(url=lb.vault_url, token=os.environ[VAULT_TOKEN_ENV])
+    lookup = vault.adapter.post("/v1/auth/token/lookup-accessor",
+                                json={"accessor": lb.seeds["runner_token"].split(":")[-1]}, raise_exception=False)
+    assert lookup.status_code == 400
+
+
+@pytest.fixture
+def pg_url(postgres_lab: Any) -> str:
+    return str(postgres_lab.uri(postgres_lab.new_database("runworkers")))
+
+
+def test_run_with_workers_leaves_what_a_run_in_one_process_leaves(revoke_cli, demo_lab, pg_url: str) -> None:
+    lb = demo_lab
+    assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
+    before = aws_keys(lb)
+    workers = [_worker(pg_url, lb.directory, "--idle-exit", "60") for _ in range(2)]
+    try:
+        started = time.monotonic()
+        run = revoke_cli(*RUN, cwd=lb.directory, store=pg_url)
+        took = time.monotonic() - started
+    finally:
+        _stop(*workers)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "failed" not in run.stdout.replace("0 failed", ""), run.stdout
+    print(f"run --workers with 2 workers: {took:.1f}s")
+    _contained(lb, before)
+    _runner_token_revoked(lb)
+    rows = _step_jobs(pg_url)
+    assert rows and all(state == "done" and json.loads(result)["ok"] for _, state, _, _, result in rows), rows
+    assert len({by for _, _, _, by, _ in rows}) == 2, rows  # both workers ran steps
+    # verify: probes and the re-collected graph are clean once the manual tasks are attested
+    v1 = revoke_cli("verify", "--incident", "w1", "--format", "json", cwd=lb.directory, store=pg_url)
+    body = json.loads(v1.stdout)
+    assert body["survivors"] == [] and not [p for p in body["probes"] if p.get("live")], v1.stdout
+    manual = [m["node"] for m in body["open_manual"]]
+    if manual:
+        att = revoke_cli("attest", "--incident", "w1", *manual, "--note", "done", cwd=lb.directory, store=pg_url)
+        assert att.returncode == 0, att.stderr
+    v2 = revoke_cli("verify", "--incident", "w1", "--format", "json", cwd=lb.directory, store=pg_url)
+    assert v2.returncode == 0 and json.loads(v2.stdout)["clean"] is True, v2.stdout
+    store = Store(pg_url, create=False)
+    from revoke.journal import Journal
+
+    intact, message, _ = Journal(store, "w1").check_chain()
+    assert intact, message
+    store.close()
+
+
+def test_a_worker_killed_mid_step_is_resumed_by_another_without_repeating(revoke_cli, demo_lab, pg_url: str) -> None:
+    lb = demo_lab
+    assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
+    before = aws_keys(lb)
+    # the only worker at first dies (SIGKILL) right after its 2nd journal record: a step's intent
+    # and its first progress record (a rotation's replacement created, its material in memory only)
+    run = subprocess.Popen([sys.executable, "-m", "revoke", "--store", pg_url, *RUN], cwd=lb.directory, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+    doomed = _worker(pg_url, lb.directory, "--lease", "2", env={"REVOKE_FAULT_KILL_AFTER": "2"})
+    survivor = None
+    try:
+        assert doomed.wait(timeout=120) == -9
+        killed = [r for r in _step_jobs(pg_url) if r[1] == "running"]
+        assert len(killed) == 1, _step_jobs(pg_url)
+        survivor = _worker(pg_url, lb.directory, "--lease", "2", "--idle-exit", "60")
+        out, err = run.communicate(timeout=300)
+    finally:
+        _stop(run, doomed, *([survivor] if survivor else []))
+    assert run.returncode == 0, out + err
+    _contained(lb, before)
+    _runner_token_revoked(lb)
+    rows = {r[0]: r for r in _step_jobs(pg_url)}
+    retried = rows[killed[0][0]]
+    assert retried[1] == "done" and retried[2] == 2 and retried[3] != killed[0][3], retried
+    store = Store(pg_url, create=False)
+    intents = store.db.execute("SELECT data FROM journal WHERE incident='w1' AND type='intent' AND action=?",
+                               (json.loads(store.db.execute("SELECT payload FROM jobs WHERE id=?", (killed[0][0],))
+                                           .fetchone()[0])["step"],)).fetchall()
+    store.close()
+    assert [json.loads(d)["resumed"] for (d,) in intents] == [False, True]  # the retry took the resume path
+
+
+def test_workers_refuse_to_act_for_a_run_whose_lock_was_taken_over(revoke_cli, demo_lab, pg_url: str) -> None:
+    lb = demo_lab
+    assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
+    before = aws_keys(lb)
+    # the coordinator declares the incident and enqueues its first steps; no worker runs yet
+    run = subprocess.Popen([sys.executable, "-m", "revoke", "--store", pg_url, *RUN], cwd=lb.directory, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+    worker = None
+    try:
+        store = Store(pg_url, create=False)
+        deadline = time.monotonic() + 120
+        while not store.db.execute("SELECT 1 FROM jobs WHERE kind='step' AND state='queued'").fetchone():
+            assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+            time.sleep(0.2)
+        # another process takes the incident's lock over (as after the coordinator went silent)
+        store.db.execute("UPDATE incidents SET lock_owner='999999@elsewhere' WHERE id='w1'")
+        journal_before = store.db.execute("SELECT count(*) FROM journal WHERE incident='w1'").fetchone()[0]
+        worker = _worker(pg_url, lb.directory, "--idle-exit", "3")
+        out, err = run.communicate(timeout=120)
+        worker.communicate(timeout=60)
+        journal_after = store.db.execute("SELECT count(*) FROM journal WHERE incident='w1'").fetchone()[0]
+        results = [json.loads(r) for (r,) in store.db.execute(
+            "SELECT result FROM jobs WHERE kind='step' AND state='done'").fetchall()]
+        store.close()
+    finally:
+        _stop(run, *([worker] if worker else []))
+    assert run.returncode == 2 and "taken over" in err, out + err
+    assert results and all("lock_lost" in r for r in results), results
+    assert journal_after == journal_before  # no intent: nothing was tried
+    assert aws_keys(lb) == before  # provider state the judge: no key touched
+
+
+def test_run_workers_refuses_a_sqlite_store(revoke_cli, tmp_path: Path) -> None:
+    res = revoke_cli(*RUN, store=f"sqlite:///{tmp_path}/s.db", cwd=tmp_path)
+    assert "postgresql://" in res.error_line()
+    dry = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "w1", "--workers", cwd=tmp_path,
+                     store=f"sqlite:///{tmp_path}/s.db")
+    assert "--execute" in dry.error_line()
+
+
+def test_a_step_job_on_a_missing_incident_is_a_job_failure_not_a_hang(postgres_lab: Any) -> None:
+    url = str(postgres_lab.uri(postgres_lab.new_database("runworkers_missing")))
+    store = Store(url)
+    jobs.enqueue(store, "b", "step", [{"incident": "nope", "lock": "1@x", "step": "s1", "connectors": [],
+                                       "playbook": {"source": PLAYBOOK, "digest": "-"}}])
+    store.close()
+    from revoke.worker import default_handlers, run
+
+    stats = run(url, default_handlers(url), once=True)
+    assert stats.failed == 1
