@@ -120,16 +120,21 @@ def test_run_with_workers_leaves_what_a_run_in_one_process_leaves(revoke_cli, de
     store.close()
 
 
-def test_a_worker_killed_mid_step_is_resumed_by_another_without_repeating(revoke_cli, demo_lab, pg_url: str) -> None:
+@pytest.mark.parametrize("kill_after", [2, 18])
+def test_a_worker_killed_mid_step_is_resumed_by_another_without_repeating(revoke_cli, demo_lab, pg_url: str,
+                                                                          kill_after: int) -> None:
+    """The only worker at first runs the steps in the queue's order and dies (SIGKILL) right after
+    its k-th journal record: 2, the first step's outcome, before its job's result is recorded (the
+    retry finds the step done and does nothing); 18, the first AWS key rotation's `created` (its
+    new key's secret was in that worker's memory only: the retry discards that key, makes another,
+    and the provider is left with exactly one replacement)."""
     lb = demo_lab
     assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
     before = aws_keys(lb)
-    # the only worker at first dies (SIGKILL) right after its 2nd journal record: a step's intent
-    # and its first progress record (a rotation's replacement created, its material in memory only)
     run = subprocess.Popen([sys.executable, "-m", "revoke", "--store", pg_url, *RUN], cwd=lb.directory, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
-    doomed = _worker(pg_url, lb.directory, "--lease", "2", env={"REVOKE_FAULT_KILL_AFTER": "2"})
+    doomed = _worker(pg_url, lb.directory, "--lease", "2", env={"REVOKE_FAULT_KILL_AFTER": str(kill_after)})
     survivor = None
     try:
         assert doomed.wait(timeout=120) == -9
@@ -146,11 +151,18 @@ def test_a_worker_killed_mid_step_is_resumed_by_another_without_repeating(revoke
     retried = rows[killed[0][0]]
     assert retried[1] == "done" and retried[2] == 2 and retried[3] != killed[0][3], retried
     store = Store(pg_url, create=False)
-    intents = store.db.execute("SELECT data FROM journal WHERE incident='w1' AND type='intent' AND action=?",
-                               (json.loads(store.db.execute("SELECT payload FROM jobs WHERE id=?", (killed[0][0],))
-                                           .fetchone()[0])["step"],)).fetchall()
+    step = json.loads(store.db.execute("SELECT payload FROM jobs WHERE id=?", (killed[0][0],)).fetchone()[0])["step"]
+    records = [(t, json.loads(d)) for t, d in store.db.execute(
+        "SELECT type, data FROM journal WHERE incident='w1' AND action=? ORDER BY seq", (step,)).fetchall()]
     store.close()
-    assert [json.loads(d)["resumed"] for (d,) in intents] == [False, True]  # the retry took the resume path
+    intents = [d["resumed"] for t, d in records if t == "intent"]
+    events = [d.get("event") for t, d in records if t == "progress"]
+    if kill_after == 2:
+        assert json.loads(retried[4]) == {"ok": True, "already": True} and intents == [False], records
+    else:
+        # the retry took the executor's resume path: re-probed, discarded the lost replacement, made one more
+        assert step.startswith("rotate:aws:access_key:") and intents == [False, True], records
+        assert events[:3] == ["created", "discarded", "created"], events
 
 
 def test_workers_refuse_to_act_for_a_run_whose_lock_was_taken_over(revoke_cli, demo_lab, pg_url: str) -> None:
