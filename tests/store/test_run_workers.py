@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from connectors.escrow_batch import holds
 from examples.lab.demo import RUNNER
 from revoke import jobs
 from revoke.store import Store
@@ -45,6 +46,18 @@ def _step_jobs(url: str) -> list[tuple[Any, ...]]:
                                 "ORDER BY id").fetchall()
     finally:
         store.close()
+
+
+def _escrowed(url: str) -> dict[str, set[str]]:
+    """Escrow item -> the replacements the journal says it received."""
+    store = Store(url, create=False)
+    out: dict[str, set[str]] = {}
+    for (data,) in store.db.execute("SELECT data FROM journal WHERE type='progress'").fetchall():
+        rec = json.loads(data)
+        if rec.get("event") == "escrowed":
+            out.setdefault(rec["item"], set()).add(rec["new"])
+    store.close()
+    return out
 
 
 def _contained(lb: Any, before: dict[str, dict[str, str]]) -> None:
@@ -102,6 +115,12 @@ def test_run_with_workers_leaves_what_a_run_in_one_process_leaves(revoke_cli, de
     rows = _step_jobs(pg_url)
     assert rows and all(state == "done" and json.loads(result)["ok"] for _, state, _, _, result in rows), rows
     assert len({by for _, _, _, by, _ in rows}) == 2, rows  # both workers ran steps
+    # each escrow item holds every replacement journaled into it: a fleet's shared item written by
+    # both workers, each merging into what the item held (check-and-set), none lost
+    escrowed = _escrowed(pg_url)
+    assert sum(len(v) for v in escrowed.values()) >= 6 and any(len(v) == 5 for v in escrowed.values()), escrowed
+    for item, news in escrowed.items():
+        assert news <= holds(vault_kv(lb, f"revoke-escrow/{item}")), item
     # verify: probes and the re-collected graph are clean once the manual tasks are attested
     v1 = revoke_cli("verify", "--incident", "w1", "--format", "json", cwd=lb.directory, store=pg_url)
     body = json.loads(v1.stdout)
