@@ -235,3 +235,45 @@ def test_a_step_job_on_a_missing_incident_is_a_job_failure_not_a_hang(postgres_l
 
     stats = run(url, default_handlers(url), once=True)
     assert stats.failed == 1
+
+
+def test_a_shared_secrets_manager_escrow_item_loses_no_member_to_concurrent_workers(
+        postgres_lab: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets Manager has no check-and-set: a fleet's item is read, merged and written. Workers
+    (here: threads, each with its own store session and its own connector, as separate processes
+    have) write it one at a time through the per-item advisory lock, so every member lands."""
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
+
+    from examples.lab.aws_lab import MotoServer
+    from revoke.connector import ActionContext, Replacement, Secret, connector_class
+    from revoke.model import NodeKind
+    from revoke.step_jobs import _one_writer
+
+    url = str(postgres_lab.uri(postgres_lab.new_database("runworkers_escrow")))
+    Store(url).close()
+    with MotoServer() as aws:
+        for key, value in aws.env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        esc = {"connector": "aws", "location": "revoke/escrow/", "item": "fleet-certificates-0000", "member": "-"}
+
+        def one(i: int) -> None:
+            store = Store(url, create=False)
+            conn = connector_class("aws")({"endpoint_url": aws.endpoint_url, "region": "us-east-1"})
+            rep = Replacement(f"aws:iot_certificate:{i:064x}", f"aws:iot_certificate:{i + 99:064x}",
+                              NodeKind.CERTIFICATE, Secret({"certificate_pem": f"c{i}", "private_key_pem": f"k{i}"}))
+            write = partial(conn.escrow_put_many, ctx=ActionContext(incident="w", dry_run=False))
+            try:
+                for _ in range(3):  # several rounds: each a read, a merge and a write of the item
+                    _one_writer(store, lambda e, m: write(e["location"], e["item"], m), esc, {f"m{i}": rep})
+            finally:
+                conn.close()
+                store.close()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(one, range(8)))
+        held = connector_class("aws")({"endpoint_url": aws.endpoint_url, "region": "us-east-1"}).escrow_holds(
+            "revoke/escrow/", "fleet-certificates-0000")
+    assert {f"aws:iot_certificate:{i + 99:064x}" for i in range(8)} <= held, held
