@@ -217,6 +217,43 @@ def test_workers_refuse_to_act_for_a_run_whose_lock_was_taken_over(revoke_cli, d
     assert aws_keys(lb) == before  # provider state the judge: no key touched
 
 
+def test_without_a_worker_the_run_waits_and_ctrl_c_leaves_it_resumable(revoke_cli, demo_lab, pg_url: str) -> None:
+    import signal
+
+    lb = demo_lab
+    assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
+    before = aws_keys(lb)
+    run = subprocess.Popen([sys.executable, "-m", "revoke", "--store", pg_url, *RUN], cwd=lb.directory, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+    store = Store(pg_url, create=False)
+    try:
+        deadline = time.monotonic() + 120
+        while not store.db.execute("SELECT 1 FROM jobs WHERE kind='step' AND state='queued'").fetchone():
+            assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+            time.sleep(0.2)
+        time.sleep(2)
+        assert run.poll() is None  # no worker: it waits
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+    finally:
+        _stop(run)
+    assert run.returncode == 130, out + err  # interrupted
+    assert "step jobs:" in out and "queued" in out, out
+    states = {state for (state,) in store.db.execute("SELECT state FROM jobs WHERE kind='step'").fetchall()}
+    assert states == {"cancelled"}, states  # withdrawn: no worker will pick them up later
+    assert store.db.execute("SELECT lock_owner FROM incidents WHERE id='w1'").fetchone()[0] is None
+    store.close()
+    assert aws_keys(lb) == before
+    worker = _worker(pg_url, lb.directory, "--idle-exit", "60")
+    try:
+        again = revoke_cli(*RUN, cwd=lb.directory, store=pg_url)
+    finally:
+        _stop(worker)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _contained(lb, before)
+
+
 def test_run_workers_refuses_a_sqlite_store(revoke_cli, tmp_path: Path) -> None:
     res = revoke_cli(*RUN, store=f"sqlite:///{tmp_path}/s.db", cwd=tmp_path)
     assert "postgresql://" in res.error_line()
