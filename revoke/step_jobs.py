@@ -74,6 +74,8 @@ class QueuedSteps:
         self._waiting: list[tuple[Step, Future[None]]] = []  # ready, not enqueued (provider at its bound)
         self._in_flight: dict[int, tuple[Step, Future[None]]] = {}
         self._per_provider: dict[str, int] = {}
+        self._by_id = {s.id: s for s in steps}
+        self._ran_by: dict[str, str] = {}  # create_ca step -> the worker holding the new CA's key
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="revoke-step-jobs", daemon=True)
 
@@ -141,9 +143,20 @@ class QueuedSteps:
             self._waiting = kept
         if not chosen:
             return
-        ids = jobs.enqueue(self.store, self.batch, KIND, [{**self.common, "step": s.id} for s, _ in chosen])
+        ids = jobs.enqueue(self.store, self.batch, KIND, [self._payload(s) for s, _ in chosen])
         with self._lock:
             self._in_flight.update(zip(ids, chosen, strict=True))
+
+    def _payload(self, step: Step) -> dict[str, Any]:
+        """A step that needs a new CA this run created (a certificate it signs) goes to the worker
+        holding that CA's key in memory, as in one process; another worker would have the provider
+        make the certificate instead (as after a restart; its result says so)."""
+        out = {**self.common, "step": step.id}
+        for dep in step.depends_on:
+            parent = self._by_id.get(dep)
+            if parent is not None and parent.verb == "create_ca" and dep in self._ran_by:
+                out["with"] = self._ran_by[dep]
+        return out
 
     def _settle(self) -> int:
         with self._lock:
@@ -161,6 +174,8 @@ class QueuedSteps:
             with self.executor._stats_lock:
                 self.executor.stats.retries += int(outcome.get("retries") or 0)
             if outcome.get("ok"):
+                if outcome.get("worker"):
+                    self._ran_by[step.id] = str(outcome["worker"])
                 fut.set_result(None)
             elif "lock_lost" in outcome:
                 fut.set_exception(LockLostError(str(outcome["lock_lost"])))
@@ -189,51 +204,86 @@ def queued(store_url: str, common: dict[str, Any], on_progress: Callable[[dict[s
 
 def handle(store_url: str, job: jobs.Job) -> dict[str, Any]:
     """Run one plan step for the coordinator that enqueued it (a worker's handler for `step` jobs)."""
-    from revoke.config import Config, ConnectorConfig
-    from revoke.connections import Runtime
+    return {**_handle(store_url, job), "worker": jobs.worker_id()}
+
+
+def _handle(store_url: str, job: jobs.Job) -> dict[str, Any]:
     from revoke.escrow_writes import EscrowWrites
     from revoke.execute import Executor
-    from revoke.graph import GraphView
     from revoke.incident_state import IncidentState
     from revoke.journal import Journal
-    from revoke.playbook import load_playbook
-    from revoke.store import Store
 
     p = job.payload
-    store = Store(store_url, create=False)
-    rt: Runtime | None = None
+    run = _RunContext.of(store_url, p)
+    journal = Journal(run.store, p["incident"])
+    journal.act_for(p["lock"], fence=partial(_still_claimed, job, jobs.worker_id()))
+    state = IncidentState.read(journal)
+    if state.done(p["step"]):  # its outcome was recorded before an earlier claim died
+        return {"ok": True, "already": True}
+    plan = state.require_plan()
+    step = next((s for s in plan.executable() if s.id == p["step"]), None)
+    if step is None:
+        raise RevokeError(f"incident {p['incident']!r} has no executable step {p['step']!r}")
+    ex = Executor(plan, run.playbook, journal, run.runtime, run.view, emergency=bool(p.get("emergency")))
+    # a shared escrow item may be written by several workers at once: one at a time, whoever they are
+    ex.escrow_writes = EscrowWrites(partial(_one_writer, run.store, ex._escrow_many))
     try:
-        journal = Journal(store, p["incident"])
-        journal.act_for(p["lock"], fence=partial(_still_claimed, job, jobs.worker_id()))
-        state = IncidentState.read(journal)
-        if state.done(p["step"]):  # its outcome was recorded before an earlier claim died
-            return {"ok": True, "already": True}
-        plan = state.require_plan()
-        step = next((s for s in plan.executable() if s.id == p["step"]), None)
-        if step is None:
-            raise RevokeError(f"incident {p['incident']!r} has no executable step {p['step']!r}")
+        ex.run_step(step)
+    except StepFailed as exc:
+        return {"ok": False, "error": str(exc), "retries": ex.stats.retries}
+    except LockLostError as exc:
+        log.error("worker.step_refused", incident=p["incident"], step=p["step"], reason=exc.diagnostic())
+        return {"lock_lost": exc.diagnostic()}
+    return {"ok": True, "retries": ex.stats.retries}
+
+
+class _RunContext:
+    """What a worker keeps between the jobs of one run (one incident, one lock token, the same
+    connectors and playbook), as the process of a run without workers keeps it between its steps:
+    the store connection, the connectors (a new CA's key lives in its connector's memory, for the
+    certificates it signs next), the compiled graph. A job of another run replaces it."""
+
+    current: _RunContext | None = None
+
+    def __init__(self, key: str, store_url: str, p: dict[str, Any]) -> None:
+        from revoke.config import Config, ConnectorConfig
+        from revoke.connections import Runtime
+        from revoke.graph import GraphView
+        from revoke.playbook import load_playbook
+        from revoke.store import Store
+
+        self.key = key
         pb = load_playbook(p["playbook"]["source"])
         if pb.digest != p["playbook"]["digest"]:
             raise InputError(f"playbook {p['playbook']['source']} on this worker differs from the coordinator's "
                              "(digest); give every worker the same file")
+        self.playbook = pb
+        self.store = Store(store_url, create=False)
         config = Config("(from the coordinator)", [ConnectorConfig(c["name"], c["type"], dict(c.get("options") or {}))
                                                    for c in p["connectors"]])
-        rt = Runtime(config, store)
-        ex = Executor(plan, pb, journal, rt, GraphView(store.load_compiled()), emergency=bool(p.get("emergency")))
-        # a shared escrow item may be written by several workers at once: one at a time, whoever they are
-        ex.escrow_writes = EscrowWrites(partial(_one_writer, store, ex._escrow_many))
-        try:
-            ex.run_step(step)
-        except StepFailed as exc:
-            return {"ok": False, "error": str(exc), "retries": ex.stats.retries}
-        except LockLostError as exc:
-            log.error("worker.step_refused", incident=p["incident"], step=p["step"], reason=exc.diagnostic())
-            return {"lock_lost": exc.diagnostic()}
-        return {"ok": True, "retries": ex.stats.retries}
-    finally:
-        if rt is not None:
-            rt.close()
-        store.close()
+        self.runtime = Runtime(config, self.store)
+        self.view = GraphView(self.store.load_compiled())
+
+    @classmethod
+    def of(cls, store_url: str, p: dict[str, Any]) -> _RunContext:
+        key = json.dumps([store_url, p["incident"], p["lock"], p["connectors"], p["playbook"]], sort_keys=True)
+        if cls.current is not None and cls.current.key == key:
+            return cls.current
+        cls.close()
+        cls.current = cls(key, store_url, p)
+        return cls.current
+
+    @classmethod
+    def close(cls) -> None:
+        if cls.current is not None:
+            cls.current.runtime.close()
+            cls.current.store.close()
+            cls.current = None
+
+
+def close() -> None:
+    """Let go of the kept run (a worker that stops)."""
+    _RunContext.close()
 
 
 def _still_claimed(job: jobs.Job, me: str, db: Any) -> str | None:

@@ -116,6 +116,9 @@ def run(store_url: str, handlers: dict[str, Handler], *, lease: float = jobs.LEA
     finally:
         keeper.closed.set()
         keeper.join(timeout=5)
+        from revoke import step_jobs
+
+        step_jobs.close()  # the connectors and store connection kept for a run's steps
         store.close()
         beat_store.close()
     return stats

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from connectors.escrow_batch import holds
@@ -58,6 +59,20 @@ def _escrowed(url: str) -> dict[str, set[str]]:
             out.setdefault(rec["item"], set()).add(rec["new"])
     store.close()
     return out
+
+
+def _reissued(url: str) -> tuple[str | None, list[str]]:
+    """The new IoT CA and the reissued device certificates, from the journal's `created` records."""
+    store = Store(url, create=False)
+    ca, certs = None, []
+    for action, data in store.db.execute("SELECT action, data FROM journal WHERE type='progress'").fetchall():
+        rec = json.loads(data)
+        if rec.get("event") == "created" and action.startswith("create_ca:aws:iot_ca:"):
+            ca = rec["new"]
+        elif rec.get("event") == "created" and action.startswith("reissue:aws:iot_certificate:"):
+            certs.append(rec["new"])
+    store.close()
+    return ca, certs
 
 
 def _contained(lb: Any, before: dict[str, dict[str, str]]) -> None:
@@ -115,6 +130,13 @@ def test_run_with_workers_leaves_what_a_run_in_one_process_leaves(revoke_cli, de
     rows = _step_jobs(pg_url)
     assert rows and all(state == "done" and json.loads(result)["ok"] for _, state, _, _, result in rows), rows
     assert len({by for _, _, _, by, _ in rows}) == 2, rows  # both workers ran steps
+    # the device certificates are signed by the incident's new CA, as in one process (the worker
+    # that created the CA, holding its key in memory, signs them)
+    new_ca, certs = _reissued(pg_url)
+    assert new_ca and len(certs) == 5
+    iot = boto3.client("iot", endpoint_url=lb.aws_endpoint, region_name="us-east-1")
+    by_ca = iot.list_certificates_by_ca(caCertificateId=new_ca.split(":")[-1])["certificates"]
+    assert sorted(c["certificateId"] for c in by_ca) == sorted(c.split(":")[-1] for c in certs)
     # each escrow item holds every replacement journaled into it: a fleet's shared item written by
     # both workers, each merging into what the item held (check-and-set), none lost
     escrowed = _escrowed(pg_url)
@@ -177,7 +199,7 @@ def test_a_worker_killed_mid_step_is_resumed_by_another_without_repeating(revoke
     intents = [d["resumed"] for t, d in records if t == "intent"]
     events = [d.get("event") for t, d in records if t == "progress"]
     if kill_after == 2:
-        assert json.loads(retried[4]) == {"ok": True, "already": True} and intents == [False], records
+        assert json.loads(retried[4])["already"] is True and intents == [False], records
     else:
         # the retry took the executor's resume path: re-probed, discarded the lost replacement, made one more
         assert step.startswith("rotate:aws:access_key:") and intents == [False, True], records
