@@ -216,7 +216,7 @@ def _handle(store_url: str, job: jobs.Job) -> dict[str, Any]:
     p = job.payload
     run = _RunContext.of(store_url, p)
     journal = Journal(run.store, p["incident"])
-    journal.act_for(p["lock"], fence=partial(_still_claimed, job, jobs.worker_id()))
+    journal.act_for(p["lock"], fence=partial(_fence, job, jobs.worker_id(), p["incident"]))
     state = IncidentState.read(journal)
     if state.done(p["step"]):  # its outcome was recorded before an earlier claim died
         return {"ok": True, "already": True}
@@ -286,12 +286,25 @@ def close() -> None:
     _RunContext.close()
 
 
-def _still_claimed(job: jobs.Job, me: str, db: Any) -> str | None:
-    """The fence of a worker's appends: its claim of the job still stands (FOR SHARE: no other claim
-    can take the job over before this append commits)."""
+def _fence(job: jobs.Job, me: str, incident: str, db: Any) -> str | None:
+    """The worker's conditions on each append, besides the run's lock token (revoke/journal.py):
+    its claim of the job still stands (FOR SHARE: no other claim can take the job over before this
+    append commits), and the coordinating run is alive (a session holds the incident's runner lock,
+    which dies with the coordinator's connection: a killed run's steps wait for its resume)."""
+    from revoke.store_postgres import RUNNER_SPACE
+
     row = db.execute("SELECT 1 FROM jobs WHERE id=? AND state='running' AND claimed_by=? AND attempts=? FOR SHARE",
                      (job.id, me, job.attempts)).fetchone()
-    return None if row else f"job {job.id} was taken over by another worker (its lease ran out); this one stops"
+    if row is None:
+        return f"job {job.id} was taken over by another worker (its lease ran out); this one stops"
+    alive = db.execute(
+        "SELECT 1 FROM pg_locks WHERE locktype='advisory' AND granted AND objsubid=2 AND "
+        "database=(SELECT oid FROM pg_database WHERE datname=current_database()) AND "
+        "classid=?::bigint::oid AND objid=(hashtext(?)::bigint & 4294967295)::oid",
+        (RUNNER_SPACE, incident)).fetchone()
+    if alive is None:
+        return "the run that enqueued this step is gone (its runner lock was released); re-run it to resume"
+    return None
 
 
 def _one_writer(store: Store, write: Callable[[dict[str, Any], dict[str, Replacement]], ActionResult],

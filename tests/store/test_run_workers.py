@@ -206,7 +206,8 @@ def test_a_worker_killed_mid_step_is_resumed_by_another_without_repeating(revoke
         assert events[:3] == ["created", "discarded", "created"], events
 
 
-def test_workers_refuse_to_act_for_a_run_whose_lock_was_taken_over(revoke_cli, demo_lab, pg_url: str) -> None:
+@pytest.mark.parametrize("how", ["taken_over", "coordinator_killed"])
+def test_workers_refuse_to_act_for_a_run_that_lost_its_lock(revoke_cli, demo_lab, pg_url: str, how: str) -> None:
     lb = demo_lab
     assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
     before = aws_keys(lb)
@@ -221,8 +222,12 @@ def test_workers_refuse_to_act_for_a_run_whose_lock_was_taken_over(revoke_cli, d
         while not store.db.execute("SELECT 1 FROM jobs WHERE kind='step' AND state='queued'").fetchone():
             assert time.monotonic() < deadline and run.poll() is None, run.communicate()
             time.sleep(0.2)
-        # another process takes the incident's lock over (as after the coordinator went silent)
-        store.db.execute("UPDATE incidents SET lock_owner='999999@elsewhere' WHERE id='w1'")
+        if how == "taken_over":  # another process takes the incident's lock over (the coordinator went silent)
+            store.db.execute("UPDATE incidents SET lock_owner='999999@elsewhere' WHERE id='w1'")
+        else:  # the coordinator dies (SIGKILL): its queued steps stay queued, its lock row names it still
+            run.kill()
+            run.wait()
+            time.sleep(0.5)  # the server ends its session, and the session's runner lock
         journal_before = store.db.execute("SELECT count(*) FROM journal WHERE incident='w1'").fetchone()[0]
         worker = _worker(pg_url, lb.directory, "--idle-exit", "3")
         out, err = run.communicate(timeout=120)
@@ -233,10 +238,19 @@ def test_workers_refuse_to_act_for_a_run_whose_lock_was_taken_over(revoke_cli, d
         store.close()
     finally:
         _stop(run, *([worker] if worker else []))
-    assert run.returncode == 2 and "taken over" in err, out + err
+    if how == "taken_over":
+        assert run.returncode == 2 and "taken over" in err, out + err
     assert results and all("lock_lost" in r for r in results), results
     assert journal_after == journal_before  # no intent: nothing was tried
     assert aws_keys(lb) == before  # provider state the judge: no key touched
+    if how == "coordinator_killed":  # the same command resumes it
+        worker = _worker(pg_url, lb.directory, "--idle-exit", "60")
+        try:
+            again = revoke_cli(*RUN, cwd=lb.directory, store=pg_url)
+        finally:
+            _stop(worker)
+        assert again.returncode == 0, again.stdout + again.stderr
+        _contained(lb, before)
 
 
 def test_without_a_worker_the_run_waits_and_ctrl_c_leaves_it_resumable(revoke_cli, demo_lab, pg_url: str) -> None:
