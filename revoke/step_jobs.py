@@ -113,11 +113,11 @@ class QueuedSteps:
                 self._enqueue()
                 settled = self._settle()
                 counts = jobs.progress(self.store, self.batch)
+                if counts != last and self.on_progress is not None:
+                    self.on_progress(counts)
             except Exception as exc:  # the store failed under us: every waiting step ends with it
                 self._fail_all(exc)
                 return
-            if counts != last and self.on_progress is not None:
-                self.on_progress(counts)
             last = counts
             if settled or counts.get("running") or not counts.get("queued"):
                 idle_since = time.monotonic()
