@@ -20,8 +20,8 @@ def worker(
         "retried by another after this.")] = 30.0,
 ) -> None:
     """Claim jobs from a postgresql:// store and run them: collections (`revoke collect --workers`) and plan
-    steps (`revoke run --execute --workers`; give every worker the same revoke.yaml credentials by reference and
-    the same playbook file)."""
+    steps (`revoke run --execute --workers`). A worker needs what revoke.yaml references (environment variables,
+    profiles) and, for plan steps, the same playbook file."""
     from revoke.errors import InputError
     from revoke.worker import default_handlers, run
 
