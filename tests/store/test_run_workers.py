@@ -290,6 +290,36 @@ def test_without_a_worker_the_run_waits_and_ctrl_c_leaves_it_resumable(revoke_cl
     _contained(lb, before)
 
 
+def test_a_provider_refusal_on_a_worker_is_the_steps_failure_not_a_crashed_job(revoke_cli, demo_lab,
+                                                                              pg_url: str) -> None:
+    from examples.lab.demo import VAULT_TOKEN_ENV
+
+    lb = demo_lab
+    assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
+    before = aws_keys(lb)
+    # this worker's Vault token is not valid: Vault refuses every call it makes (403)
+    worker = _worker(pg_url, lb.directory, "--idle-exit", "60", env={VAULT_TOKEN_ENV: "s.not-a-token"})
+    try:
+        run = revoke_cli(*RUN, cwd=lb.directory, store=pg_url)
+    finally:
+        _stop(worker)
+    assert run.returncode == 1 and "FAILED revoke:vault:token:" in run.stdout and "BLOCKED" in run.stdout, run.stdout
+    rows = _step_jobs(pg_url)
+    # every job ran once and returned its result: no job crashed, none was retried
+    assert {(state, attempts) for _, state, attempts, _, _ in rows} == {("done", 1)}, rows
+    refused = [json.loads(r) for *_, r in rows if not json.loads(r)["ok"]]
+    assert refused and all("vault" in r["error"] for r in refused), refused
+    # the same command with a worker that Vault accepts finishes the incident
+    worker = _worker(pg_url, lb.directory, "--idle-exit", "60")
+    try:
+        again = revoke_cli(*RUN, cwd=lb.directory, store=pg_url)
+    finally:
+        _stop(worker)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _contained(lb, before)
+    _runner_token_revoked(lb)
+
+
 def test_run_workers_refuses_a_sqlite_store(revoke_cli, tmp_path: Path) -> None:
     res = revoke_cli(*RUN, store=f"sqlite:///{tmp_path}/s.db", cwd=tmp_path)
     assert "postgresql://" in res.error_line()
