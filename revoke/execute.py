@@ -5,7 +5,8 @@ Every action is journaled as `intent` before and `outcome` after; a rotation als
 ids and fingerprints only. What a resumed run does with each of them (the crash-recovery
 contract) is stated once, in revoke/incident_state.py, which reads the journal for this module.
 A step that depends on a manual task not attested yet is not run: a `waiting` record says which
-task, and the step stays pending for the next run.
+task, and the step stays pending for the next run. Who runs a ready step is a StepRunner's choice
+(revoke/step_runners.py): a thread of this process, or a `revoke worker` (revoke/step_jobs.py).
 """
 
 from __future__ import annotations
