@@ -94,6 +94,9 @@ def run_cmd(
         "--min-severity", help="With --from-sweep: hand over findings at or above this severity.")] = "medium",
     window: Annotated[str | None, typer.Option("--window")] = None,
     allow_partial: Annotated[bool, typer.Option("--allow-partial", help="Act despite a failed collection.")] = False,
+    workers: Annotated[bool, typer.Option("--workers", help="With --execute: enqueue each ready step for `revoke "
+                                          "worker` processes (postgresql:// store); this process walks the plan "
+                                          "and waits.")] = False,
 ) -> None:
     """Run a playbook for an incident: a dry run unless --execute; resumable by --incident."""
     from revoke import incident as inc
@@ -101,6 +104,16 @@ def run_cmd(
     from revoke.playbook import load_playbook
 
     g = G(ctx)
+    if workers and (finalize or not execute):
+        raise InputError("--workers runs the plan's steps on `revoke worker` processes: it needs --execute "
+                         "(and is not for --finalize)")
+    if workers:
+        from revoke.errors import StoreError
+        from revoke.jobs import QUEUE_NEEDED
+        from revoke.store import is_postgres
+
+        if not is_postgres(g.store):
+            raise StoreError(QUEUE_NEEDED)
     pb = load_playbook(playbook)
     store = open_store(g)
     journal = Journal(store, incident)
@@ -147,7 +160,8 @@ def run_cmd(
         inc.declare(journal, pb, plan, nodes, emergency=emergency)
     progress, cb = _progress_cb(c, plan)
     with progress:
-        stats = inc.execute(store, journal, pb, plan, config, emergency=emergency, progress=cb)
+        stats = inc.execute(store, journal, pb, plan, config, emergency=emergency, progress=cb, workers=workers,
+                            jobs_progress=_jobs_progress(c) if workers else None)
     out(f"incident {incident}: {stats.done} actions done, {stats.skipped_done} already done, "
         f"{len(stats.failed)} failed, {len(stats.blocked)} blocked, {stats.retries} retries, {stats.seconds:.2f}s"
         + (f"; {len(stats.waiting)} waiting for attestations" if stats.waiting else ""))
@@ -172,6 +186,13 @@ def run_cmd(
     if not stats.ok:
         out("the incident stays open; fix the cause and re-run the same command to resume")
         raise typer.Exit(1)
+
+
+def _jobs_progress(c: Any) -> Any:
+    def shown(counts: dict[str, int]) -> None:
+        c.print("step jobs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+
+    return shown
 
 
 def _sweep_nodes(store: Any, rules: str | None, min_severity: str) -> list[str]:

@@ -19,13 +19,15 @@ def worker(
         "--lease", metavar="SECONDS", help="How long a claim lasts without a heartbeat; a dead worker's job is "
         "retried by another after this.")] = 30.0,
 ) -> None:
-    """Claim jobs (collections enqueued by `revoke collect --workers`) from a postgresql:// store and run them."""
+    """Claim jobs from a postgresql:// store and run them: collections (`revoke collect --workers`) and plan
+    steps (`revoke run --execute --workers`). A worker needs what revoke.yaml references (environment variables,
+    profiles) and, for plan steps, the same playbook file."""
     from revoke.errors import InputError
     from revoke.worker import default_handlers, run
 
     if lease < 1:
         raise InputError("--lease: at least 1 second")
-    stats = run(G(ctx).store, default_handlers(), lease=lease, once=once, idle_exit=idle_exit)
+    stats = run(G(ctx).store, default_handlers(G(ctx).store), lease=lease, once=once, idle_exit=idle_exit)
     console().print(f"worker: {stats.done} job(s) done, {stats.failed} failed, {stats.lost} dropped (taken over)")
 
 

@@ -5,7 +5,8 @@ Every action is journaled as `intent` before and `outcome` after; a rotation als
 ids and fingerprints only. What a resumed run does with each of them (the crash-recovery
 contract) is stated once, in revoke/incident_state.py, which reads the journal for this module.
 A step that depends on a manual task not attested yet is not run: a `waiting` record says which
-task, and the step stays pending for the next run.
+task, and the step stays pending for the next run. Who runs a ready step is a StepRunner's choice
+(revoke/step_runners.py): a thread of this process, or a `revoke worker` (revoke/step_jobs.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from revoke.journal import Journal
 from revoke.model import Node
 from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
+from revoke.step_runners import LocalSteps, RunStats, StepFailed, StepRunner
 from revoke.trust import acting_node
 
 log = structlog.get_logger()
@@ -39,31 +40,12 @@ REAPPLY = {"rotate": "disable", "reissue": "revoke", "retire_ca": "revoke"}
 T = TypeVar("T")
 
 
-@dataclass
-class RunStats:
-    done: int = 0
-    skipped_done: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-    blocked: dict[str, str] = field(default_factory=dict)
-    # held until a person attests a manual task it depends on (a CA's retirement waits for the
-    # untrust tasks), with the reason; a re-run after `revoke attest` resumes them
-    waiting: dict[str, str] = field(default_factory=dict)
-    retries: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.blocked and not self.waiting
-
-
-class StepFailed(Exception):
-    pass
-
-
 class Executor:
     def __init__(self, plan: Plan, playbook: Playbook, journal: Journal, runtime: Runtime, view: GraphView,
-                 *, emergency: bool = False, progress: Callable[[Step, str], None] | None = None) -> None:
+                 *, emergency: bool = False, progress: Callable[[Step, str], None] | None = None,
+                 runner: Callable[[Executor, list[Step]], StepRunner] = LocalSteps) -> None:
         self.plan, self.pb, self.journal, self.rt, self.view = plan, playbook, journal, runtime, view
+        self.runner = runner  # in this process (threads), or as jobs for `revoke worker` (revoke/step_jobs.py)
         self.emergency = emergency
         self.progress = progress or (lambda _s, _o: None)
         self.state = IncidentState.read(journal)
@@ -170,9 +152,8 @@ class Executor:
             finished_ok(sid)
         ready = [sid for sid in ready if sid not in already]
         ready += [s.id for s in steps if waiting[s.id] == 0 and s.id not in already and s.id not in ready]
-        workers = max(1, sum(self.pb.concurrency(p) for p in {s.provider for s in steps}))
         running: dict[Future[None], str] = {}
-        with ThreadPoolExecutor(max_workers=min(workers, 64)) as pool:
+        with self.runner(self, steps) as pool:
             while ready or running:
                 while ready:
                     sid = ready.pop(0)
@@ -183,7 +164,7 @@ class Executor:
                         hold(sid, "waits for the attestation of " + ", ".join(tasks)
                              + " (`revoke attest`, then re-run to resume)")
                         continue
-                    running[pool.submit(self._guarded, by_id[sid])] = sid
+                    running[pool.submit(by_id[sid])] = sid
                 if not running:
                     break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -208,7 +189,8 @@ class Executor:
         attested = self.state.attestations
         return {s.id: s.node for s in self.plan.manual() if s.node not in attested}
 
-    def _guarded(self, step: Step) -> None:
+    def run_step(self, step: Step) -> None:
+        """One step, journaled (intent, progress, outcome); StepFailed when the provider refused."""
         with self.sem(step.provider):
             # a fleet's member: its item is written once every running step of it is ready
             member = step.escrow if step.escrow and step.escrow.get("member") else None

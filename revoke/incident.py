@@ -90,15 +90,29 @@ def declare(journal: Journal, playbook: Playbook, plan: Plan, nodes: list[str], 
 
 
 def execute(store: Store, journal: Journal, playbook: Playbook, plan: Plan, config: Config,
-            *, emergency: bool = False, progress: Any = None) -> RunStats:
+            *, emergency: bool = False, progress: Any = None, workers: bool = False,
+            jobs_progress: Any = None) -> RunStats:
+    """Run the plan under the incident's lock: its steps in this process, or with `workers` as
+    jobs that `revoke worker` processes run (revoke/step_jobs.py), this process walking the DAG."""
+    if workers:
+        from revoke.jobs import require_queue
+
+        require_queue(store)
     token = journal.acquire()
     rt = Runtime(config, store)
     try:
-        journal.append("run.start", data={"by": actor()})
+        journal.append("run.start", data={"by": actor(), **({"workers": True} if workers else {})})
         view = GraphView(store.load_compiled())
         lost = False
+        runner: dict[str, Any] = {}
+        if workers:
+            from revoke.step_jobs import payload, queued
+
+            runner["runner"] = queued(store.url, payload(journal.incident, token, playbook, config, emergency),
+                                      jobs_progress)
         try:
-            stats = Executor(plan, playbook, journal, rt, view, emergency=emergency, progress=progress).run()
+            stats = Executor(plan, playbook, journal, rt, view, emergency=emergency, progress=progress,
+                             **runner).run()
         except LockLostError:
             lost = True  # the new holder tells the other incidents, not this process
             raise

@@ -23,6 +23,8 @@ from revoke.store import Store
 
 LEASE_SECONDS = 30.0
 MAX_ATTEMPTS = 3
+# how long a job meant for one worker waits for it when that worker holds no live claim (idle, or dead)
+AFFINITY_GRACE = 2.0
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,13 @@ def worker_id() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
+QUEUE_NEEDED = ("workers need a shared store: pass --store postgresql://... (a SQLite file is one machine's; "
+                "without --workers, everything runs in this process)")
+
+
 def require_queue(store: Store) -> None:
     if store.pg is None:
-        raise StoreError("workers need a shared store: pass --store postgresql://... (a SQLite file is one "
-                         "machine's; collect without --workers runs in this process)")
+        raise StoreError(QUEUE_NEEDED)
 
 
 def enqueue(store: Store, batch: str, kind: str, payloads: list[dict[str, Any]]) -> list[int]:
@@ -61,16 +66,23 @@ def enqueue(store: Store, batch: str, kind: str, payloads: list[dict[str, Any]])
 
 def claim(store: Store, me: str, kinds: list[str], lease: float = LEASE_SECONDS) -> Job | None:
     """The oldest queued job of these kinds, or one whose lease expired; None when there is none.
-    One statement: the row is locked, skipped by every concurrent claim, and leased to `me`."""
+    One statement: the row is locked, skipped by every concurrent claim, and leased to `me`.
+
+    A job whose payload names a worker (`"with"`: it needs what that worker holds in memory, e.g.
+    a new CA's key for the certificates it signs) is that worker's while the worker is alive
+    (holds a live claim) or the job is younger than AFFINITY_GRACE; after that anyone takes it."""
     require_queue(store)
     marks = ",".join("?" * len(kinds))
     row = store.db.execute(
         "UPDATE jobs SET state='running', attempts=attempts+1, claimed_by=?, "
         "claimed_until=now() + make_interval(secs => ?) "
-        "WHERE id = (SELECT id FROM jobs WHERE kind IN (" + marks + ") AND "
-        "(state='queued' OR (state='running' AND claimed_until < now())) "
-        "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) "
-        "RETURNING id, batch, kind, payload, attempts", (me, lease, *kinds)).fetchone()
+        "WHERE id = (SELECT j.id FROM jobs j WHERE j.kind IN (" + marks + ") AND "
+        "(j.state='queued' OR (j.state='running' AND j.claimed_until < now())) AND "
+        "(j.payload::jsonb->>'with' IS NULL OR j.payload::jsonb->>'with' = ? OR "
+        " (j.created_at < now() - make_interval(secs => ?) AND NOT EXISTS (SELECT 1 FROM jobs w WHERE "
+        "  w.claimed_by = j.payload::jsonb->>'with' AND w.state='running' AND w.claimed_until >= now()))) "
+        "ORDER BY j.id FOR UPDATE OF j SKIP LOCKED LIMIT 1) "
+        "RETURNING id, batch, kind, payload, attempts", (me, lease, *kinds, me, AFFINITY_GRACE)).fetchone()
     if row is None:
         return None
     return Job(int(row[0]), row[1], row[2], json.loads(row[3]), int(row[4]))

@@ -15,6 +15,7 @@ import os
 import socket
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +74,8 @@ class Journal:
         self._writing = False
         self._lock = RunLock(store, incident)
         self._held: str | None = None  # this instance's lock token while it holds the lock
+        # a worker's extra condition on every append (its job still claimed by it): the reason to refuse, or None
+        self._fence: Callable[[Any], str | None] | None = None
         # heads (seq, hash) kept outside the store (a SIEM's `journal.head` events): the journal
         # must still hold each of them, or it was truncated or rewritten (`report --head`)
         self.published_heads: list[tuple[int, str]] = []
@@ -163,6 +166,13 @@ class Journal:
                                                "reason": why})
         return me
 
+    def act_for(self, token: str, fence: Callable[[Any], str | None] | None = None) -> None:
+        """Append on behalf of the run that holds the lock as `token` (a `revoke worker` running one
+        of its steps): every append then fails with LockLostError, in its own transaction, once that
+        run's lock is taken over or released, or once `fence(db)` gives a reason (the worker's job was
+        taken over). Nothing is acquired: the coordinating run keeps the lock and its heartbeat."""
+        self._held, self._fence = token, fence
+
     def release(self, token: str) -> None:
         self._held = None
         self._lock.release(token)
@@ -218,6 +228,9 @@ class Journal:
                     row = db.execute("SELECT lock_owner FROM incidents WHERE id=?", (self.incident,)).fetchone()
                     if row is None or row[0] != self._held:
                         raise LockLostError(lost_message(self.incident, row[0] if row else None))
+                    refused = self._fence(db) if self._fence is not None else None
+                    if refused is not None:
+                        raise LockLostError(f"incident {self.incident!r}: {refused}")
                 last = db.execute("SELECT seq, hash FROM journal WHERE incident=? ORDER BY seq DESC LIMIT 1",
                                   (self.incident,)).fetchone()
                 seq, prev = (last[0], last[1]) if last else (0, GENESIS)

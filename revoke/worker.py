@@ -23,10 +23,13 @@ log = structlog.get_logger()
 Handler = Callable[[jobs.Job], dict[str, Any]]
 
 
-def default_handlers() -> dict[str, Handler]:
-    from revoke import collect_jobs
+def default_handlers(store_url: str) -> dict[str, Handler]:
+    """Collections (`revoke collect --workers`) and plan steps (`revoke run --execute --workers`)."""
+    from functools import partial
 
-    return {collect_jobs.KIND: collect_jobs.handle}
+    from revoke import collect_jobs, step_jobs
+
+    return {collect_jobs.KIND: collect_jobs.handle, step_jobs.KIND: partial(step_jobs.handle, store_url)}
 
 
 @dataclass
@@ -113,6 +116,9 @@ def run(store_url: str, handlers: dict[str, Handler], *, lease: float = jobs.LEA
     finally:
         keeper.closed.set()
         keeper.join(timeout=5)
+        from revoke import step_jobs
+
+        step_jobs.close()  # the connectors and store connection kept for a run's steps
         store.close()
         beat_store.close()
     return stats
