@@ -26,6 +26,7 @@ from revoke.connector_registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from revoke.connector_registry import connector_class as connector_class
 from revoke.connector_registry import known_connectors as known_connectors
 from revoke.connector_results import DELETED as DELETED
+from revoke.connector_results import GONE as GONE
 from revoke.connector_results import REFERENCES as REFERENCES
 from revoke.connector_results import ActionContext as ActionContext
 from revoke.connector_results import ActionResult as ActionResult

@@ -118,6 +118,9 @@ class ActionResult:
 # replacement (the old one itself, or another key at a provider's limit): journaled with the
 # replacement, so the report says "deleted" and rollback knows it cannot bring it back
 DELETED = "deleted"
+# ConnectorError.code of a `create_replacement` whose credential no longer exists at its provider
+# (a database role dropped since the collection): nothing to rotate, once a probe agrees it is dead
+GONE = "gone"
 
 
 @dataclass

@@ -23,7 +23,7 @@ import structlog
 
 from revoke import logs
 from revoke.connections import Runtime
-from revoke.connector import ActionContext, ActionResult, Connector, ConnectorError, Replacement, batches_escrow, declared
+from revoke.connector import GONE, ActionContext, ActionResult, Connector, ConnectorError, Replacement, batches_escrow, declared
 from revoke.escrow_writes import EscrowWrites
 from revoke.graph import GraphView
 from revoke.incident_state import IncidentState, StepState
@@ -354,7 +354,15 @@ class Executor:
                 self.record("progress", step, event="discarded", new=orphan, reason="created before a crash, never stored")
         fresh = live_new is None
         if fresh:
-            created = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
+            try:
+                created = self.call("create_replacement", lambda: conn.create_replacement(node, ctx))
+            except ConnectorError as exc:
+                gone = self.call("probe", lambda: conn.probe(node)) if exc.code == GONE else None
+                if gone is None or gone.live is not False:
+                    raise
+                # vanished since the collection: dead, and no replacement can exist for it
+                return ActionResult(node.id, "rotate", changed=False, detail=f"nothing to rotate: {gone.signal}",
+                                    data={GONE: True})
             self.material[node.id] = created
             live_new = created.new_id
             self.replacements[node.id] = live_new

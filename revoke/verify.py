@@ -30,7 +30,7 @@ from revoke.blast import ShortPaths, live_reachable, resolve_sources
 from revoke.collect import collect
 from revoke.config import Config
 from revoke.connections import Runtime
-from revoke.connector import Connector, ConnectorError, ProbeResult, declared
+from revoke.connector import GONE, Connector, ConnectorError, ProbeResult, declared
 from revoke.errors import RevokeError
 from revoke.graph import KINDS, CompiledGraph
 from revoke.incident_state import IncidentState, StepState
@@ -254,6 +254,8 @@ def _descendants(node: str, lineage: dict[str, str]) -> set[str]:
 def _check_stores(rt: Runtime, step: Step, st: StepState, lineage: dict[str, str]) -> list[str]:
     """What is wrong with the stores (and the escrow item) a rotation wrote, read back."""
     problems: list[str] = []
+    if (st.outcome or {}).get(GONE):  # the credential vanished before its rotation: no replacement to hold
+        return problems
     new = st.live_replacement
     later = _descendants(new, lineage) if new else set()
     for t in step.stores:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.postgres import scram
 from connectors.postgres.ids import PROVIDER, password_id, password_tag, split_role, tag_of
-from revoke.connector import ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret
+from revoke.connector import GONE, ActionContext, ActionResult, ConnectorError, ProbeResult, Replacement, Secret
 from revoke.model import Node, NodeKind, fingerprint
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def rotate_password(client: PgClient, node: Node, ctx: ActionContext,
     state = read_role(client, role, node.id)
     if state is None:
         raise ConnectorError(PROVIDER, "create_replacement", f"role {role} no longer exists", node=node.id,
-                             code="role_missing")
+                             code=GONE)
     password = secrets.token_urlsafe(PASSWORD_BYTES)
     fp = fingerprint(password)
     tag = password_tag(fp)
