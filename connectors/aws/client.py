@@ -109,6 +109,25 @@ def native(node_id: str) -> str:
     return node_id.split(":", 2)[2]
 
 
+_loader: Any = None
+_loader_lock = threading.Lock()
+
+
+def _core_session() -> Any:
+    """A botocore session that reads the service models through one loader per process: every
+    session otherwise parses the same JSON models again (collect, run and verify each make theirs)."""
+    import botocore.session
+    from botocore.loaders import create_loader
+
+    global _loader
+    with _loader_lock:
+        if _loader is None:
+            _loader = create_loader()
+    core = botocore.session.Session()
+    core.register_component("data_loader", _loader)
+    return core
+
+
 class Account:
     """One configured account: a boto3 session and its clients, created lazily, thread-safe."""
 
@@ -154,14 +173,14 @@ class Account:
                 env = getattr(self.settings, f"{key}_env")
                 if env:
                     creds[f"aws_{key}"] = os.environ.get(env, "")
-            base = boto3.session.Session(profile_name=self.settings.profile, region_name=self.region, **creds)
+            base = boto3.session.Session(botocore_session=_core_session(), profile_name=self.settings.profile,
+                                         region_name=self.region, **creds)
             self._session = self._assumed(base) if self.settings.role_arn else base
         return self._session
 
     def _assumed(self, base: Any) -> Any:
         """A session as `role_arn`, assumed from `base`, whose credentials refresh themselves."""
         import boto3
-        import botocore.session
         from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
         endpoint = self.settings.endpoint_url
@@ -171,7 +190,7 @@ class Account:
 
         fetcher = AssumeRoleCredentialFetcher(sts_client, base.get_credentials(), str(self.settings.role_arn),
                                               extra_args={"RoleSessionName": "revoke"})
-        core = botocore.session.Session()
+        core = _core_session()
         core._credentials = DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")
         return boto3.session.Session(botocore_session=core, region_name=self.region)
 

@@ -92,12 +92,28 @@ def _seed_serve() -> None:
     request = json.loads(sys.stdin.readline())
     server = MotoServer().__enter__()
     result = seed_demo(server.endpoint_url, request["ca_cert_pem"], request["ca_key_pem"], devices=request["devices"])
+    result["endpoint_url"] = _keep_alive_server()
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
     # serve until SIGTERM, whose default action ends the process at once: the estate lives in this
     # process's memory only, and a graceful server shutdown cost the demo a second of waiting
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threading.Event().wait()
+
+
+def _keep_alive_server() -> str:
+    """The same moto app (its state is this process's) behind waitress, which keeps connections
+    open: werkzeug's server closes each one after its response, so every call of the demo's
+    thousands paid a new TCP connection and a new server thread."""
+    import threading
+
+    import waitress
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    server = waitress.create_server(DomainDispatcherApplication(create_backend_app), host="127.0.0.1", port=0,
+                                    threads=24, connection_limit=256, channel_timeout=300)
+    threading.Thread(target=server.run, name="moto-keepalive", daemon=True).start()
+    return f"http://127.0.0.1:{server.effective_port}"
 
 
 def _free_port() -> int:
