@@ -13,6 +13,7 @@ IoT's own (the registration proof, the ids IoT may give a certificate) stays her
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -44,8 +45,10 @@ def pem_alias(pem: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def verify_signature(cert_pem: str, ca_pem: str) -> bool:
-    """Whether the CA issued this certificate (issuer name and signature)."""
+    """Whether the CA issued this certificate (issuer name and signature). Remembered: a pure
+    function of the two PEMs, asked again for every certificate by each later collection."""
     try:
         return pki.issued_by(pki.load_pem(cert_pem), pki.load_pem(ca_pem))
     except ValueError:

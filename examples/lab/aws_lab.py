@@ -10,6 +10,7 @@ mapping for a child process or `monkeypatch`) rather than written into `os.envir
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -39,8 +40,11 @@ class LabError(RuntimeError):
 def speed_up_moto_dispatch() -> None:
     """moto's server lists its own package directory (os.listdir + an isdir per entry) on every
     request to route it, about a third of its time per call here. The listing cannot change
-    while the process runs, so it is computed once. Routing and behaviour are unchanged."""
+    while the process runs, so it is computed once. Likewise the method names of a response
+    class, which it reads with `inspect.getmembers` on every request. Routing and behaviour are
+    unchanged."""
     from moto import backends
+    from moto.core import responses
 
     if getattr(backends.list_of_moto_modules, "_cached", False):
         return
@@ -51,6 +55,7 @@ def speed_up_moto_dispatch() -> None:
 
     cached._cached = True  # type: ignore[attr-defined]
     backends.list_of_moto_modules = cached
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
 
 
 class MotoServer:
