@@ -122,6 +122,19 @@ def _died(node: Node, now: float) -> float:
     return at.timestamp() if at is not None else now
 
 
+def edge_times(edges: list[Edge]) -> tuple[np.ndarray, np.ndarray]:
+    """(since, until) of each edge in epoch seconds, NaN where open; Python time only for the
+    few edges that carry a time."""
+    m = len(edges)
+    since = np.full(m, math.nan)
+    until = np.full(m, math.nan)
+    sinces = list(map(attrgetter("since"), edges))
+    untils = list(map(attrgetter("until"), edges))
+    for k in [k for k, (a, b) in enumerate(zip(sinces, untils, strict=True)) if a is not None or b is not None]:
+        since[k], until[k] = _ts(sinces[k]), _ts(untils[k])
+    return since, until
+
+
 class CompiledGraph:
     """CSR adjacency plus per-node and per-edge columns. Node i is `ids[i]`."""
 
@@ -166,6 +179,18 @@ class CompiledGraph:
     def build(cls, nodes: dict[str, Node], edges: list[Edge]) -> CompiledGraph:
         ids = sorted(nodes)
         index = {nid: i for i, nid in enumerate(ids)}
+        m = len(edges)
+        # map() over attrgetter stays in C: no Python frame per edge
+        src = np.fromiter(map(index.__getitem__, map(attrgetter("src"), edges)), dtype=np.int64, count=m)
+        dst = np.fromiter(map(index.__getitem__, map(attrgetter("dst"), edges)), dtype=np.int32, count=m)
+        rel = np.fromiter(map(REL_CODE.__getitem__, map(attrgetter("rel"), edges)), dtype=np.uint8, count=m)
+        since, until = edge_times(edges)
+        return cls.from_columns(ids, nodes, src, dst, rel, since, until)
+
+    @classmethod
+    def from_columns(cls, ids: list[str], nodes: dict[str, Node], src: np.ndarray, dst: np.ndarray, rel: np.ndarray,
+                     since: np.ndarray, until: np.ndarray) -> CompiledGraph:
+        """The graph of `nodes` (`ids`: their sorted ids) and edges given as index columns."""
         n = len(ids)
         ordered = [nodes[i] for i in ids]
         providers = sorted({node.provider for node in ordered})
@@ -176,7 +201,8 @@ class CompiledGraph:
         provider = np.fromiter((pcode[node.provider] for node in ordered), dtype=np.uint16, count=n)
         # a dead node whose death time nobody recorded died at the latest now (the conservative end)
         now = time.time()
-        died = np.fromiter((math.inf if live[k] else _died(node, now) for k, node in enumerate(ordered)),
+        died = np.fromiter((math.inf if alive else _died(node, now) for alive, node in zip(live.tolist(), ordered,
+                                                                                           strict=True)),
                            dtype=np.float64, count=n)
         # a stub (known only by reference) has no status of its own: its liveness is unknown
         named = [UNKNOWN_STATUS if node.attrs.get("stub") else node.status for node in ordered]
@@ -184,16 +210,6 @@ class CompiledGraph:
         statuses = sorted(set(named) | {"active"})
         scode = {st: k for k, st in enumerate(statuses)}
         status = np.fromiter((scode[st] for st in named), dtype=np.uint16, count=n)
-        m = len(edges)
-        # map() over attrgetter stays in C: no Python frame per edge
-        src = np.fromiter(map(index.__getitem__, map(attrgetter("src"), edges)), dtype=np.int64, count=m)
-        dst = np.fromiter(map(index.__getitem__, map(attrgetter("dst"), edges)), dtype=np.int32, count=m)
-        rel = np.fromiter(map(REL_CODE.__getitem__, map(attrgetter("rel"), edges)), dtype=np.uint8, count=m)
-        since = np.full(m, math.nan)
-        until = np.full(m, math.nan)
-        for k, e in enumerate(edges):
-            if e.since is not None or e.until is not None:
-                since[k], until[k] = _ts(e.since), _ts(e.until)
         graph = cls.from_arrays(ids, kind, live, created, providers, provider, src, dst, rel, since, until)
         graph.died, graph.statuses, graph.status = died, statuses, status
         return graph
