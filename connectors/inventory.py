@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any
 
 from revoke.connector import REFERENCES, ActionTable, BaseConnector, Collected, ConnectorOptions
@@ -70,51 +71,44 @@ _RELS = {r.value: r for r in Relation}
 def _plain_edges(raw: list[Any], nodes: dict[str, Node], *,
                  consume: bool = False) -> tuple[list[Edge], list[tuple[int, str]]] | None:
     """The edges of a JSON inventory when every entry is a plain `{from, to, rel}` with valid
-    values (a million-edge file is that): one tight loop, no per-entry error handling. None as
-    soon as one entry is anything else (`raw` is then as it was): the careful path parses them
-    all and names the line of the first problem. Also returns (index, id) of each end the file
-    does not declare. With `consume`, entries are taken off the end of `raw` as they are read."""
-    edges: list[Edge] = []
-    refs: list[tuple[int, str]] = []  # built backwards, reversed at the end
+    values (a million-edge file is that): checked and converted column by column with map() and
+    sets, which stay in C, with no Python frame per entry. None as soon as one entry is anything
+    else (`raw` is then as it was): the careful path parses them all and names the line of the
+    first problem. Also returns (index, id) of each end the file does not declare. With
+    `consume`, the entries are dropped once read (a 5M-edge document and its edges are never
+    both in memory)."""
+    if not raw:
+        return [], []
+    if set(map(type, raw)) != {dict} or set(map(len, raw)) != {3}:
+        return None
+    try:
+        srcs = list(map(_FROM, raw))
+        dsts = list(map(_TO, raw))
+        rels = list(map(_REL, raw))
+    except KeyError:
+        return None
+    if set(map(type, srcs)) | set(map(type, dsts)) | set(map(type, rels)) != {str} or not set(rels) <= _RELS.keys():
+        return None
     # one string object per id, shared by every edge naming it: the parser made one per mention
     # (at 5M edges, ~10M strings and ~0.7 GB freed with the parsed document)
     canon: dict[str, str] = {nid: nid for nid in nodes}
-    undeclared: dict[str, str] = {}
-    append, rels, valid = edges.append, _RELS, NODE_ID_RE.match
-    for i in range(len(raw) - 1, -1, -1):
-        item = raw[i]
-        if type(item) is not dict or len(item) != 3:
-            _undo(raw, edges, consume)
-            return None
-        src, dst, rel = item.get("from"), item.get("to"), item.get("rel")
-        if type(src) is not str or type(dst) is not str or type(rel) is not str or rel not in rels:
-            _undo(raw, edges, consume)
-            return None
-        ends = []
-        for end in (dst, src):
-            same = canon.get(end)
-            if same is None:
-                same = undeclared.get(end)
-                if same is None:
-                    if not valid(end):
-                        _undo(raw, edges, consume)
-                        return None
-                    same = undeclared[end] = end
-                refs.append((i, same))
-            ends.append(same)
-        append(Edge(ends[1], ends[0], rels[rel]))
-        if consume:
-            raw.pop()
-    edges.reverse()
-    refs.reverse()
+    undeclared = set(srcs).union(dsts).difference(canon)
+    if not all(map(NODE_ID_RE.match, undeclared)):
+        return None
+    canon.update((end, end) for end in undeclared)
+    if consume:
+        raw.clear()
+    srcs = list(map(canon.__getitem__, srcs))
+    dsts = list(map(canon.__getitem__, dsts))
+    del canon
+    edges = list(map(Edge, srcs, dsts, map(_RELS.__getitem__, rels)))
+    del rels
+    refs = [(i, end) for i, pair in enumerate(zip(srcs, dsts, strict=True)) for end in pair if end in undeclared] \
+        if undeclared else []
     return edges, refs
 
 
-def _undo(raw: list[Any], taken: list[Edge], consumed: bool) -> None:
-    """Put back the entries a consuming pass took (each was a plain `{from, to, rel}`): the
-    document is as it was for the careful path."""
-    if consumed:
-        raw.extend({"from": e.src, "to": e.dst, "rel": str(e.rel)} for e in reversed(taken))
+_FROM, _TO, _REL = itemgetter("from"), itemgetter("to"), itemgetter("rel")
 
 
 def _items(name: str, raw: list[Any], fields: set[str], parse: Callable[[dict[str, Any]], Any],

@@ -84,6 +84,7 @@ _UNSURE = object()
 _SPACED_KEY_END = re.compile(r'"[ \t\r\n]+:')
 _DIGIT_MAP = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))  # digit -> "1", else "0"
 _DIGIT_RUN = b"1" * 19
+_CHUNK = 1 << 24
 
 
 def _quick(text: str) -> Any:
@@ -110,7 +111,12 @@ def _long_digit_run(text: str) -> bool:
     """Whether 19 or more digits follow each other anywhere: each byte mapped to digit or not,
     then one substring search (a regex would step through the 58M characters of a 1M-edge
     inventory one by one)."""
-    return _DIGIT_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGIT_MAP)
+    overlap = len(_DIGIT_RUN) - 1
+    for start in range(0, len(text), _CHUNK):  # by chunks: no copy of a 600 MB text at once
+        piece = text[max(0, start - overlap) : start + _CHUNK]
+        if _DIGIT_RUN in piece.encode("utf-8", "surrogatepass").translate(_DIGIT_MAP):
+            return True
+    return False
 
 
 def _key_bound(text: str) -> int:
