@@ -128,6 +128,8 @@ def edge_times(edges: list[Edge]) -> tuple[np.ndarray, np.ndarray]:
     m = len(edges)
     since = np.full(m, math.nan)
     until = np.full(m, math.nan)
+    if not any(map(attrgetter("since"), edges)) and not any(map(attrgetter("until"), edges)):
+        return since, until  # a datetime is always true: any() stops at the first timed edge
     sinces = list(map(attrgetter("since"), edges))
     untils = list(map(attrgetter("until"), edges))
     for k in [k for k, (a, b) in enumerate(zip(sinces, untils, strict=True)) if a is not None or b is not None]:

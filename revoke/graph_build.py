@@ -48,9 +48,11 @@ def compile_graph(nodes: Iterable[Node], edges: list[Edge]) -> tuple[CompiledGra
     del srcs, dsts, index
     rel = np.fromiter(map(REL_CODE.__getitem__, map(attrgetter("rel"), edges)), dtype=np.uint8, count=m)
     key = (src * max(n, 1) + dst) * len(RELS) + rel
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    del key
-    if len(first) < m:
+    ordered = np.sort(key)
+    repeated = ordered[1:] == ordered[:-1]
+    del ordered
+    if repeated.any():  # rare: only then the map from each edge to the first of its kind
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         keep = np.zeros(m, dtype=bool)
         keep[first] = True
         kept_at = first[inverse.reshape(-1)]
@@ -59,7 +61,7 @@ def compile_graph(nodes: Iterable[Node], edges: list[Edge]) -> tuple[CompiledGra
         at = np.flatnonzero(keep)  # the first of each (src, rel, dst), in input order
         edges = [edges[k] for k in at.tolist()]
         src, dst, rel = src[at], dst[at], rel[at]
-    del first, inverse
+    del key, repeated
     since, until = edge_times(edges)
     return CompiledGraph.from_columns(ids, merged, src, dst.astype(np.int32), rel, since, until), []
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -350,6 +351,8 @@ class Store:
                 "SELECT data FROM edges WHERE snapshot=? ORDER BY rowid", (name,)))
         for _, snap_edges in fresh.values():
             edges.extend(snap_edges)
+            if not any(map(attrgetter("since"), snap_edges)) and not any(map(attrgetter("until"), snap_edges)):
+                continue  # no edge carries a time (a datetime is always true)
             for e in snap_edges:
                 if e.since is not None and e.since.tzinfo is None:
                     e.since = e.since.replace(tzinfo=UTC)
