@@ -110,3 +110,26 @@ def test_a_kept_inventory_whose_named_node_vanished_is_read_again(revoke_cli, tm
     out = _verify(revoke_cli, tmp_path)
     assert out["recollection"]["recollected"] == ["hosts", "keys"]
     assert _judged(out) == _judged(_verify(revoke_cli, tmp_path, "--full"))
+
+
+def test_an_inventory_with_a_node_expired_since_is_read_again(revoke_cli, tmp_path: Path) -> None:
+    """A re-read would say a node past its expiry is dead: the snapshot records the earliest expiry
+    ahead, and once it is past the inventory is read again."""
+    expires = "2999-01-01T00:00:00+00:00"
+    _incident(revoke_cli, tmp_path)
+    text = INVENTORY.replace("edges:\n", f"  - {{id: 'vault:token:t', kind: token, provider: vault, status: active, "
+                                         f"expires: '{expires}'}}\nedges:\n")
+    (tmp_path / "inv.yaml").write_text(text)
+    assert revoke_cli("collect", cwd=tmp_path).returncode == 0
+    db = sqlite3.connect(tmp_path / ".revoke" / "revoke.db")
+    try:
+        meta = json.loads(db.execute("SELECT meta FROM snapshots WHERE name='inventory'").fetchone()[0])
+        assert meta["source_fingerprint"]["valid_until"] == expires
+        assert _verify(revoke_cli, tmp_path)["recollection"]["reused"].keys() == {"inventory"}
+        # time passes beyond that expiry (the record moved back rather than the clock forward)
+        meta["source_fingerprint"]["valid_until"] = "2000-01-01T00:00:00+00:00"
+        with db:
+            db.execute("UPDATE snapshots SET meta=? WHERE name='inventory'", (json.dumps(meta),))
+    finally:
+        db.close()
+    assert _verify(revoke_cli, tmp_path)["recollection"]["recollected"] == ["inventory"]
