@@ -7,12 +7,12 @@ from pathlib import Path
 
 from x509_testlib import write
 
+from connectors.x509 import X509Connector
 from examples.lab.pki import make_ca, pem
-from revoke.connector import connector_class
 
 
 def _digest(config: dict) -> str:
-    return connector_class("x509")(config).source_digest()
+    return X509Connector(config).source_digest()
 
 
 def test_the_fingerprint_changes_with_what_the_connector_would_read(tmp_path: Path) -> None:
