@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
+from revoke.collect_reuse import digest_files
 from revoke.connector import REFERENCES, ActionTable, BaseConnector, Collected, ConnectorOptions
 from revoke.errors import InputError
 from revoke.input_rules import shown_keys
@@ -145,3 +147,7 @@ class InventoryConnector(BaseConnector):
     def collect(self) -> Collected:
         path = InventoryOptions.model_validate(self.config).path
         return parse_inventory(load_file(path, what="inventory"), path, consume=True)
+
+    def source_digest(self) -> str:
+        """The fingerprint of the one file this connector reads: verify keeps the snapshot while it holds."""
+        return digest_files([Path(InventoryOptions.model_validate(self.config).path)])

@@ -72,6 +72,7 @@ from pydantic import PositiveInt
 
 from connectors import x509_trust
 from connectors.x509_trust import writable_store
+from revoke.collect_reuse import digest_files
 from revoke.connector import (
     ActionContext,
     ActionResult,
@@ -155,6 +156,14 @@ class X509Connector(BaseConnector):
         log.info("x509.collected", nodes=len(collected.nodes), edges=len(collected.edges),
                  findings=len(collected.findings))
         return collected
+
+    def source_digest(self) -> str:
+        """The fingerprint of every file this connector reads (as `collect` walks them) and of what
+        else its output depends on: each root's kind, and whether each trust store is writable."""
+        roots = [*self.paths, *(p for p, _ in self.trust_paths)]
+        extra = [f"root {p} exists={p.exists()} dir={p.is_dir()} link={p.is_symlink()}" for p in roots]
+        extra += [f"trust {p} {holder} writable={writable_store(p)}" for p, holder in self.trust_paths]
+        return digest_files([f for root in roots if root.exists() for f in iter_files(root)], extra=extra)
 
     def _scan(self, roots: list[Path], seen: set[Path], findings: list[CollectFinding]) -> tuple[list[Any], int]:
         from connectors.x509_parse import parse_file

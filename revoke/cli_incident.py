@@ -206,6 +206,8 @@ def verify_cmd(
     incident: Annotated[str, typer.Option("--incident")],
     fmt: Annotated[str, typer.Option("--format", help="table, json or tsv.")] = "table",
     no_collect: Annotated[bool, typer.Option("--no-collect", help="Skip re-collection (probes only).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Re-collect every connector, even a file source that did "
+                                       "not change since its snapshot.")] = False,
 ) -> None:
     """Probe every acted-on credential and walk the re-collected graph; exit 1 if anything is live."""
     from revoke.incident import require_config
@@ -216,7 +218,7 @@ def verify_cmd(
     g = G(ctx)
     store = open_store(g)
     config = require_config(g.config)
-    result = verify(Journal(store, incident), store, config, recollect=not no_collect)
+    result = verify(Journal(store, incident), store, config, recollect=not no_collect, full=full)
     if fmt == "json":
         import orjson
 

@@ -11,6 +11,7 @@ two machines cannot fork the chain (and (incident, seq) is a primary key besides
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import threading
@@ -163,8 +164,13 @@ class PostgresBackend:
 
     def runner_unlock(self, incident: str) -> None:
         conn = self._runner.pop(incident, None)
-        if conn is not None:
-            conn.close()  # ends the session: the lock goes with it
+        if conn is None:
+            return
+        # released before the close returns: a session's end is processed by the server after it,
+        # so the next acquire could still find the lock held (a broken connection: its end does it)
+        with contextlib.suppress(Exception):
+            conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (RUNNER_SPACE, incident))
+        conn.close()
 
     def close(self) -> None:
         for incident in list(self._runner):

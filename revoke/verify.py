@@ -86,6 +86,9 @@ class VerifyResult:
     # what happened to the incident that is no reason for NOT CLEAN: a credential it retained,
     # deleted by another incident's plan (revoke/plan_retained.py)
     notes: list[str] = field(default_factory=list)
+    # what the re-collection read again and what it kept, unchanged since it was taken
+    # ({"recollected": [names], "reused": {name: taken_at}, "full": bool}); empty without one
+    recollection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -121,7 +124,10 @@ class VerifyResult:
         return out
 
 
-def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = True) -> VerifyResult:
+def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = True,
+           full: bool = False) -> VerifyResult:
+    """`full`: re-collect every connector, even one whose sources provably did not change since
+    its snapshot (revoke/collect_reuse.py says when a snapshot is kept)."""
     journal.require()
     chain_ok, chain_msg, _ = journal.check_chain()
     result = VerifyResult(journal.incident, chain_ok, chain_msg)
@@ -143,12 +149,14 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             groups.setdefault(s.connector, []).append(s)
         # probes (batched per connector) and the re-collection are independent: run them together
         with ThreadPoolExecutor(max_workers=len(groups) + 1) as pool:
-            collecting = pool.submit(collect, config, store) if recollect else None
+            collecting = pool.submit(collect, config, store, reuse=not full) if recollect else None
             futures = [pool.submit(_check_group, rt, name, steps) for name, steps in groups.items()]
             lines = {line.step: line for f in futures for line in f.result()}
             report = collecting.result() if collecting is not None else None
         if report is not None:
             result.collect_failures = dict(report.failed)
+            result.recollection = {"recollected": sorted({*report.collected, *report.failed}),
+                                   "reused": dict(sorted(report.reused.items())), "full": full}
         lineage = store_lineage(store)
         for step in probed:
             line = lines[step.id]
