@@ -70,14 +70,20 @@ class Resolved:
     unresolved: list[str] = field(default_factory=list)
 
 
-def resolve(nodes: Iterable[Node], edges: Iterable[Edge]) -> Resolved:
-    """Merge duplicate nodes, resolve `fp:` references, add stubs for references, dedupe edges."""
+def merged_nodes(nodes: Iterable[Node]) -> dict[str, Node]:
+    """id -> node, the records of one id merged into its first (`merge_nodes`)."""
     merged: dict[str, Node] = {}
     for node in nodes:
         if node.id in merged:
             merge_nodes(merged[node.id], node)
         else:
             merged[node.id] = node
+    return merged
+
+
+def resolve(nodes: Iterable[Node], edges: Iterable[Edge]) -> Resolved:
+    """Merge duplicate nodes, resolve `fp:` references, add stubs for references, dedupe edges."""
+    merged = merged_nodes(nodes)
     by_fp: dict[str, str] = {n.fingerprint: n.id for n in merged.values() if n.fingerprint}
     out: dict[tuple[str, str, str], Edge] = {}
     unresolved: list[str] = []

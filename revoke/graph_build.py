@@ -11,19 +11,14 @@ from operator import attrgetter
 
 import numpy as np
 
-from revoke.graph import REL_CODE, RELS, CompiledGraph, edge_times, merge_nodes, resolve, stub_node
+from revoke.graph import REL_CODE, RELS, CompiledGraph, edge_times, merged_nodes, resolve, stub_node
 from revoke.model import Edge, Node
 
 
 def compile_graph(nodes: Iterable[Node], edges: list[Edge]) -> tuple[CompiledGraph, list[str]]:
     """The compiled graph and the fingerprint references nothing resolved. Merges duplicate nodes
     and duplicate edges in place, as `resolve` does."""
-    merged: dict[str, Node] = {}
-    for node in nodes:
-        if node.id in merged:
-            merge_nodes(merged[node.id], node)
-        else:
-            merged[node.id] = node
+    merged = merged_nodes(nodes)
     srcs = list(map(attrgetter("src"), edges))
     dsts = list(map(attrgetter("dst"), edges))
     ends = set(srcs)

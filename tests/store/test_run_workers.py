@@ -33,6 +33,31 @@ def _worker(url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) 
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
+def _coordinator(url: str, cwd: Path) -> subprocess.Popen[str]:
+    """`revoke run ... --execute --workers` in a child process: it declares, enqueues and waits."""
+    return subprocess.Popen([sys.executable, "-m", "revoke", "--store", url, *RUN], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+
+
+def _wait_for_queued_steps(store: Store, run: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while not store.db.execute("SELECT 1 FROM jobs WHERE kind='step' AND state='queued'").fetchone():
+        assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+        time.sleep(0.2)
+
+
+def _resume_with_a_worker(revoke_cli: Any, lb: Any, url: str, before: Any) -> None:
+    """The same command again, with a worker running: the incident completes and is contained."""
+    worker = _worker(url, lb.directory, "--idle-exit", "60")
+    try:
+        again = revoke_cli(*RUN, cwd=lb.directory, store=url)
+    finally:
+        _stop(worker)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _contained(lb, before)
+
+
 def _stop(*procs: subprocess.Popen[str]) -> None:
     for p in procs:
         if p.poll() is None:
@@ -172,9 +197,7 @@ def test_a_worker_killed_mid_step_is_resumed_by_another_without_repeating(revoke
     lb = demo_lab
     assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
     before = aws_keys(lb)
-    run = subprocess.Popen([sys.executable, "-m", "revoke", "--store", pg_url, *RUN], cwd=lb.directory, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+    run = _coordinator(pg_url, lb.directory)
     doomed = _worker(pg_url, lb.directory, "--lease", "2", env={"REVOKE_FAULT_KILL_AFTER": str(kill_after)})
     survivor = None
     try:
@@ -212,16 +235,11 @@ def test_workers_refuse_to_act_for_a_run_that_lost_its_lock(revoke_cli, demo_lab
     assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
     before = aws_keys(lb)
     # the coordinator declares the incident and enqueues its first steps; no worker runs yet
-    run = subprocess.Popen([sys.executable, "-m", "revoke", "--store", pg_url, *RUN], cwd=lb.directory, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+    run = _coordinator(pg_url, lb.directory)
     worker = None
     try:
         store = Store(pg_url, create=False)
-        deadline = time.monotonic() + 120
-        while not store.db.execute("SELECT 1 FROM jobs WHERE kind='step' AND state='queued'").fetchone():
-            assert time.monotonic() < deadline and run.poll() is None, run.communicate()
-            time.sleep(0.2)
+        _wait_for_queued_steps(store, run)
         if how == "taken_over":  # another process takes the incident's lock over (the coordinator went silent)
             store.db.execute("UPDATE incidents SET lock_owner='999999@elsewhere' WHERE id='w1'")
         else:  # the coordinator dies (SIGKILL): its queued steps stay queued, its lock row names it still
@@ -244,13 +262,7 @@ def test_workers_refuse_to_act_for_a_run_that_lost_its_lock(revoke_cli, demo_lab
     assert journal_after == journal_before  # no intent: nothing was tried
     assert aws_keys(lb) == before  # provider state the judge: no key touched
     if how == "coordinator_killed":  # the same command resumes it
-        worker = _worker(pg_url, lb.directory, "--idle-exit", "60")
-        try:
-            again = revoke_cli(*RUN, cwd=lb.directory, store=pg_url)
-        finally:
-            _stop(worker)
-        assert again.returncode == 0, again.stdout + again.stderr
-        _contained(lb, before)
+        _resume_with_a_worker(revoke_cli, lb, pg_url, before)
 
 
 def test_without_a_worker_the_run_waits_and_ctrl_c_leaves_it_resumable(revoke_cli, demo_lab, pg_url: str) -> None:
@@ -259,15 +271,10 @@ def test_without_a_worker_the_run_waits_and_ctrl_c_leaves_it_resumable(revoke_cl
     lb = demo_lab
     assert revoke_cli("collect", cwd=lb.directory, store=pg_url).returncode == 0
     before = aws_keys(lb)
-    run = subprocess.Popen([sys.executable, "-m", "revoke", "--store", pg_url, *RUN], cwd=lb.directory, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"})
+    run = _coordinator(pg_url, lb.directory)
     store = Store(pg_url, create=False)
     try:
-        deadline = time.monotonic() + 120
-        while not store.db.execute("SELECT 1 FROM jobs WHERE kind='step' AND state='queued'").fetchone():
-            assert time.monotonic() < deadline and run.poll() is None, run.communicate()
-            time.sleep(0.2)
+        _wait_for_queued_steps(store, run)
         time.sleep(2)
         assert run.poll() is None  # no worker: it waits
         run.send_signal(signal.SIGINT)
@@ -281,13 +288,7 @@ def test_without_a_worker_the_run_waits_and_ctrl_c_leaves_it_resumable(revoke_cl
     assert store.db.execute("SELECT lock_owner FROM incidents WHERE id='w1'").fetchone()[0] is None
     store.close()
     assert aws_keys(lb) == before
-    worker = _worker(pg_url, lb.directory, "--idle-exit", "60")
-    try:
-        again = revoke_cli(*RUN, cwd=lb.directory, store=pg_url)
-    finally:
-        _stop(worker)
-    assert again.returncode == 0, again.stdout + again.stderr
-    _contained(lb, before)
+    _resume_with_a_worker(revoke_cli, lb, pg_url, before)
 
 
 def test_a_provider_refusal_on_a_worker_is_the_steps_failure_not_a_crashed_job(revoke_cli, demo_lab,
@@ -310,13 +311,7 @@ def test_a_provider_refusal_on_a_worker_is_the_steps_failure_not_a_crashed_job(r
     refused = [json.loads(r) for *_, r in rows if not json.loads(r)["ok"]]
     assert refused and all("vault" in r["error"] for r in refused), refused
     # the same command with a worker that Vault accepts finishes the incident
-    worker = _worker(pg_url, lb.directory, "--idle-exit", "60")
-    try:
-        again = revoke_cli(*RUN, cwd=lb.directory, store=pg_url)
-    finally:
-        _stop(worker)
-    assert again.returncode == 0, again.stdout + again.stderr
-    _contained(lb, before)
+    _resume_with_a_worker(revoke_cli, lb, pg_url, before)
     _runner_token_revoked(lb)
 
 
