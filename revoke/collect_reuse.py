@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +56,8 @@ def digest_files(files: Iterable[Path], *, extra: Iterable[str] = ()) -> str:
             st = path.stat()
             h.update(f"file {path} -> {path.resolve()} link={path.is_symlink()} size={st.st_size} "
                      f"mode={st.st_mode:o} owner={st.st_uid}:{st.st_gid}\n".encode())
+            if not stat.S_ISREG(st.st_mode):
+                continue  # a device or a pipe (`/dev/zero`) is never read: the connector refuses it
             with path.open("rb") as fh:
                 h.update(hashlib.file_digest(fh, "sha256").digest())
         except OSError as exc:
