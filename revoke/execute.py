@@ -29,6 +29,7 @@ from revoke.graph import GraphView
 from revoke.incident_state import IncidentState, StepState
 from revoke.journal import Journal
 from revoke.model import Node
+from revoke.ocsf import step_event
 from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
 from revoke.step_runners import LocalSteps, RunStats, StepFailed, StepRunner
@@ -226,13 +227,13 @@ class Executor:
         except ConnectorError as exc:
             rec = self.record("outcome", step, ok=False, error=exc.diagnostic(), retryable=exc.retryable)
             bound.error("action.outcome", ok=False, error=exc.diagnostic(),
-                        ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("error") else None)
+                        ocsf=step_event(rec.to_dict(), step, self.journal.incident) if logs.enabled("error") else None)
             raise StepFailed(exc.diagnostic()) from exc
         data = {"ok": True, "changed": result.changed, "detail": result.detail, **result.data}
         rec = self.record("outcome", step, **data)
         st.outcome, st.drifted = data, False
         bound.info("action.outcome", ok=True, changed=result.changed, detail=result.detail,
-                   ocsf=_ocsf(rec, step, self.journal.incident) if logs.enabled("info") else None)
+                   ocsf=step_event(rec.to_dict(), step, self.journal.incident) if logs.enabled("info") else None)
 
     def _dispatch(self, step: Step, conn: Connector, node: Node, st: StepState, resumed: bool) -> ActionResult:
         node = acting_node(node, step)  # an untrust step names its CA on the holder
@@ -400,11 +401,3 @@ class Executor:
 
     def _write_store(self, conn: Connector, store: Node, old: Node, rep: Replacement) -> ActionResult:
         return conn.write_store(store, old, rep, self.ctx())  # a fresh context per attempt: it copies the lineage
-
-
-def _ocsf(record: Any, step: Step, incident: str) -> dict[str, Any]:
-    """The outcome as an OCSF Account Change event, so a SIEM can ingest `--log-format json` as is."""
-    from revoke.ocsf import action_event
-
-    return action_event({**record.to_dict(), "verb": step.verb, "kind": step.kind, "provider": step.provider,
-                         "incident": incident})

@@ -126,6 +126,13 @@ def finding_event(finding: Any, *, time: datetime | None = None) -> dict[str, An
     }
 
 
+def step_event(record: dict[str, Any], step: Any, incident: str) -> dict[str, Any]:
+    """An executor's outcome record (`Record.to_dict()`) of a plan step, so a SIEM can ingest
+    `--log-format json` as is."""
+    return action_event({**record, "verb": step.verb, "kind": step.kind, "provider": step.provider,
+                         "incident": incident})
+
+
 def action_event(record: dict[str, Any]) -> dict[str, Any]:
     """An executed action (a journal record, `Record.to_dict()`, or a flat dict with `verb`, `node`,
     `ok`...) as an OCSF Account Change event."""
