@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,15 @@ def collect_once(inventory: Path, workdir: Path) -> dict[str, Any]:
     return {"total": elapsed, "rss_mib": rss_kib / 1024, "out": res.stdout.strip().splitlines()[-1]}
 
 
+def ensure_generated(path: Path, make: Callable[[Path], None]) -> None:
+    """Write the estate unless a kept folder (`--keep`) already holds it, saying how long it took."""
+    if path.exists():
+        return
+    t0 = time.perf_counter()
+    make(path)
+    print(f"generated {path.name}: {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
 def _floor_child(inventory: Path) -> dict[str, Any]:
     res = subprocess.run([sys.executable, __file__, "--floor-of", str(inventory)], capture_output=True, text=True,
                          check=True)
@@ -172,11 +182,7 @@ def _floor_child(inventory: Path) -> dict[str, Any]:
 
 def run(n_nodes: int, n_edges: int, seed: int, workdir: Path, repeat: int) -> tuple[dict[str, Any], dict[str, Any]]:
     inventory = workdir / f"inventory-{n_nodes}-{n_edges}.json"
-    if not inventory.exists():
-        t0 = time.perf_counter()
-        generate(inventory, n_nodes, n_edges, seed)
-        print(f"generated {inventory.name}: {inventory.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s",
-              flush=True)
+    ensure_generated(inventory, lambda path: generate(path, n_nodes, n_edges, seed))
     # interleaved, best of `repeat` each: the machine is shared, the best run is the least disturbed
     runs = [(_floor_child(inventory), collect_once(inventory, workdir)) for _ in range(repeat)]
     base = min((b for b, _ in runs), key=lambda r: r["total"])

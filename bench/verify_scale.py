@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.collect_scale import generate  # noqa: E402 - the same estate as the collect benchmark
+from bench.collect_scale import ensure_generated, generate  # noqa: E402 - the same estate as the collect benchmark
 
 HOST = "host:bench-incident"
 KEYS = [f"vault:api_key:secret/bench-incident-{i}" for i in range(10)]
@@ -76,11 +76,7 @@ def main() -> None:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         inventory = workdir / f"estate-{args.nodes}-{args.edges}.json"
-        if not inventory.exists():
-            t0 = time.perf_counter()
-            estate(inventory, args.nodes, args.edges, args.seed)
-            print(f"generated {inventory.name}: {inventory.stat().st_size / 1e6:.0f} MB in "
-                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+        ensure_generated(inventory, lambda path: estate(path, args.nodes, args.edges, args.seed))
         (workdir / "revoke.yaml").write_text(f"connectors:\n  - {{type: inventory, path: {inventory}}}\n")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{workdir / 'bench.db'}{suffix}").unlink(missing_ok=True)
