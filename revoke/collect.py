@@ -48,11 +48,15 @@ class CollectReport:
         return not self.failed
 
 
+def options_for(cfg: ConnectorConfig, *, observations: bool = False) -> dict[str, Any]:
+    """A block's options; `collect --observations` turns observations on in every connector that can."""
+    if observations and "observations" in connector_class(cfg.type).options_model.model_fields:
+        return {**cfg.options, "observations": True}
+    return cfg.options
+
+
 def instantiate(cfg: ConnectorConfig, *, observations: bool = False) -> Connector:
-    cls = connector_class(cfg.type)
-    if observations and "observations" in cls.options_model.model_fields:
-        return cls({**cfg.options, "observations": True})  # `collect --observations`: every connector that can
-    return cls(cfg.options)
+    return connector_class(cfg.type)(options_for(cfg, observations=observations))
 
 
 def run_one(cfg: ConnectorConfig, created: set[str], observations: bool = False) -> Collected:

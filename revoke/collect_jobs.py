@@ -1,7 +1,9 @@
-"""Collection as jobs: one job per configured connector, run by `revoke worker` processes on any
-machine, its outcome (a snapshot, or the error) returned through the store. `revoke collect
---workers` enqueues, waits, and then does exactly what an in-process collection does with the
-outcomes (reference checks, snapshot swaps, the compile), so both paths give the same store.
+"""Collection as jobs: one job per configured connector, or per account or project of a block
+that covers several (`revoke/collect_parts.py`), run by `revoke worker` processes on any machine,
+its outcome (a snapshot, a part's reading, or the error) returned through the store. `revoke
+collect --workers` enqueues, waits, assembles the parts of each block, and then does exactly what
+an in-process collection does with the outcomes (reference checks, snapshot swaps, the compile),
+so both paths give the same store.
 
 A job carries the connector's configuration as written in revoke.yaml: credentials by reference
 only (an environment variable, a profile), resolved by the worker on its own machine."""
@@ -10,15 +12,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
+from revoke.collect import instantiate, options_for, run_one
+from revoke.collect_parts import CollectPart, CollectsInParts, collected_from_wire, collected_to_wire, parts_of
 from revoke.config import ConnectorConfig
-from revoke.connector import Collected, CollectFinding, ConnectorError
+from revoke.connector import Collected, ConnectorError, connector_class
 from revoke.errors import InputError, RevokeError
 from revoke.jobs import Job, enqueue, wait
-from revoke.model import Edge, Node
-from revoke.store import Store, row_text
+from revoke.store import Store
 
 KIND = "collect"
 
@@ -33,44 +35,97 @@ def encode(outcome: Collected | BaseException) -> dict[str, Any]:
         message = outcome.diagnostic() if isinstance(outcome, RevokeError | ConnectorError) else \
             f"{type(outcome).__name__}: {outcome}"
         return {"error": {"kind": kind, "message": message}}
-    return {"nodes": [row_text(n.to_dict()) for n in outcome.nodes], "edges": [row_text(e.to_dict()) for e in outcome.edges],
-            "findings": [asdict(f) for f in outcome.findings], "meta": outcome.meta}
+    return collected_to_wire(outcome)
+
+
+def failure(result: dict[str, Any]) -> BaseException | None:
+    error = result.get("error")
+    if error is None:
+        return None
+    if isinstance(error, dict) and error.get("kind") == "input":
+        return InputError(str(error.get("message")))
+    return RemoteFailure(str(error.get("message") if isinstance(error, dict) else error))
 
 
 def decode(result: dict[str, Any]) -> Collected | BaseException:
-    import orjson
-
-    error = result.get("error")
-    if error is not None:
-        if isinstance(error, dict) and error.get("kind") == "input":
-            return InputError(str(error.get("message")))
-        return RemoteFailure(str(error.get("message") if isinstance(error, dict) else error))
-    return Collected(nodes=[Node.from_dict(orjson.loads(n)) for n in result["nodes"]],
-                     edges=[Edge.from_dict(orjson.loads(e)) for e in result["edges"]],
-                     findings=[CollectFinding(**f) for f in result["findings"]], meta=dict(result["meta"]))
+    return failure(result) or collected_from_wire(result)
 
 
 def handle(job: Job) -> dict[str, Any]:
-    """Run one connector's collection (a worker's handler for `collect` jobs). A retry needs no
-    re-probe: collecting only reads."""
-    from revoke.collect import run_one
-
+    """Run one connector's collection, or one part of it (a worker's handler for `collect` jobs).
+    A retry needs no re-probe: collecting only reads."""
     spec = job.payload["connector"]
     cfg = ConnectorConfig(spec["name"], spec["type"], dict(spec.get("options") or {}))
+    created = set(job.payload.get("created") or [])
     try:
-        outcome: Collected | BaseException = run_one(cfg, set(job.payload.get("created") or []),
-                                                     bool(job.payload.get("observations")))
+        if "part" not in job.payload:
+            return encode(run_one(cfg, created, bool(job.payload.get("observations"))))
+        connector = instantiate(cfg)  # a part's options are complete (`--observations` included)
+        try:
+            connector.remember_created(created)
+            return {"part": cast(CollectsInParts, connector).collect_part(dict(job.payload["part"]))}
+        finally:
+            connector.close()
     except Exception as exc:  # returned to the collecting process, which classifies it
-        outcome = exc
-    return encode(outcome)
+        return encode(exc)
 
 
 def run_remotely(store: Store, chosen: list[ConnectorConfig], created: set[str], *, timeout: float | None = None,
                  on_progress: Callable[[dict[str, int]], None] | None = None,
                  observations: bool = False) -> dict[str, Collected | BaseException]:
-    batch = f"collect-{uuid.uuid4().hex[:12]}"
-    payloads = [{"connector": {"name": c.name, "type": c.type, "options": c.options}, "created": sorted(created),
-                 "observations": observations} for c in chosen]
-    ids = enqueue(store, batch, KIND, payloads)
-    results = wait(store, batch, timeout=timeout, on_progress=on_progress)
-    return {cfg.name: decode(results[job_id]) for cfg, job_id in zip(chosen, ids, strict=True)}
+    """Each block's outcome: a block of several accounts or projects is collected as one job per
+    part and assembled here; any other block is one job. A part that fails fails its block (its
+    previous snapshot stays, as for any failed connector)."""
+    shared = {"created": sorted(created), "observations": observations}
+    outcomes: dict[str, Collected | BaseException] = {}
+    pending: dict[str, list[CollectPart]] = {}
+    done: dict[str, list[tuple[CollectPart, dict[str, Any]]]] = {}
+    whole: list[dict[str, Any]] = []
+    for cfg in chosen:
+        options = options_for(cfg, observations=observations)
+        try:
+            pending[cfg.name] = parts_of(connector_class(cfg.type), options)
+        except Exception as exc:  # a block its connector refuses: that connector's failure
+            outcomes[cfg.name] = exc
+            continue
+        if not pending[cfg.name]:
+            del pending[cfg.name]
+            whole.append({"connector": {"name": cfg.name, "type": cfg.type, "options": cfg.options}, **shared})
+    by_name = {c.name: c for c in chosen}
+    while whole or pending:
+        batch = f"collect-{uuid.uuid4().hex[:12]}"
+        payloads = whole + [{"connector": {"name": name, "type": by_name[name].type, "options": part.options},
+                             "part": part.task, **shared} for name, parts in pending.items() for part in parts]
+        results = [r for _, r in sorted(wait_for(store, batch, payloads, timeout, on_progress).items())]
+        for payload, result in zip(whole, results, strict=False):
+            outcomes[payload["connector"]["name"]] = decode(result)
+        rest = iter(results[len(whole):])
+        whole = []
+        for name, parts in list(pending.items()):
+            done.setdefault(name, []).extend((part, next(rest)) for part in parts)
+            del pending[name]
+            outcome = _assemble(by_name[name], options_for(by_name[name], observations=observations), done[name])
+            if isinstance(outcome, list):
+                pending[name] = outcome  # more to read first (AWS: the organization)
+            else:
+                outcomes[name] = outcome
+    return {c.name: outcomes[c.name] for c in chosen}
+
+
+def wait_for(store: Store, batch: str, payloads: list[dict[str, Any]], timeout: float | None,
+             on_progress: Callable[[dict[str, int]], None] | None) -> dict[int, dict[str, Any]]:
+    enqueue(store, batch, KIND, payloads)
+    return wait(store, batch, timeout=timeout, on_progress=on_progress)
+
+
+def _assemble(cfg: ConnectorConfig, options: dict[str, Any],
+              done: list[tuple[CollectPart, dict[str, Any]]]) -> Collected | BaseException | list[CollectPart]:
+    for part, result in done:
+        if (error := failure(result)) is not None:
+            message = error.diagnostic() if isinstance(error, RevokeError) else str(error)
+            return type(error)(f"{part.label}: {message}")
+    cls = cast(type[CollectsInParts], connector_class(cfg.type))
+    try:
+        return cls.assemble(options, [(part, result["part"]) for part, result in done])
+    except Exception as exc:  # classified by the caller, as a whole block's failure is
+        return exc

@@ -14,7 +14,7 @@ import structlog
 from pydantic import ValidationError
 
 from connectors.aws import actions as iam_actions
-from connectors.aws import escrow
+from connectors.aws import escrow, parts
 from connectors.aws import iot_actions as iot
 from connectors.aws import kms_actions as kms_grant
 from connectors.aws import store as secret_store
@@ -23,6 +23,7 @@ from connectors.aws.collect import collect_account, get_organization
 from connectors.aws.options import AwsOptions
 from connectors.aws.transform import collected
 from connectors.escrow_batch import ReadCache
+from revoke.collect_parts import CollectPart
 from revoke.connector import (
     ActionContext,
     ActionResult,
@@ -237,6 +238,19 @@ class AwsConnector(BaseConnector):
         log.info("aws.collect", accounts=len(datas), nodes=len(out.nodes), edges=len(out.edges),
                  findings=len(out.findings))
         return out
+
+    # one job per account under `revoke collect --workers` (connectors/aws/parts.py)
+    @classmethod
+    def collect_parts(cls, config: dict[str, Any]) -> list[CollectPart]:
+        return parts.account_parts(config)
+
+    def collect_part(self, task: dict[str, Any]) -> dict[str, Any]:
+        return parts.read_part(self, task)
+
+    @classmethod
+    def assemble(cls, config: dict[str, Any],
+                 done: list[tuple[CollectPart, dict[str, Any]]]) -> Collected | list[CollectPart]:
+        return parts.assemble(config, done)
 
     # -- actions and the calls around them ------------------------------------------------------
 

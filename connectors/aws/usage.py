@@ -133,27 +133,39 @@ def observe(accounts: list[Account], datas: list[AccountData], opts: AwsOptions,
     observations: list[Observation] = []
     meta: dict[str, Any] = {}
     for account, data in zip(accounts, datas, strict=True):
-        used = last_used_observations(data)
+        used, findings, entry = observe_account(account, data, opts)
         observations += used
-        if opts.cloudtrail_days <= 0:
-            continue
-        end = datetime.now(UTC)
-        start = end - timedelta(days=opts.cloudtrail_days)
-        recent = sorted({o.by for o in used if o.at >= start})
-        if len(recent) > opts.cloudtrail_max_keys:
-            out.findings.append(CollectFinding(
-                "aws.cloudtrail_keys_left_out", f"{len(recent) - opts.cloudtrail_max_keys} keys used in the last "
-                f"{opts.cloudtrail_days} days were not looked up in CloudTrail (cloudtrail_max_keys="
-                f"{opts.cloudtrail_max_keys}; LookupEvents allows 2 requests/s)", severity="info", source=PROVIDER))
-        ct = account.client("cloudtrail", attempts=0, endpoint_url=opts.cloudtrail_endpoint_url)
-        limit = RateLimit()
-        targets = {o.by: o.target for o in used}
-        throttles = 0
-        for key_node in recent[: opts.cloudtrail_max_keys]:
-            events, hit = lookup_key_events(ct, key_node.split(":", 2)[2], start, end, limit)
-            throttles += hit
-            observations += [o for e in events if (o := event_observation(e, key_node, targets[key_node]))]
-        meta[data.account_id] = {"cloudtrail_keys": min(len(recent), opts.cloudtrail_max_keys),
-                                 "cloudtrail_throttles": throttles, "region": account.region}
+        out.findings += findings
+        if entry is not None:
+            meta[data.account_id] = entry
     out.edges += to_edges(observations)
     out.meta["observations"] = {"source": "aws", "events": len(observations), **meta}
+
+
+def observe_account(account: Account, data: AccountData,
+                    opts: AwsOptions) -> tuple[list[Observation], list[CollectFinding], dict[str, Any] | None]:
+    """One account's observations (last use, and CloudTrail's events when asked), the findings
+    about what was left out, and its CloudTrail figures (None: CloudTrail not read)."""
+    used = last_used_observations(data)
+    if opts.cloudtrail_days <= 0:
+        return used, [], None
+    findings: list[CollectFinding] = []
+    end = datetime.now(UTC)
+    start = end - timedelta(days=opts.cloudtrail_days)
+    recent = sorted({o.by for o in used if o.at >= start})
+    if len(recent) > opts.cloudtrail_max_keys:
+        findings.append(CollectFinding(
+            "aws.cloudtrail_keys_left_out", f"{len(recent) - opts.cloudtrail_max_keys} keys used in the last "
+            f"{opts.cloudtrail_days} days were not looked up in CloudTrail (cloudtrail_max_keys="
+            f"{opts.cloudtrail_max_keys}; LookupEvents allows 2 requests/s)", severity="info", source=PROVIDER))
+    ct = account.client("cloudtrail", attempts=0, endpoint_url=opts.cloudtrail_endpoint_url)
+    limit = RateLimit()
+    targets = {o.by: o.target for o in used}
+    throttles = 0
+    observations = list(used)
+    for key_node in recent[: opts.cloudtrail_max_keys]:
+        events, hit = lookup_key_events(ct, key_node.split(":", 2)[2], start, end, limit)
+        throttles += hit
+        observations += [o for e in events if (o := event_observation(e, key_node, targets[key_node]))]
+    return observations, findings, {"cloudtrail_keys": min(len(recent), opts.cloudtrail_max_keys),
+                                    "cloudtrail_throttles": throttles, "region": account.region}

@@ -28,6 +28,15 @@ from pydantic import Field, StringConstraints
 from connectors.gcp import actions
 from connectors.gcp.collect import KeyNames, get_project
 from connectors.gcp.transform import ACCOUNT_TYPE, KEY_TYPE, PROVIDER, merge, transform_project
+from revoke.collect_parts import (
+    CollectPart,
+    collected_from_wire,
+    collected_to_wire,
+    edges_from_wire,
+    edges_to_wire,
+    findings_from_wire,
+    findings_to_wire,
+)
 from revoke.connector import (
     ActionContext,
     ActionResult,
@@ -96,6 +105,14 @@ class GcpConnector(BaseConnector):
     # -- collect ---------------------------------------------------------------------------
 
     def collect(self) -> Collected:
+        out = self._read_projects()
+        if self.observations:  # keys' last authentication as observed_use edges
+            from connectors.gcp.usage import observe
+
+            observe(self.client, self.projects, self.activity_endpoint, out)
+        return out
+
+    def _read_projects(self) -> Collected:
         started = time.perf_counter()
         parts: list[Collected] = []
         meta: dict[str, Any] = {"projects": list(self.projects), "pages": 0, "service_accounts": 0,
@@ -116,10 +133,46 @@ class GcpConnector(BaseConnector):
         meta["edges"] = len(out.edges)
         meta["seconds"] = round(time.perf_counter() - started, 3)
         out.meta = meta
-        if self.observations:  # keys' last authentication as observed_use edges
+        return out
+
+    # one job per project under `revoke collect --workers` (revoke/collect_parts.py): each part is
+    # one project's snapshot, its observed use apart, so `assemble` orders them as `collect()` does
+    @classmethod
+    def collect_parts(cls, config: dict[str, Any]) -> list[CollectPart]:
+        projects = list(GcpOptions.parse(config, PROVIDER).projects)
+        if len(projects) < 2:
+            return []
+        return [CollectPart(f"project {p}", {**config, "projects": [p]}) for p in projects]
+
+    def collect_part(self, task: dict[str, Any]) -> dict[str, Any]:
+        out = self._read_projects()
+        wire: dict[str, Any] = {"snapshot": collected_to_wire(out)}
+        if self.observations:
             from connectors.gcp.usage import observe
 
-            observe(self.client, self.projects, self.activity_endpoint, out)
+            seen = Collected(edges=list(out.edges))
+            observe(self.client, self.projects, self.activity_endpoint, seen)
+            wire["observed"] = {"edges": edges_to_wire(seen.edges[len(out.edges):]),
+                                "findings": findings_to_wire(seen.findings),
+                                "events": seen.meta["observations"]["events"]}
+        return wire
+
+    @classmethod
+    def assemble(cls, config: dict[str, Any],
+                 done: list[tuple[CollectPart, dict[str, Any]]]) -> Collected | list[CollectPart]:
+        snaps = [collected_from_wire(result["snapshot"]) for _, result in done]
+        out = merge(snaps)
+        out.meta = {"projects": [p for s in snaps for p in s.meta["projects"]],
+                    **{k: sum(s.meta[k] for s in snaps) for k in ("pages", "service_accounts", "keys", "policies_read")},
+                    "edges": len(out.edges), "seconds": round(sum(s.meta["seconds"] for s in snaps), 3)}
+        if GcpOptions.parse(config, PROVIDER).observations:
+            seen = [result["observed"] for _, result in done]
+            for item in seen:
+                out.findings += findings_from_wire(item["findings"])
+            # one project's keys are no other's: sorted together they are `to_edges` of all of them
+            out.edges += sorted((e for item in seen for e in edges_from_wire(item["edges"])),
+                                key=lambda e: (e.src, e.rel, e.dst))
+            out.meta["observations"] = {"source": "gcp:policy_analyzer", "events": sum(i["events"] for i in seen)}
         return out
 
     # -- actions: each declared once; handlers check state first, so dry runs report it ----------
