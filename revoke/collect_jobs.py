@@ -124,6 +124,9 @@ def _assemble(cfg: ConnectorConfig, options: dict[str, Any],
         if (error := failure(result)) is not None:
             message = error.diagnostic() if isinstance(error, RevokeError) else str(error)
             return type(error)(f"{part.label}: {message}")
+        if "part" not in result:  # a worker of an older revoke collected the whole block instead
+            return RemoteFailure(f"{part.label}: the worker did not return a part; run the same revoke "
+                                 "version on every worker")
     cls = cast(type[CollectsInParts], connector_class(cfg.type))
     try:
         return cls.assemble(options, [(part, result["part"]) for part, result in done])
