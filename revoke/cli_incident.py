@@ -208,17 +208,26 @@ def verify_cmd(
     no_collect: Annotated[bool, typer.Option("--no-collect", help="Skip re-collection (probes only).")] = False,
     full: Annotated[bool, typer.Option("--full", help="Re-collect every connector, even a file source that did "
                                        "not change since its snapshot.")] = False,
+    workers: Annotated[bool, typer.Option("--workers", help="Re-collect through `revoke worker` processes (one "
+                                          "job per connector, account or project; postgresql:// store).")] = False,
 ) -> None:
     """Probe every acted-on credential and walk the re-collected graph; exit 1 if anything is live."""
     from revoke.incident import require_config
+    from revoke.jobs import QUEUE_NEEDED
     from revoke.journal import Journal
+    from revoke.store import is_postgres
     from revoke.verify import verify
 
     check_format(fmt, ("table", "json", "tsv"))
+    if workers and no_collect:
+        raise InputError("--workers re-collects through workers; --no-collect collects nothing: pass one of them")
     g = G(ctx)
+    if workers and not is_postgres(g.store):
+        raise InputError(QUEUE_NEEDED)
     store = open_store(g)
     config = require_config(g.config)
-    result = verify(Journal(store, incident), store, config, recollect=not no_collect, full=full)
+    result = verify(Journal(store, incident), store, config, recollect=not no_collect, full=full, workers=workers,
+                    progress=_collect_progress if workers else None)
     if fmt == "json":
         import orjson
 
@@ -231,6 +240,11 @@ def verify_cmd(
         _verify_text(result)
     if not result.clean:
         raise typer.Exit(1)
+
+
+def _collect_progress(counts: dict[str, int]) -> None:
+    # on stderr: stdout may be the JSON or TSV result
+    sys.stderr.write("collect jobs: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) + "\n")
 
 
 def _verify_text(r: Any) -> None:

@@ -19,6 +19,7 @@ JSON, the report and the signed statement all print it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -124,10 +125,11 @@ class VerifyResult:
         return out
 
 
-def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = True,
-           full: bool = False) -> VerifyResult:
+def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = True, full: bool = False,
+           workers: bool = False, progress: Callable[[dict[str, int]], None] | None = None) -> VerifyResult:
     """`full`: re-collect every connector, even one whose sources provably did not change since
-    its snapshot (revoke/collect_reuse.py says when a snapshot is kept)."""
+    its snapshot (revoke/collect_reuse.py says when a snapshot is kept). `workers`: the
+    re-collection's jobs go to `revoke worker` processes, as `revoke collect --workers` does."""
     journal.require()
     chain_ok, chain_msg, _ = journal.check_chain()
     result = VerifyResult(journal.incident, chain_ok, chain_msg)
@@ -149,7 +151,8 @@ def verify(journal: Journal, store: Store, config: Config, *, recollect: bool = 
             groups.setdefault(s.connector, []).append(s)
         # probes (batched per connector) and the re-collection are independent: run them together
         with ThreadPoolExecutor(max_workers=len(groups) + 1) as pool:
-            collecting = pool.submit(collect, config, store, reuse=not full) if recollect else None
+            collecting = pool.submit(collect, config, store, reuse=not full, workers=workers,
+                                     progress=progress) if recollect else None
             futures = [pool.submit(_check_group, rt, name, steps) for name, steps in groups.items()]
             lines = {line.step: line for f in futures for line in f.result()}
             report = collecting.result() if collecting is not None else None

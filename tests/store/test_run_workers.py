@@ -176,8 +176,19 @@ def test_run_with_workers_leaves_what_a_run_in_one_process_leaves(revoke_cli, de
     if manual:
         att = revoke_cli("attest", "--incident", "w1", *manual, "--note", "done", cwd=lb.directory, store=pg_url)
         assert att.returncode == 0, att.stderr
-    v2 = revoke_cli("verify", "--incident", "w1", "--format", "json", cwd=lb.directory, store=pg_url)
-    assert v2.returncode == 0 and json.loads(v2.stdout)["clean"] is True, v2.stdout
+    # the second verify re-collects through workers: the same verdict, its jobs in the queue
+    workers = [_worker(pg_url, lb.directory, "--idle-exit", "60") for _ in range(2)]
+    try:
+        v2 = revoke_cli("verify", "--incident", "w1", "--format", "json", "--workers", cwd=lb.directory,
+                        store=pg_url)
+    finally:
+        _stop(*workers)
+    assert v2.returncode == 0 and json.loads(v2.stdout)["clean"] is True, v2.stdout + v2.stderr
+    assert "collect jobs:" in v2.stderr
+    store = Store(pg_url, create=False)
+    collected = store.db.execute("SELECT state FROM jobs WHERE kind='collect'").fetchall()
+    store.close()
+    assert collected and all(state == "done" for (state,) in collected), collected
     store = Store(pg_url, create=False)
     from revoke.journal import Journal
 
@@ -321,6 +332,8 @@ def test_run_workers_refuses_a_sqlite_store(revoke_cli, tmp_path: Path) -> None:
     dry = revoke_cli("run", PLAYBOOK, "--node", RUNNER, "--incident", "w1", "--workers", cwd=tmp_path,
                      store=f"sqlite:///{tmp_path}/s.db")
     assert "--execute" in dry.error_line()
+    verify = revoke_cli("verify", "--incident", "w1", "--workers", store=f"sqlite:///{tmp_path}/s.db", cwd=tmp_path)
+    assert verify.returncode == 2 and "postgresql://" in verify.error_line()
 
 
 def test_a_step_job_on_a_missing_incident_is_a_job_failure_not_a_hang(postgres_lab: Any) -> None:
