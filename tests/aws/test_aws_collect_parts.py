@@ -12,20 +12,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 from authz_estate import allow
 from org_estate import OrgCase, build
 
 from revoke.store import Store
+from tests.store_compare import rows, same_collection
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE = OrgCase("RCP on the OU", rcps={"OU": [{"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:*",
                                                "Resource": "*"}]},
                secret_policies={"prod": [allow("secretsmanager:GetSecretValue",
                                                Principal={"AWS": "arn:aws:iam::acct:dev:root"})]})
-COLUMNS = ("kind", "live", "created", "provider", "indptr", "indices", "rel", "since", "until", "status")
 
 
 def _revoke(url: str, *args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -43,10 +42,6 @@ def _collect(url: str, cfg: Path, *extra: str, workers: int = 0) -> subprocess.C
         for p in procs:
             p.kill()
             p.wait()
-
-
-def _rows(store: Store, table: str) -> list[Any]:
-    return [json.loads(d) for (d,) in store.db.execute(f"SELECT data FROM {table} ORDER BY rowid")]  # noqa: S608
 
 
 @pytest.fixture
@@ -76,15 +71,8 @@ def test_one_job_per_account_and_the_same_snapshot_as_one_process(moto_server: A
         # the organization's findings (an account outside it) and its RCP's effect came through
         assert any(f["code"] == "aws.org.outside" for f in pg.snapshots()[0].findings)
         assert (org.nodes["dev:user"], "can_read", org.nodes["prod:secret"]) not in {
-            (e["from"], e["rel"], e["to"]) for e in _rows(pg, "edges")}
-        assert _rows(pg, "nodes") == _rows(lite, "nodes")
-        assert _rows(pg, "edges") == _rows(lite, "edges")
-        assert pg.snapshots()[0].findings == lite.snapshots()[0].findings
-        g, h = pg.load_compiled(), lite.load_compiled()
-        assert g.ids == h.ids
-        for name in COLUMNS:
-            x, y = getattr(g, name), getattr(h, name)
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+            (e["from"], e["rel"], e["to"]) for e in rows(pg, "edges")}
+        same_collection(pg, lite)
     finally:
         pg.close()
         lite.close()

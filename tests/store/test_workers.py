@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from revoke import jobs
 from revoke.store import Store
+from tests.store_compare import same_graph
 
 ROOT = Path(__file__).resolve().parents[2]
-COLUMNS = ("kind", "live", "created", "provider", "indptr", "indices", "rel", "since", "until", "status")
 
 
 def _site(d: Path) -> Path:
@@ -44,14 +43,6 @@ def _revoke(url: str, *args: str, cwd: Path, env: dict[str, str] | None = None) 
     return subprocess.Popen([sys.executable, "-m", "revoke", "--store", url, *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
-
-
-def _same_graph(a: Store, b: Store) -> None:
-    g, h = a.load_compiled(), b.load_compiled()
-    assert g.ids == h.ids and g.providers == h.providers and g.statuses == h.statuses
-    for name in COLUMNS:
-        x, y = getattr(g, name), getattr(h, name)
-        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
 
 
 def _jobs(store: Store) -> list[tuple[Any, ...]]:
@@ -80,7 +71,7 @@ def test_collect_with_workers_equals_collect_in_process(pg_url: str, tmp_path: P
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert local.returncode == 0, local.stderr
     pg, lite = Store(pg_url, create=False), Store(f"sqlite:///{tmp_path}/local.db", create=False)
-    _same_graph(pg, lite)
+    same_graph(pg, lite)
     assert [(s.name, s.nodes, s.edges) for s in pg.snapshots()] == [(s.name, s.nodes, s.edges) for s in lite.snapshots()]
     assert [row[1:3] for row in _jobs(pg)] == [("done", 1)] * 3
     pg.close()
