@@ -1,0 +1,294 @@
+"""A snapshot's compiled part: what the graph compile needs of one snapshot, as columns, so a
+snapshot that did not change is merged into the graph without a Node or Edge object per row.
+
+A part holds the snapshot's node ids (in record order) with one value per node for each compiled
+column, and its edges as (src, dst, rel, since, until) columns over a local id table (its node ids,
+then the edge ends it does not declare). `compile_parts` merges parts into the graph a full compile
+(`graph_build.compile_graph` of every stored row) gives, array for array:
+- a node one part alone declares takes that part's columns; a node several records declare (rare)
+  is merged from its full records (`records`) with `merge_nodes`, in snapshot order;
+- an end nobody declares is a stub whose kind the first edge naming it hints (`src_kind`/`dst_kind`);
+- duplicate edges keep the first one's place and the union of validity.
+What depends on the clock (an expiry passed, a death with no recorded time) is derived at compile
+time, never stored. Fingerprint references (`fp:`) are not compiled here: the caller takes the
+full path when a part has one (`Part.fp`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import orjson
+
+from revoke.errors import InputError
+from revoke.graph import KIND_CODE, REL_CODE, RELS, UNKNOWN_STATUS, CompiledGraph, edge_times, merge_nodes, stub_node
+from revoke.model import DEAD_STATUSES, Edge, Node
+from revoke.model_fields import parse_time
+
+NAN = math.nan
+
+
+def _ts(value: Any) -> float:
+    return value.timestamp() if value is not None else NAN
+
+
+def recorded_death(node: Node) -> float:
+    """`attrs.died_at` as `Node.died_at` reads it (NaN: none, or unreadable), live or not: whether
+    the node is dead is decided when the part is compiled."""
+    recorded = node.attrs.get("died_at")
+    if not recorded:
+        return NAN
+    try:
+        at = parse_time(recorded, field_name="died_at")
+    except InputError:
+        return NAN
+    return _ts(at)
+
+
+@dataclass
+class NodeColumns:
+    """One value per node record: what the compiled graph keeps of it."""
+
+    kind: np.ndarray  # uint8, KIND_CODE
+    dead: np.ndarray  # bool: a dead status (an expiry is checked at compile time)
+    created: np.ndarray  # float64 epoch seconds, NaN: unknown
+    expires: np.ndarray
+    died_at: np.ndarray  # the recorded death (attrs.died_at), NaN: none
+    provider: np.ndarray  # uint16 into `providers`
+    status: np.ndarray  # uint16 into `statuses`: the status, `unknown` for a stub
+    providers: list[str]
+    statuses: list[str]
+
+    @classmethod
+    def of(cls, nodes: list[Node]) -> NodeColumns:
+        n = len(nodes)
+        providers: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        named = [UNKNOWN_STATUS if node.attrs.get("stub") else node.status for node in nodes]
+        return cls(
+            kind=np.fromiter(map(KIND_CODE.__getitem__, map(attrgetter("kind"), nodes)), dtype=np.uint8, count=n),
+            dead=np.fromiter((node.status.lower() in DEAD_STATUSES for node in nodes), dtype=bool, count=n),
+            created=np.fromiter(map(_ts, map(attrgetter("created"), nodes)), dtype=np.float64, count=n),
+            expires=np.fromiter(map(_ts, map(attrgetter("expires"), nodes)), dtype=np.float64, count=n),
+            died_at=np.fromiter((recorded_death(node) if node.attrs else NAN for node in nodes), dtype=np.float64,
+                                count=n),
+            provider=np.fromiter((providers.setdefault(node.provider, len(providers)) for node in nodes),
+                                 dtype=np.uint16, count=n),
+            status=np.fromiter((statuses.setdefault(st, len(statuses)) for st in named), dtype=np.uint16, count=n),
+            providers=list(providers), statuses=list(statuses),
+        )
+
+
+@dataclass
+class Part:
+    ids: list[str]  # the node records' ids, in record order
+    nodes: NodeColumns
+    extra: list[str]  # edge ends the snapshot does not declare: local ids len(ids)...
+    src: np.ndarray  # int32 local ids
+    dst: np.ndarray
+    rel: np.ndarray  # uint8, REL_CODE
+    since: np.ndarray | None  # float64, NaN: open; None: no edge carries a time
+    until: np.ndarray | None
+    hints: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # edge -> (src_kind, dst_kind) attrs
+    fp: bool = False  # an end is a fingerprint reference: compile the full way
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.src.shape[0])
+
+
+def part_of(nodes: list[Node], edges: list[Edge]) -> Part:
+    """The part of a snapshot as stored: nodes as `as_stored` leaves them, edge times in UTC."""
+    ids = list(map(attrgetter("id"), nodes))
+    local = dict(zip(ids, range(len(ids)), strict=True))  # a repeated id: any of its places will do
+    srcs = list(map(attrgetter("src"), edges))
+    dsts = list(map(attrgetter("dst"), edges))
+    ends = set(srcs)
+    ends.update(dsts)
+    extra = sorted(ends - local.keys())
+    fp = any(end.startswith("fp:") for end in ends)
+    del ends
+    local.update(zip(extra, range(len(ids), len(ids) + len(extra)), strict=True))
+    m = len(edges)
+    src = np.fromiter(map(local.__getitem__, srcs), dtype=np.int32, count=m)
+    dst = np.fromiter(map(local.__getitem__, dsts), dtype=np.int32, count=m)
+    del srcs, dsts, local
+    rel = np.fromiter(map(REL_CODE.__getitem__, map(attrgetter("rel"), edges)), dtype=np.uint8, count=m)
+    since: np.ndarray | None = None
+    until: np.ndarray | None = None
+    if any(map(attrgetter("since"), edges)) or any(map(attrgetter("until"), edges)):
+        since, until = edge_times(edges)
+    hints: dict[int, tuple[Any, Any]] = {}
+    if any(map(attrgetter("attrs"), edges)):
+        for k, e in enumerate(edges):
+            if e.attrs and ("src_kind" in e.attrs or "dst_kind" in e.attrs):
+                hints[k] = (e.attrs.get("src_kind"), e.attrs.get("dst_kind"))
+    return Part(ids, NodeColumns.of(nodes), extra, src, dst, rel, since, until, hints, fp)
+
+
+# -- stored form: one npz blob per part -------------------------------------------------------------
+_COLUMNS = ("kind", "dead", "created", "expires", "died_at", "provider", "status")
+
+
+def encode(part: Part) -> bytes:
+    text = orjson.dumps({
+        "ids": part.ids, "extra": part.extra, "providers": part.nodes.providers, "statuses": part.nodes.statuses,
+        "hints": [[k, s, d] for k, (s, d) in part.hints.items()], "fp": part.fp,
+    }, default=str)
+    arrays = {name: getattr(part.nodes, name) for name in _COLUMNS}
+    arrays.update(src=part.src, dst=part.dst, rel=part.rel, text=np.frombuffer(text, dtype=np.uint8))
+    if part.since is not None and part.until is not None:
+        arrays.update(since=part.since, until=part.until)
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **arrays)
+    return buf.getvalue()
+
+
+def decode(blob: bytes) -> Part:
+    """A stored part; ValueError (or KeyError, OSError) when it is not one."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        arr = {name: z[name] for name in z.files}
+    doc = orjson.loads(arr.pop("text").tobytes())
+    cols = NodeColumns(**{name: arr[name] for name in _COLUMNS}, providers=doc["providers"], statuses=doc["statuses"])
+    part = Part(doc["ids"], cols, doc["extra"], arr["src"], arr["dst"], arr["rel"], arr.get("since"), arr.get("until"),
+                {int(k): (s, d) for k, s, d in doc["hints"]}, bool(doc["fp"]))
+    n, local = len(part.ids), len(part.ids) + len(part.extra)
+    if any(getattr(cols, name).shape != (n,) for name in _COLUMNS) or \
+            any(a is not None and a.shape != part.src.shape for a in (part.dst, part.rel, part.since, part.until)) or \
+            (part.n_edges and (int(part.src.max()) >= local or int(part.dst.max()) >= local)) or \
+            (n and (int(cols.provider.max()) >= len(cols.providers) or int(cols.status.max()) >= len(cols.statuses))):
+        raise ValueError("inconsistent part")
+    return part
+
+
+# -- merge ------------------------------------------------------------------------------------------
+Records = Callable[[int, set[str]], list[Node]]
+
+
+class _Codes:
+    """Strings to codes in one table, remapped to sorted order at the end."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, int] = {}
+
+    def of(self, names: Iterable[str]) -> np.ndarray:
+        return np.fromiter((self.table.setdefault(s, len(self.table)) for s in names), dtype=np.int64)
+
+    def sorted(self, codes: np.ndarray, also: Iterable[str] = ()) -> tuple[list[str], np.ndarray]:
+        names = list(self.table)
+        used = sorted({names[c] for c in np.unique(codes).tolist()} | set(also))
+        where = {s: i for i, s in enumerate(used)}
+        remap = np.fromiter((where.get(s, 0) for s in names), dtype=np.uint16, count=len(names))
+        return used, remap[codes] if len(names) else codes.astype(np.uint16)
+
+
+def compile_parts(parts: list[Part], edge_order: list[int], records: Records) -> CompiledGraph:
+    """The graph of `parts` (in node merge order: the snapshots' order); edges in the order of the
+    parts `edge_order` lists. `records(k, ids)`: the full records of those ids in part k, in record
+    order (for nodes more than one record declares)."""
+    gids = sorted(set(chain.from_iterable(chain(p.ids, p.extra) for p in parts)))
+    gindex = {nid: i for i, nid in enumerate(gids)}
+    n = len(gids)
+    to_global = [np.fromiter(map(gindex.__getitem__, chain(p.ids, p.extra)), dtype=np.int64,
+                             count=len(p.ids) + len(p.extra)) for p in parts]
+    del gindex
+    declared = np.bincount(np.concatenate([g[:len(p.ids)] for g, p in zip(to_global, parts, strict=True)] or
+                                          [np.zeros(0, np.int64)]), minlength=n)
+
+    kind = np.zeros(n, dtype=np.uint8)
+    dead = np.zeros(n, dtype=bool)
+    created = np.full(n, NAN)
+    expires = np.full(n, NAN)
+    died_at = np.full(n, NAN)
+    providers, statuses = _Codes(), _Codes()
+    provider = np.zeros(n, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int64)
+
+    def put(at: np.ndarray, cols: NodeColumns) -> None:
+        kind[at], dead[at], created[at], expires[at], died_at[at] = (cols.kind, cols.dead, cols.created, cols.expires,
+                                                                     cols.died_at)
+        if len(at):
+            provider[at] = providers.of(cols.providers)[cols.provider]
+            status[at] = statuses.of(cols.statuses)[cols.status]
+
+    for g, p in zip(to_global, parts, strict=True):
+        put(g[:len(p.ids)], p.nodes)
+    # a node several records declare: its records merged in snapshot order, then record order
+    repeated = declared > 1
+    if repeated.any():
+        merged: dict[str, Node] = {}
+        for k, (g, p) in enumerate(zip(to_global, parts, strict=True)):
+            at = np.flatnonzero(repeated[g[:len(p.ids)]])
+            if not len(at):
+                continue
+            for node in records(k, {p.ids[i] for i in at.tolist()}):
+                merged[node.id] = merge_nodes(merged[node.id], node) if node.id in merged else node
+        ordered = list(merged)
+        at = np.fromiter((bisect.bisect_left(gids, nid) for nid in ordered), dtype=np.int64, count=len(ordered))
+        put(at, NodeColumns.of([merged[nid] for nid in ordered]))
+
+    # edges, in the order their snapshots were written
+    chosen = [parts[k] for k in edge_order]
+    m = sum(p.n_edges for p in chosen)
+    src = np.concatenate([to_global[k][parts[k].src] for k in edge_order] or [np.zeros(0, np.int64)])
+    dst = np.concatenate([to_global[k][parts[k].dst] for k in edge_order] or [np.zeros(0, np.int64)])
+    rel = np.concatenate([p.rel for p in chosen] or [np.zeros(0, np.uint8)])
+    timed = any(p.since is not None for p in chosen)
+    since = np.concatenate([p.since if p.since is not None else np.full(p.n_edges, NAN) for p in chosen]) \
+        if timed else np.full(m, NAN)
+    until = np.concatenate([p.until if p.until is not None else np.full(p.n_edges, NAN) for p in chosen]) \
+        if timed else np.full(m, NAN)
+    del to_global
+
+    # a stub for each end nobody declares, its kind hinted by the first edge naming it
+    stubs = declared == 0
+    if stubs.any():
+        ends = np.empty(2 * m, dtype=np.int64)
+        ends[0::2], ends[1::2] = src, dst
+        places = np.flatnonzero(stubs[ends])
+        found, first = np.unique(ends[places], return_index=True)
+        offsets = np.cumsum([0] + [p.n_edges for p in chosen])
+        stub_nodes = []
+        for gi, place in zip(found.tolist(), places[first].tolist(), strict=True):
+            e, side = divmod(place, 2)
+            k = int(np.searchsorted(offsets, e, side="right")) - 1
+            hint = chosen[k].hints.get(e - int(offsets[k]), (None, None))[side]
+            stub_nodes.append(stub_node(gids[gi], hint))
+        put(found, NodeColumns.of(stub_nodes))
+        del ends, places
+
+    # duplicate edges: the first keeps its place, with the union of validity
+    key = (src * max(n, 1) + dst) * len(RELS) + rel
+    ordered_keys = np.sort(key)
+    if (ordered_keys[1:] == ordered_keys[:-1]).any():
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        if timed:
+            low = np.full(len(first), np.inf)
+            high = np.full(len(first), -np.inf)
+            with np.errstate(invalid="ignore"):  # NaN (open) wins, as `_merge_edge` keeps an open end
+                np.minimum.at(low, inverse, since)
+                np.maximum.at(high, inverse, until)
+            since[first], until[first] = low, high
+        at = np.sort(first)
+        src, dst, rel, since, until = src[at], dst[at], rel[at], since[at], until[at]
+    del key, ordered_keys
+
+    now = time.time()
+    live = ~dead & ~(expires <= now)
+    died = np.where(live, np.inf, np.where(~np.isnan(died_at), died_at, np.where(expires <= now, expires, now)))
+    provider_names, provider_codes = providers.sorted(provider)
+    status_names, status_codes = statuses.sorted(status, also=("active",))
+    graph = CompiledGraph.from_arrays(gids, kind, live, created, provider_names, provider_codes, src,
+                                      dst.astype(np.int32), rel, since, until)
+    graph.died, graph.statuses, graph.status = died, status_names, status_codes
+    return graph
