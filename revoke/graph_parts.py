@@ -71,21 +71,29 @@ class NodeColumns:
     @classmethod
     def of(cls, nodes: list[Node]) -> NodeColumns:
         n = len(nodes)
-        providers: dict[str, int] = {}
-        statuses: dict[str, int] = {}
-        named = [UNKNOWN_STATUS if node.attrs.get("stub") else node.status for node in nodes]
+        provider, providers = _coded(list(map(attrgetter("provider"), nodes)))
+        status, statuses = _coded([UNKNOWN_STATUS if node.attrs.get("stub") else node.status for node in nodes])
         return cls(
             kind=np.fromiter(map(KIND_CODE.__getitem__, map(attrgetter("kind"), nodes)), dtype=np.uint8, count=n),
             dead=np.fromiter((node.status.lower() in DEAD_STATUSES for node in nodes), dtype=bool, count=n),
-            created=np.fromiter(map(_ts, map(attrgetter("created"), nodes)), dtype=np.float64, count=n),
-            expires=np.fromiter(map(_ts, map(attrgetter("expires"), nodes)), dtype=np.float64, count=n),
+            created=_times(list(map(attrgetter("created"), nodes))),
+            expires=_times(list(map(attrgetter("expires"), nodes))),
             died_at=np.fromiter((recorded_death(node) if node.attrs else NAN for node in nodes), dtype=np.float64,
                                 count=n),
-            provider=np.fromiter((providers.setdefault(node.provider, len(providers)) for node in nodes),
-                                 dtype=np.uint16, count=n),
-            status=np.fromiter((statuses.setdefault(st, len(statuses)) for st in named), dtype=np.uint16, count=n),
-            providers=list(providers), statuses=list(statuses),
+            provider=provider, status=status, providers=providers, statuses=statuses,
         )
+
+
+def _coded(names: list[str]) -> tuple[np.ndarray, list[str]]:
+    table = list(dict.fromkeys(names))
+    code = {name: i for i, name in enumerate(table)}
+    return np.fromiter(map(code.__getitem__, names), dtype=np.uint16, count=len(names)), table
+
+
+def _times(values: list[Any]) -> np.ndarray:
+    if not any(values):  # a datetime is always true
+        return np.full(len(values), NAN)
+    return np.fromiter(map(_ts, values), dtype=np.float64, count=len(values))
 
 
 @dataclass
@@ -106,22 +114,36 @@ class Part:
         return int(self.src.shape[0])
 
 
+class _LocalIds(dict[str, int]):
+    """id -> local id: the snapshot's node ids, then each end it does not declare, numbered when
+    first met (`extra`): one dict lookup per edge end, no set of all ends."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(zip(ids, range(len(ids)), strict=True))  # a repeated id: any of its places will do
+        self.declared = len(ids)
+        self.extra: list[str] = []
+
+    def __missing__(self, end: str) -> int:
+        self[end] = at = self.declared + len(self.extra)
+        self.extra.append(end)
+        return at
+
+
 def part_of(nodes: list[Node], edges: list[Edge]) -> Part:
     """The part of a snapshot as stored: nodes as `as_stored` leaves them, edge times in UTC."""
     ids = list(map(attrgetter("id"), nodes))
-    local = dict(zip(ids, range(len(ids)), strict=True))  # a repeated id: any of its places will do
-    srcs = list(map(attrgetter("src"), edges))
-    dsts = list(map(attrgetter("dst"), edges))
-    ends = set(srcs)
-    ends.update(dsts)
-    extra = sorted(ends - local.keys())
-    fp = any(end.startswith("fp:") for end in ends)
-    del ends
-    local.update(zip(extra, range(len(ids), len(ids) + len(extra)), strict=True))
+    local = _LocalIds(ids)
     m = len(edges)
-    src = np.fromiter(map(local.__getitem__, srcs), dtype=np.int32, count=m)
-    dst = np.fromiter(map(local.__getitem__, dsts), dtype=np.int32, count=m)
-    del srcs, dsts, local
+    src = np.fromiter(map(local.__getitem__, map(attrgetter("src"), edges)), dtype=np.int32, count=m)
+    dst = np.fromiter(map(local.__getitem__, map(attrgetter("dst"), edges)), dtype=np.int32, count=m)
+    extra = local.extra
+    # an end that is a fingerprint reference (`fp:`), declared or not
+    fp = any(end.startswith("fp:") for end in extra)
+    if not fp and any(nid.startswith("fp:") for nid in ids):
+        named = np.zeros(len(ids) + len(extra), dtype=bool)
+        named[src], named[dst] = True, True
+        fp = any(named[local[nid]] for nid in ids if nid.startswith("fp:"))
+    del local
     rel = np.fromiter(map(REL_CODE.__getitem__, map(attrgetter("rel"), edges)), dtype=np.uint8, count=m)
     since: np.ndarray | None = None
     until: np.ndarray | None = None
