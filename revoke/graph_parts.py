@@ -161,7 +161,7 @@ def part_of(nodes: list[Node], edges: list[Edge]) -> Part:
 _COLUMNS = ("kind", "dead", "created", "expires", "died_at", "provider", "status")
 
 
-def encode(part: Part) -> bytes:
+def encode(part: Part) -> memoryview:
     text = orjson.dumps({
         "ids": part.ids, "extra": part.extra, "providers": part.nodes.providers, "statuses": part.nodes.statuses,
         "hints": [[k, s, d] for k, (s, d) in part.hints.items()], "fp": part.fp,
@@ -172,7 +172,7 @@ def encode(part: Part) -> bytes:
         arrays.update(since=part.since, until=part.until)
     buf = io.BytesIO()
     np.savez(buf, allow_pickle=False, **arrays)
-    return buf.getvalue()
+    return buf.getbuffer()  # no copy of what may be a hundred MB
 
 
 def decode(blob: bytes) -> Part:
@@ -184,9 +184,12 @@ def decode(blob: bytes) -> Part:
     part = Part(doc["ids"], cols, doc["extra"], arr["src"], arr["dst"], arr["rel"], arr.get("since"), arr.get("until"),
                 {int(k): (s, d) for k, s, d in doc["hints"]}, bool(doc["fp"]))
     n, local = len(part.ids), len(part.ids) + len(part.extra)
+    ends = (part.src, part.dst)
     if any(getattr(cols, name).shape != (n,) for name in _COLUMNS) or \
             any(a is not None and a.shape != part.src.shape for a in (part.dst, part.rel, part.since, part.until)) or \
-            (part.n_edges and (int(part.src.max()) >= local or int(part.dst.max()) >= local)) or \
+            any(a.dtype.kind not in "iu" for a in (*ends, part.rel, cols.kind, cols.provider, cols.status)) or \
+            (part.n_edges and any(int(a.min()) < 0 or int(a.max()) >= local for a in ends)) or \
+            (part.n_edges and int(part.rel.max()) >= len(RELS)) or (n and int(cols.kind.max()) >= len(KIND_CODE)) or \
             (n and (int(cols.provider.max()) >= len(cols.providers) or int(cols.status.max()) >= len(cols.statuses))):
         raise ValueError("inconsistent part")
     return part
