@@ -159,6 +159,7 @@ def part_of(nodes: list[Node], edges: list[Edge]) -> Part:
 
 # -- stored form: one npz blob per part -------------------------------------------------------------
 _COLUMNS = ("kind", "dead", "created", "expires", "died_at", "provider", "status")
+_TIMES = ("created", "expires", "died_at")  # left out when no node has one (all NaN)
 
 
 def encode(part: Part) -> memoryview:
@@ -166,7 +167,8 @@ def encode(part: Part) -> memoryview:
         "ids": part.ids, "extra": part.extra, "providers": part.nodes.providers, "statuses": part.nodes.statuses,
         "hints": [[k, s, d] for k, (s, d) in part.hints.items()], "fp": part.fp,
     }, default=str)
-    arrays = {name: getattr(part.nodes, name) for name in _COLUMNS}
+    arrays = {name: getattr(part.nodes, name) for name in _COLUMNS
+              if name not in _TIMES or not np.isnan(getattr(part.nodes, name)).all()}
     arrays.update(src=part.src, dst=part.dst, rel=part.rel, text=np.frombuffer(text, dtype=np.uint8))
     if part.since is not None and part.until is not None:
         arrays.update(since=part.since, until=part.until)
@@ -180,12 +182,15 @@ def decode(blob: bytes) -> Part:
     with np.load(io.BytesIO(blob), allow_pickle=False) as z:
         arr = {name: z[name] for name in z.files}
     doc = orjson.loads(arr.pop("text").tobytes())
+    n = len(doc["ids"])
+    for name in _TIMES:
+        arr.setdefault(name, np.full(n, NAN))
     cols = NodeColumns(**{name: arr[name] for name in _COLUMNS}, providers=doc["providers"], statuses=doc["statuses"])
     part = Part(doc["ids"], cols, doc["extra"], arr["src"], arr["dst"], arr["rel"], arr.get("since"), arr.get("until"),
                 {int(k): (s, d) for k, s, d in doc["hints"]}, bool(doc["fp"]))
-    n, local = len(part.ids), len(part.ids) + len(part.extra)
+    local = n + len(part.extra)
     ends = (part.src, part.dst)
-    if any(getattr(cols, name).shape != (n,) for name in _COLUMNS) or \
+    if any(getattr(cols, name).shape != (n,) for name in _COLUMNS) or (part.since is None) != (part.until is None) or \
             any(a is not None and a.shape != part.src.shape for a in (part.dst, part.rel, part.since, part.until)) or \
             any(a.dtype.kind not in "iu" for a in (*ends, part.rel, cols.kind, cols.provider, cols.status)) or \
             (part.n_edges and any(int(a.min()) < 0 or int(a.max()) >= local for a in ends)) or \
