@@ -213,7 +213,7 @@ class _Codes:
     def of(self, names: Iterable[str]) -> np.ndarray:
         return np.fromiter((self.table.setdefault(s, len(self.table)) for s in names), dtype=np.int64)
 
-    def sorted(self, codes: np.ndarray, also: Iterable[str] = ()) -> tuple[list[str], np.ndarray]:
+    def in_order(self, codes: np.ndarray, also: Iterable[str] = ()) -> tuple[list[str], np.ndarray]:
         names = list(self.table)
         used = sorted({names[c] for c in np.unique(codes).tolist()} | set(also))
         where = {s: i for i, s in enumerate(used)}
@@ -316,8 +316,8 @@ def compile_parts(parts: list[Part], edge_order: list[int], records: Records) ->
     now = time.time()
     live = ~dead & ~(expires <= now)
     died = np.where(live, np.inf, np.where(~np.isnan(died_at), died_at, np.where(expires <= now, expires, now)))
-    provider_names, provider_codes = providers.sorted(provider)
-    status_names, status_codes = statuses.sorted(status, also=("active",))
+    provider_names, provider_codes = providers.in_order(provider)
+    status_names, status_codes = statuses.in_order(status, also=("active",))
     graph = CompiledGraph.from_arrays(gids, kind, live, created, provider_names, provider_codes, src,
                                       dst.astype(np.int32), rel, since, until)
     graph.died, graph.statuses, graph.status = died, status_names, status_codes
