@@ -17,7 +17,6 @@ full path when a part has one (`Part.fp`).
 from __future__ import annotations
 
 import bisect
-import io
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -157,31 +156,35 @@ def part_of(nodes: list[Node], edges: list[Edge]) -> Part:
     return Part(ids, NodeColumns.of(nodes), extra, src, dst, rel, since, until, hints, fp)
 
 
-# -- stored form: one npz blob per part -------------------------------------------------------------
+# -- stored form: one BLOB per column ----------------------------------------------------------------
+# Each array is kept as its raw bytes, bound to the statement without a copy (a part of 5M edges
+# would otherwise be assembled whole in memory, once more, while it is written); `text` holds the
+# strings and each array's dtype.
 _COLUMNS = ("kind", "dead", "created", "expires", "died_at", "provider", "status")
 _TIMES = ("created", "expires", "died_at")  # left out when no node has one (all NaN)
+_EDGES = ("src", "dst", "rel", "since", "until")
+TEXT = "text"
 
 
-def encode(part: Part) -> memoryview:
+def encode(part: Part) -> dict[str, Any]:
+    """key -> bytes-like: `text` (JSON) and one raw array per column."""
+    arrays: dict[str, np.ndarray] = {name: getattr(part.nodes, name) for name in _COLUMNS
+                                     if name not in _TIMES or not np.isnan(getattr(part.nodes, name)).all()}
+    arrays.update({name: getattr(part, name) for name in _EDGES if getattr(part, name) is not None})
     text = orjson.dumps({
         "ids": part.ids, "extra": part.extra, "providers": part.nodes.providers, "statuses": part.nodes.statuses,
         "hints": [[k, s, d] for k, (s, d) in part.hints.items()], "fp": part.fp,
+        "dtypes": {name: arr.dtype.str for name, arr in arrays.items()},
     }, default=str)
-    arrays = {name: getattr(part.nodes, name) for name in _COLUMNS
-              if name not in _TIMES or not np.isnan(getattr(part.nodes, name)).all()}
-    arrays.update(src=part.src, dst=part.dst, rel=part.rel, text=np.frombuffer(text, dtype=np.uint8))
-    if part.since is not None and part.until is not None:
-        arrays.update(since=part.since, until=part.until)
-    buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)
-    return buf.getbuffer()  # no copy of what may be a hundred MB
+    out: dict[str, Any] = {name: np.ascontiguousarray(arr).data.cast("B") for name, arr in arrays.items()}
+    out[TEXT] = text
+    return out
 
 
-def decode(blob: bytes) -> Part:
-    """A stored part; ValueError (or KeyError, OSError) when it is not one."""
-    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-        arr = {name: z[name] for name in z.files}
-    doc = orjson.loads(arr.pop("text").tobytes())
+def decode(blobs: dict[str, bytes]) -> Part:
+    """A stored part; ValueError (or KeyError, TypeError) when it is not one."""
+    doc = orjson.loads(blobs[TEXT])
+    arr = {name: np.frombuffer(blobs[name], dtype=np.dtype(dtype)) for name, dtype in doc["dtypes"].items()}
     n = len(doc["ids"])
     for name in _TIMES:
         arr.setdefault(name, np.full(n, NAN))
@@ -193,6 +196,8 @@ def decode(blob: bytes) -> Part:
     if any(getattr(cols, name).shape != (n,) for name in _COLUMNS) or (part.since is None) != (part.until is None) or \
             any(a is not None and a.shape != part.src.shape for a in (part.dst, part.rel, part.since, part.until)) or \
             any(a.dtype.kind not in "iu" for a in (*ends, part.rel, cols.kind, cols.provider, cols.status)) or \
+            any(a is not None and a.dtype.kind != "f" for a in (cols.created, cols.expires, cols.died_at, part.since,
+                                                                part.until)) or \
             (part.n_edges and any(int(a.min()) < 0 or int(a.max()) >= local for a in ends)) or \
             (part.n_edges and int(part.rel.max()) >= len(RELS)) or (n and int(cols.kind.max()) >= len(KIND_CODE)) or \
             (n and (int(cols.provider.max()) >= len(cols.providers) or int(cols.status.max()) >= len(cols.statuses))):

@@ -127,11 +127,11 @@ def _stored_records(store: Store, name: str, ids: list[str]) -> list[Node]:
 def _stored_part(store: Store, name: str, taken_at: str, n_nodes: int, n_edges: int) -> Part:
     """The snapshot's kept part when it was made of its current rows, else one made from the rows
     (and kept: a store from before parts existed pays the row path once)."""
-    row = store.db.execute("SELECT taken_at, data FROM parts WHERE snapshot=?", (name,)).fetchone()
-    if row is not None and row[0] == taken_at:
+    rows = store.db.execute("SELECT key, taken_at, data FROM parts WHERE snapshot=?", (name,)).fetchall()
+    if rows and all(row[1] == taken_at for row in rows):
         try:
-            part = decode(bytes(row[1]))
-        except (ValueError, KeyError, OSError, TypeError):
+            part: Part | None = decode({key: bytes(data) for key, _, data in rows})
+        except (ValueError, KeyError, TypeError):
             part = None  # unreadable: made again from the rows, which are the truth
         if part is not None and len(part.ids) == n_nodes and part.n_edges == n_edges:
             return part
@@ -148,13 +148,14 @@ def _stored_part(store: Store, name: str, taken_at: str, n_nodes: int, n_edges: 
 def _save_part(store: Store, name: str, taken_at: str, part: Part) -> None:
     """Keep a snapshot's part, unless the snapshot was swapped meanwhile (its rows are no longer
     the ones the part was made of)."""
-    blob = encode(part)
+    blobs = encode(part)
     with store.transaction() as db:
         now = db.execute("SELECT taken_at, nodes, edges FROM snapshots WHERE name=?", (name,)).fetchone()
         if now is None or tuple(now) != (taken_at, len(part.ids), part.n_edges):
             return
         db.execute("DELETE FROM parts WHERE snapshot=?", (name,))
-        db.execute("INSERT INTO parts VALUES (?, ?, ?)", (name, taken_at, blob))
+        for key, blob in blobs.items():
+            db.execute("INSERT INTO parts VALUES (?, ?, ?, ?)", (name, key, taken_at, blob))
 
 
 def merge_with_stored(store: Store, fresh: Fresh) -> tuple[list[Node], list[Edge]]:

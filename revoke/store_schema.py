@@ -33,9 +33,10 @@ def write_transaction(lock: AbstractContextManager[Any], db: Any, begin: tuple[s
 
 SCHEMA_VERSION = 2
 
-# each snapshot's compiled part (revoke/graph_parts.py): the graph compile of an unchanged
-# snapshot reads this one BLOB instead of its rows; `taken_at` ties it to the rows it was made of
-PARTS_SQLITE = "CREATE TABLE IF NOT EXISTS parts (snapshot TEXT PRIMARY KEY, taken_at TEXT NOT NULL, data BLOB NOT NULL)"
+# each snapshot's compiled part (revoke/graph_parts.py), a BLOB per column: the graph compile of
+# an unchanged snapshot reads these instead of its rows; `taken_at` ties it to the rows it was made of
+PARTS_SQLITE = ("CREATE TABLE IF NOT EXISTS parts (snapshot TEXT NOT NULL, key TEXT NOT NULL, taken_at TEXT NOT NULL, "
+                "data BLOB NOT NULL, PRIMARY KEY (snapshot, key))")
 PARTS_POSTGRES = PARTS_SQLITE.replace("BLOB", "BYTEA")
 # version -> what brings a store of the version before it up to it, per dialect
 MIGRATIONS: dict[int, dict[str, tuple[str, ...]]] = {
@@ -67,7 +68,8 @@ CREATE INDEX IF NOT EXISTS nodes_snapshot ON nodes (snapshot);
 CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
 CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS parts (snapshot TEXT PRIMARY KEY, taken_at TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS parts (snapshot TEXT NOT NULL, key TEXT NOT NULL, taken_at TEXT NOT NULL,
+  data BLOB NOT NULL, PRIMARY KEY (snapshot, key));
 CREATE TABLE IF NOT EXISTS incidents (
   id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
   playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,
@@ -95,7 +97,8 @@ CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL,
   rowid BIGINT GENERATED ALWAYS AS IDENTITY);
 CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
 CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
-CREATE TABLE IF NOT EXISTS parts (snapshot TEXT PRIMARY KEY, taken_at TEXT NOT NULL, data BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS parts (snapshot TEXT NOT NULL, key TEXT NOT NULL, taken_at TEXT NOT NULL,
+  data BYTEA NOT NULL, PRIMARY KEY (snapshot, key));
 CREATE TABLE IF NOT EXISTS incidents (
   id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
   playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,

@@ -194,15 +194,16 @@ def test_a_part_that_is_not_of_the_current_rows_is_never_used(open_store: Callab
     pool = [f"aws:access_key:n{i}" for i in range(80)] + [f"host:n{i}" for i in range(40)]
     store = open_store()
     store.compile(_write(store, 3, ["hosts", "keys", "aws"], pool))
-    old = store.db.execute("SELECT taken_at, data FROM parts WHERE snapshot='keys'").fetchone()
+    old = store.db.execute("SELECT key, taken_at, data FROM parts WHERE snapshot='keys'").fetchall()
     # an older revoke swapped `keys` (as many nodes and edges, each edge turned around) and left
     # its part behind; `aws`'s part is damaged
     nodes, edges = _snapshot(3, "keys", pool, 40)
     turned = [Edge(e.dst, e.src, e.rel, e.since, e.until, e.attrs) for e in edges]
     store.replace_snapshot("keys", "inventory", nodes, turned, {}, [])
     with store.transaction() as db:
-        db.execute("INSERT INTO parts VALUES ('keys', ?, ?)", (old[0], bytes(old[1])))
-        db.execute("UPDATE parts SET data=? WHERE snapshot='aws'", (b"not a part",))
+        for key, taken_at, data in old:
+            db.execute("INSERT INTO parts VALUES ('keys', ?, ?, ?)", (key, taken_at, bytes(data)))
+        db.execute("UPDATE parts SET data=? WHERE snapshot='aws' AND key='src'", (b"not a column",))
     t0 = time.time()
     got = store.compile(_write(store, 5, ["hosts"], pool))
     _same_graph(got, store.compile(), (t0, time.time()))
