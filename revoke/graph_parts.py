@@ -226,6 +226,16 @@ class _Codes:
         return used, remap[codes] if len(names) else codes.astype(np.uint16)
 
 
+def _edge_keys(src: np.ndarray, dst: np.ndarray, rel: np.ndarray, n: int) -> np.ndarray:
+    """(src * n + dst) * len(RELS) + rel per edge, computed in place: one int64 array at a time."""
+    key = src.astype(np.int64)
+    key *= max(n, 1)
+    key += dst
+    key *= len(RELS)
+    key += rel
+    return key
+
+
 def compile_parts(parts: list[Part], edge_order: list[int], records: Records) -> CompiledGraph:
     """The graph of `parts` (in node merge order: the snapshots' order); edges in the order of the
     parts `edge_order` lists. `records(k, ids)`: the full records of those ids in part k, in record
@@ -233,11 +243,12 @@ def compile_parts(parts: list[Part], edge_order: list[int], records: Records) ->
     gids = sorted(set(chain.from_iterable(chain(p.ids, p.extra) for p in parts)))
     gindex = {nid: i for i, nid in enumerate(gids)}
     n = len(gids)
-    to_global = [np.fromiter(map(gindex.__getitem__, chain(p.ids, p.extra)), dtype=np.int64,
+    # int32 node numbers, as the compiled graph's own (`indices`): half the memory of int64
+    to_global = [np.fromiter(map(gindex.__getitem__, chain(p.ids, p.extra)), dtype=np.int32,
                              count=len(p.ids) + len(p.extra)) for p in parts]
     del gindex
     declared = np.bincount(np.concatenate([g[:len(p.ids)] for g, p in zip(to_global, parts, strict=True)] or
-                                          [np.zeros(0, np.int64)]), minlength=n)
+                                          [np.zeros(0, np.int32)]), minlength=n)
 
     kind = np.zeros(n, dtype=np.uint8)
     dead = np.zeros(n, dtype=bool)
@@ -274,20 +285,21 @@ def compile_parts(parts: list[Part], edge_order: list[int], records: Records) ->
     # edges, in the order their snapshots were written
     chosen = [parts[k] for k in edge_order]
     m = sum(p.n_edges for p in chosen)
-    src = np.concatenate([to_global[k][parts[k].src] for k in edge_order] or [np.zeros(0, np.int64)])
-    dst = np.concatenate([to_global[k][parts[k].dst] for k in edge_order] or [np.zeros(0, np.int64)])
+    src = np.concatenate([to_global[k][parts[k].src] for k in edge_order] or [np.zeros(0, np.int32)])
+    dst = np.concatenate([to_global[k][parts[k].dst] for k in edge_order] or [np.zeros(0, np.int32)])
     rel = np.concatenate([p.rel for p in chosen] or [np.zeros(0, np.uint8)])
     timed = any(p.since is not None for p in chosen)
+    # times: now when an edge has one (duplicates merge them), else all open, made once deduplicated
     since = np.concatenate([p.since if p.since is not None else np.full(p.n_edges, NAN) for p in chosen]) \
-        if timed else np.full(m, NAN)
+        if timed else None
     until = np.concatenate([p.until if p.until is not None else np.full(p.n_edges, NAN) for p in chosen]) \
-        if timed else np.full(m, NAN)
+        if timed else None
     del to_global
 
     # a stub for each end nobody declares, its kind hinted by the first edge naming it
     stubs = declared == 0
     if stubs.any():
-        ends = np.empty(2 * m, dtype=np.int64)
+        ends = np.empty(2 * m, dtype=np.int32)
         ends[0::2], ends[1::2] = src, dst
         places = np.flatnonzero(stubs[ends])
         found, first = np.unique(ends[places], return_index=True)
@@ -302,28 +314,46 @@ def compile_parts(parts: list[Part], edge_order: list[int], records: Records) ->
         del ends, places
 
     # duplicate edges: the first keeps its place, with the union of validity
-    key = (src * max(n, 1) + dst) * len(RELS) + rel
-    ordered_keys = np.sort(key)
-    if (ordered_keys[1:] == ordered_keys[:-1]).any():
+    key = _edge_keys(src, dst, rel, n)
+    key.sort()  # in place: the check needs no second array
+    repeated_edges = bool((key[1:] == key[:-1]).any())
+    if repeated_edges:
+        key = _edge_keys(src, dst, rel, n)
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
-        if timed:
+        if since is not None and until is not None:
             low = np.full(len(first), np.inf)
             high = np.full(len(first), -np.inf)
             with np.errstate(invalid="ignore"):  # NaN (open) wins, as `_merge_edge` keeps an open end
                 np.minimum.at(low, inverse, since)
                 np.maximum.at(high, inverse, until)
             since[first], until[first] = low, high
+            del low, high
+        del inverse
         at = np.sort(first)
-        src, dst, rel, since, until = src[at], dst[at], rel[at], since[at], until[at]
-    del key, ordered_keys
+        src, dst, rel = src[at], dst[at], rel[at]
+        if since is not None and until is not None:
+            since, until = since[at], until[at]
+        del at, first
+    del key
+
+    # CSR, as `CompiledGraph.from_arrays` builds it, each input let go once used
+    order = np.argsort(src, kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    del src
+    indices, rel = dst[order], rel[order]
+    del dst
+    if since is not None and until is not None:
+        since, until = since[order], until[order]
+    del order
+    if since is None or until is None:  # no edge carries a time: all open
+        since, until = np.full(len(indices), NAN), np.full(len(indices), NAN)
 
     now = time.time()
     live = ~dead & ~(expires <= now)
     died = np.where(live, np.inf, np.where(~np.isnan(died_at), died_at, np.where(expires <= now, expires, now)))
     provider_names, provider_codes = providers.in_order(provider)
     status_names, status_codes = statuses.in_order(status, also=("active",))
-    graph = CompiledGraph.from_arrays(gids, kind, live, created, provider_names, provider_codes, src,
-                                      dst.astype(np.int32), rel, since, until)
-    graph.died, graph.statuses, graph.status = died, status_names, status_codes
-    return graph
+    return CompiledGraph(gids, kind, live, created, indptr, indices, rel, since, until, provider_names, provider_codes,
+                         died, status_names, status_codes)
