@@ -7,7 +7,6 @@ no secret values, but it maps where every credential lives.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sqlite3
@@ -16,18 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 
 from revoke.errors import StoreError
 from revoke.graph import CompiledGraph
-from revoke.graph_build import compile_graph
-from revoke.model import Edge, Node, provider_of
-from revoke.store_schema import SCHEMA_VERSION, SQLITE_SCHEMA, write_transaction
+from revoke.model import Edge, Node
+from revoke.store_compiled import Fresh, compile_store, load_compiled, save_compiled
+from revoke.store_schema import SCHEMA_VERSION, SQLITE_SCHEMA, upgrade, write_transaction
 
 if TYPE_CHECKING:
     from revoke.store_postgres import PostgresBackend
@@ -130,21 +127,6 @@ def edge_text(edge: Edge) -> str:
     return row_text(edge.to_dict())
 
 
-def as_stored(node: Node) -> Node:
-    """A node as a store round trip would give it back (`Node.from_dict(node.to_dict())`) where
-    the compiled graph can tell: the provider from the id, `active` for no status, UTC times."""
-    if not node.provider:
-        node.provider = provider_of(node.id)
-    if not node.status:
-        node.status = "active"
-    for name in ("created", "expires", "last_used"):
-        value = getattr(node, name)
-        if value is not None and value.tzinfo is None:
-            setattr(node, name, value.replace(tzinfo=UTC))
-    return node
-
-
-Fresh = dict[str, tuple[list[Node], list[Edge]]]
 # the indexes on snapshot rows (as in SQLITE_SCHEMA), rebuilt after a bulk load
 SNAPSHOT_INDEXES = ("nodes_id ON nodes (id)", "nodes_snapshot ON nodes (snapshot)", "edges_snapshot ON edges (snapshot)")
 BULK_ROWS = 100_000
@@ -155,6 +137,8 @@ class Store:
     def __init__(self, url: str = DEFAULT_URL, *, create: bool = True) -> None:
         self.url = url
         self.pg: PostgresBackend | None = None
+        # snapshot -> the `taken_at` this Store wrote it with: its compiled part is kept under it
+        self.written: dict[str, str] = {}
         if is_postgres(url):
             from revoke.store_postgres import PostgresBackend, redact
 
@@ -183,7 +167,10 @@ class Store:
             if row is None:
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             elif row[0] != str(SCHEMA_VERSION):
-                raise StoreError(f"store {self.path} has schema {row[0]}, this revoke expects {SCHEMA_VERSION}")
+                with self.transaction() as db:  # re-read: another process may have upgraded it meanwhile
+                    found = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0]
+                    if found != str(SCHEMA_VERSION):
+                        upgrade(db, found, "sqlite", str(self.path))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"store {self.path} is unreadable or corrupt ({exc}); it was not modified") from exc
         for suffix in ("", "-wal", "-shm"):
@@ -215,6 +202,8 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM nodes WHERE snapshot=?", (name,))
             db.execute("DELETE FROM edges WHERE snapshot=?", (name,))
+            db.execute("DELETE FROM parts WHERE snapshot=?", (name,))  # made of the rows replaced
+            self.written[name] = now
             node_rows = ((name, n.id, row_text(n.to_dict())) for n in nodes)
             edge_rows = ((name, edge_text(e)) for e in edges)
             snapshot = (name, type_, now, len(nodes), len(edges), json.dumps(meta, default=str), json.dumps(findings))
@@ -318,85 +307,15 @@ class Store:
                 out[nid] = stub_node(nid)
         return out
 
-    # -- compiled graph ------------------------------------------------------------------------------
+    # -- compiled graph (revoke/store_compiled.py) ---------------------------------------------------
     def compile(self, fresh: Fresh | None = None) -> CompiledGraph:
-        """Merge every snapshot and compile the graph. `fresh` holds the snapshots just written
-        (name -> nodes, edges, in the order they were written): those are taken from memory, not
-        read back; only the snapshots this run did not replace are read from the store. The
-        merge order is the one the stored rows have: nodes by snapshot (inventory first, then by
-        name), edges in the order their snapshots were written."""
-        if not fresh:
-            nodes, edges = self.load_nodes_edges()
-        else:
-            nodes, edges = self._merge_with_stored(fresh)
-        graph, unresolved = compile_graph(nodes, edges)
-        del nodes, edges
-        self.save_compiled(graph, unresolved=unresolved)
-        return graph
-
-    def _merge_with_stored(self, fresh: Fresh) -> tuple[list[Node], list[Edge]]:
-        nodes: list[Node] = []
-        for (name,) in self.db.execute(
-                "SELECT name FROM snapshots ORDER BY CASE WHEN type='inventory' THEN 0 ELSE 1 END, name"):
-            if name in fresh:
-                nodes.extend(as_stored(n) for n in fresh[name][0])
-            else:
-                nodes.extend(Node.from_dict(json.loads(r[0])) for r in self.db.execute(
-                    "SELECT data FROM nodes WHERE snapshot=? ORDER BY rowid", (name,)))
-        edges: list[Edge] = []
-        stored = [name for name, _ in self.db.execute(
-            "SELECT snapshot, MIN(rowid) AS first FROM edges GROUP BY snapshot ORDER BY first") if name not in fresh]
-        for name in stored:
-            edges.extend(Edge.from_dict(json.loads(r[0])) for r in self.db.execute(
-                "SELECT data FROM edges WHERE snapshot=? ORDER BY rowid", (name,)))
-        for _, snap_edges in fresh.values():
-            edges.extend(snap_edges)
-            if not any(map(attrgetter("since"), snap_edges)) and not any(map(attrgetter("until"), snap_edges)):
-                continue  # no edge carries a time (a datetime is always true)
-            for e in snap_edges:
-                if e.since is not None and e.since.tzinfo is None:
-                    e.since = e.since.replace(tzinfo=UTC)
-                if e.until is not None and e.until.tzinfo is None:
-                    e.until = e.until.replace(tzinfo=UTC)
-        return nodes, edges
+        """Merge every snapshot, compile the graph and save it: `fresh` holds the snapshots just
+        written, taken from memory; the others are merged from their compiled parts. None: every
+        snapshot's rows are read (the reference a compile from parts equals)."""
+        return compile_store(self, fresh)
 
     def save_compiled(self, graph: CompiledGraph, *, unresolved: list[str] | None = None) -> None:
-        arrays = {
-            "kind": graph.kind, "live": graph.live, "created": graph.created, "provider": graph.provider,
-            "indptr": graph.indptr, "indices": graph.indices, "rel": graph.rel,
-            "since": graph.since, "until": graph.until, "died": graph.died, "status": graph.status,
-        }
-        with self.transaction() as db:
-            db.execute("DELETE FROM compiled")
-            db.execute("INSERT INTO compiled VALUES ('ids', ?)", ("\n".join(graph.ids).encode(),))
-            db.execute("INSERT INTO compiled VALUES ('providers', ?)", (json.dumps(graph.providers).encode(),))
-            db.execute("INSERT INTO compiled VALUES ('statuses', ?)", (json.dumps(graph.statuses).encode(),))
-            db.execute("INSERT INTO compiled VALUES ('unresolved', ?)", (json.dumps(unresolved or []).encode(),))
-            for key, arr in arrays.items():
-                buf = io.BytesIO()
-                np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-                db.execute("INSERT INTO compiled VALUES (?, ?)", (key, buf.getvalue()))
+        save_compiled(self, graph, unresolved=unresolved)
 
     def load_compiled(self) -> CompiledGraph:
-        try:
-            blobs = dict(self.db.execute("SELECT key, value FROM compiled").fetchall())
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"store {self.where} is unreadable or corrupt ({exc})") from exc
-        blobs = {k: bytes(v) for k, v in blobs.items()}
-        if "ids" not in blobs:
-            raise StoreError(f"store {self.where} holds no graph yet; run `revoke collect` first")
-        try:
-            arr = {k: np.load(io.BytesIO(v), allow_pickle=False) for k, v in blobs.items()
-                   if k not in ("ids", "providers", "statuses", "unresolved")}
-            text = blobs["ids"].decode()
-            ids = text.split("\n") if text else []
-            graph = CompiledGraph(
-                ids, arr["kind"], arr["live"], arr["created"], arr["indptr"], arr["indices"], arr["rel"],
-                arr["since"], arr["until"], json.loads(blobs["providers"]), arr["provider"],
-                arr["died"], json.loads(blobs["statuses"]), arr["status"],
-            )
-        except (KeyError, ValueError, OSError) as exc:
-            raise StoreError(f"store {self.where}: compiled graph is corrupt ({exc}); re-run `revoke collect`") from exc
-        if graph.indptr.shape[0] != len(ids) + 1 or graph.kind.shape[0] != len(ids):
-            raise StoreError(f"store {self.where}: compiled graph is inconsistent; re-run `revoke collect`")
-        return graph
+        return load_compiled(self)

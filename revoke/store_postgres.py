@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from revoke.errors import StoreError
-from revoke.store_schema import POSTGRES_SCHEMA, SCHEMA_VERSION, write_transaction
+from revoke.store_schema import POSTGRES_SCHEMA, SCHEMA_VERSION, upgrade, write_transaction
 
 # pg_advisory_xact_lock key of the store-wide writer lock ("revoke" in ASCII)
 WRITER_LOCK = 0x7265766F6B65
@@ -117,9 +117,7 @@ class PostgresBackend:
             row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.DatabaseError:
             row = None
-        if row is not None:
-            if row[0] != str(SCHEMA_VERSION):
-                raise StoreError(f"store {redact(url)} has schema {row[0]}, this revoke expects {SCHEMA_VERSION}")
+        if row is not None and row[0] == str(SCHEMA_VERSION):
             return
         with self.transaction() as db:
             for statement in POSTGRES_SCHEMA.split(";"):
@@ -129,7 +127,7 @@ class PostgresBackend:
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema', ?) ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))
             elif row[0] != str(SCHEMA_VERSION):
-                raise StoreError(f"store {redact(url)} has schema {row[0]}, this revoke expects {SCHEMA_VERSION}")
+                upgrade(db, row[0], "postgres", redact(url))
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:

@@ -31,7 +31,30 @@ def write_transaction(lock: AbstractContextManager[Any], db: Any, begin: tuple[s
         else:
             db.execute("COMMIT")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# each snapshot's compiled part (revoke/graph_parts.py), a BLOB per column: the graph compile of
+# an unchanged snapshot reads these instead of its rows; `taken_at` ties it to the rows it was made of
+PARTS_SQLITE = ("CREATE TABLE IF NOT EXISTS parts (snapshot TEXT NOT NULL, key TEXT NOT NULL, taken_at TEXT NOT NULL, "
+                "data BLOB NOT NULL, PRIMARY KEY (snapshot, key))")
+PARTS_POSTGRES = PARTS_SQLITE.replace("BLOB", "BYTEA")
+# version -> what brings a store of the version before it up to it, per dialect
+MIGRATIONS: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {"sqlite": (PARTS_SQLITE,), "postgres": (PARTS_POSTGRES,)},
+}
+
+
+def upgrade(db: Any, found: str, dialect: str, where: str) -> None:
+    """Bring a store of an older schema up to SCHEMA_VERSION, inside the caller's write transaction
+    (every step is additive: what an older revoke wrote stays valid). A newer or unknown schema is
+    refused: this revoke does not know what it holds."""
+    version = int(found) if found.isdigit() else 0
+    if not 1 <= version <= SCHEMA_VERSION:
+        raise StoreError(f"store {where} has schema {found}, this revoke expects {SCHEMA_VERSION}")
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[step][dialect]:
+            db.execute(statement)
+    db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,6 +68,8 @@ CREATE INDEX IF NOT EXISTS nodes_snapshot ON nodes (snapshot);
 CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
 CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS parts (snapshot TEXT NOT NULL, key TEXT NOT NULL, taken_at TEXT NOT NULL,
+  data BLOB NOT NULL, PRIMARY KEY (snapshot, key));
 CREATE TABLE IF NOT EXISTS incidents (
   id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
   playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,
@@ -72,6 +97,8 @@ CREATE TABLE IF NOT EXISTS edges (snapshot TEXT NOT NULL, data TEXT NOT NULL,
   rowid BIGINT GENERATED ALWAYS AS IDENTITY);
 CREATE INDEX IF NOT EXISTS edges_snapshot ON edges (snapshot);
 CREATE TABLE IF NOT EXISTS compiled (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS parts (snapshot TEXT NOT NULL, key TEXT NOT NULL, taken_at TEXT NOT NULL,
+  data BYTEA NOT NULL, PRIMARY KEY (snapshot, key));
 CREATE TABLE IF NOT EXISTS incidents (
   id TEXT PRIMARY KEY, created_at TEXT NOT NULL, playbook TEXT NOT NULL, playbook_name TEXT NOT NULL,
   playbook_digest TEXT NOT NULL, sources TEXT NOT NULL, options TEXT NOT NULL,

@@ -133,3 +133,40 @@ def test_an_inventory_with_a_node_expired_since_is_read_again(revoke_cli, tmp_pa
     finally:
         db.close()
     assert _verify(revoke_cli, tmp_path)["recollection"]["recollected"] == ["inventory"]
+
+
+def test_a_changed_small_source_beside_an_unchanged_big_one_merges_with_its_kept_part(revoke_cli, tmp_path: Path) -> None:
+    """Only the small file is read again; the big one's snapshot is kept and merged into the graph
+    from its compiled part (made when it was collected), and the result is a full re-collection's."""
+    (tmp_path / "big.yaml").write_text(INVENTORY)
+    small = tmp_path / "incident.yaml"
+    small.write_text("nodes:\n  - {id: host:web-3, kind: host}\n"
+                     "  - {id: 'vault:api_key:secret/c', kind: api_key, provider: vault, status: active}\n"
+                     "edges:\n  - {from: host:web-3, to: 'vault:api_key:secret/c', rel: stores}\n"
+                     f"  - {{from: host:web-3, to: '{OTHER_KEY}', rel: stores}}\n")
+    (tmp_path / "revoke.yaml").write_text("connectors:\n  - {type: inventory, path: big.yaml, name: estate}\n"
+                                          "  - {type: inventory, path: incident.yaml, name: incident}\n")
+    assert revoke_cli("collect", cwd=tmp_path).returncode == 0
+    ran = revoke_cli("run", "compromised-host", "--node", "host:web-3", "--incident", "i1", "--execute", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    done = revoke_cli("attest", "--incident", "i1", "vault:api_key:secret/c", OTHER_KEY, "--note", "revoked",
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # a label added on the small file; and the compromised host now stores one more key, the big file's
+    small.write_text(small.read_text().replace("kind: host}", "kind: host, labels: {team: web}}") +
+                     "  - {from: host:web-3, to: 'vault:api_key:secret/a', rel: stores}\n")
+    db = sqlite3.connect(tmp_path / ".revoke" / "revoke.db")
+    try:
+        part = "SELECT key, taken_at, data FROM parts WHERE snapshot='estate' ORDER BY key"
+        kept_part = db.execute(part).fetchall()
+        taken = db.execute("SELECT taken_at FROM snapshots WHERE name='estate'").fetchone()[0]
+        assert kept_part and {row[1] for row in kept_part} == {taken}
+        out = _verify(revoke_cli, tmp_path)
+        assert out["recollection"]["recollected"] == ["incident"]
+        assert list(out["recollection"]["reused"]) == ["estate"]
+        assert not out["clean"] and [s["node"] for s in out["survivors"]] == ["vault:api_key:secret/a"]
+        # the big snapshot and its part are the ones collect made: nothing of it was rewritten
+        assert db.execute(part).fetchall() == kept_part
+    finally:
+        db.close()
+    assert _judged(out) == _judged(_verify(revoke_cli, tmp_path, "--full"))
