@@ -8,9 +8,13 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from revoke.collect_reuse import digest_files
 from revoke.connector import REFERENCES, ActionTable, BaseConnector, Collected, ConnectorOptions
+from revoke.connector_results import EdgeEnds
 from revoke.errors import InputError
+from revoke.graph_parts import LocalIds
 from revoke.input_rules import shown_keys
 from revoke.json_input import json_line
 from revoke.model import NODE_ID_RE, Edge, FieldError, Node, Relation
@@ -48,9 +52,11 @@ def parse_inventory(data: Any, source: str, *, consume: bool = False) -> Collect
             references.append({"node": node.id, "where": where, "line": line, "declared": True})
     fast = _plain_edges(raw_edges, nodes, consume=consume) if type(raw_edges) is list else None
     if fast is not None:
-        edges, refs = fast
+        edges, refs, ends = fast
         references.extend({"node": nid, "where": f"edges[{i}]", "line": None} for i, nid in refs)
-        return _collected(nodes, edges, references, source)
+        collected = _collected(nodes, edges, references, source)
+        collected.edge_ends = ends
+        return collected
     edges = []
     for where, line, edge in _items("edges", raw_edges, EDGE_FIELDS, Edge.from_dict, source):
         # a node this file does not declare may come from a connector (an AWS key the aws connector
@@ -71,16 +77,16 @@ _RELS = {r.value: r for r in Relation}
 
 
 def _plain_edges(raw: list[Any], nodes: dict[str, Node], *,
-                 consume: bool = False) -> tuple[list[Edge], list[tuple[int, str]]] | None:
+                 consume: bool = False) -> tuple[list[Edge], list[tuple[int, str]], EdgeEnds] | None:
     """The edges of a JSON inventory when every entry is a plain `{from, to, rel}` with valid
     values (a million-edge file is that): checked and converted column by column with map() and
     sets, which stay in C, with no Python frame per entry. None as soon as one entry is anything
     else (`raw` is then as it was): the careful path parses them all and names the line of the
-    first problem. Also returns (index, id) of each end the file does not declare. With
-    `consume`, the entries are dropped once read (a 5M-edge document and its edges are never
-    both in memory)."""
+    first problem. Also returns (index, id) of each end the file does not declare, and the ends
+    as numbers (the compile's, `EdgeEnds`). With `consume`, the entries are dropped once read (a
+    5M-edge document and its edges are never both in memory)."""
     if not raw:
-        return [], []
+        return [], [], EdgeEnds(np.zeros(0, np.int32), np.zeros(0, np.int32), [], len(nodes))
     if set(map(type, raw)) != {dict} or set(map(len, raw)) != {3}:
         return None
     try:
@@ -91,23 +97,28 @@ def _plain_edges(raw: list[Any], nodes: dict[str, Node], *,
         return None
     if set(map(type, srcs)) | set(map(type, dsts)) | set(map(type, rels)) != {str} or not set(rels) <= _RELS.keys():
         return None
-    # one string object per id, shared by every edge naming it: the parser made one per mention
-    # (at 5M edges, ~10M strings and ~0.7 GB freed with the parsed document)
-    canon: dict[str, str] = {nid: nid for nid in nodes}
-    undeclared = set(srcs).union(dsts).difference(canon)
+    # each end looked up once, as a number: the ends no node declares are numbered as first met
+    local = LocalIds(list(nodes))
+    m = len(srcs)
+    src = np.fromiter(map(local.__getitem__, srcs), dtype=np.int32, count=m)
+    dst = np.fromiter(map(local.__getitem__, dsts), dtype=np.int32, count=m)
+    undeclared = local.extra
+    del local, srcs, dsts
     if not all(map(NODE_ID_RE.match, undeclared)):
         return None
-    canon.update((end, end) for end in undeclared)
     if consume:
         raw.clear()
-    srcs = list(map(canon.__getitem__, srcs))
-    dsts = list(map(canon.__getitem__, dsts))
-    del canon
-    edges = list(map(Edge, srcs, dsts, map(_RELS.__getitem__, rels)))
+    # one string object per id, shared by every edge naming it: the parser made one per mention
+    # (at 5M edges, ~10M strings and ~0.7 GB freed with the parsed document)
+    names = [*nodes, *undeclared]
+    ends = list(map(names.__getitem__, src.tolist())), list(map(names.__getitem__, dst.tolist()))
+    del names
+    edges = list(map(Edge, *ends, map(_RELS.__getitem__, rels)))
     del rels
-    refs = [(i, end) for i, pair in enumerate(zip(srcs, dsts, strict=True)) for end in pair if end in undeclared] \
-        if undeclared else []
-    return edges, refs
+    outside = set(undeclared)
+    refs = [(i, end) for i, pair in enumerate(zip(*ends, strict=True)) for end in pair if end in outside] \
+        if outside else []
+    return edges, refs, EdgeEnds(src, dst, list(undeclared), len(nodes))
 
 
 _FROM, _TO, _REL = itemgetter("from"), itemgetter("to"), itemgetter("rel")

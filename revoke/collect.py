@@ -24,6 +24,7 @@ from revoke.collect_reuse import (
 )
 from revoke.config import Config, ConnectorConfig
 from revoke.connector import REFERENCES, Collected, CollectFinding, Connector, ConnectorError, connector_class
+from revoke.connector_results import EdgeEnds
 from revoke.errors import InputError, RevokeError
 from revoke.model import Node, provider_of
 from revoke.store import Fresh, Store
@@ -136,6 +137,7 @@ def _collect(config: Config, store: Store, *, only: list[str] | None, allow_empt
     _check_references(chosen, results, store, providers)
     previous = {s.name: s for s in store.snapshots()}
     fresh: Fresh = {}
+    ends: dict[str, EdgeEnds] = {}
     report.kept = {name for name, snap in previous.items() if snap.taken_at != "never"}
     for cfg in chosen:
         outcome = results[cfg.name]
@@ -162,6 +164,8 @@ def _collect(config: Config, store: Store, *, only: list[str] | None, allow_empt
         findings = [asdict(f) for f in outcome.findings]
         store.replace_snapshot(cfg.name, cfg.type, outcome.nodes, outcome.edges, outcome.meta, findings)
         fresh[cfg.name] = (outcome.nodes, outcome.edges)
+        if outcome.edge_ends is not None:
+            ends[cfg.name] = outcome.edge_ends
         report.collected[cfg.name] = (len(outcome.nodes), len(outcome.edges))
         report.findings.extend({"connector": cfg.name, **f} for f in findings)
         log.info("collect.snapshot", connector=cfg.name, nodes=len(outcome.nodes), edges=len(outcome.edges),
@@ -170,7 +174,7 @@ def _collect(config: Config, store: Store, *, only: list[str] | None, allow_empt
     if reuse and not fresh and compiled_current(store):
         report.compiled = False  # nothing changed: the stored graph is the one a compile would give
         return report
-    graph = store.compile(fresh)
+    graph = store.compile(fresh, ends)
     mark_compiled(store)
     report.nodes, report.edges = graph.n_nodes, graph.n_edges
     return report

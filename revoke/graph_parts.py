@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from revoke.connector_results import EdgeEnds
 from revoke.errors import InputError
 from revoke.graph import KIND_CODE, REL_CODE, RELS, UNKNOWN_STATUS, CompiledGraph, edge_times, merge_nodes, stub_node
 from revoke.model import DEAD_STATUSES, Edge, Node
@@ -113,7 +114,7 @@ class Part:
         return int(self.src.shape[0])
 
 
-class _LocalIds(dict[str, int]):
+class LocalIds(dict[str, int]):
     """id -> local id: the snapshot's node ids, then each end it does not declare, numbered when
     first met (`extra`): one dict lookup per edge end, no set of all ends."""
 
@@ -128,14 +129,18 @@ class _LocalIds(dict[str, int]):
         return at
 
 
-def part_of(nodes: list[Node], edges: list[Edge]) -> Part:
-    """The part of a snapshot as stored: nodes as `as_stored` leaves them, edge times in UTC."""
+def part_of(nodes: list[Node], edges: list[Edge], ends: EdgeEnds | None = None) -> Part:
+    """The part of a snapshot as stored: nodes as `as_stored` leaves them, edge times in UTC.
+    `ends`: the edges' ends as the connector numbered them, when they still fit the snapshot."""
     ids = list(map(attrgetter("id"), nodes))
-    local = _LocalIds(ids)
+    local = LocalIds(ids)
     m = len(edges)
-    src = np.fromiter(map(local.__getitem__, map(attrgetter("src"), edges)), dtype=np.int32, count=m)
-    dst = np.fromiter(map(local.__getitem__, map(attrgetter("dst"), edges)), dtype=np.int32, count=m)
-    extra = local.extra
+    if ends is not None and ends.nodes == len(ids) and ends.src.shape == (m,) and ends.dst.shape == (m,):
+        src, dst, extra = ends.src, ends.dst, ends.extra
+    else:
+        src = np.fromiter(map(local.__getitem__, map(attrgetter("src"), edges)), dtype=np.int32, count=m)
+        dst = np.fromiter(map(local.__getitem__, map(attrgetter("dst"), edges)), dtype=np.int32, count=m)
+        extra = local.extra
     # an end that is a fingerprint reference (`fp:`), declared or not
     fp = any(end.startswith("fp:") for end in extra)
     if not fp and any(nid.startswith("fp:") for nid in ids):

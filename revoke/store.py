@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from revoke.connector_results import EdgeEnds
 from revoke.errors import StoreError
 from revoke.graph import CompiledGraph
 from revoke.model import Edge, Node
@@ -308,11 +309,12 @@ class Store:
         return out
 
     # -- compiled graph (revoke/store_compiled.py) ---------------------------------------------------
-    def compile(self, fresh: Fresh | None = None) -> CompiledGraph:
+    def compile(self, fresh: Fresh | None = None, ends: dict[str, EdgeEnds] | None = None) -> CompiledGraph:
         """Merge every snapshot, compile the graph and save it: `fresh` holds the snapshots just
-        written, taken from memory; the others are merged from their compiled parts. None: every
-        snapshot's rows are read (the reference a compile from parts equals)."""
-        return compile_store(self, fresh)
+        written, taken from memory (`ends`: their edges' ends as their connectors numbered them);
+        the others are merged from their compiled parts. None: every snapshot's rows are read
+        (the reference a compile from parts equals)."""
+        return compile_store(self, fresh, ends)
 
     def save_compiled(self, graph: CompiledGraph, *, unresolved: list[str] | None = None) -> None:
         save_compiled(self, graph, unresolved=unresolved)

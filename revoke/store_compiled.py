@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from revoke.connector_results import EdgeEnds
 from revoke.errors import StoreError
 from revoke.graph import CompiledGraph
 from revoke.graph_build import compile_graph
@@ -58,7 +59,8 @@ def _edges_as_stored(edges: list[Edge]) -> None:
             e.until = e.until.replace(tzinfo=UTC)
 
 
-def compile_store(store: Store, fresh: Fresh | None = None) -> CompiledGraph:
+def compile_store(store: Store, fresh: Fresh | None = None,
+                  ends: dict[str, EdgeEnds] | None = None) -> CompiledGraph:
     """Merge every snapshot, compile the graph and save it. `fresh` holds the snapshots just written
     (name -> nodes, edges, in the order they were written); None reads every snapshot's rows (the
     reference the part path must equal). The merge order is the one the stored rows have: nodes
@@ -67,12 +69,12 @@ def compile_store(store: Store, fresh: Fresh | None = None) -> CompiledGraph:
         nodes, edges = store.load_nodes_edges()
         graph, unresolved = compile_graph(nodes, edges)
     else:
-        graph, unresolved = _compile_parts(store, fresh)
+        graph, unresolved = _compile_parts(store, fresh, ends or {})
     save_compiled(store, graph, unresolved=unresolved)
     return graph
 
 
-def _compile_parts(store: Store, fresh: Fresh) -> tuple[CompiledGraph, list[str]]:
+def _compile_parts(store: Store, fresh: Fresh, ends: dict[str, EdgeEnds]) -> tuple[CompiledGraph, list[str]]:
     snaps = store.db.execute(f"SELECT name, taken_at, nodes, edges FROM snapshots ORDER BY {SNAPSHOT_ORDER}").fetchall()
     names: list[str] = []
     parts: list[Part] = []
@@ -82,7 +84,7 @@ def _compile_parts(store: Store, fresh: Fresh) -> tuple[CompiledGraph, list[str]
             for node in nodes:
                 as_stored(node)
             _edges_as_stored(edges)
-            part = part_of(nodes, edges)
+            part = part_of(nodes, edges, ends.get(name))
             written = store.written.get(name)
             if written is not None:
                 _save_part(store, name, written, part)

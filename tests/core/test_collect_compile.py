@@ -188,3 +188,38 @@ def test_plain_json_is_parsed_without_the_standard_parser(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(json_input.json, "loads", refuse)
     assert json_input.load_json(json.dumps(doc, separators=(",", ":"))) == doc
+
+
+def test_the_inventory_numbers_edge_ends_as_the_compile_would(tmp_path: Path) -> None:
+    """A JSON inventory hands its edges' ends over as numbers (it looks every end up anyway): the
+    graph `collect` compiles with them equals the compile of every stored row; numbers that no
+    longer fit the snapshot (a node added since) are not used."""
+    from connectors.inventory import parse_inventory
+    from revoke.collect import collect
+    from revoke.config import load_config
+    from revoke.graph_parts import part_of
+    from tests.store_compare import same_graph
+
+    nodes, edges = _estate(5, 300, 2500)
+    doc = {"nodes": [{"id": n.id, "kind": str(n.kind), "status": n.status} for n in nodes[:250]],
+           "edges": [{"from": e.src, "to": e.dst, "rel": str(e.rel)} for e in edges]}
+    doc["edges"].append({"from": nodes[0].id, "to": "aws:access_key:AKIAOTHERINVENTORY", "rel": "stores"})
+    (tmp_path / "big.json").write_text(json.dumps(doc))
+    (tmp_path / "other.yaml").write_text("nodes:\n  - {id: aws:access_key:AKIAOTHERINVENTORY, kind: access_key}\n"
+                                         + "".join(f"  - {{id: '{n.id}', kind: {n.kind}}}\n" for n in nodes[250:]))
+    (tmp_path / "revoke.yaml").write_text("connectors:\n  - {type: inventory, name: big, path: big.json}\n"
+                                          "  - {type: inventory, name: other, path: other.yaml}\n")
+    parsed = parse_inventory(json.loads((tmp_path / "big.json").read_text()), "big.json")
+    ends = parsed.edge_ends
+    assert ends is not None and ends.nodes == 250 and len(ends.extra) > 1  # the other file's ids, undeclared here
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    collect(load_config(str(tmp_path / "revoke.yaml")), store)
+    reference = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    collect(load_config(str(tmp_path / "revoke.yaml")), reference)
+    reference.compile()  # from every stored row
+    same_graph(store, reference)
+    stale = part_of([*parsed.nodes, Node("x:host:late", NodeKind.HOST)], parsed.edges, ends)
+    looked_up = part_of([*parsed.nodes, Node("x:host:late", NodeKind.HOST)], parsed.edges)
+    assert stale.extra == looked_up.extra and (stale.src == looked_up.src).all() and (stale.dst == looked_up.dst).all()
+    store.close()
+    reference.close()
