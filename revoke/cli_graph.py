@@ -21,8 +21,9 @@ def collect(
     allow_empty: Annotated[bool, typer.Option(help="Accept an empty snapshot replacing a non-empty one.")] = False,
     observations: Annotated[bool, typer.Option("--observations", help="Also read observed use (audit logs, "
                                                "last-used data) in every connector that can.")] = False,
-    workers: Annotated[bool, typer.Option("--workers", help="Enqueue one job per connector for `revoke worker` "
-                                          "processes (postgresql:// store) and wait for them.")] = False,
+    workers: Annotated[bool, typer.Option("--workers", help="Enqueue one job per connector, AWS account or GCP "
+                                          "project for `revoke worker` processes (postgresql:// store) and wait "
+                                          "for them.")] = False,
 ) -> None:
     """Run the configured connectors and write the graph."""
     import contextlib
