@@ -96,7 +96,8 @@ def run_remotely(store: Store, chosen: list[ConnectorConfig], created: set[str],
         batch = f"collect-{uuid.uuid4().hex[:12]}"
         payloads = whole + [{"connector": {"name": name, "type": by_name[name].type, "options": part.options},
                              "part": part.task, **shared} for name, parts in pending.items() for part in parts]
-        results = [r for _, r in sorted(wait_for(store, batch, payloads, timeout, on_progress).items())]
+        enqueue(store, batch, KIND, payloads)
+        results = [r for _, r in sorted(wait(store, batch, timeout=timeout, on_progress=on_progress).items())]
         for payload, result in zip(whole, results, strict=False):
             outcomes[payload["connector"]["name"]] = decode(result)
         rest = iter(results[len(whole):])
@@ -110,12 +111,6 @@ def run_remotely(store: Store, chosen: list[ConnectorConfig], created: set[str],
             else:
                 outcomes[name] = outcome
     return {c.name: outcomes[c.name] for c in chosen}
-
-
-def wait_for(store: Store, batch: str, payloads: list[dict[str, Any]], timeout: float | None,
-             on_progress: Callable[[dict[str, int]], None] | None) -> dict[int, dict[str, Any]]:
-    enqueue(store, batch, KIND, payloads)
-    return wait(store, batch, timeout=timeout, on_progress=on_progress)
 
 
 def _assemble(cfg: ConnectorConfig, options: dict[str, Any],
