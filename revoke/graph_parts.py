@@ -133,21 +133,21 @@ def part_of(nodes: list[Node], edges: list[Edge], ends: EdgeEnds | None = None) 
     """The part of a snapshot as stored: nodes as `as_stored` leaves them, edge times in UTC.
     `ends`: the edges' ends as the connector numbered them, when they still fit the snapshot."""
     ids = list(map(attrgetter("id"), nodes))
-    local = LocalIds(ids)
     m = len(edges)
     if ends is not None and ends.nodes == len(ids) and ends.src.shape == (m,) and ends.dst.shape == (m,):
         src, dst, extra = ends.src, ends.dst, ends.extra
     else:
+        local = LocalIds(ids)
         src = np.fromiter(map(local.__getitem__, map(attrgetter("src"), edges)), dtype=np.int32, count=m)
         dst = np.fromiter(map(local.__getitem__, map(attrgetter("dst"), edges)), dtype=np.int32, count=m)
         extra = local.extra
+        del local
     # an end that is a fingerprint reference (`fp:`), declared or not
     fp = any(end.startswith("fp:") for end in extra)
     if not fp and any(nid.startswith("fp:") for nid in ids):
         named = np.zeros(len(ids) + len(extra), dtype=bool)
         named[src], named[dst] = True, True
-        fp = any(named[local[nid]] for nid in ids if nid.startswith("fp:"))
-    del local
+        fp = any(named[k] for k, nid in enumerate(ids) if nid.startswith("fp:"))
     rel = np.fromiter(map(REL_CODE.__getitem__, map(attrgetter("rel"), edges)), dtype=np.uint8, count=m)
     since: np.ndarray | None = None
     until: np.ndarray | None = None
