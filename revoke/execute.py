@@ -11,7 +11,6 @@ task, and the step stays pending for the next run. Who runs a ready step is a St
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from revoke.model import Node
 from revoke.ocsf import step_event
 from revoke.plan import Plan, Step
 from revoke.playbook import Playbook
+from revoke.retry import with_retries
 from revoke.step_runners import LocalSteps, RunStats, StepFailed, StepRunner
 from revoke.trust import acting_node
 
@@ -78,20 +78,11 @@ class Executor:
         return self._sems[provider]
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
-        """Retry throttling, 429, 5xx and connection errors with exponential backoff and full jitter."""
-        r = self.pb.model.retries
-        for attempt in range(1, r.max_attempts + 1):
-            try:
-                return fn()
-            except ConnectorError as exc:
-                if not exc.retryable or attempt == r.max_attempts:
-                    raise
-                delay = random.uniform(0, min(r.max_delay, r.base_delay * 2 ** (attempt - 1)))
-                with self._stats_lock:
-                    self.stats.retries += 1
-                log.warning("action.retry", call=what, attempt=attempt, delay=round(delay, 3), error=str(exc))
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+        return with_retries(what, fn, self.pb.model.retries, self._count_retry)
+
+    def _count_retry(self) -> None:
+        with self._stats_lock:
+            self.stats.retries += 1
 
     def record(self, type_: str, step: Step, **data: Any) -> Any:
         return self.journal.append(type_, action=step.id, node=step.node, data=data)
